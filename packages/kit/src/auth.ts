@@ -1,0 +1,156 @@
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, graphqlError } from './errors.ts';
+
+/** Who is calling: the verified subject of an access token and its scopes. */
+export interface Identity {
+  readonly userId: string;
+  readonly scopes: ReadonlySet<string>;
+  /** Seconds since the epoch. */
+  readonly expiresAt: number;
+}
+
+export const Scope = { CUSTOMER: 'customer', STAFF: 'staff' } as const;
+
+export interface TokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  clockToleranceSeconds: number;
+  /** Where the issuer's public keys come from: its JWKS URL, a key set, or a key resolver. */
+  keys: URL | JSONWebKeySet | JWTVerifyGetKey;
+  /** Verified tokens remembered, so a client repeating its token costs a map lookup, not a signature check. */
+  cacheSize?: number;
+}
+
+export interface TokenVerifier {
+  /** Resolves the identity in a token, or rejects with an UNAUTHENTICATED GraphQL error. */
+  verify(token: string): Promise<Identity>;
+}
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const { keys } = options;
+  const getKey: JWTVerifyGetKey =
+    keys instanceof URL ? createRemoteJWKSet(keys, { timeoutDuration: 3000, cooldownDuration: 30_000 })
+    : typeof keys === 'function' ? keys
+    : createLocalJWKSet(keys);
+  const cacheSize = options.cacheSize ?? 10_000;
+  const cache = new Map<string, Identity>();
+
+  return {
+    async verify(token) {
+      const now = Date.now() / 1000;
+      const cached = cache.get(token);
+      if (cached) {
+        if (cached.expiresAt + options.clockToleranceSeconds > now) return cached;
+        cache.delete(token);
+        throw graphqlError(ErrorCode.UNAUTHENTICATED, 'Access token expired');
+      }
+      let identity: Identity;
+      try {
+        const { payload } = await jwtVerify(token, getKey, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms: options.algorithms,
+          clockTolerance: options.clockToleranceSeconds,
+          requiredClaims: ['sub', 'exp', 'iat'],
+        });
+        identity = {
+          userId: payload.sub!,
+          scopes: new Set(typeof payload['scope'] === 'string' ? payload['scope'].split(' ').filter(Boolean) : []),
+          expiresAt: payload.exp!,
+        };
+      } catch (error) {
+        throw graphqlError(ErrorCode.UNAUTHENTICATED, `Invalid access token: ${describe(error)}`);
+      }
+      // Not-yet-valid tokens are never cached (nbf), so a cached identity only needs its expiry re-checked.
+      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
+      cache.set(token, identity);
+      return identity;
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim "${error.claim}" ${error.reason === 'check_failed' ? 'rejected' : error.reason}`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'unknown signing key';
+  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'malformed';
+  if (error instanceof joseErrors.JWKSTimeout) return 'issuer keys unavailable';
+  return 'rejected';
+}
+
+/**
+ * The identity carried by an `Authorization` header: none means anonymous (null);
+ * anything other than a valid bearer token is an UNAUTHENTICATED error.
+ */
+export async function identityFromAuthorization(verifier: TokenVerifier, header: string | undefined | null): Promise<Identity | null> {
+  if (!header) return null;
+  const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header);
+  if (!match) throw graphqlError(ErrorCode.UNAUTHENTICATED, 'Authorization header must be "Bearer <token>"');
+  return verifier.verify(match[1]!);
+}
+
+/** The verifier a service builds from its JWT_* settings. */
+export function verifierFromConfig(config: {
+  JWT_ISSUER: string;
+  JWT_JWKS_URL?: string | undefined;
+  JWT_AUDIENCE: string;
+  JWT_ALGORITHMS: string[];
+  JWT_CLOCK_TOLERANCE_S: number;
+}): TokenVerifier {
+  return createTokenVerifier({
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    algorithms: config.JWT_ALGORITHMS,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_S,
+    keys: new URL(config.JWT_JWKS_URL ?? new URL('/.well-known/jwks.json', config.JWT_ISSUER).href),
+  });
+}
+
+export interface TokenIssuerOptions {
+  issuer: string;
+  audience: string;
+  /** A private JWK with `kid` and `alg`; its public half is what the issuer's JWKS serves. */
+  privateKey: JWK;
+  ttlSeconds: number;
+}
+
+export interface TokenIssuer {
+  /** Signs an access token for a user with the given scopes. */
+  sign(userId: string, scopes: readonly string[]): Promise<{ token: string; expiresAt: number }>;
+}
+
+export async function createTokenIssuer(options: TokenIssuerOptions): Promise<TokenIssuer> {
+  const { kid, alg } = options.privateKey;
+  if (!kid || !alg) throw new Error('Signing key needs "kid" and "alg"');
+  const key = await importJWK(options.privateKey, alg);
+  return {
+    async sign(userId, scopes) {
+      const now = Math.floor(Date.now() / 1000);
+      const expiresAt = now + options.ttlSeconds;
+      const token = await new SignJWT({ scope: scopes.join(' ') })
+        .setProtectedHeader({ alg, kid, typ: 'JWT' })
+        .setIssuer(options.issuer)
+        .setAudience(options.audience)
+        .setSubject(userId)
+        .setIssuedAt(now)
+        .setNotBefore(now)
+        .setExpirationTime(expiresAt)
+        .setJti(randomUUID())
+        .sign(key);
+      return { token, expiresAt };
+    },
+  };
+}
+
+/** A fresh signing key pair; `publicJwk` is what goes into a JWKS. */
+export async function generateSigningKey(alg = 'ES256'): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const kid = randomUUID();
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  return { privateJwk, publicJwk };
+}

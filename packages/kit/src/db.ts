@@ -1,0 +1,38 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
+import type { MigrationObject } from '@mikro-orm/core';
+
+export type { EntityManager };
+export type Orm = MikroORM;
+
+export interface DatabaseOptions {
+  url: string;
+  entities: NonNullable<Options['entities']>;
+  /** In order; applied at start, each in its own transaction. */
+  migrations: MigrationObject[];
+  poolMax?: number;
+  debug?: boolean;
+}
+
+/** Connects (creating the database if missing) and brings its schema up to date. */
+export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> {
+  const orm = await MikroORM.init({
+    clientUrl: options.url,
+    entities: options.entities,
+    extensions: [Migrator],
+    migrations: { migrationsList: options.migrations, transactional: true, allOrNothing: true, snapshot: false },
+    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+    // pg waits forever for a connection by default; a down database must fail a request, not hang it.
+    driverOptions: { connectionTimeoutMillis: 5_000, statement_timeout: 15_000, idle_in_transaction_session_timeout: 30_000 },
+    ensureDatabase: true,
+    allowGlobalContext: false,
+    debug: options.debug ?? false,
+  });
+  await orm.migrator.up();
+  return orm;
+}
+
+/** Readiness probe: one round trip to the database. */
+export async function pingDatabase(orm: MikroORM): Promise<void> {
+  await orm.em.getConnection().execute('select 1');
+}

@@ -1,0 +1,51 @@
+import { GraphQLError } from 'graphql';
+
+/** Stable codes of GraphQL errors (`extensions.code`) that clients may branch on. */
+export const ErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export function graphqlError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { ...extensions, code } });
+}
+
+/** An expected failure a mutation reports in its payload's `errors`, not as a GraphQL error. */
+export interface UserError {
+  code: string;
+  message: string;
+  field?: string[];
+}
+
+export function userError(code: string, message: string, field?: string[]): UserError {
+  return field ? { code, message, field } : { code, message };
+}
+
+/** Thrown by domain code for an expected failure; resolvers turn it into a payload's `errors`. */
+export class DomainError extends Error {
+  readonly code: string;
+  readonly field: string[] | undefined;
+  constructor(code: string, message: string, field?: string[]) {
+    super(message);
+    this.name = 'DomainError';
+    this.code = code;
+    this.field = field;
+  }
+  toUserError(): UserError {
+    return userError(this.code, this.message, this.field);
+  }
+}
+
+/** Runs a mutation's domain call; a DomainError becomes `{ errors: [..] }`, anything else propagates. */
+export async function payload<T extends object>(run: () => Promise<T>): Promise<(T & { errors: UserError[] }) | { errors: UserError[] }> {
+  try {
+    return { ...(await run()), errors: [] };
+  } catch (error) {
+    if (error instanceof DomainError) return { errors: [error.toUserError()] };
+    throw error;
+  }
+}

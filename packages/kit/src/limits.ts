@@ -1,0 +1,37 @@
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import type { ParseOptions, ValidationRule } from 'graphql';
+import { z } from 'zod';
+
+/** Operation limits, the same on every entry point (router HTTP, router WebSocket, subgraphs). */
+export const limitsConfig = z.object({
+  LIMIT_MAX_TOKENS: z.coerce.number().int().positive().default(2000),
+  LIMIT_MAX_DEPTH: z.coerce.number().int().positive().default(12),
+  LIMIT_MAX_ALIASES: z.coerce.number().int().positive().default(30),
+  LIMIT_MAX_DIRECTIVES: z.coerce.number().int().positive().default(50),
+  LIMIT_MAX_COST: z.coerce.number().int().positive().default(5000),
+  LIMIT_MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+});
+export type Limits = z.infer<typeof limitsConfig>;
+
+export const defaultLimits: Limits = limitsConfig.parse({});
+
+export interface OperationGuards {
+  /** The token limit is applied while parsing, so a huge document is dropped before it is ever built. */
+  parseOptions: ParseOptions;
+  validationRules: ValidationRule[];
+}
+
+export function operationGuards(limits: Limits): OperationGuards {
+  return {
+    parseOptions: { maxTokens: limits.LIMIT_MAX_TOKENS, noLocation: false },
+    validationRules: [
+      maxDepthRule({ n: limits.LIMIT_MAX_DEPTH, ignoreIntrospection: true, exposeLimits: true }),
+      maxAliasesRule({ n: limits.LIMIT_MAX_ALIASES, exposeLimits: true }),
+      maxDirectivesRule({ n: limits.LIMIT_MAX_DIRECTIVES, exposeLimits: true }),
+      costLimitRule({ maxCost: limits.LIMIT_MAX_COST, ignoreIntrospection: true, exposeLimits: true }),
+    ] as ValidationRule[],
+  };
+}

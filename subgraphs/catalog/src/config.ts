@@ -1,0 +1,15 @@
+import { baseConfig, databaseConfig, jwtConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
+import { z } from '@shopgraph/kit';
+
+export const configSchema = z.object({
+  ...baseConfig.shape,
+  ...databaseConfig.shape,
+  ...jwtConfig.shape,
+  ...limitsConfig.shape,
+  PORT: z.coerce.number().int().min(0).max(65535).default(4002),
+  /** The one currency the store prices in (ISO 4217). */
+  CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+});
+export type Config = z.infer<typeof configSchema>;
+
+export const loadCatalogConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);

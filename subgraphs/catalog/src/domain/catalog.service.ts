@@ -1,0 +1,131 @@
+import { DomainError, type EntityManager } from '@shopgraph/kit';
+import { Category } from '../entities/category.entity.ts';
+import { Product } from '../entities/product.entity.ts';
+
+export interface MoneyInput {
+  amount: number;
+  currency: string;
+}
+
+export interface ProductPage {
+  products: Product[];
+  hasNextPage: boolean;
+  totalCount: number;
+}
+
+/** Cursor over the listing order (name, id); opaque to clients. */
+export function encodeCursor(product: Pick<Product, 'name' | 'id'>): string {
+  return Buffer.from(JSON.stringify([product.name, product.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) return value as [string, string];
+  } catch {
+    // fall through
+  }
+  throw new DomainError('INVALID_CURSOR', 'Cursor is not one this API returned', ['after']);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isId = (id: string): boolean => UUID.test(id);
+
+export const MAX_PAGE_SIZE = 100;
+
+/** Business rules of the catalog; the only code that changes products and categories. */
+export class CatalogService {
+  private readonly em: EntityManager;
+  private readonly currency: string;
+
+  constructor(em: EntityManager, currency: string) {
+    this.em = em;
+    this.currency = currency;
+  }
+
+  findProducts(ids: readonly string[]): Promise<Product[]> {
+    const valid = ids.filter(isId);
+    return valid.length ? this.em.find(Product, { id: { $in: valid } }, { populate: ['category'] }) : Promise.resolve([]);
+  }
+
+  category(id: string): Promise<Category | null> {
+    return isId(id) ? this.em.findOne(Category, { id }) : Promise.resolve(null);
+  }
+
+  async listProducts(first: number, after: string | null | undefined, categoryId: string | null | undefined): Promise<ProductPage> {
+    if (first < 0 || first > MAX_PAGE_SIZE) throw new DomainError('INVALID_PAGE_SIZE', `first must be between 0 and ${MAX_PAGE_SIZE}`, ['first']);
+    if (categoryId && !isId(categoryId)) return { products: [], hasNextPage: false, totalCount: 0 };
+    const inCategory = categoryId ? { category: categoryId } : {};
+    const page = after
+      ? (() => {
+          const [name, id] = decodeCursor(after);
+          return { $or: [{ name: { $gt: name } }, { name, id: { $gt: id } }] };
+        })()
+      : {};
+    const [rows, totalCount] = await Promise.all([
+      this.em.find(Product, { ...inCategory, ...page }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1, populate: ['category'] }),
+      this.em.count(Product, inCategory),
+    ]);
+    return { products: rows.slice(0, first), hasNextPage: rows.length > first, totalCount };
+  }
+
+  categories(): Promise<Category[]> {
+    return this.em.find(Category, {}, { orderBy: { name: 'asc' } });
+  }
+
+  async createCategory(input: { name: string; slug: string }): Promise<Category> {
+    const name = input.name.trim();
+    if (!name) throw new DomainError('INVALID_NAME', 'Name must not be empty', ['input', 'name']);
+    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(input.slug)) throw new DomainError('INVALID_SLUG', 'Slug must be lowercase words joined by "-"', ['input', 'slug']);
+    if (await this.em.count(Category, { slug: input.slug })) throw new DomainError('SLUG_TAKEN', `A category with slug "${input.slug}" exists`, ['input', 'slug']);
+    const category = this.em.create(Category, { id: crypto.randomUUID(), name, slug: input.slug });
+    await this.em.flush();
+    return category;
+  }
+
+  async createProduct(input: { sku: string; name: string; description?: string | null; price: MoneyInput; categoryId?: string | null }): Promise<Product> {
+    const sku = input.sku.trim();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(sku)) throw new DomainError('INVALID_SKU', 'SKU must be 1-64 letters, digits, ".", "_" or "-"', ['input', 'sku']);
+    if (await this.em.count(Product, { sku })) throw new DomainError('SKU_TAKEN', `A product with SKU "${sku}" exists`, ['input', 'sku']);
+    const product = this.em.create(Product, {
+      id: crypto.randomUUID(),
+      sku,
+      name: this.validName(input.name),
+      description: input.description ?? '',
+      ...this.validPrice(input.price),
+      category: await this.validCategory(input.categoryId),
+    });
+    await this.em.flush();
+    return product;
+  }
+
+  async updateProduct(input: { id: string; name?: string | null; description?: string | null; price?: MoneyInput | null; categoryId?: string | null }): Promise<Product> {
+    const product = isId(input.id) ? await this.em.findOne(Product, { id: input.id }) : null;
+    if (!product) throw new DomainError('PRODUCT_NOT_FOUND', 'No such product', ['input', 'id']);
+    if (input.name != null) product.name = this.validName(input.name);
+    if (input.description != null) product.description = input.description;
+    if (input.price != null) Object.assign(product, this.validPrice(input.price));
+    if (input.categoryId !== undefined) product.category = await this.validCategory(input.categoryId);
+    await this.em.flush();
+    return product;
+  }
+
+  private validName(raw: string): string {
+    const name = raw.trim();
+    if (!name || name.length > 200) throw new DomainError('INVALID_NAME', 'Name must be 1-200 characters', ['input', 'name']);
+    return name;
+  }
+
+  private validPrice(price: MoneyInput): { priceAmount: number; priceCurrency: string } {
+    if (!Number.isSafeInteger(price.amount) || price.amount < 0) throw new DomainError('INVALID_PRICE', 'Price must be a non-negative amount in minor units', ['input', 'price', 'amount']);
+    if (price.currency !== this.currency) throw new DomainError('UNSUPPORTED_CURRENCY', `Prices are in ${this.currency}`, ['input', 'price', 'currency']);
+    return { priceAmount: price.amount, priceCurrency: price.currency };
+  }
+
+  private async validCategory(categoryId: string | null | undefined): Promise<Category | null> {
+    if (!categoryId) return null;
+    const category = isId(categoryId) ? await this.em.findOne(Category, { id: categoryId }) : null;
+    if (!category) throw new DomainError('CATEGORY_NOT_FOUND', 'No such category', ['input', 'categoryId']);
+    return category;
+  }
+}
