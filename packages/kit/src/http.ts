@@ -31,7 +31,7 @@ class HttpError extends Error {
  * (dependencies answer). Bodies are size-capped and malformed JSON is a 400, both before GraphQL runs.
  */
 export function createHttpServer<C extends BaseContext>(options: HttpOptions<C>): Server {
-  const { apollo, logger, routes = {}, readiness = {}, graphqlPath = '/graphql' } = options;
+  const { logger, routes = {}, readiness = {}, graphqlPath = '/graphql' } = options;
   const getRoutes: Record<string, Route> = {
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
     '/readyz': async (_req, res) => {
