@@ -1,0 +1,25 @@
+// The one place that starts or finds real infrastructure, for `npm start` and test setup.
+export { repoDirs, repoRoot } from './paths.ts';
+export {
+  createDatabase,
+  databaseUrl,
+  dropDatabase,
+  ensurePostgres,
+  LOCAL_POSTGRES_URL,
+  pingPostgres,
+  startEmbeddedPostgres,
+  type PostgresHandle,
+} from './postgres.ts';
+export { ensureRedis, LOCAL_REDIS_URL, pingRedis, startRedisServer, type RedisHandle } from './redis.ts';
+export {
+  ensureKafka,
+  fetchKafka,
+  KAFKA_VERSIONS,
+  startKafka,
+  waitForKafka,
+  type KafkaHandle,
+  type StartKafkaOptions,
+} from './kafka.ts';
+export { canConnect, freePort, freePorts } from './ports.ts';
+export { spawnManaged, type ManagedChild } from './process.ts';
+export { redactUrl, type Log } from './util.ts';

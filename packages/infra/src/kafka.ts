@@ -1,0 +1,279 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { canConnect, freePorts, sleep } from './ports.ts';
+import { killStale, spawnManaged, tailFile } from './process.ts';
+import { errorText, noop, type Log } from './util.ts';
+
+const run = promisify(execFile);
+
+/** Kafka 4.x releases on Maven Central, newest first; the first that resolves is used. */
+export const KAFKA_VERSIONS = ['4.4.0', '4.3.1', '4.2.2', '4.1.2', '4.0.2'] as const;
+
+export type KafkaHandle = {
+  brokers: string[];
+  /** Stops the broker if this call started it; a no-op for KAFKA_BROKERS. */
+  stop(): Promise<void>;
+};
+
+export type StartKafkaOptions = {
+  /** Downloads: jars land in `<cacheDir>/kafka-<version>/libs`. */
+  cacheDir: string;
+  /** Broker state: server.properties, logs/ (topic data) and broker.log. Kept between runs. */
+  dataDir: string;
+  log?: Log;
+  /** Pin a version instead of trying KAFKA_VERSIONS (also: env KAFKA_VERSION). */
+  version?: string;
+  /** Overall start-up budget, download excluded. */
+  timeoutMs?: number;
+};
+
+const POM = fileURLToPath(new URL('../kafka/pom.xml', import.meta.url));
+
+/**
+ * Finds or starts Kafka: KAFKA_BROKERS (comma-separated host:port) if set, and then it must
+ * answer within a few seconds or we throw; otherwise a single-node KRaft broker from Maven
+ * Central runs as a child process of this one.
+ */
+export async function ensureKafka(opts: StartKafkaOptions & { brokersTimeoutMs?: number }): Promise<KafkaHandle> {
+  const log = opts.log ?? noop;
+  const fromEnv = process.env.KAFKA_BROKERS;
+  if (fromEnv) {
+    const brokers = fromEnv.split(',').map((b) => b.trim()).filter(Boolean);
+    const timeoutMs = opts.brokersTimeoutMs ?? 15_000;
+    try {
+      await waitForKafka(brokers, { timeoutMs });
+    } catch (err) {
+      throw new Error(
+        `KAFKA_BROKERS is set (${fromEnv}) but no broker there answered within ${timeoutMs}ms: ${errorText(err)}. ` +
+          'Start that cluster, fix KAFKA_BROKERS, or unset it to start a local broker.',
+        { cause: err },
+      );
+    }
+    log(`kafka: using KAFKA_BROKERS ${brokers.join(',')}`);
+    return { brokers, stop: async () => {} };
+  }
+  return startKafka(opts);
+}
+
+/**
+ * Resolves Kafka's jars (plus an SLF4J backend) with Maven into the cache, once per version;
+ * later calls only check the cache. Returns the folder of jars.
+ */
+export async function fetchKafka(opts: { cacheDir: string; version?: string; log?: Log }): Promise<{ version: string; libs: string }> {
+  const log = opts.log ?? noop;
+  const pinned = opts.version ?? process.env.KAFKA_VERSION;
+  const candidates = pinned ? [pinned] : [...KAFKA_VERSIONS];
+  const libsOf = (version: string): string => join(resolve(opts.cacheDir), `kafka-${version}`, 'libs');
+  // The marker is written last, so a half-finished download is never mistaken for a cache hit.
+  const cached = candidates.find((v) => existsSync(join(libsOf(v), '.complete')));
+  if (cached) return { version: cached, libs: libsOf(cached) };
+
+  const failures: string[] = [];
+  for (const version of candidates) {
+    const libs = libsOf(version);
+    const staging = `${libs}.tmp-${process.pid}`; // private to this process: concurrent runs do not collide
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
+    log(`kafka: resolving org.apache.kafka:kafka_2.13:${version} from Maven Central into ${libs}`);
+    const started = Date.now();
+    try {
+      await run(
+        'mvn',
+        // -U: an earlier failed lookup (e.g. a network blip) is otherwise cached by Maven for a day.
+        ['-q', '-B', '-U', '-f', POM, 'dependency:copy-dependencies', `-Dkafka.version=${version}`, `-Dkafka.libs=${staging}`],
+        { maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 },
+      );
+    } catch (err) {
+      rmSync(staging, { recursive: true, force: true });
+      const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
+      if (e.code === 'ENOENT') throw new Error('mvn not found: Kafka is fetched with Maven (apt-get install maven), or set KAFKA_BROKERS');
+      failures.push(`${version}: ${firstMavenError(`${e.stdout ?? ''}${e.stderr ?? ''}`) ?? errorText(err)}`);
+      log(`kafka: ${version} did not resolve, trying an older release`);
+      continue;
+    }
+    writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
+    if (existsSync(join(libs, '.complete'))) {
+      // Another process finished the same download first (and may be running from it): use theirs.
+      rmSync(staging, { recursive: true, force: true });
+    } else {
+      rmSync(libs, { recursive: true, force: true }); // an interrupted earlier attempt
+      try {
+        renameSync(staging, libs);
+      } catch (err) {
+        rmSync(staging, { recursive: true, force: true });
+        if (!existsSync(join(libs, '.complete'))) throw err; // lost a race to another process: fine
+      }
+    }
+    log(`kafka: ${version} resolved in ${Date.now() - started}ms`);
+    return { version, libs };
+  }
+  throw new Error(`could not resolve Kafka from Maven Central (tried ${candidates.join(', ')}):\n${failures.join('\n')}`);
+}
+
+/**
+ * Starts a single-node KRaft broker (broker + controller in one JVM) on free loopback ports.
+ * The log dir is formatted on first use only, so topics survive restarts on the same dataDir.
+ */
+export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> {
+  const log = opts.log ?? noop;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const { version, libs } = await fetchKafka(opts);
+
+  const dataDir = resolve(opts.dataDir);
+  const logDir = join(dataDir, 'logs');
+  const propsFile = join(dataDir, 'server.properties');
+  const logFile = join(dataDir, 'broker.log');
+  const pidFile = join(dataDir, 'broker.pid');
+  mkdirSync(logDir, { recursive: true });
+  // A broker orphaned by a SIGKILLed launcher would still hold the log dir's lock.
+  await killStale(pidFile, propsFile, { log });
+
+  const started = Date.now();
+  const [port, controllerPort] = await freePorts(2);
+  writeFileSync(propsFile, serverProperties({ port: port!, controllerPort: controllerPort!, logDir }));
+
+  const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  const classpath = `${libs}/*`; // the JVM expands the wildcard; no shell involved
+  const quietTool = '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn';
+  if (!existsSync(join(logDir, 'meta.properties'))) {
+    // Static quorum (controller.quorum.voters) is formatted WITHOUT --standalone.
+    const clusterId = (await runJava(java, [quietTool, '-cp', classpath, 'kafka.tools.StorageTool', 'random-uuid'])).trim();
+    if (!/^[\w-]{22}$/.test(clusterId)) throw new Error(`StorageTool random-uuid printed ${JSON.stringify(clusterId)}, not a cluster id`);
+    await runJava(java, [quietTool, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile]);
+    log(`kafka: formatted ${logDir} (cluster ${clusterId})`);
+  }
+
+  const child = await spawnManaged(
+    java,
+    [
+      '-Xms256m',
+      '-Xmx512m',
+      '-Djava.awt.headless=true',
+      '-Dorg.slf4j.simpleLogger.showDateTime=true',
+      '-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS',
+      // The full config dumps (thousands of lines per start) bury the useful messages.
+      '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn',
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      propsFile,
+    ],
+    { logFile, pidFile, cwd: dataDir },
+  ).catch((err: unknown) => {
+    throw new Error(`${errorText(err)}. Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)`);
+  });
+
+  const brokers = [`127.0.0.1:${port}`];
+  const deadline = started + timeoutMs;
+  const fail = async (why: string): Promise<never> => {
+    await child.stop(5000);
+    throw new Error(`Kafka ${version} broker did not start: ${why}. Last lines of ${logFile}:\n${tailFile(logFile)}`);
+  };
+  // Cheap TCP check first: a JVM takes a few seconds, and kafkajs logs noisily while it cannot connect.
+  while (!(await canConnect('127.0.0.1', port!, 500))) {
+    if (!child.isRunning()) await fail(`the JVM exited (${JSON.stringify(await child.exited)})`);
+    if (Date.now() > deadline) await fail(`port ${port} not open after ${timeoutMs}ms`);
+    await sleep(100);
+  }
+  try {
+    await waitForKafka(brokers, { timeoutMs: Math.max(deadline - Date.now(), 1000), isAlive: () => child.isRunning() });
+  } catch (err) {
+    await fail(errorText(err));
+  }
+  log(`kafka: ${version} broker ready on ${brokers[0]} in ${Date.now() - started}ms (log: ${logFile})`);
+  return {
+    brokers,
+    stop: async () => {
+      await child.stop(20_000);
+    },
+  };
+}
+
+/**
+ * Retries kafkajs `admin.describeCluster()` until it lists a broker or the time is up.
+ * `isAlive` lets a caller that owns the broker stop waiting as soon as it dies.
+ */
+export async function waitForKafka(
+  brokers: string[],
+  opts: { timeoutMs: number; isAlive?: () => boolean },
+): Promise<void> {
+  const kafka = new Kafka({
+    clientId: 'shopgraph-infra-probe',
+    brokers,
+    connectionTimeout: 1000,
+    requestTimeout: 3000,
+    retry: { retries: 0 }, // we retry ourselves, with a deadline
+    logLevel: logLevel.NOTHING, // failures while the broker boots are expected
+  });
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    if (opts.isAlive && !opts.isAlive()) throw new Error('the broker process exited');
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length > 0) return;
+      lastError = new Error('describeCluster listed no brokers yet');
+    } catch (err) {
+      lastError = err;
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    if (Date.now() > deadline) throw new Error(`describeCluster failed for ${opts.timeoutMs}ms: ${errorText(lastError)}`);
+    await sleep(250);
+  }
+}
+
+function serverProperties(p: { port: number; controllerPort: number; logDir: string }): string {
+  return `# Written by @shopgraph/infra on every start (ports change); edit src/kafka.ts instead.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${p.controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${p.port},CONTROLLER://127.0.0.1:${p.controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${p.port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=${p.logDir}
+# One node: every internal topic must make do with one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Fewer internal partitions make the first consumer group and transaction start faster.
+offsets.topic.num.partitions=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.num.partitions=1
+num.partitions=1
+# Consumers join immediately instead of waiting 3s for others.
+group.initial.rebalance.delay.ms=0
+# Topics are created explicitly by the code that owns them; typos must not create topics.
+auto.create.topics.enable=false
+# The default 128 MiB compaction buffer is a quarter of our heap.
+log.cleaner.dedupe.buffer.size=33554432
+`;
+}
+
+async function runJava(java: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(java, args, { maxBuffer: 16 * 1024 * 1024, timeout: 60_000 });
+    return stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
+    if (e.code === 'ENOENT') throw new Error(`${java} not found: Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)`);
+    throw new Error(`${java} ${args.slice(-4).join(' ')} failed: ${`${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || errorText(err)}`);
+  }
+}
+
+/** Maven's first [ERROR] line names the cause; the following ones are boilerplate. */
+function firstMavenError(output: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- Maven colours output even with -B
+  const lines = output.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  return lines.find((line) => /^\[ERROR\] \S/.test(line))?.trim();
+}
