@@ -1,4 +1,4 @@
-import { createDatabase, databaseUrl, dropDatabase } from '@shopgraph/infra/postgres';
+import { createDatabase, databaseUrl, dropDatabase } from '@shopgraph/infra';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 

@@ -1,6 +1,4 @@
-import { repoRoot } from '@shopgraph/infra/paths';
-import { ensurePostgres } from '@shopgraph/infra/postgres';
-import { ensureRedis } from '@shopgraph/infra/redis';
+import { ensurePostgres, ensureRedis, repoRoot } from '@shopgraph/infra';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 

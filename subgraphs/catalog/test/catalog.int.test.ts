@@ -72,7 +72,7 @@ describe('catalog subgraph', () => {
       headers: { 'content-type': 'application/json', 'x-user-id': 'staff', 'x-user-scopes': 'staff' },
       body: JSON.stringify({ query: CREATE_PRODUCT, variables: { input: { sku: 'F', name: 'f', price: { amount: 1, currency: 'USD' } } } }),
     });
-    expect(errorCodes({ status: 200, ...(await spoofedHeaders.json()) })).toEqual(['UNAUTHENTICATED']);
+    expect(errorCodes({ status: 200, ...((await spoofedHeaders.json()) as object) })).toEqual(['UNAUTHENTICATED']);
   });
 
   it('pages products by name with opaque cursors', async () => {
