@@ -1,6 +1,7 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { MigrationObject } from '@mikro-orm/core';
+import type { Logger } from './log.ts';
 
 export type { EntityManager };
 export type Orm = MikroORM;
@@ -11,7 +12,10 @@ export interface DatabaseOptions {
   /** In order; applied at start, each in its own transaction. */
   migrations: MigrationObject[];
   poolMax?: number;
-  debug?: boolean;
+  /** Where the ORM's own messages (migrations applied, warnings) go; they are debug-level. */
+  logger?: Logger;
+  /** Sees every SQL statement run; for tests that count round trips. */
+  onQuery?: (sql: string) => void;
 }
 
 /** Connects (creating the database if missing) and brings its schema up to date. */
@@ -26,8 +30,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     driverOptions: { connectionTimeoutMillis: 5_000, statement_timeout: 15_000, idle_in_transaction_session_timeout: 30_000 },
     ensureDatabase: true,
     allowGlobalContext: false,
-    debug: options.debug ?? false,
+    logger: (message) => options.logger?.debug(message),
   });
+  if (options.onQuery) {
+    const ormLogger = orm.config.getLogger();
+    const logQuery = ormLogger.logQuery.bind(ormLogger);
+    const onQuery = options.onQuery;
+    ormLogger.logQuery = (context) => {
+      if (context.query) onQuery(context.query);
+      logQuery(context);
+    };
+  }
   await orm.migrator.up();
   return orm;
 }

@@ -49,3 +49,8 @@ export async function payload<T extends object>(run: () => Promise<T>): Promise<
     throw error;
   }
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** IDs are UUIDs; anything else names nothing, so callers answer "not found" without a query. */
+export const isUuid = (id: string): boolean => UUID.test(id);

@@ -1,4 +1,5 @@
 import { ApolloServer, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { GraphQLError, parse, type DocumentNode } from 'graphql';
 import { readFileSync } from 'node:fs';
@@ -59,6 +60,8 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     introspection: !options.production,
     includeStacktraceInErrorResponses: false,
     formatError: maskUnexpectedErrors(logger),
+    // No Apollo Studio here: skip building traces for every subgraph response.
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
   });
   await apollo.start();
   const server = createHttpServer({

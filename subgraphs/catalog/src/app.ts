@@ -21,7 +21,7 @@ export interface Deps {
 }
 
 export async function createCatalogApp({ config, logger, verifier }: Deps): Promise<Service> {
-  const orm = await openDatabase({ url: config.DATABASE_URL, entities, migrations });
+  const orm = await openDatabase({ url: config.DATABASE_URL, entities, migrations, logger });
   const service = await createSubgraph<CatalogContext>({
     name: 'catalog',
     typeDefs: readSchema(new URL('../schema.graphql', import.meta.url)),

@@ -1,4 +1,4 @@
-import { DomainError, type EntityManager } from '@shopgraph/kit';
+import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
 import { Category } from '../entities/category.entity.ts';
 import { Product } from '../entities/product.entity.ts';
 
@@ -28,9 +28,6 @@ function decodeCursor(cursor: string): [string, string] {
   throw new DomainError('INVALID_CURSOR', 'Cursor is not one this API returned', ['after']);
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isId = (id: string): boolean => UUID.test(id);
-
 export const MAX_PAGE_SIZE = 100;
 
 /** Business rules of the catalog; the only code that changes products and categories. */
@@ -44,17 +41,17 @@ export class CatalogService {
   }
 
   findProducts(ids: readonly string[]): Promise<Product[]> {
-    const valid = ids.filter(isId);
+    const valid = ids.filter(isUuid);
     return valid.length ? this.em.find(Product, { id: { $in: valid } }, { populate: ['category'] }) : Promise.resolve([]);
   }
 
   category(id: string): Promise<Category | null> {
-    return isId(id) ? this.em.findOne(Category, { id }) : Promise.resolve(null);
+    return isUuid(id) ? this.em.findOne(Category, { id }) : Promise.resolve(null);
   }
 
   async listProducts(first: number, after: string | null | undefined, categoryId: string | null | undefined): Promise<ProductPage> {
     if (first < 0 || first > MAX_PAGE_SIZE) throw new DomainError('INVALID_PAGE_SIZE', `first must be between 0 and ${MAX_PAGE_SIZE}`, ['first']);
-    if (categoryId && !isId(categoryId)) return { products: [], hasNextPage: false, totalCount: 0 };
+    if (categoryId && !isUuid(categoryId)) return { products: [], hasNextPage: false, totalCount: 0 };
     const inCategory = categoryId ? { category: categoryId } : {};
     const page = after
       ? (() => {
@@ -100,7 +97,7 @@ export class CatalogService {
   }
 
   async updateProduct(input: { id: string; name?: string | null; description?: string | null; price?: MoneyInput | null; categoryId?: string | null }): Promise<Product> {
-    const product = isId(input.id) ? await this.em.findOne(Product, { id: input.id }) : null;
+    const product = isUuid(input.id) ? await this.em.findOne(Product, { id: input.id }) : null;
     if (!product) throw new DomainError('PRODUCT_NOT_FOUND', 'No such product', ['input', 'id']);
     if (input.name != null) product.name = this.validName(input.name);
     if (input.description != null) product.description = input.description;
@@ -124,7 +121,7 @@ export class CatalogService {
 
   private async validCategory(categoryId: string | null | undefined): Promise<Category | null> {
     if (!categoryId) return null;
-    const category = isId(categoryId) ? await this.em.findOne(Category, { id: categoryId }) : null;
+    const category = isUuid(categoryId) ? await this.em.findOne(Category, { id: categoryId }) : null;
     if (!category) throw new DomainError('CATEGORY_NOT_FOUND', 'No such category', ['input', 'categoryId']);
     return category;
   }

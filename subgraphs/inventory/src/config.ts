@@ -1,0 +1,13 @@
+import { baseConfig, databaseConfig, jwtConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
+import { z } from '@shopgraph/kit';
+
+export const configSchema = z.object({
+  ...baseConfig.shape,
+  ...databaseConfig.shape,
+  ...jwtConfig.shape,
+  ...limitsConfig.shape,
+  PORT: z.coerce.number().int().min(0).max(65535).default(4003),
+});
+export type Config = z.infer<typeof configSchema>;
+
+export const loadInventoryConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);

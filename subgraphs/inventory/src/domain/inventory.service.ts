@@ -1,0 +1,118 @@
+import { CheckConstraintViolationException, DriverException } from '@mikro-orm/core';
+import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
+import { StockItem } from '../entities/stock-item.entity.ts';
+
+/** The stock of one product as the last statement that touched it left it. */
+export interface StockLevel {
+  productId: string;
+  onHand: number;
+  reserved: number;
+}
+
+/** What can be sold now: units on hand that no order holds. */
+export const availableOf = (level: StockLevel | null | undefined): number => (level ? level.onHand - level.reserved : 0);
+
+
+interface StockRow {
+  product_id: string;
+  on_hand: number;
+  reserved: number;
+}
+
+const toLevel = (row: StockRow): StockLevel => ({ productId: row.product_id, onHand: row.on_hand, reserved: row.reserved });
+
+// Each write is one statement: Postgres takes the row lock, re-checks the guard in WHERE against the
+// latest committed row (READ COMMITTED re-evaluation) and writes, so concurrent changes never lose
+// an update and never read-modify-write. The table's CHECK constraints back the guards up.
+const SET_STOCK = `
+  insert into stock_item as s (product_id, on_hand) values (?, ?)
+  on conflict (product_id) do update
+    set on_hand = excluded.on_hand, version = s.version + 1, updated_at = now()
+    where s.reserved <= excluded.on_hand
+  returning product_id, on_hand, reserved`;
+
+const RECEIVE_STOCK = `
+  insert into stock_item as s (product_id, on_hand) values (?, ?)
+  on conflict (product_id) do update
+    set on_hand = s.on_hand + excluded.on_hand, version = s.version + 1, updated_at = now()
+  returning product_id, on_hand, reserved`;
+
+// on_hand + delta >= reserved also keeps on_hand >= 0, since reserved >= 0.
+const REMOVE_STOCK = `
+  update stock_item
+    set on_hand = on_hand + ?, version = version + 1, updated_at = now()
+    where product_id = ? and on_hand + ? >= reserved
+  returning product_id, on_hand, reserved`;
+
+/**
+ * Business rules of stock levels; the only code that changes them.
+ *
+ * Inventory does not own products (catalog does) and cannot know whether one exists: it keeps
+ * stock for any well-formed product id, and an id it has never seen simply has none.
+ */
+export class InventoryService {
+  private readonly em: EntityManager;
+
+  constructor(em: EntityManager) {
+    this.em = em;
+  }
+
+  /** The stock of each product found, keyed by lower-case id, in one query; malformed ids have none. */
+  async stockLevels(productIds: readonly string[]): Promise<Map<string, StockLevel>> {
+    const ids = [...new Set(productIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    if (!ids.length) return new Map();
+    const items = await this.em.find(StockItem, { productId: { $in: ids } }, { disableIdentityMap: true });
+    return new Map(items.map((item) => [item.productId.toLowerCase(), { productId: item.productId, onHand: item.onHand, reserved: item.reserved }]));
+  }
+
+  /** Sets the units on hand (a stock count); refused below what orders have reserved. */
+  async setStock(input: { productId: string; quantity: number }): Promise<StockLevel> {
+    const productId = validProductId(input.productId);
+    if (!Number.isSafeInteger(input.quantity) || input.quantity < 0) throw new DomainError('INVALID_QUANTITY', 'Quantity must be zero or more', ['input', 'quantity']);
+    const belowReserved = new DomainError('BELOW_RESERVED', 'Quantity is below the units reserved for orders', ['input', 'quantity']);
+    const rows = await this.run(SET_STOCK, [productId, input.quantity], {
+      stock_item_on_hand_check: new DomainError('INVALID_QUANTITY', 'Quantity must be zero or more', ['input', 'quantity']),
+      stock_item_reserved_within_on_hand_check: belowReserved,
+    }, ['input', 'quantity']);
+    // No row: the product exists and its guard (reserved <= quantity) refused the update.
+    if (!rows[0]) throw belowReserved;
+    return toLevel(rows[0]);
+  }
+
+  /**
+   * Adds (receiving) or removes (shrinkage, damage) units relative to the current count, so
+   * concurrent changes compose; a removal may not take on-hand below zero or below what is reserved.
+   */
+  async adjustStock(input: { productId: string; delta: number }): Promise<StockLevel> {
+    const productId = validProductId(input.productId);
+    if (!Number.isSafeInteger(input.delta)) throw new DomainError('INVALID_QUANTITY', 'Delta must be a whole number', ['input', 'delta']);
+    const insufficient = new DomainError('INSUFFICIENT_STOCK', 'Not enough unreserved stock to remove that many units', ['input', 'delta']);
+    const onCheck = { stock_item_on_hand_check: insufficient, stock_item_reserved_within_on_hand_check: insufficient };
+    const rows = input.delta >= 0
+      ? await this.run(RECEIVE_STOCK, [productId, input.delta], onCheck, ['input', 'delta'])
+      : await this.run(REMOVE_STOCK, [input.delta, productId, input.delta], onCheck, ['input', 'delta']);
+    // No row: unknown product (nothing to remove) or the guard refused the removal.
+    if (!rows[0]) throw insufficient;
+    return toLevel(rows[0]);
+  }
+
+  /** Runs one write, turning a violated CHECK (the last line of defence) and int overflow into typed errors. */
+  private async run(sql: string, params: unknown[], onCheck: Record<string, DomainError>, field: string[]): Promise<StockRow[]> {
+    try {
+      return await this.em.execute<StockRow[]>(sql, params);
+    } catch (error) {
+      if (error instanceof CheckConstraintViolationException) {
+        const mapped = onCheck[(error as { constraint?: string }).constraint ?? ''];
+        if (mapped) throw mapped;
+      }
+      // 22003 numeric_value_out_of_range: the count would not fit a 32-bit integer.
+      if (error instanceof DriverException && error.code === '22003') throw new DomainError('QUANTITY_TOO_LARGE', 'Stock would exceed the largest count that can be stored', field);
+      throw error;
+    }
+  }
+}
+
+function validProductId(productId: string): string {
+  if (!isUuid(productId)) throw new DomainError('INVALID_PRODUCT_ID', 'Product id must be a UUID', ['input', 'productId']);
+  return productId.toLowerCase();
+}
