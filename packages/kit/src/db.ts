@@ -41,8 +41,27 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
       logQuery(context);
     };
   }
-  await orm.migrator.up();
+  try {
+    // Replicas starting together on a fresh database take turns, instead of racing to create tables.
+    await orm.em.fork().transactional(async (em) => {
+      await advisoryLock(em, 'migrations');
+      await orm.migrator.up();
+    });
+  } catch (error) {
+    await orm.close();
+    throw error;
+  }
   return orm;
+}
+
+/**
+ * Takes a Postgres advisory lock held until the surrounding transaction ends, so concurrent
+ * callers (replicas, requests) serialise on a name. Keyed by database too: advisory locks are
+ * cluster-wide.
+ */
+export async function advisoryLock(em: EntityManager, name: string): Promise<void> {
+  if (!em.isInTransaction()) throw new Error('advisoryLock needs a transaction');
+  await em.execute(`select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))`, [name]);
 }
 
 /** Readiness probe: one round trip to the database. */

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { hashPassword, needsRehash, passwordProblem, UNMATCHABLE_HASH, verifyPassword } from './passwords.ts';
+
+describe('passwords', () => {
+  it('hashes with a fresh salt and verifies only the right password', async () => {
+    const [a, b] = await Promise.all([hashPassword('Correct-horse-1'), hashPassword('Correct-horse-1')]);
+    expect(a).toMatch(/^scrypt\$32768\$8\$1\$/);
+    expect(a).not.toBe(b);
+    expect(await verifyPassword('Correct-horse-1', a)).toBe(true);
+    expect(await verifyPassword('Correct-horse-2', a)).toBe(false);
+    expect(needsRehash(a)).toBe(false);
+  });
+
+  it('matches the same password typed with composed or decomposed accents', async () => {
+    const hash = await hashPassword('Caf\u00e9-au-lait-1');
+    expect(await verifyPassword('Cafe\u0301-au-lait-1', hash)).toBe(true);
+  });
+
+  it('verifies hashes made with older parameters and flags them for rehashing', async () => {
+    const old = await hashPassword('Correct-horse-1', { N: 2 ** 14, r: 8, p: 1 });
+    expect(await verifyPassword('Correct-horse-1', old)).toBe(true);
+    expect(needsRehash(old)).toBe(true);
+  });
+
+  it('never matches a malformed or hostile hash', async () => {
+    expect(await verifyPassword('x', 'plain-text')).toBe(false);
+    expect(await verifyPassword('x', `scrypt$${2 ** 30}$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`)).toBe(false);
+    expect(await verifyPassword('', UNMATCHABLE_HASH)).toBe(false);
+  });
+
+  it('accepts reasonable passwords and names what is wrong with weak ones', () => {
+    expect(passwordProblem('correct horse battery')).toBeNull();
+    expect(passwordProblem('Sh0rt!')).toMatch(/at least 10/);
+    expect(passwordProblem('onlylowercaseletters')).toMatch(/mix/);
+    expect(passwordProblem('Aa'.repeat(10))).toMatch(/4 different/);
+    expect(passwordProblem(`Aa1-${'x'.repeat(197)}`)).toMatch(/at most 200/);
+    expect(passwordProblem('Me@Example.com', 'me@example.com')).toMatch(/email/);
+  });
+});
