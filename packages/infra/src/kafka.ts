@@ -90,7 +90,7 @@ export async function fetchKafka(opts: { cacheDir: string; version?: string; log
     } catch (err) {
       rmSync(staging, { recursive: true, force: true });
       const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-      if (e.code === 'ENOENT') throw new Error('mvn not found: Kafka is fetched with Maven (apt-get install maven), or set KAFKA_BROKERS');
+      if (e.code === 'ENOENT') throw new Error('mvn not found: Kafka is fetched with Maven (apt-get install maven), or set KAFKA_BROKERS', { cause: err });
       failures.push(`${version}: ${firstMavenError(`${e.stdout ?? ''}${e.stderr ?? ''}`) ?? errorText(err)}`);
       log(`kafka: ${version} did not resolve, trying an older release`);
       continue;
@@ -266,8 +266,8 @@ async function runJava(java: string, args: string[]): Promise<string> {
     return stdout;
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-    if (e.code === 'ENOENT') throw new Error(`${java} not found: Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)`);
-    throw new Error(`${java} ${args.slice(-4).join(' ')} failed: ${`${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || errorText(err)}`);
+    if (e.code === 'ENOENT') throw new Error(`${java} not found: Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)`, { cause: err });
+    throw new Error(`${java} ${args.slice(-4).join(' ')} failed: ${`${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || errorText(err)}`, { cause: err });
   }
 }
 

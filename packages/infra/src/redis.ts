@@ -86,7 +86,7 @@ export async function startRedisServer(opts: { dataDir: string; port?: number; l
     } catch (err) {
       if (Date.now() > deadline) {
         await child.stop(2000);
-        throw new Error(`redis-server on port ${port} did not answer PING within 10s (${errorText(err)}); ${logFile}:\n${tailFile(logFile)}`);
+        throw new Error(`redis-server on port ${port} did not answer PING within 10s (${errorText(err)}); ${logFile}:\n${tailFile(logFile)}`, { cause: err });
       }
       await sleep(100);
     }
