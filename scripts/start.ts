@@ -87,7 +87,7 @@ try {
   await startService('router', join(root, 'router/src/index.ts'), ROUTER_PORT, { SUPERGRAPH_PATH: SUPERGRAPH_FILE });
 
   say('seeding demo data (first run takes a few seconds)…');
-  await seed({ routerUrl, staff: demo.staff, customer: demo.customer, products: Number(process.env.SEED_PRODUCTS ?? 1000), log: say });
+  await seed({ routerUrl, staff: { email: demo.staff.email, password: demo.staff.password }, customer: demo.customer, products: Number(process.env.SEED_PRODUCTS ?? 1000), log: say });
   printWelcome();
 } catch (error) {
   console.error(`[start] ${error instanceof Error ? error.message : String(error)}`);
@@ -96,8 +96,8 @@ try {
 }
 
 function printWelcome(): void {
-  const example = `curl -s ${routerUrl} -H 'content-type: application/json' \\
-  -d '{"query":"mutation { login(input: { email: \\"${demo.customer.email}\\", password: \\"${demo.customer.password}\\" }) { accessToken } }"}'`;
+  const login = `mutation { login(input: { email: \\"${demo.customer.email}\\", password: \\"${demo.customer.password}\\" }) { accessToken } }`;
+  const browse = '{ me { name } products(first: 3) { edges { node { name price { amount currency } availableQuantity } } } }';
   console.log(`
   Supergraph ready.
     Router     ${routerUrl}   (health: http://127.0.0.1:${ROUTER_PORT}/healthz)
@@ -108,12 +108,11 @@ ${subgraphs.map((s) => `    ${s.name.padEnd(10)} ${s.url}`).join('\n')}
     staff      ${demo.staff.email} / ${demo.staff.password}
     customer   ${demo.customer.email} / ${demo.customer.password}
 
-  Try it
-    ${example}
-
-    then, with the token:
+  Try it (log in as the demo customer, then browse):
+    TOKEN=$(curl -s ${routerUrl} -H 'content-type: application/json' \\
+      -d '{"query":"${login}"}' | sed -E 's/.*"accessToken":"([^"]+)".*/\\1/')
     curl -s ${routerUrl} -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
-      -d '{"query":"{ me { name } products(first: 3) { edges { node { name price { amount currency } availableQuantity } } } }"}'
+      -d '{"query":"${browse}"}'
 
   Ctrl-C stops everything.
 `);

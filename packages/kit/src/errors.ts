@@ -54,3 +54,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** IDs are UUIDs; anything else names nothing, so callers answer "not found" without a query. */
 export const isUuid = (id: string): boolean => UUID.test(id);
+
+const HTTP_STATUS: Partial<Record<string, number>> = { [ErrorCode.UNAUTHENTICATED]: 401, [ErrorCode.FORBIDDEN]: 403 };
+
+/** Gives an auth error that fails a whole request the HTTP status clients expect (Apollo answers 500 without one). */
+export function withHttpStatus(error: unknown): unknown {
+  if (!(error instanceof GraphQLError)) return error;
+  const status = HTTP_STATUS[String(error.extensions['code'])];
+  return status ? new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status } } }) : error;
+}

@@ -2,7 +2,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import type { ParseOptions, ValidationRule } from 'graphql';
+import type { GraphQLError, ParseOptions, ValidationContext, ValidationRule } from 'graphql';
 import { z } from 'zod';
 
 /** Operation limits, the same on every entry point (router HTTP, router WebSocket, subgraphs). */
@@ -24,14 +24,22 @@ export interface OperationGuards {
   validationRules: ValidationRule[];
 }
 
+// The armor rules throw by default, which validate() does not catch (a 500); reported through the
+// validation context, a refusal is a 400 GRAPHQL_VALIDATION_FAILED like any other validation error.
+const report = {
+  exposeLimits: true,
+  propagateOnRejection: false,
+  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+};
+
 export function operationGuards(limits: Limits): OperationGuards {
   return {
-    parseOptions: { maxTokens: limits.LIMIT_MAX_TOKENS, noLocation: false },
+    parseOptions: { maxTokens: limits.LIMIT_MAX_TOKENS },
     validationRules: [
-      maxDepthRule({ n: limits.LIMIT_MAX_DEPTH, ignoreIntrospection: true, exposeLimits: true }),
-      maxAliasesRule({ n: limits.LIMIT_MAX_ALIASES, exposeLimits: true }),
-      maxDirectivesRule({ n: limits.LIMIT_MAX_DIRECTIVES, exposeLimits: true }),
-      costLimitRule({ maxCost: limits.LIMIT_MAX_COST, ignoreIntrospection: true, exposeLimits: true }),
+      maxDepthRule({ n: limits.LIMIT_MAX_DEPTH, ignoreIntrospection: true, ...report }),
+      maxAliasesRule({ n: limits.LIMIT_MAX_ALIASES, ...report }),
+      maxDirectivesRule({ n: limits.LIMIT_MAX_DIRECTIVES, ...report }),
+      costLimitRule({ maxCost: limits.LIMIT_MAX_COST, ignoreIntrospection: true, ...report }),
     ] as ValidationRule[],
   };
 }

@@ -1,11 +1,12 @@
 import { ApolloServer, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
-import { GraphQLError, parse, type DocumentNode } from 'graphql';
+import { parse, type DocumentNode } from 'graphql';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
 import { enforceRequirements } from './authz.ts';
+import { withHttpStatus } from './errors.ts';
 import { maskUnexpectedErrors } from './graphql.ts';
 import { closeHttpServer, createHttpServer, listen, type ReadinessCheck, type Route } from './http.ts';
 import { operationGuards, type Limits } from './limits.ts';
@@ -70,7 +71,12 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     maxBodyBytes: options.limits.LIMIT_MAX_BODY_BYTES,
     routes: options.routes,
     readiness: options.readiness,
-    context: async (req) => options.context(await withHttpStatus(identityFromAuthorization(options.verifier, req.headers.authorization)), req),
+    context: async (req) => {
+      const identity = await identityFromAuthorization(options.verifier, req.headers.authorization).catch((error: unknown) => {
+        throw withHttpStatus(error);
+      });
+      return options.context(identity, req);
+    },
   });
   return {
     server,
@@ -80,14 +86,4 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
       await apollo.stop();
     },
   };
-}
-
-/** A bad token fails the whole request, with the status HTTP clients expect. */
-async function withHttpStatus<T>(identity: Promise<T>): Promise<T> {
-  try {
-    return await identity;
-  } catch (error) {
-    if (error instanceof GraphQLError) throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 401 } } });
-    throw error;
-  }
 }

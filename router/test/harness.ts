@@ -1,0 +1,192 @@
+import { composeServices } from '@apollo/composition';
+import { createSubgraph, defaultLimits, createLogger, type Identity, type RequestContext, type Service } from '@shopgraph/kit';
+import { createTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from '@shopgraph/testkit';
+import { exportSPKI, importJWK, SignJWT, type JWTPayload } from 'jose';
+import { parse } from 'graphql';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRouterApp, type RouterDeps } from '../src/app.ts';
+import { loadRouterConfig } from '../src/config.ts';
+
+/**
+ * Three tiny in-process Federation 2 subgraphs (kit `createSubgraph`, the production code path),
+ * composed with @apollo/composition into a supergraph that routes to them, plus an issuer whose
+ * JWKS is served over HTTP so routers verify tokens from a real JWKS URL.
+ */
+
+const FEDERATION = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@authenticated", "@requiresScopes"])';
+
+export const SDL = {
+  products: `${FEDERATION}
+    type Query { products: [Product!]! product(id: ID!): Product }
+    type Mutation { setPrice(id: ID!, amount: Int!): Product @requiresScopes(scopes: [["staff"]]) }
+    type Product @key(fields: "id") {
+      id: ID!
+      name: String!
+      price: Int!
+      "What the shop paid: staff only."
+      cost: Int! @requiresScopes(scopes: [["staff"]])
+    }`,
+  inventory: `${FEDERATION}
+    type Product @key(fields: "id") { id: ID! stock: Int! }`,
+  accounts: `${FEDERATION}
+    type Query {
+      "The verified caller's user id, as this subgraph sees it."
+      whoami: String @authenticated
+      ping: String!
+    }`,
+} as const;
+
+export type SubgraphName = keyof typeof SDL;
+
+/** What one subgraph saw: every GraphQL request's headers, the identity it verified, readiness probes. */
+export interface Recorder {
+  requests: { headers: IncomingHttpHeaders; identity: Identity | null }[];
+  readinessProbes: number;
+  connections: number;
+}
+
+export interface TestSubgraph {
+  name: SubgraphName;
+  service: Service;
+  url: string;
+  recorder: Recorder;
+}
+
+const products = [
+  { id: 'p1', name: 'Kettle', price: 3_000, cost: 1_200 },
+  { id: 'p2', name: 'Mug', price: 900, cost: 300 },
+];
+const stock: Record<string, number> = { p1: 7, p2: 0 };
+export const resolverCalls = { setPrice: 0 };
+
+const resolvers = {
+  products: {
+    Query: { products: () => products, product: (_: unknown, { id }: { id: string }) => products.find((p) => p.id === id) ?? null },
+    Mutation: {
+      setPrice: (_: unknown, { id, amount }: { id: string; amount: number }) => {
+        resolverCalls.setPrice++;
+        const product = products.find((p) => p.id === id);
+        if (product) product.price = amount;
+        return product ?? null;
+      },
+    },
+    Product: { __resolveReference: ({ id }: { id: string }) => products.find((p) => p.id === id) ?? null },
+  },
+  inventory: {
+    Product: { __resolveReference: ({ id }: { id: string }) => ({ id, stock: stock[id] ?? 0 }) },
+  },
+  accounts: {
+    Query: { whoami: (_: unknown, __: unknown, context: RequestContext) => context.identity?.userId ?? null, ping: () => 'pong' },
+  },
+};
+
+export async function startSubgraph(name: SubgraphName, issuer: TestIssuer): Promise<TestSubgraph> {
+  const recorder: Recorder = { requests: [], readinessProbes: 0, connections: 0 };
+  const service = await createSubgraph<RequestContext>({
+    name,
+    typeDefs: parse(SDL[name]),
+    resolvers: resolvers[name] as never,
+    verifier: issuer.verifier,
+    limits: defaultLimits,
+    logger: createLogger(name, 'silent'),
+    production: false,
+    readiness: { probe: async () => void recorder.readinessProbes++ },
+    context: (identity, req) => {
+      recorder.requests.push({ headers: req.headers, identity });
+      return { identity };
+    },
+  });
+  service.server.on('connection', () => recorder.connections++);
+  const url = `${await service.listen(0)}/graphql`;
+  return { name, service, url, recorder };
+}
+
+export function compose(subgraphs: TestSubgraph[]): string {
+  const result = composeServices(subgraphs.map((s) => ({ name: s.name, typeDefs: parse(SDL[s.name]), url: s.url })));
+  if (result.errors) throw new Error(`composition failed: ${result.errors.map((e) => e.message).join('; ')}`);
+  return result.supergraphSdl;
+}
+
+/** Serves the issuer's public keys the way the accounts subgraph does in production. */
+export async function serveJwks(issuer: TestIssuer): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/.well-known/jwks.json') return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(issuer.jwks));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`, server };
+}
+
+export interface World {
+  issuer: TestIssuer;
+  jwksUrl: string;
+  subgraphs: Record<SubgraphName, TestSubgraph>;
+  supergraphSdl: string;
+  /** Starts a router on port 0 over the world's supergraph; env entries override the test defaults. */
+  router(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ app: Service; url: string; base: string }>;
+  /** All GraphQL requests the subgraphs have received so far. */
+  subgraphRequests(): number;
+  close(): Promise<void>;
+}
+
+export async function startWorld(): Promise<World> {
+  const issuer = await createTestIssuer();
+  const jwks = await serveJwks(issuer);
+  const started = await Promise.all((Object.keys(SDL) as SubgraphName[]).map((name) => startSubgraph(name, issuer)));
+  const subgraphs = Object.fromEntries(started.map((s) => [s.name, s])) as Record<SubgraphName, TestSubgraph>;
+  const supergraphSdl = compose(started);
+  const routers: Service[] = [];
+  return {
+    issuer,
+    jwksUrl: jwks.url,
+    subgraphs,
+    supergraphSdl,
+    async router(env = {}, deps = {}) {
+      const config = loadRouterConfig({
+        NODE_ENV: 'test', LOG_LEVEL: 'silent', PORT: '0',
+        JWT_ISSUER: TEST_ISSUER, JWT_AUDIENCE: TEST_AUDIENCE, JWT_JWKS_URL: jwks.url, JWT_ALGORITHMS: 'ES256', JWT_CLOCK_TOLERANCE_S: '5',
+        ...env,
+      });
+      const app = await createRouterApp({ config, logger: createLogger('router', 'silent'), supergraphSdl, ...deps });
+      routers.push(app);
+      const base = await app.listen(0);
+      return { app, base, url: `${base}/graphql` };
+    },
+    subgraphRequests: () => started.reduce((n, s) => n + s.recorder.requests.length, 0),
+    async close() {
+      await Promise.all(routers.map((r) => r.close()));
+      await Promise.all(started.map((s) => s.service.close()));
+      await new Promise((resolve) => jwks.server.close(resolve));
+    },
+  };
+}
+
+const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Claims a valid customer token would carry; override any to build a bad one. */
+export function claims(overrides: JWTPayload = {}): JWTPayload {
+  const t = now();
+  return { iss: TEST_ISSUER, aud: TEST_AUDIENCE, sub: 'user-1', scope: 'customer', iat: t, nbf: t, exp: t + 300, ...overrides };
+}
+
+/** Signs arbitrary claims with the test issuer's own key (so only the claims make it bad). */
+export async function signWithIssuerKey(issuer: TestIssuer, payload: JWTPayload): Promise<string> {
+  const { kid, alg } = issuer.privateJwk;
+  return new SignJWT(payload).setProtectedHeader({ alg: alg!, kid: kid!, typ: 'JWT' }).sign(await importJWK(issuer.privateJwk, alg!));
+}
+
+/** An unsigned token (`alg: none`), crafted by hand since jose refuses to make one. */
+export function unsignedToken(issuer: TestIssuer): string {
+  return `${base64url({ alg: 'none', typ: 'JWT', kid: issuer.privateJwk.kid })}.${base64url(claims({ scope: 'customer staff' }))}.`;
+}
+
+/** The algorithm-confusion attack: HS256 with the issuer's public key (PEM) as the HMAC secret. */
+export async function hmacWithPublicKey(issuer: TestIssuer): Promise<string> {
+  const publicJwk = issuer.jwks.keys[0]!;
+  const pem = await exportSPKI(await importJWK(publicJwk, publicJwk.alg!, { extractable: true }) as Parameters<typeof exportSPKI>[0]);
+  return new SignJWT(claims({ scope: 'customer staff' }))
+    .setProtectedHeader({ alg: 'HS256', kid: publicJwk.kid!, typ: 'JWT' })
+    .sign(new TextEncoder().encode(pem));
+}
