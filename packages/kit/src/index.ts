@@ -9,3 +9,4 @@ export * from './lifecycle.ts';
 export * from './limits.ts';
 export * from './log.ts';
 export * from './subgraph.ts';
+export * from './messaging/index.ts';

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { address, id, money, orderStatus } from './shared.ts';
+
+/**
+ * One entry per event type: its topic (`<context>.<aggregate>.v<major>`), the version of its
+ * data schema, and the schema. Only backward-compatible changes (new optional fields) keep a
+ * dataVersion; anything else is a new dataVersion, and events/test checks the samples of every
+ * version still parse.
+ */
+export const contracts = {
+  'account.user.registered': {
+    topic: 'account.user.v1',
+    dataVersion: 1,
+    schema: z.object({ userId: id, email: z.string(), name: z.string() }),
+  },
+  'catalog.product.changed': {
+    topic: 'catalog.product.v1',
+    dataVersion: 1,
+    schema: z.object({ productId: id, sku: z.string(), name: z.string(), description: z.string(), price: money, categoryId: id.nullable() }),
+  },
+  'orders.order.placed': {
+    topic: 'orders.order.v1',
+    dataVersion: 1,
+    schema: z.object({
+      orderId: id,
+      userId: id,
+      lines: z.array(z.object({ productId: id, quantity: z.number().int().positive(), unitPrice: money })).min(1),
+      total: money,
+      paymentMethod: z.string(),
+      shippingAddress: address,
+    }),
+  },
+  'orders.order.status-changed': {
+    topic: 'orders.order.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, userId: id, version: z.number().int().positive(), status: orderStatus, reason: z.string().nullable(), at: z.iso.datetime({ offset: true }) }),
+  },
+  'orders.order.cancelled': {
+    topic: 'orders.order.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, userId: id, reason: z.string() }),
+  },
+  'inventory.stock.reserved': {
+    topic: 'inventory.stock.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, lines: z.array(z.object({ productId: id, quantity: z.number().int().positive() })) }),
+  },
+  'inventory.stock.rejected': {
+    topic: 'inventory.stock.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, reason: z.string(), shortages: z.array(z.object({ productId: id, requested: z.number().int(), available: z.number().int() })) }),
+  },
+  'inventory.stock.released': {
+    topic: 'inventory.stock.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, reason: z.string() }),
+  },
+  'payments.payment.succeeded': {
+    topic: 'payments.payment.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, paymentId: id, amount: money }),
+  },
+  'payments.payment.failed': {
+    topic: 'payments.payment.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, paymentId: id, amount: money, code: z.string(), reason: z.string() }),
+  },
+  'payments.payment.refunded': {
+    topic: 'payments.payment.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, paymentId: id, amount: money }),
+  },
+  'shipping.shipment.created': {
+    topic: 'shipping.shipment.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string() }),
+  },
+  'shipping.shipment.shipped': {
+    topic: 'shipping.shipment.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string(), at: z.iso.datetime({ offset: true }) }),
+  },
+  'shipping.shipment.delivered': {
+    topic: 'shipping.shipment.v1',
+    dataVersion: 1,
+    schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string(), at: z.iso.datetime({ offset: true }) }),
+  },
+} as const;
+
+export type Contracts = typeof contracts;
+export type EventType = keyof Contracts;
+export type EventData<T extends EventType> = z.infer<Contracts[T]['schema']>;

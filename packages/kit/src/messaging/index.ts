@@ -1,0 +1,8 @@
+// Messaging plumbing every service shares: a Kafka client behind a thin adapter, topics, the
+// transactional outbox and its relay, idempotent consumers with retries and a dead-letter topic.
+// No domain logic lives here.
+export * from './kafka.ts';
+export * from './outbox.ts';
+export * from './relay.ts';
+export * from './consumer.ts';
+export * from './dead-letters.ts';
