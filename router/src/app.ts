@@ -2,7 +2,7 @@ import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
-  closeHttpServer, createHttpServer, identityFromAuthorization, listen, maskUnexpectedErrors, operationGuards, verifierFromConfig, withHttpStatus,
+  closeHttpServer, createHttpServer, identityFromAuthorization, listen, maskUnexpectedErrors, operationGuards, readinessRoute, verifierFromConfig, withHttpStatus,
   type Identity, type Logger, type ReadinessCheck, type Service, type TokenVerifier,
 } from '@shopgraph/kit';
 import { parse } from 'graphql';
@@ -55,6 +55,8 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     gateway,
     ...operationGuards(config),
     nodeEnv: config.NODE_ENV,
+    // runUntilSignal owns SIGTERM/SIGINT: drain, then exit 0.
+    stopOnTerminationSignals: false,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     introspection: !production,
@@ -66,20 +68,23 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
   await apollo.start();
   let loaded = true;
 
+  // /readyz is the router's own readiness: one subgraph down must not take every router replica
+  // out of service (its fields fail, the rest still work). /readyz/subgraphs reports them all.
   const readiness: Record<string, ReadinessCheck> = {
     gateway: async () => {
       if (!loaded) throw new Error('gateway not loaded');
     },
   };
-  for (const { name, url } of subgraphs) {
-    readiness[`subgraph:${name}`] = subgraphReadiness(url, config.SUBGRAPH_READINESS_TIMEOUT_MS, config.SUBGRAPH_READINESS_CACHE_MS);
-  }
+  const subgraphChecks = Object.fromEntries(
+    subgraphs.map(({ name, url }) => [name, subgraphReadiness(url, config.SUBGRAPH_READINESS_TIMEOUT_MS, config.SUBGRAPH_READINESS_CACHE_MS)]),
+  );
 
   const server = createHttpServer<RouterContext>({
     apollo,
     logger,
     maxBodyBytes: config.LIMIT_MAX_BODY_BYTES,
     readiness,
+    routes: { '/readyz/subgraphs': readinessRoute(subgraphChecks) },
     context: (req) => contextFor(verifier, req),
   });
   return {

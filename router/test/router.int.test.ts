@@ -97,13 +97,15 @@ describe('router: health', () => {
     expect(response.status).toBe(200);
   });
 
-  it('answers /readyz 200 when every subgraph is ready', async () => {
-    const response = await fetch(`${base}/readyz`);
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready' });
+  it('answers /readyz and /readyz/subgraphs 200 when every subgraph is ready', async () => {
+    for (const path of ['/readyz', '/readyz/subgraphs']) {
+      const response = await fetch(`${base}${path}`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: 'ready' });
+    }
   });
 
-  it('answers /readyz 503 naming the subgraph that is down, and caches probe results briefly', async () => {
+  it('stays ready with a subgraph down, reports it on /readyz/subgraphs, and caches probe results briefly', async () => {
     // A router whose inventory is an instance of its own (routing URL override), so it can be stopped.
     const inventory = await startSubgraph('inventory', world.issuer);
     const router = await world.router({ SUBGRAPH_READINESS_CACHE_MS: '1000' }, { subgraphUrls: { inventory: inventory.url } });
@@ -111,14 +113,15 @@ describe('router: health', () => {
     expect(inventory.recorder.requests.length).toBe(1);
 
     const probes = inventory.recorder.readinessProbes;
-    const ready = await Promise.all([1, 2, 3, 4, 5].map(() => fetch(`${router.base}/readyz`)));
+    const ready = await Promise.all([1, 2, 3, 4, 5].map(() => fetch(`${router.base}/readyz/subgraphs`)));
     expect(ready.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(inventory.recorder.readinessProbes - probes).toBe(1);
 
     await inventory.service.close();
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const down = await fetch(`${router.base}/readyz`);
+    const down = await fetch(`${router.base}/readyz/subgraphs`);
     expect(down.status).toBe(503);
-    expect(await down.json()).toEqual({ status: 'unavailable', failing: ['subgraph:inventory'] });
+    expect(await down.json()).toEqual({ status: 'unavailable', failing: ['inventory'] });
+    expect((await fetch(`${router.base}/readyz`)).status).toBe(200);
   });
 });

@@ -34,10 +34,7 @@ export function createHttpServer<C extends BaseContext>(options: HttpOptions<C>)
   const { logger, routes = {}, readiness = {}, graphqlPath = '/graphql' } = options;
   const getRoutes: Record<string, Route> = {
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-    '/readyz': async (_req, res) => {
-      const failures = await failingChecks(readiness);
-      sendJson(res, failures.length ? 503 : 200, failures.length ? { status: 'unavailable', failing: failures } : { status: 'ready' });
-    },
+    '/readyz': readinessRoute(readiness),
     ...routes,
   };
 
@@ -110,6 +107,14 @@ function parseBody(raw: string, contentType: string | undefined): unknown {
   } catch {
     throw new HttpError(400, 'Malformed JSON body');
   }
+}
+
+/** A GET route answering 200 when every check resolves, else 503 naming the failing ones. */
+export function readinessRoute(checks: Record<string, ReadinessCheck>): Route {
+  return async (_req, res) => {
+    const failures = await failingChecks(checks);
+    sendJson(res, failures.length ? 503 : 200, failures.length ? { status: 'unavailable', failing: failures } : { status: 'ready' });
+  };
 }
 
 async function failingChecks(checks: Record<string, ReadinessCheck>): Promise<string[]> {

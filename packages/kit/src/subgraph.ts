@@ -59,6 +59,8 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     schema,
     ...guards,
     introspection: !options.production,
+    // runUntilSignal owns SIGTERM/SIGINT: drain, then exit 0.
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     formatError: maskUnexpectedErrors(logger),
     // No Apollo Studio here: skip building traces for every subgraph response.

@@ -1,7 +1,10 @@
-import type { EventData, EventType, Envelope } from '@shopgraph/events';
+import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
+import type { KafkaMessage } from 'kafkajs';
 import type { EntityManager, Orm } from '../db.ts';
 import type { Logger } from '../log.ts';
-import type { KafkaClient } from './kafka.ts';
+import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
+import { errorMessage, internalsOf, sleep } from './internal.ts';
+import type { KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Runner } from './relay.ts';
 
 /**
@@ -9,10 +12,31 @@ import type { Runner } from './relay.ts';
  * processed-message row is written in the same transaction, so the effect happens once however
  * often the event is delivered. Record follow-up events with `recordEvent(em, ...)`.
  * Throw to retry (with backoff); after the last attempt the message goes to the dead-letter topic.
+ * Throw `InvalidEvent` (from @shopgraph/events) for a message that no retry can fix: it is
+ * dead-lettered at once.
  */
 export type EventHandler<T extends EventType> = (event: Envelope<EventData<T>> & { type: T }, em: EntityManager) => Promise<void>;
 
 export type EventHandlers = { [T in EventType]?: EventHandler<T> };
+
+/** What became of one message, for metrics and tests. */
+export interface MessageOutcome {
+  /**
+   * processed: the handler's transaction committed; duplicate: already processed by this group
+   * (the handler did not run); ignored: a type this consumer does not handle; dead-lettered: sent
+   * to `<group>.dlq` (invalid, or failed every attempt).
+   */
+  result: 'processed' | 'duplicate' | 'ignored' | 'dead-lettered';
+  group: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  eventId?: string;
+  type?: string;
+  /** Handler attempts made (0 when the handler never ran). */
+  attempts: number;
+  error?: string;
+}
 
 export interface ConsumerOptions {
   /** Consumer group `<service>.<name>`, e.g. `inventory.saga`. */
@@ -22,15 +46,159 @@ export interface ConsumerOptions {
   kafka: KafkaClient;
   logger: Logger;
   handlers: EventHandlers;
-  /** Attempts before dead-lettering (default 5) and the first backoff delay (default 100 ms, doubling). */
-  retry?: { attempts?: number; initialBackoffMs?: number };
+  /** Attempts before dead-lettering (default 5) and the first backoff delay (default 100 ms, doubling, at most maxBackoffMs = 30 s). */
+  retry?: { attempts?: number; initialBackoffMs?: number; maxBackoffMs?: number };
+  /** Partitions processed in parallel (default 3, the partitions of a topic); order within a partition always holds. */
+  concurrency?: number;
+  /** Kafka group session timeout (default 30 s): how long a crashed consumer's partitions wait before reassignment. */
+  sessionTimeoutMs?: number;
+  /** Called once per message with its outcome (metrics, tests). */
+  onMessage?: (outcome: MessageOutcome) => void;
+  /**
+   * Test seam: runs after the handler's transaction committed and before the message's offset is
+   * committed. A throw here is handled like a crash at that point: the offset is not committed
+   * and the message is delivered again (and found in processed_message).
+   */
+  afterCommit?: (event: Envelope & { type: EventType }) => Promise<void> | void;
 }
 
 /**
  * Subscribes to the topics of the handled event types. Messages of other types on those topics
- * are skipped (and recorded as processed); invalid ones (bad JSON, unknown type or version,
- * data failing its schema) go to the dead-letter topic at once with the reason in headers.
+ * are skipped (their offset is committed; nothing is written); invalid ones (bad JSON, unknown
+ * type or version, data failing its schema) go to the dead-letter topic at once with the reason
+ * in headers.
+ *
+ * Offsets are committed (kafkajs autoCommit) only after a message's handling finished, i.e. after
+ * its transaction committed. That order is what makes it safe: a crash after the commit of the
+ * transaction but before the commit of the offset means the message is delivered again, and the
+ * processed_message row (written in that same transaction) turns the redelivery into a no-op.
+ *
+ * A handler error is retried in-process with exponential backoff (heartbeating meanwhile); after
+ * the last attempt the message goes to `<group>.dlq` and its offset is committed, so one poison
+ * message never blocks the partition. Resolves once the consumer has joined its group.
  */
-export function startConsumer(_options: ConsumerOptions): Promise<Runner> {
-  throw new Error('not implemented');
+export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
+  const { orm, kafka, handlers } = options;
+  const group = `${options.service}.${options.name}`;
+  const attempts = Math.max(1, options.retry?.attempts ?? 5);
+  const initialBackoffMs = options.retry?.initialBackoffMs ?? 100;
+  const maxBackoffMs = options.retry?.maxBackoffMs ?? 30_000;
+  const log = options.logger.child({ component: 'consumer', group });
+
+  const handledTypes = (Object.keys(handlers) as EventType[]).filter((type) => handlers[type]);
+  if (handledTypes.length === 0) throw new Error(`consumer ${group} handles no event types`);
+  const unknown = handledTypes.filter((type) => !Object.hasOwn(contracts, type));
+  if (unknown.length > 0) throw new Error(`consumer ${group} handles unknown event types: ${unknown.join(', ')}`);
+  const topics = [...new Set(handledTypes.map((type) => contracts[type].topic))].sort();
+  const dlq = deadLetterTopic(group);
+  await kafka.ensureTopics([...topics, dlq]);
+
+  const stopping = new AbortController();
+  const report = (outcome: Omit<MessageOutcome, 'group'>): void => {
+    try {
+      options.onMessage?.({ group, ...outcome });
+    } catch (error) {
+      log.warn({ err: error }, 'onMessage hook failed');
+    }
+  };
+
+  const deadLetter = async (topic: string, partition: number, message: KafkaMessage, error: unknown, tries: number): Promise<void> => {
+    const headers: MessageHeaders = {
+      ...(message.headers ?? {}),
+      [DeadLetterHeader.error]: errorMessage(error).slice(0, 2000),
+      [DeadLetterHeader.errorType]: error instanceof Error ? error.name : typeof error,
+      [DeadLetterHeader.attempts]: String(tries),
+      [DeadLetterHeader.originTopic]: topic,
+      [DeadLetterHeader.originPartition]: String(partition),
+      [DeadLetterHeader.originOffset]: message.offset,
+      [DeadLetterHeader.failedAt]: new Date().toISOString(),
+      [DeadLetterHeader.consumerGroup]: group,
+    };
+    await kafka.send([{ topic: dlq, key: message.key, value: message.value, headers }]);
+  };
+
+  const handle = async (topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> => {
+    const where = { topic, partition, offset: message.offset };
+    let event: Envelope & { type: EventType };
+    try {
+      event = parseEvent(message.value);
+    } catch (error) {
+      if (!(error instanceof InvalidEvent)) throw error;
+      log.warn({ ...where, reason: error.message }, 'invalid message: dead-lettered');
+      await deadLetter(topic, partition, message, error, 0);
+      report({ ...where, result: 'dead-lettered', attempts: 0, error: error.message });
+      return;
+    }
+    const handler = handlers[event.type] as EventHandler<EventType> | undefined;
+    const about = { ...where, eventId: event.id, type: event.type };
+    if (!handler) {
+      report({ ...about, result: 'ignored', attempts: 0 });
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      let processed: boolean;
+      try {
+        processed = await orm.em.fork().transactional(async (em) => {
+          const inserted = await em.execute<{ event_id: string }[]>(
+            'insert into processed_message (consumer, event_id, processed_at) values (?, ?, now()) on conflict do nothing returning event_id',
+            [group, event.id],
+            'all',
+          );
+          if (inserted.length === 0) return false; // this group handled it before: a redelivery
+          await handler(event as Envelope<EventData<EventType>> & { type: EventType }, em);
+          return true;
+        });
+      } catch (error) {
+        if (stopping.signal.aborted) throw new Error(`consumer ${group} stopping; ${event.type} ${event.id} left for redelivery`, { cause: error });
+        if (error instanceof InvalidEvent || attempt >= attempts) {
+          log.error({ ...about, err: error, attempts: attempt }, 'handler failed: dead-lettered');
+          await deadLetter(topic, partition, message, error, attempt);
+          report({ ...about, result: 'dead-lettered', attempts: attempt, error: errorMessage(error) });
+          return;
+        }
+        const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (attempt - 1));
+        log.warn({ ...about, err: error, attempt, retryInMs: delay }, 'handler failed; retrying');
+        // Sleep in slices and heartbeat in between, so a long backoff does not cost the partition.
+        for (const until = Date.now() + delay; Date.now() < until && !stopping.signal.aborted; ) {
+          await sleep(Math.min(1_000, until - Date.now()), stopping.signal);
+          await heartbeat();
+        }
+        continue;
+      }
+      report({ ...about, result: processed ? 'processed' : 'duplicate', attempts: processed ? attempt : 0 });
+      await options.afterCommit?.(event);
+      return;
+    }
+  };
+
+  const { kafka: client } = internalsOf(kafka);
+  const consumer = client.consumer({
+    groupId: kafka.groupId(group),
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
+    maxWaitTimeInMs: 1_000,
+    allowAutoTopicCreation: false,
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    log.error({ err: payload.error, restart: payload.restart }, payload.restart ? 'consumer crashed; restarting' : 'consumer crashed and stopped');
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: true });
+    await consumer.run({
+      autoCommit: true,
+      partitionsConsumedConcurrently: options.concurrency ?? 3,
+      eachMessage: ({ topic, partition, message, heartbeat }) => handle(topic, partition, message, heartbeat),
+    });
+  } catch (error) {
+    await consumer.disconnect().catch(() => {});
+    throw error;
+  }
+  log.info({ topics }, 'consumer started');
+  return {
+    async stop() {
+      stopping.abort();
+      await consumer.disconnect();
+    },
+  };
 }

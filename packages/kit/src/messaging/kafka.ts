@@ -1,17 +1,42 @@
+import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import { z } from 'zod';
+import type { Logger } from '../log.ts';
+import { errorMessage, registerInternals, sleep } from './internal.ts';
 
 /** How a service reaches Kafka; `KAFKA_TOPIC_PREFIX` isolates test runs sharing one broker. */
 export const kafkaConfig = z.object({
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092').transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
   KAFKA_TOPIC_PREFIX: z.string().default(''),
+  /** Replicas of the topics the services create (1 for a single broker; 3 on a real cluster). */
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).default(1),
 });
 export type KafkaConfig = z.infer<typeof kafkaConfig>;
+
+/** Partitions of every topic the project creates; events are keyed by aggregate id. */
+export const DEFAULT_PARTITIONS = 3;
 
 export interface KafkaOptions {
   brokers: string[];
   clientId: string;
-  /** Prepended to every topic name (test isolation). */
+  /** Prepended to every topic name and consumer group (test isolation). */
   topicPrefix?: string;
+  /** Partitions of topics created by ensureTopics (default 3). */
+  partitions?: number;
+  /** Replication factor of topics created by ensureTopics (default 1: a single broker). */
+  replicationFactor?: number;
+  /** Where kafkajs' own warnings and errors go; without one they are dropped (they are noisy and retried anyway). */
+  logger?: Logger;
+}
+
+/** Kafka message headers (a name may repeat: then its value is a list). */
+export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+/** A message to produce; `topic` is logical (the client adds its prefix). */
+export interface OutgoingMessage {
+  topic: string;
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: MessageHeaders;
 }
 
 /** The project's handle on Kafka (kafkajs stays behind this adapter: it is unmaintained since 2023). */
@@ -19,13 +44,137 @@ export interface KafkaClient {
   readonly topicPrefix: string;
   /** The physical name of a logical topic. */
   topic(name: string): string;
-  /** Creates the topics that do not exist yet (idempotent), with the project's partitions and settings. */
+  /** The physical consumer group id of a logical group `<service>.<name>` (prefixed like topics). */
+  groupId(group: string): string;
+  /** Creates the topics that do not exist yet (idempotent), with the project's partitions and settings. Logical names. */
   ensureTopics(names: readonly string[]): Promise<void>;
+  /**
+   * Produces with the client's one shared idempotent producer (acks from all in-sync replicas, one
+   * request in flight, so the order of sends is the order per partition). Resolves once Kafka has
+   * acknowledged every message; throws after bounded retries. Creates missing topics first.
+   */
+  send(messages: readonly OutgoingMessage[]): Promise<void>;
   /** Resolves when the cluster answers (bounded retries), for readiness. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function createKafka(_options: KafkaOptions): KafkaClient {
-  throw new Error('not implemented');
+export function createKafka(options: KafkaOptions): KafkaClient {
+  const prefix = options.topicPrefix ?? '';
+  const partitions = options.partitions ?? DEFAULT_PARTITIONS;
+  const replicationFactor = options.replicationFactor ?? 1;
+  const logger = options.logger;
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    // Bounded: about 3 s of retries per request, then the caller (relay, consumer) decides.
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      if (!logger) return;
+      const { message, timestamp: _t, logger: _l, ...extra } = entry.log as LogEntry['log'] & { logger?: string };
+      const fields = { kafkajs: entry.namespace, ...extra };
+      if (entry.level <= logLevel.ERROR) logger.error(fields, `kafkajs: ${message}`);
+      else logger.warn(fields, `kafkajs: ${message}`);
+    },
+  });
+
+  const ensured = new Set<string>();
+  let producer: Promise<Producer> | undefined;
+  let closed = false;
+
+  const getProducer = (): Promise<Producer> => {
+    if (closed) return Promise.reject(new Error('Kafka client is closed'));
+    producer ??= (async () => {
+      const created = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner, // murmur2, as Java clients: same key, same partition
+      });
+      await created.connect();
+      return created;
+    })().catch((error: unknown) => {
+      producer = undefined; // the next send tries again
+      throw error;
+    });
+    return producer;
+  };
+
+  const withAdmin = async <T>(run: (admin: Admin) => Promise<T>): Promise<T> => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      return await run(admin);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  };
+
+  const client: KafkaClient = {
+    topicPrefix: prefix,
+    topic: (name) => `${prefix}${name}`,
+    groupId: (group) => `${prefix}${group}`,
+    async ensureTopics(names) {
+      const missing = [...new Set(names.map((name) => `${prefix}${name}`))].filter((topic) => !ensured.has(topic));
+      if (missing.length === 0) return;
+      await withAdmin(async (admin) => {
+        const existing = new Set(await admin.listTopics());
+        const create = missing.filter((topic) => !existing.has(topic));
+        if (create.length > 0) {
+          // Concurrent creators are fine: kafkajs treats TOPIC_ALREADY_EXISTS as success.
+          await admin.createTopics({ waitForLeaders: true, topics: create.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) });
+        }
+      });
+      for (const topic of missing) ensured.add(topic);
+    },
+    async send(messages) {
+      if (messages.length === 0) return;
+      await client.ensureTopics(messages.map((m) => m.topic));
+      const byTopic = new Map<string, { key: Buffer | string | null; value: Buffer | string | null; headers?: IHeaders }[]>();
+      for (const m of messages) {
+        const topic = `${prefix}${m.topic}`;
+        let list = byTopic.get(topic);
+        if (!list) byTopic.set(topic, (list = []));
+        list.push(m.headers ? { key: m.key, value: m.value, headers: m.headers } : { key: m.key, value: m.value });
+      }
+      const current = getProducer();
+      const p = await current;
+      try {
+        await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
+      } catch (error) {
+        // A failed idempotent producer can be left with sequence numbers the broker rejects from
+        // then on; start the next send with a fresh producer (new producer id) instead.
+        if (producer === current) {
+          producer = undefined;
+          void p.disconnect().catch(() => {});
+        }
+        throw error;
+      }
+    },
+    async ping() {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          const cluster = await withAdmin((admin) => admin.describeCluster());
+          if (cluster.brokers.length > 0) return;
+          throw new Error('describeCluster listed no brokers');
+        } catch (error) {
+          if (Date.now() > deadline) throw new Error(`Kafka (${options.brokers.join(',')}) does not answer: ${errorMessage(error)}`, { cause: error });
+          await sleep(250);
+        }
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const p = producer;
+      producer = undefined;
+      if (p) await (await p.catch(() => undefined))?.disconnect().catch(() => {});
+    },
+  };
+  registerInternals(client, { kafka, producer: getProducer });
+  return client;
 }

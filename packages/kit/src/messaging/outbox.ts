@@ -1,24 +1,124 @@
 import type { MigrationObject } from '@mikro-orm/core';
-import type { EventData, EventType, Envelope } from '@shopgraph/events';
+import { Migration } from '@mikro-orm/migrations';
+import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
+import { contracts, createEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import type { EntityManager } from '../db.ts';
 
-/** Entities every service that publishes or consumes events adds to its ORM: outbox_message, processed_message. */
-export const messagingEntities: unknown[] = [];
+/** The Postgres channel the outbox trigger notifies on every insert; the relay LISTENs on it. */
+export const OUTBOX_CHANNEL = 'outbox';
 
-/** The migration creating those tables; a service appends it to its own migration list once. */
-export const messagingMigration: MigrationObject = undefined as unknown as MigrationObject;
+/**
+ * One event waiting to be (or already) published. `seq` is the publish order; `id` is the
+ * envelope id consumers dedupe on. `topic` is the logical topic (no test prefix).
+ */
+export const OutboxMessage = defineEntity({
+  name: 'OutboxMessage',
+  tableName: 'outbox_message',
+  properties: {
+    seq: p.bigint('number').primary().autoincrement(),
+    id: p.uuid().unique(),
+    topic: p.string(),
+    key: p.string(),
+    type: p.string(),
+    envelope: p.json<Envelope>(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    publishedAt: p.datetime().nullable(),
+  },
+  // The relay's query: unpublished rows in seq order. Published rows are the bulk of the table and
+  // are never in this index.
+  indexes: [{ name: 'outbox_message_unpublished_index', properties: ['seq'], where: 'published_at is null' }],
+  // Every insert wakes the relay: NOTIFY is transactional, so it fires at commit (and not at all
+  // on rollback), and the insert path stays synchronous for recordEvent.
+  triggers: [
+    {
+      name: 'outbox_message_notify',
+      timing: 'after',
+      events: ['insert'],
+      forEach: 'statement',
+      body: `perform pg_notify('${OUTBOX_CHANNEL}', ''); return null;`,
+    },
+  ],
+});
+export type OutboxMessage = InferEntity<typeof OutboxMessage>;
+
+/** An event a consumer group has handled; written in the same transaction as the handler's effect. */
+export const ProcessedMessage = defineEntity({
+  name: 'ProcessedMessage',
+  tableName: 'processed_message',
+  properties: {
+    consumer: p.string().primary(),
+    eventId: p.uuid().primary(),
+    processedAt: p.datetime().onCreate(() => new Date()),
+  },
+  primaryKeys: ['consumer', 'eventId'],
+});
+export type ProcessedMessage = InferEntity<typeof ProcessedMessage>;
+
+/** Entities every service that publishes or consumes events adds to its ORM: outbox_message, processed_message. */
+export const messagingEntities = [OutboxMessage, ProcessedMessage];
+
+/** Creates outbox_message (+ its partial index and notify trigger) and processed_message. */
+class MessagingMigration extends Migration {
+  override up(): void {
+    this.addSql(
+      `create table "outbox_message" ("seq" bigserial primary key, "id" uuid not null, "topic" varchar(255) not null, "key" varchar(255) not null, "type" varchar(255) not null, "envelope" jsonb not null, "created_at" timestamptz not null, "published_at" timestamptz null);`,
+    );
+    this.addSql(`alter table "outbox_message" add constraint "outbox_message_id_unique" unique ("id");`);
+    this.addSql(`create index "outbox_message_unpublished_index" on "outbox_message" ("seq") where published_at is null;`);
+    this.addSql(
+      `create or replace function "outbox_message_outbox_message_notify_fn"() returns trigger as $$ begin perform pg_notify('${OUTBOX_CHANNEL}', ''); return null; end; $$ language plpgsql;`,
+    );
+    this.addSql(
+      `create trigger "outbox_message_notify" after insert on "outbox_message" for each statement execute function "outbox_message_outbox_message_notify_fn"();`,
+    );
+    this.addSql(
+      `create table "processed_message" ("consumer" varchar(255) not null, "event_id" uuid not null, "processed_at" timestamptz not null, primary key ("consumer", "event_id"));`,
+    );
+  }
+}
+
+/**
+ * The migration creating those tables; a service appends it to its own migration list once
+ * (anywhere: it only touches its own tables). Never edit it: change the tables with a new one.
+ */
+export const messagingMigration: MigrationObject = { name: '0000-messaging', class: MessagingMigration };
 
 /**
  * Records an event in the outbox inside the caller's transaction (`em` must be the transaction's
  * EntityManager), so the state change and the event commit or roll back together. The relay
  * publishes it later. The envelope's subject is the aggregate id and the Kafka key.
+ *
+ * Nothing is written here: the row is `em.persist`ed and reaches the database with the caller's
+ * next flush, i.e. when `em.transactional(...)` completes (or an explicit `em.flush()`, which is
+ * one transaction too). Invalid data throws here, before anything is persisted. The insert's
+ * trigger NOTIFYs the relay at commit, so publication starts without waiting for its poll.
+ *
+ * Per-key order is `seq` order. For events of one aggregate that equals commit order as long as
+ * writers of that aggregate serialise on it before recording (a row lock or version check), which
+ * the domain needs anyway to avoid lost updates.
  */
 export function recordEvent<T extends EventType>(
-  _em: EntityManager,
-  _type: T,
-  _subject: string,
-  _data: EventData<T>,
-  _options?: { source?: string; traceparent?: string },
+  em: EntityManager,
+  type: T,
+  subject: string,
+  data: EventData<T>,
+  options: { source?: string; traceparent?: string } = {},
 ): Envelope<EventData<T>> {
-  throw new Error('not implemented');
+  const envelope = createEvent(type, options.source ?? defaultSource(), subject, data, options.traceparent);
+  em.persist(
+    em.create(OutboxMessage, {
+      id: envelope.id,
+      topic: contracts[type].topic,
+      key: subject,
+      type,
+      envelope,
+      publishedAt: null,
+    }),
+  );
+  return envelope;
+}
+
+/** Services name themselves in events; `OTEL_SERVICE_NAME`/`SERVICE_NAME` if set, else the package. */
+function defaultSource(): string {
+  return process.env.SERVICE_NAME ?? process.env.OTEL_SERVICE_NAME ?? process.env.npm_package_name ?? 'shopgraph';
 }

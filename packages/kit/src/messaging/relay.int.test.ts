@@ -1,0 +1,153 @@
+import { contracts } from '@shopgraph/events';
+import { freePort } from '@shopgraph/infra';
+import { createTestDatabase, createTestKafka, kafkaBrokers, readTopic, uniqueTopicPrefix, type ReceivedMessage } from '@shopgraph/testkit';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Orm } from '../db.ts';
+import { createKafka, type KafkaClient } from './kafka.ts';
+import { recordEvent } from './outbox.ts';
+import { startOutboxRelay, type RelayRunner } from './relay.ts';
+import { firstArrivalsByKey, openMessagingDatabase, runFixture, testLogger, userRegistered } from './test-support.ts';
+
+const logger = testLogger('relay-test');
+const TOPIC = contracts['account.user.registered'].topic;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let orm: Orm;
+let kafka: KafkaClient; // a fresh topic prefix per test
+const clients: KafkaClient[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('relay');
+  orm = await openMessagingDatabase(db.url);
+});
+beforeEach(async () => {
+  await orm.em.getConnection().execute('truncate outbox_message');
+  kafka = createTestKafka('relay-test', { topicPrefix: uniqueTopicPrefix() });
+  clients.push(kafka);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await orm?.close();
+  await db?.drop();
+});
+
+/** Records `<key>:<n>` as one committed transaction; returns the event id. */
+const record = async (key: string, n: number): Promise<string> =>
+  (await orm.em.fork().transactional(async (em) => recordEvent(em, 'account.user.registered', key, userRegistered(`${key}:${n}`), { source: 'test' }))).id;
+
+const unpublished = async (): Promise<number> =>
+  Number((await orm.em.getConnection().execute<{ n: string }[]>('select count(*) as n from outbox_message where published_at is null'))[0]!.n);
+
+const expected = (keys: string[], perKey: number): Map<string, string[]> =>
+  new Map(keys.map((key) => [key, Array.from({ length: perKey }, (_, n) => `${key}:${n}`)]));
+
+const uniqueIds = (messages: ReceivedMessage[]): Set<string> => new Set(messages.map((m) => m.headers['event-id']!));
+
+describe('startOutboxRelay', () => {
+  it('publishes every event in order per key, each key on one partition, across many batches', async () => {
+    const keys = ['order-1', 'order-2', 'order-3', 'order-4', 'order-5'];
+    for (let n = 0; n < 30; n++) for (const key of keys) await record(key, n);
+    const reader = await readTopic(kafka, TOPIC);
+    const relay = await startOutboxRelay({ orm, kafka, logger, batchSize: 25, pollIntervalMs: 50 });
+    try {
+      const messages = await reader.waitFor((m) => uniqueIds(m).size === 150);
+      expect(firstArrivalsByKey(messages)).toEqual(expected(keys, 30));
+      for (const key of keys) expect(new Set(messages.filter((m) => m.key === key).map((m) => m.partition)).size).toBe(1);
+      expect(new Set(messages.map((m) => m.partition)).size).toBeGreaterThan(1); // keys spread over the 3 partitions
+      await expect.poll(unpublished).toBe(0);
+    } finally {
+      await relay.stop();
+      await reader.stop();
+    }
+  });
+
+  it('with two relays on one database, one publishes at a time; a stopped leader hands over; nothing lost, order kept', async () => {
+    const published = { a: 0, b: 0 };
+    const a = await startOutboxRelay({ orm, kafka, logger, batchSize: 20, pollIntervalMs: 20, lockRetryMs: 100, onPublished: (b) => (published.a += b.count) });
+    let b: RelayRunner | undefined;
+    let bothLeaders = 0;
+    const monitor = setInterval(() => {
+      if (a.leader && b?.leader) bothLeaders++;
+    }, 5);
+    const reader = await readTopic(kafka, TOPIC);
+    try {
+      await expect.poll(() => a.leader).toBe(true);
+      b = await startOutboxRelay({ orm, kafka, logger, batchSize: 20, pollIntervalMs: 20, lockRetryMs: 100, onPublished: (batch) => (published.b += batch.count) });
+      const keys = ['k1', 'k2', 'k3', 'k4'];
+      // Writers per key run concurrently; each writes its key's events in order.
+      let written = 0;
+      const handover = (async () => {
+        await expect.poll(() => written >= 60, { timeout: 20_000 }).toBe(true);
+        await a.stop();
+      })();
+      await Promise.all(
+        keys.map(async (key) => {
+          for (let n = 0; n < 40; n++) {
+            await record(key, n);
+            written++;
+          }
+        }),
+      );
+      await handover;
+      const messages = await reader.waitFor((m) => uniqueIds(m).size === 160);
+      expect(firstArrivalsByKey(messages)).toEqual(expected(keys, 40));
+      expect(bothLeaders).toBe(0);
+      expect(b.leader).toBe(true);
+      expect(published.a).toBeGreaterThan(0);
+      expect(published.b).toBeGreaterThan(0);
+      await expect.poll(unpublished).toBe(0);
+    } finally {
+      clearInterval(monitor);
+      await a.stop();
+      await b?.stop();
+      await reader.stop();
+    }
+  });
+
+  it('killed between sending a batch and marking it (SIGKILL): after a restart nothing is lost, the batch comes again', async () => {
+    const keys = ['c1', 'c2', 'c3'];
+    for (let n = 0; n < 10; n++) for (const key of keys) await record(key, n);
+    const reader = await readTopic(kafka, TOPIC);
+    const exit = await runFixture('relay', { DATABASE_URL: db.url, KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: kafka.topicPrefix, BATCH_SIZE: '12' });
+    expect(exit.signal, exit.output).toBe('SIGKILL');
+    // The first 12 reached Kafka, none was marked.
+    await reader.waitFor((m) => m.length >= 12);
+    expect(await unpublished()).toBe(30);
+
+    const relay = await startOutboxRelay({ orm, kafka, logger, batchSize: 12, pollIntervalMs: 50 });
+    try {
+      const messages = await reader.waitFor((m) => uniqueIds(m).size === 30);
+      expect(messages.length).toBe(42); // the crashed batch twice: at-least-once
+      expect(firstArrivalsByKey(messages)).toEqual(expected(keys, 10));
+      await expect.poll(unpublished).toBe(0);
+    } finally {
+      await relay.stop();
+      await reader.stop();
+    }
+  });
+
+  it('keeps rows while Kafka is unreachable, holding on as publisher, and stops promptly', async () => {
+    const down = createKafka({ brokers: [`127.0.0.1:${await freePort()}`], clientId: 'relay-test-down', topicPrefix: kafka.topicPrefix });
+    clients.push(down);
+    for (let n = 0; n < 5; n++) await record('d1', n);
+    const relay = await startOutboxRelay({ orm, kafka: down, logger, pollIntervalMs: 20 });
+    await expect.poll(() => relay.leader).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(relay.leader).toBe(true);
+    expect(await unpublished()).toBe(5);
+    const stopping = Date.now();
+    await relay.stop();
+    expect(Date.now() - stopping).toBeLessThan(8_000);
+
+    // Kafka "back" (a client that reaches it): the same rows go out, in order.
+    const reader = await readTopic(kafka, TOPIC);
+    const recovered = await startOutboxRelay({ orm, kafka, logger, pollIntervalMs: 20 });
+    try {
+      const messages = await reader.waitFor((m) => uniqueIds(m).size === 5);
+      expect(firstArrivalsByKey(messages)).toEqual(expected(['d1'], 5));
+      await expect.poll(unpublished).toBe(0);
+    } finally {
+      await recovered.stop();
+      await reader.stop();
+    }
+  });
+});

@@ -1,0 +1,322 @@
+// The deployment files (docker-compose.yml, k8s/) against the code: supergraph.yaml (the port
+// table) and the env each service's src/config.ts reads. Fails when they drift apart.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { configSchema as routerConfigSchema } from '../router/src/config.ts';
+import { envName } from '../router/src/supergraph.ts';
+import { readSupergraphConfig } from './compose.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+
+// --- the code: services, their ports, entry points and the env they read -------------------------
+
+interface ServiceSpec {
+  name: string;
+  /** From supergraph.yaml (the router: its config's default). */
+  port: number;
+  /** The PORT its config defaults to. */
+  defaultPort: number;
+  /** What the container runs, relative to the image's working directory (the repo root). */
+  entry: string;
+  /** Env names its config reads. */
+  reads: Set<string>;
+}
+
+/** A service's config schema: a zod object (zod 4 keeps a `.refine`d object an object, so accounts' has `.shape` too). */
+interface ConfigSchema {
+  shape: Record<string, unknown> & { PORT: { parse(value: unknown): number } };
+}
+const keysOf = (schema: ConfigSchema) => Object.keys(schema.shape);
+const defaultPortOf = (schema: ConfigSchema) => schema.shape.PORT.parse(undefined);
+
+const subgraphs: ServiceSpec[] = [];
+for (const { name, url } of readSupergraphConfig()) {
+  const { configSchema } = (await import(`../subgraphs/${name}/src/config.ts`)) as { configSchema: ConfigSchema };
+  const port = Number(new URL(url).port);
+  subgraphs.push({ name, port, defaultPort: defaultPortOf(configSchema), entry: `subgraphs/${name}/src/index.ts`, reads: new Set(keysOf(configSchema)) });
+}
+const subgraphUrlVar = (subgraph: string) => `SUBGRAPH_${envName(subgraph)}_URL`;
+const router: ServiceSpec = {
+  name: 'router',
+  port: defaultPortOf(routerConfigSchema),
+  defaultPort: defaultPortOf(routerConfigSchema),
+  entry: 'router/src/index.ts',
+  // Besides its schema, the router reads SUBGRAPH_<NAME>_URL for the subgraphs of the supergraph.
+  reads: new Set([...keysOf(routerConfigSchema), ...subgraphs.map((s) => subgraphUrlVar(s.name))]),
+};
+const services = [...subgraphs, router];
+const accounts = subgraphs.find((s) => s.name === 'accounts')!;
+const readBySome = new Set(services.flatMap((s) => [...s.reads]));
+
+// --- Dockerfile ----------------------------------------------------------------------------------------
+
+/** Workspace directories by package name, from the root package.json (`dir` or `dir/*` entries). */
+function workspaces(): Map<string, string> {
+  const patterns = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
+  const dirs = patterns.flatMap((pattern) =>
+    pattern.endsWith('/*') ? readdirSync(join(root, pattern.slice(0, -2))).map((entry) => `${pattern.slice(0, -2)}/${entry}`) : [pattern]);
+  const byName = new Map<string, string>();
+  for (const dir of dirs.filter((d) => existsSync(join(root, d, 'package.json')))) byName.set((JSON.parse(read(`${dir}/package.json`)) as { name: string }).name, dir);
+  return byName;
+}
+
+/** The workspace directories a service runs: its own and, transitively, those in its `dependencies`. */
+function runtimeWorkspaces(serviceDir: string, byName = workspaces()): Set<string> {
+  const found = new Set<string>();
+  const visit = (dir: string) => {
+    if (found.has(dir)) return;
+    found.add(dir);
+    const { dependencies = {} } = JSON.parse(read(`${dir}/package.json`)) as { dependencies?: Record<string, string> };
+    for (const name of Object.keys(dependencies)) if (byName.has(name)) visit(byName.get(name)!);
+  };
+  visit(serviceDir);
+  return found;
+}
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const ignored = read('.dockerignore').split('\n').map((line) => line.trim().replace(/\/$/, '')).filter((line) => line && !line.startsWith('#'));
+  const isIgnored = (dir: string) => ignored.some((pattern) => dir === pattern || dir.startsWith(`${pattern}/`));
+  const installed = [...dockerfile.matchAll(/--workspace=(\S+)/g)].map((m) => m[1]!);
+
+  it.each(services)('installs the dependencies of $name', ({ entry }) => {
+    const serviceDir = entry.replace(/\/src\/index\.ts$/, '');
+    expect(installed.some((dir) => serviceDir === dir || serviceDir.startsWith(`${dir}/`)), `npm ci --workspace for ${serviceDir}`).toBe(true);
+  });
+
+  it.each(services)('keeps the code $name runs in the build context', ({ entry }) => {
+    const serviceDir = entry.replace(/\/src\/index\.ts$/, '');
+    expect([...runtimeWorkspaces(serviceDir)].filter(isIgnored)).toEqual([]);
+  });
+
+  it("keeps the router's supergraph.graphql in the build context", () => {
+    expect(isIgnored('supergraph.graphql')).toBe(false);
+  });
+});
+
+// --- docker-compose.yml ------------------------------------------------------------------------------
+
+interface ComposeService {
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  configs?: Record<string, { content?: string }>;
+}
+// `merge: true` resolves the `<<: *anchor` keys Compose supports.
+const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
+const composeService = (name: string) => {
+  const service = compose.services[name];
+  if (!service) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return service;
+};
+const composeEnv = (name: string) => composeService(name).environment ?? {};
+
+describe('docker-compose.yml', () => {
+  it.each(services)('runs $name on its port', ({ name, port, entry }) => {
+    expect(existsSync(join(root, entry)), entry).toBe(true);
+    expect(composeService(name).command).toEqual(['node', entry]);
+    expect(composeEnv(name).PORT).toBe(String(port));
+  });
+
+  it('builds no service that is not in supergraph.yaml or the router', () => {
+    const built = Object.entries(compose.services).filter(([, s]) => s.build !== undefined).map(([name]) => name);
+    expect(built.sort()).toEqual(services.map((s) => s.name).sort());
+  });
+
+  it.each(services)('gives $name only env its config reads', ({ name, reads }) => {
+    expect(Object.keys(composeEnv(name)).filter((key) => !reads.has(key))).toEqual([]);
+  });
+
+  it.each(subgraphs)('gives $name its own database, created by the Postgres init script', ({ name }) => {
+    const database = `shopgraph_${name}`;
+    expect(new URL(composeEnv(name).DATABASE_URL ?? '').pathname).toBe(`/${database}`);
+    const initScripts = Object.values(compose.configs ?? {}).map((c) => c.content ?? '').join('\n');
+    expect(initScripts).toMatch(new RegExp(`CREATE DATABASE ${database};`));
+  });
+
+  it('routes the router to every subgraph by service name, and publishes it', () => {
+    for (const { name, port } of subgraphs) {
+      expect(composeEnv('router')[subgraphUrlVar(name)], name).toBe(`http://${name}:${port}/graphql`);
+      expect(composeService('router').depends_on?.[name], name).toEqual({ condition: 'service_healthy' });
+    }
+    expect(composeService('router').ports).toContain(`${router.port}:${router.port}`);
+  });
+
+  it('has one JWT issuer everywhere, with the keys from accounts', () => {
+    const issuers = new Set(services.map((s) => composeEnv(s.name).JWT_ISSUER));
+    expect([...issuers]).toHaveLength(1);
+    for (const { name } of services) expect(composeEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
+  });
+});
+
+// --- k8s/ -----------------------------------------------------------------------------------------
+
+interface Kustomization {
+  resources?: string[];
+  patches?: { path?: string; patch?: string }[];
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } };
+}
+interface Container {
+  command?: string[];
+  ports?: { name?: string; containerPort: number }[];
+  env?: EnvVar[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+}
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+  spec?: {
+    selector?: Record<string, string>;
+    ports?: { port: number; targetPort?: string | number }[];
+    template?: { metadata: { labels: Record<string, string> }; spec: { containers: Container[] } };
+  };
+}
+
+/** Every kustomization.yaml under k8s/, by directory relative to the repo root. */
+function kustomizations(dir = 'k8s'): Record<string, Kustomization> {
+  const found: Record<string, Kustomization> = {};
+  for (const entry of readdirSync(join(root, dir))) {
+    const path = join(dir, entry);
+    if (statSync(join(root, path)).isDirectory()) Object.assign(found, kustomizations(path));
+    else if (entry === 'kustomization.yaml') found[dir] = parse(read(path)) as Kustomization;
+  }
+  return found;
+}
+const allKustomizations = kustomizations();
+const base = allKustomizations['k8s/base'];
+if (!base) throw new Error('k8s/base/kustomization.yaml is missing');
+const manifests = (base.resources ?? [])
+  .filter((file) => existsSync(join(root, 'k8s/base', file))) // a missing one fails its own test below
+  .flatMap((file) => parseAllDocuments(read(join('k8s/base', file))).map((doc) => doc.toJS() as Manifest));
+const manifest = (kind: string, name: string) => {
+  const found = manifests.find((m) => m.kind === kind && m.metadata.name === name);
+  if (!found) throw new Error(`k8s/base has no ${kind} "${name}"`);
+  return found;
+};
+const containerOf = (name: string) => {
+  const container = manifest('Deployment', name).spec?.template?.spec.containers[0];
+  if (!container) throw new Error(`Deployment "${name}" has no container`);
+  return container;
+};
+/** The env a Deployment's container gets: the ConfigMaps and Secrets it loads whole, and its own `env`. */
+function k8sEnv(name: string): Record<string, string | undefined> {
+  const container = containerOf(name);
+  const loaded = (container.envFrom ?? []).map((source) =>
+    source.configMapRef ? manifest('ConfigMap', source.configMapRef.name).data : manifest('Secret', source.secretRef!.name).stringData);
+  return Object.assign({}, ...loaded, Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value])));
+}
+
+/** Env names an overlay's patch sets: ConfigMap data (JSON 6902 `/data/NAME`, or strategic merge) and container `env` entries. */
+function envNamesIn(patch: string): string[] {
+  const names: string[] = [];
+  const visit = (node: unknown, key?: string): void => {
+    if (Array.isArray(node)) return node.forEach((item) => visit(item, key));
+    if (!node || typeof node !== 'object') return;
+    const object = node as Record<string, unknown>;
+    if (key === 'env' && typeof object.name === 'string') names.push(object.name);
+    if (object.kind === 'ConfigMap' && object.data) names.push(...Object.keys(object.data));
+    if (typeof object.op === 'string' && typeof object.path === 'string') {
+      names.push(...(/^\/data\/(\w+)$/.exec(object.path)?.slice(1) ?? []));
+      if (/\/env(\/|$)/.test(object.path)) visit(object.value, 'env');
+    }
+    for (const [childKey, child] of Object.entries(object)) visit(child, childKey);
+  };
+  for (const doc of parseAllDocuments(patch)) visit(doc.toJS());
+  return names;
+}
+
+describe('k8s', () => {
+  it.each(Object.entries(allKustomizations))('%s lists only files and directories that exist', (dir, kustomization) => {
+    for (const resource of kustomization.resources ?? []) {
+      const path = join(root, dir, resource);
+      expect(existsSync(path), `${dir}: ${resource}`).toBe(true);
+      if (statSync(path).isDirectory()) expect(existsSync(join(path, 'kustomization.yaml')), `${dir}: ${resource}`).toBe(true);
+    }
+    for (const { path } of kustomization.patches ?? []) if (path) expect(existsSync(join(root, dir, path)), `${dir}: ${path}`).toBe(true);
+  });
+
+  it('lists every manifest of the base in its kustomization', () => {
+    const files = readdirSync(join(root, 'k8s/base')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    expect(files.filter((f) => !base.resources?.includes(f))).toEqual([]);
+  });
+
+  it.each(services)('has a Deployment and a Service for $name on its port', ({ name, port, entry }) => {
+    const container = containerOf(name);
+    expect(container.command).toEqual(['node', entry]);
+    expect(k8sEnv(name).PORT).toBe(String(port));
+    const containerPort = container.ports?.find((p) => p.containerPort === port);
+    expect(containerPort, `${name}: containerPort ${port}`).toBeDefined();
+    for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz']] as const) {
+      expect(container[probe]?.httpGet?.path, `${name}: ${probe}`).toBe(path);
+      expect([port, containerPort?.name], `${name}: ${probe} port`).toContain(container[probe]?.httpGet?.port);
+    }
+
+    const service = manifest('Service', name).spec!;
+    expect(service.selector, `${name}: Service selector`).toBeDefined();
+    expect(manifest('Deployment', name).spec!.template!.metadata.labels).toMatchObject(service.selector!);
+    const servicePort = service.ports?.find((p) => p.port === port);
+    expect(servicePort, `${name}: Service port ${port}`).toBeDefined();
+    expect([port, containerPort?.name]).toContain(servicePort?.targetPort ?? port);
+  });
+
+  it.each(services)('gives $name only env its config reads', ({ name, reads }) => {
+    expect(Object.keys(k8sEnv(name)).filter((key) => !reads.has(key))).toEqual([]);
+  });
+
+  it.each(subgraphs)('gives $name its own database URL from the Secret', ({ name }) => {
+    const databaseUrl = containerOf(name).env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef;
+    expect(databaseUrl, `${name}: DATABASE_URL from a Secret`).toBeDefined();
+    const placeholder = manifest('Secret', databaseUrl!.name).stringData?.[databaseUrl!.key];
+    expect(new URL(placeholder ?? '').pathname).toBe(`/shopgraph_${name}`);
+  });
+
+  it('refers only to Secret and ConfigMap keys that exist', () => {
+    for (const { name } of services) {
+      for (const { name: variable, valueFrom } of containerOf(name).env ?? []) {
+        const secret = valueFrom?.secretKeyRef;
+        if (secret) expect(Object.keys(manifest('Secret', secret.name).stringData ?? {}), `${name}: ${variable}`).toContain(secret.key);
+        const config = valueFrom?.configMapKeyRef;
+        if (config) expect(Object.keys(manifest('ConfigMap', config.name).data ?? {}), `${name}: ${variable}`).toContain(config.key);
+      }
+    }
+  });
+
+  it('routes the router to every subgraph through its Service', () => {
+    for (const { name, port } of subgraphs) expect(k8sEnv('router')[subgraphUrlVar(name)], name).toBe(`http://${name}:${port}/graphql`);
+  });
+
+  it('has one JWT issuer everywhere, with the keys from accounts', () => {
+    expect(new Set(services.map((s) => k8sEnv(s.name).JWT_ISSUER)).size).toBe(1);
+    for (const { name } of services) expect(k8sEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
+  });
+
+  it.each(Object.entries(allKustomizations))('%s patches in only env that some service reads', (dir, kustomization) => {
+    for (const { patch, path } of kustomization.patches ?? []) {
+      const names = envNamesIn(patch ?? read(join(dir, path!)));
+      expect(names.filter((name) => !readBySome.has(name))).toEqual([]);
+    }
+  });
+});
+
+describe('the code', () => {
+  it.each(subgraphs)('$name listens by default on the port of its routing_url', ({ port, defaultPort }) => {
+    expect(defaultPort).toBe(port);
+  });
+});
