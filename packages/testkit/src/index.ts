@@ -1,3 +1,4 @@
 export * from './database.ts';
 export * from './graphql.ts';
 export * from './issuer.ts';
+export * from './kafka.ts';

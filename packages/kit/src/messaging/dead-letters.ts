@@ -43,13 +43,14 @@ export async function replayDeadLetters(kafka: KafkaClient, group: string, optio
   const { kafka: client, producer } = internalsOf(kafka);
   const topic = kafka.topic(deadLetterTopic(group));
   const groupId = kafka.groupId(`${group}.dlq-replay`);
-  await kafka.ensureTopics([deadLetterTopic(group)]);
 
   // Where to stop (the high watermarks now) and where to start (the replay group's commits).
   const admin = client.admin();
   await admin.connect();
   const ends = new Map<number, bigint>();
   try {
+    // Not created here: a consumer creates its dead-letter topic when it starts, so a missing one is a wrong group name.
+    if (!(await admin.listTopics()).includes(topic)) throw new Error(`no dead-letter topic ${topic}: is "${group}" a consumer group (<service>.<name>)?`);
     const [offsets, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
     const start = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
     for (const p of offsets) {

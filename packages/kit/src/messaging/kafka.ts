@@ -118,6 +118,7 @@ export function createKafka(options: KafkaOptions): KafkaClient {
     topic: (name) => `${prefix}${name}`,
     groupId: (group) => `${prefix}${group}`,
     async ensureTopics(names) {
+      if (closed) throw new Error('Kafka client is closed');
       const missing = [...new Set(names.map((name) => `${prefix}${name}`))].filter((topic) => !ensured.has(topic));
       if (missing.length === 0) return;
       await withAdmin(async (admin) => {
@@ -125,12 +126,29 @@ export function createKafka(options: KafkaOptions): KafkaClient {
         const create = missing.filter((topic) => !existing.has(topic));
         if (create.length > 0) {
           // Concurrent creators are fine: kafkajs treats TOPIC_ALREADY_EXISTS as success.
-          await admin.createTopics({ waitForLeaders: true, topics: create.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) });
+          await admin.createTopics({ waitForLeaders: false, topics: create.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) });
+        }
+        // A new topic reaches the metadata a moment after its creation: until then the broker
+        // answers UNKNOWN_TOPIC_OR_PARTITION (which kafkajs' own waitForLeaders does not retry).
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          let problem: unknown;
+          try {
+            const { topics } = await admin.fetchTopicMetadata({ topics: missing });
+            const ready = topics.length === missing.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+            if (ready) return;
+            problem = 'partitions without a leader';
+          } catch (error) {
+            problem = error;
+          }
+          if (Date.now() > deadline) throw new Error(`topics ${missing.join(', ')} not ready: ${errorMessage(problem)}`, { cause: problem });
+          await sleep(100);
         }
       });
       for (const topic of missing) ensured.add(topic);
     },
     async send(messages) {
+      if (closed) throw new Error('Kafka client is closed');
       if (messages.length === 0) return;
       await client.ensureTopics(messages.map((m) => m.topic));
       const byTopic = new Map<string, { key: Buffer | string | null; value: Buffer | string | null; headers?: IHeaders }[]>();

@@ -125,6 +125,28 @@ describe('startOutboxRelay', () => {
     }
   });
 
+  it('reconnects and takes the lock again when its database connection is killed', async () => {
+    const reader = await readTopic(kafka, TOPIC);
+    const relay = await startOutboxRelay({ orm, kafka, logger, pollIntervalMs: 20, lockRetryMs: 100 });
+    try {
+      await expect.poll(() => relay.leader).toBe(true);
+      for (let n = 0; n < 3; n++) await record('r1', n);
+      await reader.waitFor((m) => uniqueIds(m).size === 3);
+      const killed = await orm.em.getConnection().execute<{ killed: boolean }[]>(
+        `select pg_terminate_backend(pid) as killed from pg_stat_activity where application_name = 'outbox-relay' and datname = current_database()`,
+      );
+      expect(killed).toEqual([{ killed: true }]);
+      for (let n = 3; n < 6; n++) await record('r1', n);
+      const messages = await reader.waitFor((m) => uniqueIds(m).size === 6);
+      expect(firstArrivalsByKey(messages)).toEqual(expected(['r1'], 6));
+      expect(relay.leader).toBe(true);
+      await expect.poll(unpublished).toBe(0);
+    } finally {
+      await relay.stop();
+      await reader.stop();
+    }
+  });
+
   it('keeps rows while Kafka is unreachable, holding on as publisher, and stops promptly', async () => {
     const down = createKafka({ brokers: [`127.0.0.1:${await freePort()}`], clientId: 'relay-test-down', topicPrefix: kafka.topicPrefix });
     clients.push(down);

@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openDatabase, type Orm } from '../db.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { internalsOf } from './internal.ts';
+import type { KafkaClient } from './kafka.ts';
 import { messagingEntities, messagingMigration } from './outbox.ts';
 
 /** Quiet unless TEST_LOG_LEVEL says otherwise (e.g. `TEST_LOG_LEVEL=debug`). */
@@ -63,4 +65,15 @@ export function firstArrivalsByKey(messages: { key: string | null; value: string
     byKey.set(key, [...(byKey.get(key) ?? []), envelope.data.name]);
   }
   return byKey;
+}
+
+/** How many messages a (logical) topic holds: the sum of its partitions' high watermarks. */
+export async function topicSize(kafka: KafkaClient, topic: string): Promise<number> {
+  const admin = internalsOf(kafka).kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(kafka.topic(topic))).reduce((sum, p) => sum + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }
