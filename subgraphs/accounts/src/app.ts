@@ -1,7 +1,8 @@
 import {
-  createSubgraph, createTokenIssuer, createTokenVerifier, DomainError, openDatabase, pingDatabase, readSchema,
-  type Logger, type RequestContext, type Route, type Service, type TokenVerifier,
+  createKafka, createSubgraph, createTokenIssuer, createTokenVerifier, DomainError, openDatabase, pingDatabase, readSchema, startOutboxRelay,
+  type KafkaClient, type Logger, type RequestContext, type Route, type Runner, type Service, type TokenVerifier,
 } from '@shopgraph/kit';
+import { topics } from '@shopgraph/events';
 import DataLoader from 'dataloader';
 
 import { AccountsService, type SessionSettings } from './domain/accounts.service.ts';
@@ -30,6 +31,8 @@ export const JWKS_PATH = '/.well-known/jwks.json';
 
 export async function createAccountsApp({ config, logger, verifier }: Deps): Promise<Service> {
   const orm = await openDatabase({ url: config.DATABASE_URL, entities, migrations, logger });
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'accounts', topicPrefix: config.KAFKA_TOPIC_PREFIX, replicationFactor: config.KAFKA_REPLICATION_FACTOR, logger });
+  let relay: Runner | undefined;
   try {
     // Newest first: tokens are signed with the newest key, the JWKS serves them all.
     const keys = await new SigningKeyService(orm.em.fork()).ensureKeys();
@@ -49,6 +52,10 @@ export async function createAccountsApp({ config, logger, verifier }: Deps): Pro
       });
       logger.info({ email: staff.email, outcome }, 'staff account ensured');
     }
+
+    await ensureTopics(kafka, topics);
+    // Publishes account.user.registered (recorded with each new user) from the outbox.
+    relay = await startOutboxRelay({ orm, kafka, logger });
 
     const jwksBody = JSON.stringify(jwks);
     const serveJwks: Route = (_req, res) => {
@@ -76,7 +83,7 @@ export async function createAccountsApp({ config, logger, verifier }: Deps): Pro
       logger,
       production: config.NODE_ENV === 'production',
       routes: { [JWKS_PATH]: serveJwks },
-      readiness: { database: () => pingDatabase(orm) },
+      readiness: { database: () => pingDatabase(orm), kafka: () => kafka.ping() },
       context: (identity) => {
         const accounts = new AccountsService(orm.em.fork(), settings);
         const users = new DataLoader<string, User | null>(async (ids) => {
@@ -90,12 +97,33 @@ export async function createAccountsApp({ config, logger, verifier }: Deps): Pro
       server: service.server,
       listen: service.listen,
       close: async () => {
+        await relay?.stop();
         await service.close();
         await orm.close();
+        await kafka.close();
       },
     };
   } catch (error) {
+    await relay?.stop();
     await orm.close();
+    await kafka.close();
     throw error;
+  }
+}
+
+/**
+ * `kafka.ensureTopics` with a few retries. Works around the kit's topic creation failing on a
+ * fresh KRaft broker: kafkajs asks for the new topics' metadata before the broker has them and
+ * gives up on UNKNOWN_TOPIC_OR_PARTITION; a second call finds the topics created. The consumer's
+ * dead-letter topic is created here too, so the consumer finds it ensured. (Remove once the kit retries.)
+ */
+async function ensureTopics(kafka: KafkaClient, names: readonly string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kafka.ensureTopics(names);
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { baseConfig, databaseConfig, jwtConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
+import { baseConfig, databaseConfig, jwtConfig, kafkaConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
 import { z } from '@shopgraph/kit';
 
 /** An optional setting; an empty value (`STAFF_EMAIL=` in a compose file) counts as unset. */
@@ -10,6 +10,7 @@ export const configSchema = z
     ...databaseConfig.shape,
     ...jwtConfig.shape,
     ...limitsConfig.shape,
+    ...kafkaConfig.shape,
     PORT: z.coerce.number().int().min(0).max(65535).default(4001),
     /** Lifetime of access tokens (JWTs), in seconds. */
     JWT_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(900),

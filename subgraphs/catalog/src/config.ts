@@ -1,4 +1,4 @@
-import { baseConfig, databaseConfig, jwtConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
+import { baseConfig, databaseConfig, jwtConfig, kafkaConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
 import { z } from '@shopgraph/kit';
 
 export const configSchema = z.object({
@@ -6,6 +6,7 @@ export const configSchema = z.object({
   ...databaseConfig.shape,
   ...jwtConfig.shape,
   ...limitsConfig.shape,
+  ...kafkaConfig.shape,
   PORT: z.coerce.number().int().min(0).max(65535).default(4002),
   /** The one currency the store prices in (ISO 4217). */
   CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),

@@ -1,5 +1,5 @@
 import { createLogger, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, type TestIssuer } from '@shopgraph/testkit';
+import { createTestDatabase, createTestIssuer, errorCodes, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCatalogApp } from '../src/app.ts';
 import { loadCatalogConfig } from '../src/config.ts';
@@ -15,7 +15,9 @@ beforeAll(async () => {
   drop = db.drop;
   issuer = await createTestIssuer();
   staff = await issuer.staff();
-  const config = loadCatalogConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test' });
+  const config = loadCatalogConfig({
+    DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix,
+  });
   app = await createCatalogApp({ config, logger: createLogger('catalog', 'silent'), verifier: issuer.verifier });
   url = `${await app.listen(0)}/graphql`;
 });

@@ -1,5 +1,5 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { advisoryLock, DomainError, isUuid, Scope, type EntityManager, type Logger, type TokenIssuer } from '@shopgraph/kit';
+import { advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Logger, type TokenIssuer } from '@shopgraph/kit';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
 import { User } from '../entities/user.entity.ts';
@@ -39,6 +39,14 @@ const sha256 = (token: string): string => createHash('sha256').update(token).dig
 const invalidCredentials = () => new DomainError('INVALID_CREDENTIALS', 'Email or password is incorrect');
 const invalidRefreshToken = () => new DomainError('INVALID_REFRESH_TOKEN', 'Refresh token is invalid, expired or already used', ['input', 'refreshToken']);
 const emailTaken = () => new DomainError('EMAIL_TAKEN', 'An account with this email exists', ['input', 'email']);
+
+/** The name accounts signs its events with. */
+export const SOURCE = 'accounts';
+
+/** Records that a user now exists, in the transaction that creates it (the outbox publishes it after commit). */
+function recordRegistered(em: EntityManager, user: User): void {
+  recordEvent(em, 'account.user.registered', user.id, { userId: user.id, email: user.email, name: user.name }, { source: SOURCE });
+}
 
 function validEmail(raw: string): string {
   const email = normaliseEmail(raw);
@@ -84,15 +92,21 @@ export class AccountsService {
     const password = validPassword(input.password, email);
     // A friendly early answer; the unique constraint below is what holds under concurrency.
     if (await this.em.count(User, { email })) throw emailTaken();
-    const user = this.em.create(User, { id: randomUUID(), email, name, passwordHash: await hashPassword(password), scopes: [Scope.CUSTOMER] });
-    const refreshToken = this.addRefreshToken(user, randomUUID());
+    const passwordHash = await hashPassword(password);
+    let registered: { user: User; refreshToken: string };
     try {
-      await this.em.flush(); // the user and its first refresh token, in one transaction
+      // The user, its first refresh token and account.user.registered commit together, or none of them.
+      registered = await this.em.transactional(async (em) => {
+        const user = em.create(User, { id: randomUUID(), email, name, passwordHash, scopes: [Scope.CUSTOMER] });
+        const refreshToken = this.addRefreshToken(user, randomUUID(), em);
+        recordRegistered(em, user);
+        return { user, refreshToken };
+      });
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException && (error as { constraint?: string }).constraint === 'user_email_unique') throw emailTaken();
       throw error;
     }
-    return this.session(user, refreshToken);
+    return this.session(registered.user, registered.refreshToken);
   }
 
   async login(input: { email: string; password: string }): Promise<Session> {
@@ -153,7 +167,7 @@ export class AccountsService {
       await advisoryLock(em, 'accounts.staff');
       const existing = await em.findOne(User, { email });
       if (!existing) {
-        em.create(User, { id: randomUUID(), email, name, passwordHash: await hashPassword(password), scopes: [Scope.CUSTOMER, Scope.STAFF] });
+        recordRegistered(em, em.create(User, { id: randomUUID(), email, name, passwordHash: await hashPassword(password), scopes: [Scope.CUSTOMER, Scope.STAFF] }));
         return 'created';
       }
       let changed = false;

@@ -1,4 +1,6 @@
-import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { DomainError, isUuid, recordEvent, type EntityManager } from '@shopgraph/kit';
+import type { EventData } from '@shopgraph/events';
 import { Category } from '../entities/category.entity.ts';
 import { Product } from '../entities/product.entity.ts';
 
@@ -29,6 +31,29 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 export const MAX_PAGE_SIZE = 100;
+
+/** The name catalog signs its events with. */
+export const SOURCE = 'catalog';
+
+const skuTaken = (sku: string) => new DomainError('SKU_TAKEN', `A product with SKU "${sku}" exists`, ['input', 'sku']);
+const productNotFound = () => new DomainError('PRODUCT_NOT_FOUND', 'No such product', ['input', 'id']);
+
+/** The whole product as catalog.product.changed carries it: consumers (search) replace their copy with it. */
+export function productChanged(product: Product): EventData<'catalog.product.changed'> {
+  return {
+    productId: product.id,
+    sku: product.sku,
+    name: product.name,
+    description: product.description,
+    price: { amount: product.priceAmount, currency: product.priceCurrency },
+    categoryId: product.category?.id ?? null,
+  };
+}
+
+/** Records a product's new state in the transaction that writes it (the outbox publishes it after commit). */
+function recordChanged(em: EntityManager, product: Product): void {
+  recordEvent(em, 'catalog.product.changed', product.id, productChanged(product), { source: SOURCE });
+}
 
 /** Business rules of the catalog; the only code that changes products and categories. */
 export class CatalogService {
@@ -83,28 +108,38 @@ export class CatalogService {
   async createProduct(input: { sku: string; name: string; description?: string | null; price: MoneyInput; categoryId?: string | null }): Promise<Product> {
     const sku = input.sku.trim();
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(sku)) throw new DomainError('INVALID_SKU', 'SKU must be 1-64 letters, digits, ".", "_" or "-"', ['input', 'sku']);
-    if (await this.em.count(Product, { sku })) throw new DomainError('SKU_TAKEN', `A product with SKU "${sku}" exists`, ['input', 'sku']);
-    const product = this.em.create(Product, {
-      id: crypto.randomUUID(),
-      sku,
-      name: this.validName(input.name),
-      description: input.description ?? '',
-      ...this.validPrice(input.price),
-      category: await this.validCategory(input.categoryId),
-    });
-    await this.em.flush();
-    return product;
+    // A friendly early answer; the unique constraint is what holds under concurrency.
+    if (await this.em.count(Product, { sku })) throw skuTaken(sku);
+    const name = this.validName(input.name);
+    const price = this.validPrice(input.price);
+    const category = await this.validCategory(input.categoryId);
+    try {
+      // The product and its catalog.product.changed commit together, or neither does.
+      return await this.em.transactional(async (em) => {
+        const product = em.create(Product, { id: crypto.randomUUID(), sku, name, description: input.description ?? '', ...price, category });
+        recordChanged(em, product);
+        return product;
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException && (error as { constraint?: string }).constraint === 'product_sku_unique') throw skuTaken(sku);
+      throw error;
+    }
   }
 
   async updateProduct(input: { id: string; name?: string | null; description?: string | null; price?: MoneyInput | null; categoryId?: string | null }): Promise<Product> {
-    const product = isUuid(input.id) ? await this.em.findOne(Product, { id: input.id }) : null;
-    if (!product) throw new DomainError('PRODUCT_NOT_FOUND', 'No such product', ['input', 'id']);
-    if (input.name != null) product.name = this.validName(input.name);
-    if (input.description != null) product.description = input.description;
-    if (input.price != null) Object.assign(product, this.validPrice(input.price));
-    if (input.categoryId !== undefined) product.category = await this.validCategory(input.categoryId);
-    await this.em.flush();
-    return product;
+    if (!isUuid(input.id)) throw productNotFound();
+    return this.em.transactional(async (em) => {
+      // The row lock serialises concurrent updates of one product: each event carries the state its
+      // own transaction committed, and the outbox orders them as they committed.
+      const product = await em.findOne(Product, { id: input.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ['category'] });
+      if (!product) throw productNotFound();
+      if (input.name != null) product.name = this.validName(input.name);
+      if (input.description != null) product.description = input.description;
+      if (input.price != null) Object.assign(product, this.validPrice(input.price));
+      if (input.categoryId !== undefined) product.category = await this.validCategory(input.categoryId, em);
+      recordChanged(em, product);
+      return product;
+    });
   }
 
   private validName(raw: string): string {
@@ -119,9 +154,9 @@ export class CatalogService {
     return { priceAmount: price.amount, priceCurrency: price.currency };
   }
 
-  private async validCategory(categoryId: string | null | undefined): Promise<Category | null> {
+  private async validCategory(categoryId: string | null | undefined, em: EntityManager = this.em): Promise<Category | null> {
     if (!categoryId) return null;
-    const category = isUuid(categoryId) ? await this.em.findOne(Category, { id: categoryId }) : null;
+    const category = isUuid(categoryId) ? await em.findOne(Category, { id: categoryId }) : null;
     if (!category) throw new DomainError('CATEGORY_NOT_FOUND', 'No such category', ['input', 'categoryId']);
     return category;
   }

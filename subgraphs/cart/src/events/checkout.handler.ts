@@ -1,0 +1,17 @@
+import type { EventHandlers } from '@shopgraph/kit';
+import { CheckoutService } from '../domain/checkout.service.ts';
+
+/**
+ * The cart's part of checkout (consumer group `cart.checkout`): remember what an order took from
+ * the cart, and take it out only once the order is confirmed. Both event types share the
+ * `orders.order.v1` topic, keyed by order id, so one order's events arrive in order.
+ */
+export const checkoutHandlers: EventHandlers = {
+  'orders.order.placed': async (event, em) => {
+    const { orderId, userId, lines } = event.data;
+    await new CheckoutService(em).remember({ orderId, userId, lines });
+  },
+  'orders.order.status-changed': async (event, em) => {
+    await new CheckoutService(em).settle(event.data);
+  },
+};

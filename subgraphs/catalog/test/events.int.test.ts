@@ -1,0 +1,109 @@
+import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import { createTestDatabase, createTestIssuer, graphql } from '@shopgraph/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCatalogApp } from '../src/app.ts';
+import { loadCatalogConfig } from '../src/config.ts';
+import { entities } from '../src/entities/index.ts';
+import { migrations } from '../src/migrations/index.ts';
+import { kafkaEnv, observe, type Observer, type Received } from './events.ts';
+
+// catalog.product.changed: the whole product, recorded in the transaction that writes it.
+
+let app: Service;
+let url: string;
+let staff: string;
+let orm: Orm;
+let observer: Observer;
+let drop: () => Promise<void>;
+
+beforeAll(async () => {
+  const db = await createTestDatabase('catalog_events');
+  drop = db.drop;
+  const issuer = await createTestIssuer();
+  staff = await issuer.staff();
+  const config = loadCatalogConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', ...kafkaEnv() });
+  app = await createCatalogApp({ config, logger: createLogger('catalog', 'silent'), verifier: issuer.verifier });
+  url = `${await app.listen(0)}/graphql`;
+  orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
+  observer = await observe(['catalog.product.v1']);
+});
+
+afterAll(async () => {
+  await observer?.close();
+  await app?.close();
+  await orm?.close();
+  await drop?.();
+});
+
+const PRODUCT = 'product { id sku name description price { amount currency } category { id } } errors { code }';
+const CREATE = `mutation($input: CreateProductInput!) { createProduct(input: $input) { ${PRODUCT} } }`;
+const UPDATE = `mutation($input: UpdateProductInput!) { updateProduct(input: $input) { ${PRODUCT} } }`;
+
+async function mutate(query: string, input: Record<string, unknown>) {
+  const response = await graphql(url, query, { input }, staff);
+  expect(response.errors).toBeUndefined();
+  return Object.values(response.data!)[0] as { product: { id: string; sku: string; name: string; description: string; price: { amount: number; currency: string }; category: { id: string } | null } | null; errors: { code: string }[] };
+}
+
+const about = (productId: string) => (e: Received) => e.envelope.subject === productId;
+const outboxed = async (productId: string) => (await orm.em.fork().execute<{ n: number }[]>('select count(*)::int as n from outbox_message where key = ?', [productId]))[0]!.n;
+
+describe('catalog.product.changed', () => {
+  it('is published with the whole product when a product is created, and again with the new state on each update', async () => {
+    const category = await graphql(url, `mutation { createCategory(input: { name: "Boots", slug: "boots" }) { category { id } } }`, {}, staff);
+    const categoryId = category.data!['createCategory'].category.id;
+    const { product } = await mutate(CREATE, { sku: 'BOOT-1', name: 'Hiking boot', description: 'Waterproof', price: { amount: 15_900, currency: 'USD' }, categoryId });
+
+    const [created] = await observer.waitFor(about(product!.id));
+    expect(created).toMatchObject({ topic: 'catalog.product.v1', key: product!.id });
+    expect(created!.envelope).toMatchObject({ type: 'catalog.product.changed', source: 'catalog', subject: product!.id, dataVersion: 1 });
+    expect(created!.envelope.data).toEqual({ productId: product!.id, sku: 'BOOT-1', name: 'Hiking boot', description: 'Waterproof', price: { amount: 15_900, currency: 'USD' }, categoryId });
+
+    await mutate(UPDATE, { id: product!.id, price: { amount: 12_900, currency: 'USD' } });
+    await mutate(UPDATE, { id: product!.id, name: 'Trail boot', categoryId: null });
+    const changes = await observer.waitFor(about(product!.id), 3);
+    // One product, one key, one partition: the events arrive in the order the updates committed.
+    expect(changes.map((e) => e.envelope.data)).toEqual([
+      created!.envelope.data,
+      { productId: product!.id, sku: 'BOOT-1', name: 'Hiking boot', description: 'Waterproof', price: { amount: 12_900, currency: 'USD' }, categoryId },
+      { productId: product!.id, sku: 'BOOT-1', name: 'Trail boot', description: 'Waterproof', price: { amount: 12_900, currency: 'USD' }, categoryId: null },
+    ]);
+  });
+
+  it('carries the state that committed when updates of one product race: the last event is the final product', async () => {
+    const { product } = await mutate(CREATE, { sku: 'RACE-1', name: 'Race', price: { amount: 100, currency: 'USD' } });
+    const updates = Array.from({ length: 10 }, (_, i) => (i % 2 ? { name: `Race ${i}` } : { price: { amount: 200 + i, currency: 'USD' } }));
+    await Promise.all(updates.map((change) => mutate(UPDATE, { id: product!.id, ...change })));
+
+    const events = await observer.waitFor(about(product!.id), 11);
+    const [final] = await orm.em.fork().execute<{ name: string; price_amount: number }[]>('select name, price_amount from product where id = ?', [product!.id]);
+    expect(events.at(-1)!.envelope.data).toMatchObject({ name: final!.name, price: { amount: final!.price_amount, currency: 'USD' } });
+    // Each update saw the one before it (the row lock): every event is the previous one with one field changed.
+    const fields = (e: Received) => e.envelope.data as { name: string; price: { amount: number } };
+    for (let i = 1; i < events.length; i++) {
+      const [before, after] = [fields(events[i - 1]!), fields(events[i]!)];
+      expect(Number(before.name !== after.name) + Number(before.price.amount !== after.price.amount)).toBe(1);
+    }
+  });
+
+  it('is not recorded when a write fails', async () => {
+    const { product } = await mutate(CREATE, { sku: 'ONCE', name: 'Once', price: { amount: 1, currency: 'USD' } });
+    expect((await mutate(CREATE, { sku: 'ONCE', name: 'Twice', price: { amount: 1, currency: 'USD' } })).errors[0]!.code).toBe('SKU_TAKEN');
+    expect((await mutate(UPDATE, { id: product!.id, price: { amount: 1, currency: 'EUR' } })).errors[0]!.code).toBe('UNSUPPORTED_CURRENCY');
+    expect((await mutate(UPDATE, { id: product!.id, categoryId: crypto.randomUUID() })).errors[0]!.code).toBe('CATEGORY_NOT_FOUND');
+    expect(await outboxed(product!.id)).toBe(1);
+    expect(await orm.em.fork().execute('select 1 from outbox_message where envelope->\'data\'->>\'name\' = ?', ['Twice'])).toEqual([]);
+  });
+
+  it('answers SKU_TAKEN, not an error, when the same SKU is created concurrently, and records one event', async () => {
+    const results = await Promise.all(Array.from({ length: 5 }, () => mutate(CREATE, { sku: 'SAME-SKU', name: 'Same', price: { amount: 1, currency: 'USD' } })));
+    const created = results.filter((r) => r.errors.length === 0);
+    expect(created).toHaveLength(1);
+    expect(results.filter((r) => r.errors[0]?.code === 'SKU_TAKEN')).toHaveLength(4);
+    expect(await outboxed(created[0]!.product!.id)).toBe(1);
+  });
+
+  it('has migrations that build exactly the schema its entities describe', async () => {
+    expect((await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
+  });
+});

@@ -1,0 +1,22 @@
+import type { EventHandlers } from '@shopgraph/kit';
+import { ReservationService } from '../domain/reservation.service.ts';
+
+/**
+ * Inventory's part of the checkout saga (consumer group `inventory.saga`): reserve on order
+ * placed, take the units on payment, give them back on payment failure or cancellation. Each runs
+ * in the consumer's transaction, next to its processed-message row.
+ */
+export const sagaHandlers: EventHandlers = {
+  'orders.order.placed': async (event, em) => {
+    await new ReservationService(em).reserve(event.data, { traceparent: event.traceparent });
+  },
+  'payments.payment.succeeded': async (event, em) => {
+    await new ReservationService(em).commit(event.data.orderId);
+  },
+  'payments.payment.failed': async (event, em) => {
+    await new ReservationService(em).release(event.data.orderId, 'payment failed', { traceparent: event.traceparent });
+  },
+  'orders.order.cancelled': async (event, em) => {
+    await new ReservationService(em).cancel(event.data.orderId, event.data.reason, { traceparent: event.traceparent });
+  },
+};
