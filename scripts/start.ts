@@ -1,13 +1,13 @@
 // `npm start`: the whole supergraph on this machine, no Docker. Finds or starts the
 // infrastructure, gives each subgraph its own database, starts the subgraphs on the ports of
 // supergraph.yaml, then the router; seeds demo data and prints how to use it. Ctrl-C stops all.
-import { createDatabase, databaseUrl, ensurePostgres, ensureRedis, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
+import { createDatabase, databaseUrl, ensureKafka, ensurePostgres, ensureRedis, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSupergraphConfig, SUPERGRAPH_FILE } from './compose.ts';
 import { seed } from './seed.ts';
 
-const { root, data } = repoDirs();
+const { root, cache, data } = repoDirs();
 const logs = join(data, 'logs');
 mkdirSync(logs, { recursive: true });
 const say = (message: string) => console.log(`[start] ${message}`);
@@ -19,13 +19,15 @@ const demo = {
   customer: { email: 'customer@shopgraph.dev', password: 'customer-demo-password', name: 'Demo Customer' },
 };
 
-// Infrastructure: each entry finds a configured or running server, or starts one. Kafka and
-// Elasticsearch join this list the same way.
+// Infrastructure: each entry finds a configured or running server, or starts one.
+// Elasticsearch joins this list the same way.
 const stops: (() => Promise<void>)[] = [];
 const postgres = await ensurePostgres({ dataDir: join(data, 'postgres'), log: say });
 stops.push(postgres.stop);
 const redis = await ensureRedis({ dataDir: join(data, 'redis'), log: say });
 stops.push(redis.stop);
+const kafka = await ensureKafka({ cacheDir: cache, dataDir: join(data, 'kafka'), log: say });
+stops.push(kafka.stop);
 
 const subgraphs = readSupergraphConfig();
 const accountsUrl = subgraphs.find((s) => s.name === 'accounts')?.url ?? 'http://127.0.0.1:4001/graphql';
@@ -34,6 +36,7 @@ const shared = {
   NODE_ENV: process.env.NODE_ENV ?? 'development',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   REDIS_URL: redis.url,
+  KAFKA_BROKERS: kafka.brokers.join(','),
   JWT_ISSUER: issuer,
   JWT_JWKS_URL: `${issuer}/.well-known/jwks.json`,
   GRAPH_URL: routerUrl,

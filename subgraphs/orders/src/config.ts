@@ -1,0 +1,21 @@
+import { baseConfig, databaseConfig, jwtConfig, kafkaConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
+import { z } from '@shopgraph/kit';
+
+export const configSchema = z.object({
+  ...baseConfig.shape,
+  ...databaseConfig.shape,
+  ...jwtConfig.shape,
+  ...limitsConfig.shape,
+  ...kafkaConfig.shape,
+  PORT: z.coerce.number().int().min(0).max(65535).default(4005),
+  /** The supergraph (router) orders asks for the caller's cart, current prices and payment method. */
+  GRAPH_URL: z.url().default('http://127.0.0.1:4000/graphql'),
+  CHECKOUT_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
+  /** How often the stuck-saga sweeper looks for orders no saga step has moved. */
+  SAGA_SWEEP_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
+  /** An order in PENDING or STOCK_RESERVED this long after its last status change is cancelled. */
+  SAGA_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+});
+export type Config = z.infer<typeof configSchema>;
+
+export const loadOrdersConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);

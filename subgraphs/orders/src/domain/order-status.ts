@@ -1,0 +1,51 @@
+/**
+ * The order state machine: the one place that decides which status changes are legal.
+ *
+ *   PENDING ──► STOCK_RESERVED ──► CONFIRMED ──► SHIPPED ──► DELIVERED
+ *      │  │            │  │             │
+ *      │  └───────────────┴─► PAYMENT_FAILED
+ *      └─► OUT_OF_STOCK           (PENDING, STOCK_RESERVED, CONFIRMED) ──► CANCELLED
+ *
+ * Orders observes events from several topics, which Kafka orders only within a topic: a payment
+ * outcome may be seen before the stock reservation that caused it. So a payment outcome is
+ * accepted in PENDING too (the reservation is implied), and the reservation arriving after it is
+ * a late event, ignored like any transition the machine does not allow.
+ */
+export const OrderStatus = {
+  PENDING: 'PENDING',
+  STOCK_RESERVED: 'STOCK_RESERVED',
+  CONFIRMED: 'CONFIRMED',
+  SHIPPED: 'SHIPPED',
+  DELIVERED: 'DELIVERED',
+  OUT_OF_STOCK: 'OUT_OF_STOCK',
+  PAYMENT_FAILED: 'PAYMENT_FAILED',
+  CANCELLED: 'CANCELLED',
+} as const;
+export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
+
+export const ORDER_STATUSES = Object.values(OrderStatus);
+
+const { PENDING, STOCK_RESERVED, CONFIRMED, SHIPPED, DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED, CANCELLED } = OrderStatus;
+
+const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
+  [PENDING]: [STOCK_RESERVED, CONFIRMED, OUT_OF_STOCK, PAYMENT_FAILED, CANCELLED],
+  [STOCK_RESERVED]: [CONFIRMED, PAYMENT_FAILED, CANCELLED],
+  [CONFIRMED]: [SHIPPED, CANCELLED],
+  [SHIPPED]: [DELIVERED],
+  [DELIVERED]: [],
+  [OUT_OF_STOCK]: [],
+  [PAYMENT_FAILED]: [],
+  [CANCELLED]: [],
+};
+
+/** Whether an order in `from` may move to `to`; staying in the same status is never a transition. */
+export const canTransition = (from: OrderStatus, to: OrderStatus): boolean => TRANSITIONS[from].includes(to);
+
+/** Statuses nothing leaves. */
+export const isFinal = (status: OrderStatus): boolean => TRANSITIONS[status].length === 0;
+
+/** Until the order ships, its customer (or staff) may cancel it. */
+export const isCancellable = (status: OrderStatus): boolean => canTransition(status, CANCELLED);
+
+/** Statuses in which the saga is still waiting for inventory or payments; the sweeper times these out. */
+export const AWAITING_SAGA: readonly OrderStatus[] = [PENDING, STOCK_RESERVED];

@@ -1,0 +1,57 @@
+import { LockMode } from '@mikro-orm/core';
+import type { EventData } from '@shopgraph/events';
+import type { EntityManager } from '@shopgraph/kit';
+import { Order } from '../entities/order.entity.ts';
+import { AWAITING_SAGA, OrderStatus } from './order-status.ts';
+import { cancelLocked, transition, type TransitionResult } from './status-changes.ts';
+
+export const SAGA_TIMEOUT_REASON = 'saga timed out';
+
+/** Why an order is out of stock, naming each product that is short. */
+export function outOfStockReason(data: EventData<'inventory.stock.rejected'>): string {
+  if (!data.shortages.length) return data.reason || 'Out of stock';
+  const products = data.shortages.map((s) => `product ${s.productId} (${s.requested} requested, ${Math.max(0, s.available)} available)`);
+  return `Out of stock: ${products.join(', ')}`;
+}
+
+export function paymentFailedReason(data: EventData<'payments.payment.failed'>): string {
+  return data.reason ? `${data.reason} (${data.code})` : `Payment failed (${data.code})`;
+}
+
+/**
+ * How the checkout saga's steps move an order. Each method runs in the transaction of the event
+ * being handled (`em`), under the order's row lock; a step the state machine does not allow is
+ * ignored (late or repeated events are normal in a saga), never an error.
+ */
+export const saga = {
+  stockReserved: (em: EntityManager, data: EventData<'inventory.stock.reserved'>): Promise<TransitionResult> =>
+    transition(em, data.orderId, OrderStatus.STOCK_RESERVED, null),
+  stockRejected: (em: EntityManager, data: EventData<'inventory.stock.rejected'>): Promise<TransitionResult> =>
+    transition(em, data.orderId, OrderStatus.OUT_OF_STOCK, outOfStockReason(data)),
+  paymentSucceeded: (em: EntityManager, data: EventData<'payments.payment.succeeded'>): Promise<TransitionResult> =>
+    transition(em, data.orderId, OrderStatus.CONFIRMED, null),
+  paymentFailed: (em: EntityManager, data: EventData<'payments.payment.failed'>): Promise<TransitionResult> =>
+    transition(em, data.orderId, OrderStatus.PAYMENT_FAILED, paymentFailedReason(data)),
+  shipmentShipped: (em: EntityManager, data: EventData<'shipping.shipment.shipped'>): Promise<TransitionResult> =>
+    transition(em, data.orderId, OrderStatus.SHIPPED, `Tracking number ${data.trackingNumber}`),
+  shipmentDelivered: (em: EntityManager, data: EventData<'shipping.shipment.delivered'>): Promise<TransitionResult> =>
+    transition(em, data.orderId, OrderStatus.DELIVERED, null),
+
+  /**
+   * Cancels up to `limit` orders the saga has left in PENDING or STOCK_RESERVED since before
+   * `stuckSince`, through the same cancellation as a customer's (so compensation follows). Rows
+   * another replica (or a saga step) holds are skipped (`for update skip locked`), never waited on.
+   * Returns the ids cancelled.
+   */
+  async cancelStuckOrders(em: EntityManager, stuckSince: Date, limit: number): Promise<string[]> {
+    if (!em.isInTransaction()) throw new Error('cancelStuckOrders needs a transaction');
+    const stuck = await em.find(
+      Order,
+      { status: { $in: [...AWAITING_SAGA] }, statusChangedAt: { $lt: stuckSince } },
+      { lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE, orderBy: { statusChangedAt: 'asc', id: 'asc' }, limit, refresh: true },
+    );
+    for (const order of stuck) cancelLocked(em, order, SAGA_TIMEOUT_REASON);
+    await em.flush();
+    return stuck.map((order) => order.id);
+  },
+};

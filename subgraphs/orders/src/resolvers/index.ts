@@ -1,0 +1,78 @@
+import { ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
+import { GraphQLScalarType, Kind } from 'graphql';
+import { canView, encodeCursor, type PlaceOrderInput } from '../domain/orders.service.ts';
+import type { Order } from '../entities/order.entity.ts';
+import type { OrderLine } from '../entities/order-line.entity.ts';
+import type { OrderStatusChange } from '../entities/order-status-change.entity.ts';
+import type { OrdersContext } from '../app.ts';
+
+/** The signed-in caller (the kit has enforced `@authenticated` on the field being resolved). */
+const viewer = ({ identity }: OrdersContext): Identity => {
+  if (!identity) throw graphqlError(ErrorCode.UNAUTHENTICATED, 'Sign in to see orders');
+  return identity;
+};
+
+/** An order the caller may see; anyone else's answers null, exactly like an unknown id. */
+async function visibleOrder(id: string, context: OrdersContext): Promise<Order | null> {
+  if (!context.identity) return null;
+  const order = await context.orders.load(id);
+  return order && canView(context.identity, order.userId) ? order : null;
+}
+
+const parseDateTime = (value: unknown): Date => {
+  const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 date and time');
+  return date;
+};
+
+export const DateTime = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  serialize: (value) => {
+    const date = value instanceof Date ? value : parseDateTime(value);
+    return date.toISOString();
+  },
+  parseValue: parseDateTime,
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
+});
+
+export const resolvers: GraphQLResolverMap<OrdersContext> = {
+  DateTime,
+  Query: {
+    order: (_: unknown, { id }: { id: string }, context: OrdersContext) => visibleOrder(id, context),
+  },
+  Mutation: {
+    placeOrder: (_: unknown, { input }: { input: PlaceOrderInput }, context: OrdersContext) =>
+      payload(async () => ({ order: await context.service.placeOrder(viewer(context), input, context.token) })),
+    cancelOrder: (_: unknown, { input }: { input: { orderId: string } }, context: OrdersContext) =>
+      payload(async () => ({ order: await context.service.cancelOrder(viewer(context), input) })),
+  },
+  Order: {
+    __resolveReference: ({ id }: { id: string }, context: OrdersContext) => visibleOrder(id, context),
+    total: (order: Order) => ({ amount: order.totalAmount, currency: order.totalCurrency }),
+    lines: (order: Order, _: unknown, context: OrdersContext) => context.lines.load(order.id),
+    statusHistory: (order: Order, _: unknown, context: OrdersContext) => context.history.load(order.id),
+  },
+  OrderLine: {
+    product: (line: OrderLine) => ({ id: line.productId }),
+    unitPrice: (line: OrderLine) => ({ amount: line.unitPriceAmount, currency: line.unitPriceCurrency }),
+    lineTotal: (line: OrderLine) => ({ amount: line.unitPriceAmount * line.quantity, currency: line.unitPriceCurrency }),
+  },
+  OrderStatusChange: {
+    order: async (change: OrderStatusChange, _: unknown, context: OrdersContext) => {
+      const order = await visibleOrder(change.order.id, context);
+      if (!order) throw graphqlError(ErrorCode.FORBIDDEN, 'An order is visible only to its owner and staff');
+      return order;
+    },
+  },
+  User: {
+    orders: async (user: { id: string }, args: { first: number; after?: string | null }, context: OrdersContext) => {
+      if (!canView(viewer(context), user.id)) throw graphqlError(ErrorCode.FORBIDDEN, 'Orders are visible only to their owner and staff');
+      const page = await context.service.ordersOf(user.id, args.first, args.after);
+      const edges = page.orders.map((node) => {
+        context.orders.prime(node.id, node);
+        return { cursor: encodeCursor(node), node };
+      });
+      return { edges, totalCount: page.totalCount, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+    },
+  },
+};

@@ -1,0 +1,154 @@
+import { LockMode } from '@mikro-orm/postgresql';
+import type { EventData } from '@shopgraph/events';
+import { advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
+import { randomInt } from 'node:crypto';
+import { ShipmentEvent } from '../entities/shipment-event.entity.ts';
+import { SHIPMENT_STATUSES, Shipment, type ShipmentStatus } from '../entities/shipment.entity.ts';
+
+/** A shipment as the API shows it: its tracking history included, oldest first. */
+export interface ShipmentView {
+  id: string;
+  orderId: string;
+  userId: string;
+  status: ShipmentStatus;
+  trackingNumber: string;
+  events: { status: ShipmentStatus; description: string; at: Date }[];
+}
+
+/** The moves staff (or a courier hook) make; cancellation comes only with the order. */
+export type Move = 'SHIPPED' | 'DELIVERED';
+
+const MOVE_FROM: Record<Move, ShipmentStatus> = { SHIPPED: 'PENDING', DELIVERED: 'SHIPPED' };
+
+/**
+ * Whether a shipment in `current` can be marked `to`: the next step applies; the status it is
+ * already in is a no-op success (a courier retrying its call); anything else is invalid
+ * (delivering before shipping, shipping something cancelled or already delivered).
+ */
+export function moveOf(current: ShipmentStatus, to: Move): 'apply' | 'noop' | 'invalid' {
+  if (current === to) return 'noop';
+  return MOVE_FROM[to] === current ? 'apply' : 'invalid';
+}
+
+/** Only a shipment still waiting in the warehouse is cancelled with its order; one on its way is not. */
+export const cancelsWithOrder = (status: ShipmentStatus): boolean => status === 'PENDING';
+
+const DESCRIPTIONS: Record<ShipmentStatus, string> = {
+  PENDING: 'Shipment created; waiting to be handed to the carrier',
+  SHIPPED: 'Handed to the carrier',
+  DELIVERED: 'Delivered',
+  CANCELLED: 'Cancelled with the order',
+};
+
+/** Digits and capitals without I and O (read aloud or copied by hand without confusion). */
+const TRACKING_ALPHABET = '0123456789ABCDEFGHJKLMNPQRSTUVWXYZ';
+
+/**
+ * `SG` and 10 random characters (34^10, about 2·10^15 numbers). The unique constraint catches the
+ * improbable repeat: the handler's transaction fails and its retry draws another number.
+ */
+export function newTrackingNumber(): string {
+  let number = 'SG';
+  for (let i = 0; i < 10; i++) number += TRACKING_ALPHABET[randomInt(TRACKING_ALPHABET.length)];
+  return number;
+}
+
+/** A shipment is visible to the customer who placed the order and to staff. */
+export function canView(viewer: Identity | null, shipment: Pick<ShipmentView, 'userId'>): boolean {
+  return !!viewer && (viewer.scopes.has(Scope.STAFF) || viewer.userId.toLowerCase() === shipment.userId.toLowerCase());
+}
+
+const notFound = () => new DomainError('SHIPMENT_NOT_FOUND', 'This order has no shipment', ['input', 'orderId']);
+
+/**
+ * Business rules of shipping; the only code that changes shipments and records their events.
+ * The saga steps run in the consumer's transaction (`em`); staff moves run in their own.
+ */
+export class ShippingService {
+  private readonly em: EntityManager;
+
+  constructor(em: EntityManager) {
+    this.em = em;
+  }
+
+  /** The shipments of orders, by order id (orders without one are missing). */
+  async forOrders(orderIds: readonly string[]): Promise<Map<string, ShipmentView>> {
+    const valid = [...new Set(orderIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    const shipments = valid.length ? await this.em.find(Shipment, { orderId: { $in: valid } }) : [];
+    return new Map((await views(this.em, shipments)).map((view) => [view.orderId, view]));
+  }
+
+  /** `orders.order.status-changed`: a CONFIRMED order gets its shipment, once; other statuses are not shipping's business. */
+  async orderStatusChanged(change: EventData<'orders.order.status-changed'>): Promise<Shipment | null> {
+    if (change.status !== 'CONFIRMED') return null;
+    const orderId = change.orderId.toLowerCase();
+    // No row to lock yet: serialise creators of this order's shipment on its id.
+    await advisoryLock(this.em, `shipment:${orderId}`);
+    const existing = await this.em.findOne(Shipment, { orderId }, { refresh: true });
+    if (existing) return existing;
+    const at = new Date();
+    const shipment = this.em.create(Shipment, { id: crypto.randomUUID(), orderId, userId: change.userId.toLowerCase(), status: 'PENDING', trackingNumber: newTrackingNumber(), createdAt: at, updatedAt: at });
+    this.em.create(ShipmentEvent, { shipment, status: 'PENDING', description: DESCRIPTIONS.PENDING, at });
+    recordEvent(this.em, 'shipping.shipment.created', shipment.id, { orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber }, { source: 'shipping' });
+    await this.em.flush();
+    return shipment;
+  }
+
+  /**
+   * `orders.order.cancelled`: a PENDING shipment is CANCELLED (the contract has no event for it);
+   * one already shipped or delivered stays as it is, and an order without a shipment has nothing to cancel.
+   */
+  async orderCancelled(order: EventData<'orders.order.cancelled'>): Promise<Shipment | null> {
+    const shipment = await this.em.findOne(Shipment, { orderId: order.orderId.toLowerCase() }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!shipment || !cancelsWithOrder(shipment.status)) return shipment;
+    shipment.status = 'CANCELLED';
+    this.em.create(ShipmentEvent, { shipment, status: 'CANCELLED', description: DESCRIPTIONS.CANCELLED, at: new Date() });
+    await this.em.flush();
+    return shipment;
+  }
+
+  markShipped(orderId: string): Promise<ShipmentView> {
+    return this.move(orderId, 'SHIPPED');
+  }
+
+  markDelivered(orderId: string): Promise<ShipmentView> {
+    return this.move(orderId, 'DELIVERED');
+  }
+
+  private async move(orderId: string, to: Move): Promise<ShipmentView> {
+    if (!isUuid(orderId)) throw notFound();
+    return this.em.transactional(async (em) => {
+      // Locked: a cancellation or another move of this shipment waits for this one.
+      const shipment = await em.findOne(Shipment, { orderId: orderId.toLowerCase() }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!shipment) throw notFound();
+      const move = moveOf(shipment.status, to);
+      if (move === 'invalid') throw new DomainError('INVALID_TRANSITION', `A ${shipment.status} shipment cannot be marked ${to}`, ['input', 'orderId']);
+      if (move === 'apply') {
+        const at = new Date();
+        shipment.status = to;
+        em.create(ShipmentEvent, { shipment, status: to, description: DESCRIPTIONS[to], at });
+        const data = { orderId: shipment.orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber, at: at.toISOString() };
+        recordEvent(em, to === 'SHIPPED' ? 'shipping.shipment.shipped' : 'shipping.shipment.delivered', shipment.id, data, { source: 'shipping' });
+        await em.flush();
+      }
+      return (await views(em, [shipment]))[0]!;
+    });
+  }
+}
+
+async function views(em: EntityManager, shipments: Shipment[]): Promise<ShipmentView[]> {
+  if (!shipments.length) return [];
+  const events = await em.find(ShipmentEvent, { shipment: { $in: shipments.map((s) => s.id) } });
+  const rank = (status: ShipmentStatus) => SHIPMENT_STATUSES.indexOf(status);
+  return shipments.map((shipment) => ({
+    id: shipment.id,
+    orderId: shipment.orderId,
+    userId: shipment.userId,
+    status: shipment.status,
+    trackingNumber: shipment.trackingNumber,
+    events: events
+      .filter((event) => event.shipment.id === shipment.id)
+      .sort((a, b) => a.at.getTime() - b.at.getTime() || rank(a.status) - rank(b.status))
+      .map(({ status, description, at }) => ({ status, description, at })),
+  }));
+}
