@@ -10,6 +10,8 @@ import type { IncomingMessage } from 'node:http';
 import { authorizationPlugin, supergraphRequirements } from './authz.ts';
 import type { Config } from './config.ts';
 import { subgraphDataSource, subgraphFetcher, subgraphReadiness } from './subgraphs.ts';
+import { serveGraphQLOverWebSocket } from './graphql-ws.ts';
+import { createFederatedExecution, subscriptionsOverWebSocketOnly, type FederatedContext } from './subscriptions.ts';
 import { gatewaySupergraphSdl, subgraphsOf, withUrlOverrides } from './supergraph.ts';
 
 export interface RouterContext {
@@ -30,12 +32,18 @@ export interface RouterDeps {
   subgraphUrls?: Record<string, string>;
 }
 
+export interface RouterApp extends Service {
+  /** Open WebSocket connections, and the subgraph subscriptions and sockets they hold. */
+  webSocketStats(): { connections: number; upstreamSubscriptions: number; upstreamSockets: number };
+}
+
 /**
  * The federated router: one GraphQL endpoint over the supergraph's subgraphs, with JWT
  * verification, `@authenticated`/`@requiresScopes` enforced before execution, operation limits,
- * and /healthz + /readyz. Side-effect free until `listen`.
+ * and /healthz + /readyz. The same URL serves graphql-ws for signed-in users: federated
+ * subscriptions, and queries/mutations (subscriptions.ts, graphql-ws.ts). Side-effect free until `listen`.
  */
-export async function createRouterApp({ config, logger, supergraphSdl, verifier: givenVerifier, subgraphUrls = {} }: RouterDeps): Promise<Service> {
+export async function createRouterApp({ config, logger, supergraphSdl, verifier: givenVerifier, subgraphUrls = {} }: RouterDeps): Promise<RouterApp> {
   // Everything derived from the supergraph is computed once, here, never per request.
   const supergraph = parse(supergraphSdl);
   const subgraphs = withUrlOverrides(subgraphsOf(supergraph), { ...config.subgraphUrls, ...subgraphUrls });
@@ -45,11 +53,15 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
   const fetcher = subgraphFetcher(config.SUBGRAPH_TIMEOUT_MS);
   const production = config.NODE_ENV === 'production';
 
+  // One data source per subgraph, shared by the gateway (HTTP) and the WebSocket path.
+  const dataSources = Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource<RouterContext>(url, fetcher)]));
+  // The gateway refuses SECURITY features it does not enforce; the authorization plugin below enforces these.
+  const gatewaySdl = gatewaySupergraphSdl(supergraph);
+
   const gateway = new ApolloGateway({
-    // The gateway refuses SECURITY features it does not enforce; the authorization plugin below enforces these.
-    supergraphSdl: gatewaySupergraphSdl(supergraph),
+    supergraphSdl: gatewaySdl,
     logger: logger.child({ component: 'gateway' }),
-    buildService: ({ name, url }) => subgraphDataSource<RouterContext>(routingUrl.get(name) ?? url!, fetcher),
+    buildService: ({ name, url }) => dataSources[name] ?? subgraphDataSource<RouterContext>(url!, fetcher),
   });
   const apollo = new ApolloServer<RouterContext>({
     gateway,
@@ -63,7 +75,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     includeStacktraceInErrorResponses: false,
     formatError: maskUnexpectedErrors(logger),
     logger: logger.child({ component: 'apollo' }),
-    plugins: [authorizationPlugin<RouterContext>(requirements), ...(production ? [ApolloServerPluginLandingPageDisabled()] : [])],
+    plugins: [subscriptionsOverWebSocketOnly<RouterContext>(), authorizationPlugin<RouterContext>(requirements), ...(production ? [ApolloServerPluginLandingPageDisabled()] : [])],
   });
   await apollo.start();
   let loaded = true;
@@ -87,11 +99,26 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     routes: { '/readyz/subgraphs': readinessRoute(subgraphChecks) },
     context: (req) => contextFor(verifier, req),
   });
+  // graphql-ws on the same port and path: subscriptions (and queries/mutations) for signed-in users.
+  const federated = createFederatedExecution({ supergraphSdl: gatewaySdl, dataSources, routingUrls: routingUrl, logger: logger.child({ component: 'subscriptions' }) });
+  const webSocket = serveGraphQLOverWebSocket<FederatedContext>(server, {
+    schema: federated.schema,
+    verifier,
+    limits: config,
+    logger: logger.child({ component: 'websocket' }),
+    production,
+    requirements,
+    context: (request) => ({ request }),
+    execute: federated.execute,
+    subscribe: federated.subscribe,
+  });
   return {
     server,
     listen: (port, host) => listen(server, port, host),
+    webSocketStats: () => ({ connections: webSocket.connections, ...federated.stats() }),
     close: async () => {
       loaded = false;
+      await webSocket.close();
       await closeHttpServer(server);
       await apollo.stop();
     },

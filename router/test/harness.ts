@@ -1,17 +1,25 @@
 import { composeServices } from '@apollo/composition';
-import { createSubgraph, defaultLimits, createLogger, type Identity, type RequestContext, type Service } from '@shopgraph/kit';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import {
+  createSubgraph, defaultLimits, createLogger, enforceRequirements, ErrorCode, graphqlError, requirementsOf,
+  type GraphQLResolverMap, type Identity, type RequestContext, type Service,
+} from '@shopgraph/kit';
 import { createTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from '@shopgraph/testkit';
 import { exportSPKI, importJWK, SignJWT, type JWTPayload } from 'jose';
 import { parse } from 'graphql';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRouterApp, type RouterDeps } from '../src/app.ts';
+import WebSocket from 'ws';
+import { createRouterApp, type RouterApp, type RouterDeps } from '../src/app.ts';
 import { loadRouterConfig } from '../src/config.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from '../src/graphql-ws.ts';
+import { pushable, type Pushable } from '../src/stream.ts';
 
 /**
- * Three tiny in-process Federation 2 subgraphs (kit `createSubgraph`, the production code path),
+ * Four tiny in-process Federation 2 subgraphs (kit `createSubgraph`, the production code path),
  * composed with @apollo/composition into a supergraph that routes to them, plus an issuer whose
- * JWKS is served over HTTP so routers verify tokens from a real JWKS URL.
+ * JWKS is served over HTTP so routers verify tokens from a real JWKS URL. `ticker` also serves
+ * subscriptions over graphql-ws (on the same port and path), as an event-publishing subgraph does.
  */
 
 const FEDERATION = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@authenticated", "@requiresScopes"])';
@@ -35,6 +43,25 @@ export const SDL = {
       whoami: String @authenticated
       ping: String!
     }`,
+  ticker: `${FEDERATION}
+    type Query {
+      "Ticks published so far on a channel."
+      tickCount(channel: String! = "public"): Int!
+    }
+    type Subscription {
+      "Ticks on a channel (those after \`after\` first). A \`user:<id>\` channel is that user's alone."
+      tick(channel: String! = "public", after: Int): Tick!
+      "Ticks on the staff channel."
+      staffTick: Tick! @requiresScopes(scopes: [["staff"]])
+    }
+    type Tick {
+      n: Int!
+      channel: String!
+      "An entity whose other fields live in other subgraphs."
+      item: Product!
+      previous: Tick
+    }
+    type Product @key(fields: "id", resolvable: false) { id: ID! }`,
 } as const;
 
 export type SubgraphName = keyof typeof SDL;
@@ -44,6 +71,9 @@ export interface Recorder {
   requests: { headers: IncomingHttpHeaders; identity: Identity | null }[];
   readinessProbes: number;
   connections: number;
+  /** graphql-ws connections it accepted (each with its current token), and the operations run on them. */
+  sessions: Session[];
+  operations: { query: string; authorization: string; userId: string }[];
 }
 
 export interface TestSubgraph {
@@ -51,7 +81,51 @@ export interface TestSubgraph {
   service: Service;
   url: string;
   recorder: Recorder;
+  /** Subscriptions over graphql-ws, for subgraphs that serve them. */
+  webSocket?: GraphQLWsServer;
+  /** Closes its WebSocket connections, then the service. */
+  close(): Promise<void>;
 }
+
+export interface TickEvent {
+  n: number;
+  channel: string;
+  itemId: string;
+}
+
+/**
+ * The ticker's in-process event source: `publish` numbers events per channel, and each subscriber
+ * stream replays those after its cursor, then gets live ones. `active` counts open streams, so tests
+ * see a subscription really stop at the source.
+ */
+export const ticks = {
+  published: new Map<string, TickEvent[]>(),
+  streams: new Map<string, Set<Pushable<TickEvent>>>(),
+  publish(channel: string, itemId: string): TickEvent {
+    const log = this.published.get(channel) ?? [];
+    this.published.set(channel, log);
+    const event = { n: log.length + 1, channel, itemId };
+    log.push(event);
+    for (const stream of this.streams.get(channel) ?? []) stream.push(event);
+    return event;
+  },
+  subscribe(channel: string, after?: number): AsyncIterableIterator<TickEvent> {
+    const streams = this.streams.get(channel) ?? new Set();
+    this.streams.set(channel, streams);
+    const stream: Pushable<TickEvent> = pushable<TickEvent>({ onReturn: () => streams.delete(stream) });
+    if (after !== undefined) for (const event of this.published.get(channel) ?? []) if (event.n > after) stream.push(event);
+    streams.add(stream);
+    return stream.iterator;
+  },
+  /** Ends every stream of a channel, as a source does when there will be no more events. */
+  complete(channel: string): void {
+    for (const stream of this.streams.get(channel) ?? []) stream.end();
+    this.streams.delete(channel);
+  },
+  active(channel: string): number {
+    return this.streams.get(channel)?.size ?? 0;
+  },
+};
 
 const products = [
   { id: 'p1', name: 'Kettle', price: 3_000, cost: 1_200 },
@@ -79,13 +153,35 @@ const resolvers = {
   accounts: {
     Query: { whoami: (_: unknown, __: unknown, context: RequestContext) => context.identity?.userId ?? null, ping: () => 'pong' },
   },
+  ticker: {
+    Query: { tickCount: (_: unknown, { channel }: { channel: string }) => ticks.published.get(channel)?.length ?? 0 },
+    Subscription: {
+      tick: {
+        subscribe: (_: unknown, { channel, after }: { channel: string; after?: number | null }, context: RequestContext) => {
+          const owner = /^user:(.+)$/.exec(channel)?.[1];
+          if (owner && owner !== context.identity?.userId) throw graphqlError(ErrorCode.FORBIDDEN, `Channel ${channel} belongs to another user`);
+          return ticks.subscribe(channel, after ?? undefined);
+        },
+        resolve: (event: TickEvent) => event,
+      },
+      staffTick: { subscribe: () => ticks.subscribe('staff'), resolve: (event: TickEvent) => event },
+    },
+    Tick: {
+      item: (tick: TickEvent) => ({ id: tick.itemId }),
+      previous: (tick: TickEvent) => (tick.n > 1 ? { ...tick, n: tick.n - 1 } : null),
+    },
+  },
 };
 
+/** Subgraphs that also serve subscriptions over graphql-ws. */
+const SUBSCRIPTIONS: ReadonlySet<SubgraphName> = new Set(['ticker']);
+
 export async function startSubgraph(name: SubgraphName, issuer: TestIssuer): Promise<TestSubgraph> {
-  const recorder: Recorder = { requests: [], readinessProbes: 0, connections: 0 };
+  const recorder: Recorder = { requests: [], readinessProbes: 0, connections: 0, sessions: [], operations: [] };
+  const typeDefs = parse(SDL[name]);
   const service = await createSubgraph<RequestContext>({
     name,
-    typeDefs: parse(SDL[name]),
+    typeDefs,
     resolvers: resolvers[name] as never,
     verifier: issuer.verifier,
     limits: defaultLimits,
@@ -98,8 +194,31 @@ export async function startSubgraph(name: SubgraphName, issuer: TestIssuer): Pro
     },
   });
   service.server.on('connection', () => recorder.connections++);
+  // What a subgraph serving subscriptions does (a kit helper to be): the same schema, guarded the same
+  // way, over graphql-ws on the same server, the caller's identity verified from connection_init.
+  const webSocket = SUBSCRIPTIONS.has(name)
+    ? serveGraphQLOverWebSocket<RequestContext>(service.server, {
+      schema: enforceRequirements(buildSubgraphSchema([{ typeDefs, resolvers: resolvers[name] as GraphQLResolverMap<unknown> }]), typeDefs),
+      requirements: requirementsOf(typeDefs),
+      verifier: issuer.verifier,
+      limits: defaultLimits,
+      logger: createLogger(name, 'silent'),
+      production: false,
+      onSession: (session) => void recorder.sessions.push(session),
+      context: ({ session, query }) => {
+        recorder.operations.push({ query, authorization: session.authorization, userId: session.identity.userId });
+        return { identity: session.identity };
+      },
+    })
+    : undefined;
   const url = `${await service.listen(0)}/graphql`;
-  return { name, service, url, recorder };
+  return {
+    name, service, url, recorder, webSocket,
+    async close() {
+      await webSocket?.close();
+      await service.close();
+    },
+  };
 }
 
 export function compose(subgraphs: TestSubgraph[]): string {
@@ -124,7 +243,7 @@ export interface World {
   subgraphs: Record<SubgraphName, TestSubgraph>;
   supergraphSdl: string;
   /** Starts a router on port 0 over the world's supergraph; env entries override the test defaults. */
-  router(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ app: Service; url: string; base: string }>;
+  router(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ app: RouterApp; url: string; base: string }>;
   /** All GraphQL requests the subgraphs have received so far. */
   subgraphRequests(): number;
   close(): Promise<void>;
@@ -156,7 +275,7 @@ export async function startWorld(): Promise<World> {
     subgraphRequests: () => started.reduce((n, s) => n + s.recorder.requests.length, 0),
     async close() {
       await Promise.all(routers.map((r) => r.close()));
-      await Promise.all(started.map((s) => s.service.close()));
+      await Promise.all(started.map((s) => s.close()));
       await new Promise((resolve) => jwks.server.close(resolve));
     },
   };
@@ -189,4 +308,110 @@ export async function hmacWithPublicKey(issuer: TestIssuer): Promise<string> {
   return new SignJWT(claims({ scope: 'customer staff' }))
     .setProtectedHeader({ alg: 'HS256', kid: publicJwk.kid!, typ: 'JWT' })
     .sign(new TextEncoder().encode(pem));
+}
+
+/** A graphql-ws protocol message as it comes off the wire. */
+export interface WsMessage {
+  type: string;
+  id?: string;
+  payload?: any;
+}
+
+/**
+ * A raw graphql-ws (`graphql-transport-ws`) client, so tests can send exactly what they mean (ping
+ * payloads, hostile documents) and see exactly what comes back, close codes included.
+ */
+export interface WsTestClient {
+  socket: WebSocket;
+  /** Resolves when the socket has closed, with the code and reason the server gave. */
+  closed: Promise<{ code: number; reason: string }>;
+  /** The connection_ack payload (undefined until acknowledged). */
+  ack: WsMessage | undefined;
+  send(message: WsMessage): void;
+  subscribe(id: string, query: string, variables?: Record<string, unknown>, operationName?: string): void;
+  /** Takes the first message not yet taken that matches; waits for one up to `timeoutMs`. */
+  take(match?: (message: WsMessage) => boolean, timeoutMs?: number): Promise<WsMessage>;
+  /** Takes the next message of an operation. */
+  takeFor(id: string, timeoutMs?: number): Promise<WsMessage>;
+  /** Messages received and not taken. */
+  pending(): WsMessage[];
+  close(): Promise<void>;
+}
+
+export const webSocketUrl = (httpUrl: string) => httpUrl.replace(/^http/, 'ws');
+
+/**
+ * Opens a socket and sends `connection_init` with `payload` (omitted when undefined); resolves once
+ * acknowledged or closed (check `closed` / `ack`).
+ */
+export async function connectWs(url: string, payload?: Record<string, unknown>): Promise<WsTestClient> {
+  const socket = new WebSocket(webSocketUrl(url), 'graphql-transport-ws');
+  const inbox: WsMessage[] = [];
+  const waiters = new Set<() => void>();
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    socket.on('close', (code: number, reason: Buffer) => {
+      resolve({ code, reason: reason.toString() });
+      for (const wake of waiters) wake();
+    });
+  });
+  socket.on('error', () => {}); // surfaced through `closed`
+  socket.on('message', (data: Buffer) => {
+    inbox.push(JSON.parse(data.toString()) as WsMessage);
+    for (const wake of waiters) wake();
+  });
+  let closedNow = false;
+  void closed.then(() => (closedNow = true));
+
+  const take = async (match: (message: WsMessage) => boolean = () => true, timeoutMs = 5_000): Promise<WsMessage> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = inbox.findIndex(match);
+      if (index >= 0) return inbox.splice(index, 1)[0]!;
+      if (closedNow) throw new Error(`socket closed while waiting for a message; pending: ${JSON.stringify(inbox)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching message within ${timeoutMs} ms; pending: ${JSON.stringify(inbox)}`);
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        waiters.add(wake);
+      });
+    }
+  };
+
+  const client: WsTestClient = {
+    socket,
+    closed,
+    ack: undefined,
+    send: (message) => socket.send(JSON.stringify(message)),
+    subscribe: (id, query, variables, operationName) => client.send({ id, type: 'subscribe', payload: { query, variables, operationName } }),
+    take,
+    takeFor: (id, timeoutMs) => take((m) => m.id === id, timeoutMs),
+    pending: () => [...inbox],
+    async close() {
+      if (socket.readyState !== WebSocket.CLOSED) socket.close(1000);
+      await closed;
+    },
+  };
+
+  await new Promise<void>((resolve) => {
+    socket.once('open', resolve);
+    void closed.then(() => resolve());
+  });
+  if (closedNow) return client;
+  client.send(payload === undefined ? { type: 'connection_init' } : { type: 'connection_init', payload });
+  client.ack = await Promise.race([take((m) => m.type === 'connection_ack', 10_000).catch(() => undefined), closed.then(() => undefined)]);
+  return client;
+}
+
+/** Polls until `check` holds (or fails with `what`). */
+export async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
