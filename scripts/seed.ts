@@ -45,7 +45,7 @@ export async function seed(options: SeedOptions): Promise<void> {
     const stock = indexes.map((n) => {
       const id = created[`p${n}`].product?.id;
       if (!id) throw new Error(`seed: product ${n}: ${JSON.stringify(created[`p${n}`].errors)}`);
-      return `s${n}: setStock(input: { productId: "${id}", quantity: ${(n * 37) % 11 === 0 ? 0 : 5 + ((n * 13) % 120)} }) { errors { message } }`;
+      return `s${n}: setStock(input: { productId: "${id}", quantity: ${n % 11 === 10 ? 0 : 5 + ((n * 13) % 120)} }) { errors { message } }`;
     });
     await call(`mutation { ${stock.join('\n')} }`, {}, token);
     if ((start / BATCH) % 8 === 0) log(`seeded ${Math.min(start + BATCH, options.products)}/${options.products} products`);

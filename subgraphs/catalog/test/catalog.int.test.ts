@@ -1,5 +1,5 @@
 import { createLogger, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import { createTestDatabase, createTestIssuer, errorCodes, graphql, serviceEnv, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCatalogApp } from '../src/app.ts';
 import { loadCatalogConfig } from '../src/config.ts';
@@ -15,9 +15,7 @@ beforeAll(async () => {
   drop = db.drop;
   issuer = await createTestIssuer();
   staff = await issuer.staff();
-  const config = loadCatalogConfig({
-    DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix,
-  });
+  const config = loadCatalogConfig(serviceEnv(db.url));
   app = await createCatalogApp({ config, logger: createLogger('catalog', 'silent'), verifier: issuer.verifier });
   url = `${await app.listen(0)}/graphql`;
 });
@@ -86,6 +84,11 @@ describe('catalog subgraph', () => {
     const second = (await graphql(url, query, { categoryId, after: first.pageInfo.endCursor })).data!['products'];
     expect(second.edges.map((e: any) => e.node.name)).toEqual(['Page item 3', 'Trail shoe']);
     expect(second.pageInfo.hasNextPage).toBe(false);
+
+    for (const after of ['garbage', Buffer.from(JSON.stringify(['Page item 1', ''])).toString('base64url')]) {
+      const forged = await graphql(url, query, { after });
+      expect(forged.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CURSOR' });
+    }
 
     const bad = await graphql(url, `{ products(first: 1000) { totalCount } }`);
     expect(bad.errors?.[0]).toMatchObject({ message: expect.stringMatching(/first must be between/), extensions: { code: 'BAD_USER_INPUT', reason: 'INVALID_PAGE_SIZE' } });

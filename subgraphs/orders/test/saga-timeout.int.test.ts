@@ -1,11 +1,11 @@
-import { createLogger, openDatabase, type KafkaClient, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, createTestKafka, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import { createTestDatabase, createTestIssuer, eventProducer, graphql, observe, serviceEnv, type EventObserver, type EventProducer, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrdersApp } from '../src/app.ts';
 import { loadOrdersConfig } from '../src/config.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { address, eventProducer, observeOrders, ORDER, PLACE, standInCheckout } from './support.ts';
+import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout } from './support.ts';
 
 const SAGA_TIMEOUT_MS = 2000;
 const checkout = standInCheckout();
@@ -16,30 +16,28 @@ let urls: string[];
 let issuer: TestIssuer;
 let orm: Orm;
 let drop: () => Promise<void>;
-let kafka: KafkaClient;
-let producer: ReturnType<typeof eventProducer>;
-let published: Awaited<ReturnType<typeof observeOrders>>;
+let producer: EventProducer;
+let published: EventObserver;
 
 beforeAll(async () => {
   const db = await createTestDatabase('orders_timeout');
   drop = db.drop;
   issuer = await createTestIssuer();
   const config = loadOrdersConfig({
-    DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix,
+    ...serviceEnv(db.url),
     SAGA_TIMEOUT_MS: String(SAGA_TIMEOUT_MS), SAGA_SWEEP_INTERVAL_MS: '100',
   });
   const logger = createLogger('orders', 'silent');
   for (let i = 0; i < 2; i++) replicas.push(await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source }));
   urls = await Promise.all(replicas.map(async (replica) => `${await replica.listen(0)}/graphql`));
   orm = await openDatabase({ url: db.url, entities, migrations });
-  kafka = createTestKafka('orders-timeout-test');
-  producer = eventProducer(kafka);
-  published = await observeOrders(kafka);
+  producer = eventProducer();
+  published = await observe('orders.order.v1');
 });
 
 afterAll(async () => {
-  await published?.stop();
-  await kafka?.close();
+  await published?.close();
+  await producer?.close();
   for (const replica of replicas) await replica.close();
   replicas = [];
   await orm?.close();
@@ -68,15 +66,15 @@ describe('stuck-saga timeout', () => {
 
     // The saga observer is consuming (both replicas have joined its group) before the clock matters.
     const warmUp = await place(token, url0());
-    await producer.send(producer.event('payments.payment.succeeded', { orderId: warmUp, paymentId: crypto.randomUUID(), amount: usd(999) }));
+    await producer.send(orderEvent('payments.payment.succeeded', { orderId: warmUp, paymentId: crypto.randomUUID(), amount: usd(999) }));
     await vi.waitFor(async () => expect(await statusOf(token, warmUp)).toBe('CONFIRMED'), { timeout: 15_000, interval: 50 });
 
     const stuck = await Promise.all(Array.from({ length: 12 }, (_, i) => place(token, urls[i % 2]!)));
     const [reserved, confirmed] = [await place(token, url0()), await place(token, url0())];
     // One order the saga moves on but leaves waiting (for payment), one it takes out of reach.
     await producer.send(
-      producer.event('inventory.stock.reserved', { orderId: reserved, lines: [] }),
-      producer.event('payments.payment.succeeded', { orderId: confirmed, paymentId: crypto.randomUUID(), amount: usd(999) }),
+      orderEvent('inventory.stock.reserved', { orderId: reserved, lines: [] }),
+      orderEvent('payments.payment.succeeded', { orderId: confirmed, paymentId: crypto.randomUUID(), amount: usd(999) }),
     );
     await vi.waitFor(async () => {
       expect(await statusOf(token, reserved)).toBe('STOCK_RESERVED');
@@ -100,10 +98,10 @@ describe('stuck-saga timeout', () => {
     // Compensation is triggered: order.cancelled reaches Kafka for each, recorded exactly once.
     const cancelled = [...stuck, reserved];
     await vi.waitFor(() => {
-      const seen = published.events().filter((e) => e.type === 'orders.order.cancelled');
+      const seen = publishedEvents(published).filter((e) => e.type === 'orders.order.cancelled');
       expect(new Set(seen.map((e) => e.subject))).toEqual(new Set(cancelled));
     }, { timeout: 20_000, interval: 100 });
-    for (const event of published.events().filter((e) => e.type === 'orders.order.cancelled')) {
+    for (const event of publishedEvents(published).filter((e) => e.type === 'orders.order.cancelled')) {
       expect(event).toMatchObject({ key: event.subject, source: 'orders', data: { orderId: event.subject, userId, reason: 'saga timed out' } });
     }
     const [row] = await orm.em.fork().execute<{ n: number; orders: number }[]>(
@@ -112,7 +110,7 @@ describe('stuck-saga timeout', () => {
     expect(row).toEqual({ n: cancelled.length, orders: cancelled.length });
 
     // Well past the timeout, the confirmed order is untouched.
-    expect(await history(token, confirmed)).toHaveLength(2);
+    expect(await history(token, confirmed)).toHaveLength(3);
     expect(await statusOf(token, confirmed)).toBe('CONFIRMED');
   });
 
@@ -122,8 +120,8 @@ describe('stuck-saga timeout', () => {
     const id = await place(token, url0());
     await vi.waitFor(async () => expect(await statusOf(token, id)).toBe('CANCELLED'), { timeout: 20_000, interval: 200 });
     const late = [
-      producer.event('inventory.stock.reserved', { orderId: id, lines: [] }),
-      producer.event('payments.payment.succeeded', { orderId: id, paymentId: crypto.randomUUID(), amount: usd(5) }),
+      orderEvent('inventory.stock.reserved', { orderId: id, lines: [] }),
+      orderEvent('payments.payment.succeeded', { orderId: id, paymentId: crypto.randomUUID(), amount: usd(5) }),
     ];
     await producer.send(...late);
     // Handled (the processed-message row commits with the handler's transaction), and without effect.

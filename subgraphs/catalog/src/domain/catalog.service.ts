@@ -23,7 +23,7 @@ export function encodeCursor(product: Pick<Product, 'name' | 'id'>): string {
 function decodeCursor(cursor: string): [string, string] {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) return value as [string, string];
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && isUuid(value[1])) return value as [string, string];
   } catch {
     // fall through
   }
@@ -31,9 +31,6 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 export const MAX_PAGE_SIZE = 100;
-
-/** The name catalog signs its events with. */
-export const SOURCE = 'catalog';
 
 const skuTaken = (sku: string) => new DomainError('SKU_TAKEN', `A product with SKU "${sku}" exists`, ['input', 'sku']);
 const productNotFound = () => new DomainError('PRODUCT_NOT_FOUND', 'No such product', ['input', 'id']);
@@ -52,7 +49,7 @@ export function productChanged(product: Product): EventData<'catalog.product.cha
 
 /** Records a product's new state in the transaction that writes it (the outbox publishes it after commit). */
 function recordChanged(em: EntityManager, product: Product): void {
-  recordEvent(em, 'catalog.product.changed', product.id, productChanged(product), { source: SOURCE });
+  recordEvent(em, 'catalog.product.changed', product.id, productChanged(product));
 }
 
 /** Business rules of the catalog; the only code that changes products and categories. */

@@ -33,9 +33,9 @@ describe('order state machine', () => {
     expect(canTransition(CONFIRMED, DELIVERED)).toBe(false);
   });
 
-  it('accepts a payment outcome seen before the reservation it followed (topics are not ordered with each other)', () => {
-    expect(canTransition(PENDING, CONFIRMED)).toBe(true);
-    expect(canTransition(PENDING, PAYMENT_FAILED)).toBe(true);
+  it('moves to a payment outcome only from STOCK_RESERVED (the saga records an implied reservation first)', () => {
+    expect(canTransition(PENDING, CONFIRMED)).toBe(false);
+    expect(canTransition(PENDING, PAYMENT_FAILED)).toBe(false);
   });
 
   it('allows cancelling until the order ships; a late payment after CANCELLED changes nothing', () => {

@@ -2,14 +2,15 @@
  * The order state machine: the one place that decides which status changes are legal.
  *
  *   PENDING ──► STOCK_RESERVED ──► CONFIRMED ──► SHIPPED ──► DELIVERED
- *      │  │            │  │             │
- *      │  └───────────────┴─► PAYMENT_FAILED
+ *      │               │
+ *      │               └─► PAYMENT_FAILED
  *      └─► OUT_OF_STOCK           (PENDING, STOCK_RESERVED, CONFIRMED) ──► CANCELLED
  *
  * Orders observes events from several topics, which Kafka orders only within a topic: a payment
- * outcome may be seen before the stock reservation that caused it. So a payment outcome is
- * accepted in PENDING too (the reservation is implied), and the reservation arriving after it is
- * a late event, ignored like any transition the machine does not allow.
+ * outcome may be seen before the stock reservation that caused it. Payments charges only once
+ * stock is reserved, so the saga records the implied reservation first (see saga.service.ts)
+ * and the reservation event arriving after it is a late event, ignored like any transition the
+ * machine does not allow. Every order's history reads the same whatever the arrival order.
  */
 export const OrderStatus = {
   PENDING: 'PENDING',
@@ -28,7 +29,7 @@ export const ORDER_STATUSES = Object.values(OrderStatus);
 const { PENDING, STOCK_RESERVED, CONFIRMED, SHIPPED, DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED, CANCELLED } = OrderStatus;
 
 const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
-  [PENDING]: [STOCK_RESERVED, CONFIRMED, OUT_OF_STOCK, PAYMENT_FAILED, CANCELLED],
+  [PENDING]: [STOCK_RESERVED, OUT_OF_STOCK, CANCELLED],
   [STOCK_RESERVED]: [CONFIRMED, PAYMENT_FAILED, CANCELLED],
   [CONFIRMED]: [SHIPPED, CANCELLED],
   [SHIPPED]: [DELIVERED],

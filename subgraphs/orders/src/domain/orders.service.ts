@@ -6,7 +6,7 @@ import { OrderStatusChange } from '../entities/order-status-change.entity.ts';
 import { validAddress, validIdempotencyKey, type AddressInput } from './address.ts';
 import type { Checkout, CheckoutSource, Money } from './checkout-source.ts';
 import { isCancellable, OrderStatus } from './order-status.ts';
-import { cancelLocked, EVENT_SOURCE, lockOrder, recordStatusChange } from './status-changes.ts';
+import { cancelLocked, lockOrder, recordStatusChange } from './status-changes.ts';
 
 export interface PlaceOrderInput {
   idempotencyKey: string;
@@ -129,7 +129,7 @@ export class OrdersService {
           total,
           paymentMethod,
           shippingAddress,
-        }, EVENT_SOURCE);
+        });
         recordStatusChange(em, order, OrderStatus.PENDING, null, now);
         return order;
       });

@@ -19,6 +19,15 @@ export function paymentFailedReason(data: EventData<'payments.payment.failed'>):
 }
 
 /**
+ * A payment outcome proves the stock was reserved (payments charges only after that), even when
+ * the reservation event has not been seen yet: record the reservation first, then the outcome.
+ */
+async function afterReservation(em: EntityManager, orderId: string, status: OrderStatus, reason: string | null): Promise<TransitionResult> {
+  await transition(em, orderId, OrderStatus.STOCK_RESERVED, null);
+  return transition(em, orderId, status, reason);
+}
+
+/**
  * How the checkout saga's steps move an order. Each method runs in the transaction of the event
  * being handled (`em`), under the order's row lock; a step the state machine does not allow is
  * ignored (late or repeated events are normal in a saga), never an error.
@@ -29,9 +38,9 @@ export const saga = {
   stockRejected: (em: EntityManager, data: EventData<'inventory.stock.rejected'>): Promise<TransitionResult> =>
     transition(em, data.orderId, OrderStatus.OUT_OF_STOCK, outOfStockReason(data)),
   paymentSucceeded: (em: EntityManager, data: EventData<'payments.payment.succeeded'>): Promise<TransitionResult> =>
-    transition(em, data.orderId, OrderStatus.CONFIRMED, null),
+    afterReservation(em, data.orderId, OrderStatus.CONFIRMED, null),
   paymentFailed: (em: EntityManager, data: EventData<'payments.payment.failed'>): Promise<TransitionResult> =>
-    transition(em, data.orderId, OrderStatus.PAYMENT_FAILED, paymentFailedReason(data)),
+    afterReservation(em, data.orderId, OrderStatus.PAYMENT_FAILED, paymentFailedReason(data)),
   shipmentShipped: (em: EntityManager, data: EventData<'shipping.shipment.shipped'>): Promise<TransitionResult> =>
     transition(em, data.orderId, OrderStatus.SHIPPED, `Tracking number ${data.trackingNumber}`),
   shipmentDelivered: (em: EntityManager, data: EventData<'shipping.shipment.delivered'>): Promise<TransitionResult> =>

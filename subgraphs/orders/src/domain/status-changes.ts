@@ -4,9 +4,6 @@ import { Order } from '../entities/order.entity.ts';
 import { OrderStatusChange } from '../entities/order-status-change.entity.ts';
 import { canTransition, OrderStatus } from './order-status.ts';
 
-/** The `source` of every event orders records. */
-export const EVENT_SOURCE = { source: 'orders' };
-
 /**
  * Reads an order and locks its row until the transaction ends (`for update`), so the status
  * changes of one order (saga events, cancellation, the sweeper) apply one at a time, each
@@ -31,7 +28,7 @@ export function recordStatusChange(em: EntityManager, order: Order, status: Orde
   order.statusChangedAt = at;
   order.updatedAt = at;
   const change = em.create(OrderStatusChange, { order, version, status, reason, at });
-  recordEvent(em, 'orders.order.status-changed', order.id, { orderId: order.id, userId: order.userId, version, status, reason, at: at.toISOString() }, EVENT_SOURCE);
+  recordEvent(em, 'orders.order.status-changed', order.id, { orderId: order.id, userId: order.userId, version, status, reason, at: at.toISOString() });
   return change;
 }
 
@@ -60,5 +57,5 @@ export async function transition(em: EntityManager, orderId: string, status: Ord
 export function cancelLocked(em: EntityManager, order: Order, reason: string): void {
   if (!canTransition(order.status, OrderStatus.CANCELLED)) throw new Error(`Order ${order.id} in ${order.status} cannot be cancelled`);
   recordStatusChange(em, order, OrderStatus.CANCELLED, reason);
-  recordEvent(em, 'orders.order.cancelled', order.id, { orderId: order.id, userId: order.userId, reason }, EVENT_SOURCE);
+  recordEvent(em, 'orders.order.cancelled', order.id, { orderId: order.id, userId: order.userId, reason });
 }

@@ -1,0 +1,65 @@
+import { graphql } from '@shopgraph/testkit';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import pg from 'pg';
+import { operation } from './operations.ts';
+import { ISSUER, STAFF, type RunningSupergraph } from './supergraph.ts';
+
+/** One query against a subgraph's own database, to check what the API cannot show. */
+export async function sql<T = Record<string, any>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Polls until `check` returns a value (not undefined/false), or fails after the deadline. */
+export async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Signs access tokens with the accounts service's own key (read from its database), for tests
+ * that need many customers without paying a password hash for each, or tokens with odd claims.
+ */
+export async function accountsSigner(graph: RunningSupergraph) {
+  const [row] = await sql<{ private_jwk: JWK }>(graph.databaseUrls['accounts']!, 'select private_jwk from signing_key limit 1');
+  const jwk = row!.private_jwk;
+  const key = await importJWK(jwk, jwk.alg);
+  return {
+    jwk,
+    sign: (claims: Record<string, unknown>, expiresInSeconds = 300) =>
+      new SignJWT({ iss: ISSUER, aud: 'shopgraph', scope: 'customer', ...claims })
+        .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid! })
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
+        .sign(key),
+    customer: () => new SignJWT({ iss: ISSUER, aud: 'shopgraph', scope: 'customer', sub: crypto.randomUUID() })
+      .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid! })
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
+      .sign(key),
+  };
+}
+
+/** Signs in the staff account the supergraph was started with. */
+export async function staffToken(graph: RunningSupergraph): Promise<string> {
+  const login = await graphql(graph.routerUrl, operation('Login'), { input: { email: STAFF.email, password: STAFF.password } });
+  return login.data!['login'].accessToken;
+}
+
+/** Creates a product with stock through the API, as staff. */
+export async function createProduct(graph: RunningSupergraph, staff: string, input: { sku: string; name: string; price: number; stock: number }): Promise<string> {
+  const created = await graphql(graph.routerUrl, operation('CreateProduct'), { input: { sku: input.sku, name: input.name, price: { amount: input.price, currency: 'USD' } } }, staff);
+  const id: string = created.data!['createProduct'].product.id;
+  await graphql(graph.routerUrl, operation('SetStock'), { input: { productId: id, quantity: input.stock } }, staff);
+  return id;
+}
