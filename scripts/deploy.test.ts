@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { kafkaConfig } from '../packages/kit/src/messaging/kafka.ts';
 import { configSchema as routerConfigSchema } from '../router/src/config.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
@@ -51,6 +52,10 @@ const router: ServiceSpec = {
 const services = [...subgraphs, router];
 const accounts = subgraphs.find((s) => s.name === 'accounts')!;
 const readBySome = new Set(services.flatMap((s) => [...s.reads]));
+/** The services that publish or consume events. */
+const kafkaUsers = services.filter((s) => s.reads.has('KAFKA_BROKERS'));
+/** `host:port` entries of a KAFKA_BROKERS value. */
+const brokersOf = (value: string) => value.split(',').map((broker) => broker.trim());
 
 // --- Dockerfile ----------------------------------------------------------------------------------------
 
@@ -156,13 +161,34 @@ describe('docker-compose.yml', () => {
     expect([...issuers]).toHaveLength(1);
     for (const { name } of services) expect(composeEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
   });
+
+  it.each(kafkaUsers)('connects $name to a Kafka of the stack, once it is healthy', ({ name }) => {
+    const env = composeEnv(name);
+    expect(env.KAFKA_BROKERS, `${name}: KAFKA_BROKERS`).toBeDefined();
+    const brokers = brokersOf(env.KAFKA_BROKERS!);
+    for (const broker of brokers) {
+      const host = broker.replace(/:\d+$/, '');
+      expect(Object.keys(compose.services), `${name}: ${broker}`).toContain(host);
+      expect(composeService(name).depends_on?.[host], `${name}: depends on ${host}`).toEqual({ condition: 'service_healthy' });
+      // Clients bootstrap, then dial what the broker advertises: it must be this same address.
+      const advertised = String(composeEnv(host).KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((listener) => listener.trim().replace(/^\w+:\/\//, ''));
+      expect(advertised, `${host}: KAFKA_ADVERTISED_LISTENERS`).toContain(broker);
+    }
+    // The topics the services create need as many brokers as replicas.
+    expect(kafkaConfig.shape.KAFKA_REPLICATION_FACTOR.parse(env.KAFKA_REPLICATION_FACTOR), `${name}: KAFKA_REPLICATION_FACTOR`).toBeLessThanOrEqual(brokers.length);
+  });
+
+  it('has one Kafka and one set of topics for every service that uses Kafka', () => {
+    expect(new Set(kafkaUsers.map((s) => composeEnv(s.name).KAFKA_BROKERS)).size).toBe(1);
+    expect(new Set(kafkaUsers.map((s) => composeEnv(s.name).KAFKA_TOPIC_PREFIX ?? '')).size).toBe(1);
+  });
 });
 
 // --- k8s/ -----------------------------------------------------------------------------------------
 
 interface Kustomization {
   resources?: string[];
-  patches?: { path?: string; patch?: string }[];
+  patches?: { path?: string; patch?: string; target?: { kind?: string; name?: string } }[];
 }
 interface EnvVar {
   name: string;
@@ -221,6 +247,17 @@ function k8sEnv(name: string): Record<string, string | undefined> {
   const loaded = (container.envFrom ?? []).map((source) =>
     source.configMapRef ? manifest('ConfigMap', source.configMapRef.name).data : manifest('Secret', source.secretRef!.name).stringData);
   return Object.assign({}, ...loaded, Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value])));
+}
+
+/** The services whose Deployment loads a ConfigMap whole (envFrom): each gets every key in it. */
+const loadersOf = (configMap: string) =>
+  services.filter(({ name }) => (containerOf(name).envFrom ?? []).some((source) => source.configMapRef?.name === configMap));
+
+/** The ConfigMap a patch changes: its JSON 6902 target, or the ConfigMap a strategic merge patch names. */
+function patchedConfigMap(patch: string, target?: { kind?: string; name?: string }): string | undefined {
+  if (target) return target.kind === 'ConfigMap' ? target.name : undefined;
+  const docs = parseAllDocuments(patch).map((doc) => doc.toJS() as Partial<Manifest> | null);
+  return docs.find((doc) => doc?.kind === 'ConfigMap')?.metadata?.name;
 }
 
 /** Env names an overlay's patch sets: ConfigMap data (JSON 6902 `/data/NAME`, or strategic merge) and container `env` entries. */
@@ -307,10 +344,25 @@ describe('k8s', () => {
     for (const { name } of services) expect(k8sEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
   });
 
+  it('gives every service that uses Kafka the same brokers and topics', () => {
+    for (const { name } of kafkaUsers) {
+      expect(k8sEnv(name).KAFKA_BROKERS, `${name}: KAFKA_BROKERS`).toBeDefined();
+      for (const broker of brokersOf(k8sEnv(name).KAFKA_BROKERS!)) expect(broker, `${name}: KAFKA_BROKERS`).toMatch(/^[\w.-]+:\d+$/);
+    }
+    expect(new Set(kafkaUsers.map((s) => k8sEnv(s.name).KAFKA_BROKERS)).size).toBe(1);
+    expect(new Set(kafkaUsers.map((s) => k8sEnv(s.name).KAFKA_TOPIC_PREFIX ?? '')).size).toBe(1);
+  });
+
   it.each(Object.entries(allKustomizations))('%s patches in only env that some service reads', (dir, kustomization) => {
-    for (const { patch, path } of kustomization.patches ?? []) {
-      const names = envNamesIn(patch ?? read(join(dir, path!)));
+    for (const { patch, path, target } of kustomization.patches ?? []) {
+      const text = patch ?? read(join(dir, path!));
+      const names = envNamesIn(text);
       expect(names.filter((name) => !readBySome.has(name))).toEqual([]);
+      // Keys patched into a ConfigMap reach every Deployment that loads it whole: each must read them.
+      const configMap = patchedConfigMap(text, target);
+      for (const { name, reads } of configMap ? loadersOf(configMap) : []) {
+        expect(names.filter((key) => !reads.has(key)), `${dir}: ${configMap} → ${name}`).toEqual([]);
+      }
     }
   });
 });
