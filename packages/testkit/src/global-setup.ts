@@ -1,5 +1,6 @@
 import { ensureKafka, ensurePostgres, ensureRedis, repoDirs } from '@shopgraph/infra';
 import { isAlive, killStale } from '@shopgraph/infra/process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -44,19 +45,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 /**
- * A data dir of this run's own: concurrent runs in one checkout must not stop each other's broker
- * (a broker is stopped by whoever next starts on its data dir), and topics with random test
- * prefixes must not pile up (a warm restart is no faster than a fresh broker anyway). Brokers left
- * by runs that were killed are stopped and their dirs removed here.
+ * A data dir of this setup's own: concurrent runs in one checkout, and the projects of one run
+ * (each runs this setup, in the same process), must not stop each other's broker (a broker is
+ * stopped by whoever next starts on its data dir), and topics with random test prefixes must not
+ * pile up (a warm restart is no faster than a fresh broker anyway). Brokers left by runs that were
+ * killed are stopped and their dirs removed here.
  */
 async function kafkaRunDir(parent: string): Promise<string> {
   mkdirSync(parent, { recursive: true });
   for (const entry of readdirSync(parent)) {
-    const owner = /^run-(\d+)$/.exec(entry)?.[1];
+    const owner = /^run-(\d+)-/.exec(entry)?.[1];
     if (!owner || isAlive(Number(owner))) continue;
     const dir = join(parent, entry);
     await killStale(join(dir, 'broker.pid'), join(dir, 'server.properties'));
     rmSync(dir, { recursive: true, force: true });
   }
-  return join(parent, `run-${process.pid}`);
+  return join(parent, `run-${process.pid}-${randomBytes(3).toString('hex')}`);
 }
