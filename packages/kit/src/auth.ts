@@ -88,9 +88,14 @@ function describe(error: unknown): string {
  */
 export async function identityFromAuthorization(verifier: TokenVerifier, header: string | undefined | null): Promise<Identity | null> {
   if (!header) return null;
-  const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header);
-  if (!match) throw graphqlError(ErrorCode.UNAUTHENTICATED, 'Authorization header must be "Bearer <token>"');
-  return verifier.verify(match[1]!);
+  const token = bearerToken(header);
+  if (!token) throw graphqlError(ErrorCode.UNAUTHENTICATED, 'Authorization header must be "Bearer <token>"');
+  return verifier.verify(token);
+}
+
+/** The token of a well-formed `Authorization: Bearer <token>` header, else null (nothing is verified here). */
+export function bearerToken(header: string | undefined | null): string | null {
+  return (header && /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header)?.[1]) || null;
 }
 
 /** The verifier a service builds from its JWT_* settings. */

@@ -16,6 +16,23 @@ export interface DatabaseOptions {
   logger?: Logger;
   /** Sees every SQL statement run; for tests that count round trips. */
   onQuery?: (sql: string) => void;
+  /**
+   * The service that owns the database. Every EntityManager of the ORM (forks, transactions,
+   * consumer handlers) knows it through `serviceOf`; `recordEvent` signs envelopes with it.
+   */
+  service?: string;
+}
+
+/** Owner by ORM configuration, which an ORM shares with all its EntityManagers. */
+const owners = new WeakMap<object, string>();
+
+/**
+ * The service an EntityManager works for: the `service` its database was opened with. Bound to
+ * the ORM, not to the process, because one process may run several services (the e2e tests run
+ * the whole supergraph in one).
+ */
+export function serviceOf(em: EntityManager): string | undefined {
+  return em.config ? owners.get(em.config) : undefined;
 }
 
 /** Connects (creating the database if missing) and brings its schema up to date. */
@@ -32,6 +49,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     allowGlobalContext: false,
     logger: (message) => options.logger?.debug(message),
   });
+  if (options.service) owners.set(orm.config, options.service);
   if (options.onQuery) {
     const ormLogger = orm.config.getLogger();
     const logQuery = ormLogger.logQuery.bind(ormLogger);

@@ -19,3 +19,35 @@ export function maskUnexpectedErrors(logger: Logger) {
     return { message: 'Internal server error', path: formatted.path, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
   };
 }
+
+export interface GraphQLRequest {
+  query: string;
+  variables?: Record<string, unknown>;
+  operationName?: string;
+}
+
+/** A GraphQL response body; its `errors` and partial `data` are the caller's to judge. */
+export interface GraphQLResponseBody<T> {
+  data?: T | null;
+  errors?: { message: string }[];
+}
+
+/**
+ * POSTs one operation to a GraphQL endpoint (e.g. the supergraph, on a caller's behalf with its
+ * access token) and resolves with the response body. Rejects on a network failure, after
+ * `timeoutMs`, or on an HTTP error status.
+ */
+export async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { token?: string | null; timeoutMs: number }): Promise<GraphQLResponseBody<T>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    },
+    body: JSON.stringify(request),
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return (await response.json()) as GraphQLResponseBody<T>;
+}

@@ -8,5 +8,6 @@ export * from './http.ts';
 export * from './lifecycle.ts';
 export * from './limits.ts';
 export * from './log.ts';
+export * from './service.ts';
 export * from './subgraph.ts';
 export * from './messaging/index.ts';

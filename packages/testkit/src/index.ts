@@ -1,4 +1,6 @@
 export * from './database.ts';
+export * from './events.ts';
 export * from './graphql.ts';
 export * from './issuer.ts';
 export * from './kafka.ts';
+export * from './wait.ts';

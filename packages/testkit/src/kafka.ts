@@ -17,6 +17,12 @@ export const uniqueTopicPrefix = (): string => `t${randomBytes(5).toString('hex'
  */
 export const testTopicPrefix = uniqueTopicPrefix();
 
+/** The env a service under test needs for Kafka: the test broker and this file's topic prefix. */
+export const kafkaEnv = (): { KAFKA_BROKERS: string; KAFKA_TOPIC_PREFIX: string } => ({ KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix });
+
+/** The env of a service under test (for its config loader): its database, port 0, NODE_ENV=test and `kafkaEnv()`. */
+export const serviceEnv = (databaseUrl: string): Record<string, string> => ({ DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'test', ...kafkaEnv() });
+
 /** A kit Kafka client on the test broker, with this file's topic prefix unless told; close it when done. */
 export function createTestKafka(clientId: string, options: Partial<Omit<KafkaOptions, 'brokers' | 'clientId'>> = {}): KafkaClient {
   return createKafka({ brokers: kafkaBrokers(), clientId, topicPrefix: testTopicPrefix, ...options });

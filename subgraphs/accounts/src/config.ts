@@ -1,16 +1,10 @@
-import { baseConfig, databaseConfig, jwtConfig, kafkaConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
-import { z } from '@shopgraph/kit';
+import { loadConfig, serviceConfig, z } from '@shopgraph/kit';
 
 /** An optional setting; an empty value (`STAFF_EMAIL=` in a compose file) counts as unset. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
-export const configSchema = z
-  .object({
-    ...baseConfig.shape,
-    ...databaseConfig.shape,
-    ...jwtConfig.shape,
-    ...limitsConfig.shape,
-    ...kafkaConfig.shape,
+export const configSchema = serviceConfig
+  .extend({
     PORT: z.coerce.number().int().min(0).max(65535).default(4001),
     /** Lifetime of access tokens (JWTs), in seconds. */
     JWT_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(900),

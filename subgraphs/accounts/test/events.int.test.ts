@@ -1,16 +1,15 @@
 import { openDatabase, type Orm } from '@shopgraph/kit';
-import { createTestDatabase } from '@shopgraph/testkit';
+import { createTestDatabase, eventually, observe, type EventObserver } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { eventually, observe, type Observer } from './events.ts';
 import { mutate, PASSWORD, REGISTER, startApp, uniqueEmail, type RunningApp } from './helpers.ts';
 
 // account.user.registered: recorded with the user in one transaction, published by the relay.
 
 let running: RunningApp;
 let orm: Orm;
-let observer: Observer;
+let observer: EventObserver;
 let drop: () => Promise<void>;
 const STAFF_EMAIL = uniqueEmail('staff');
 
@@ -19,7 +18,7 @@ beforeAll(async () => {
   drop = db.drop;
   running = await startApp(db.url, { STAFF_EMAIL, STAFF_PASSWORD: 'Staff-password-42' });
   orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
-  observer = await observe(['account.user.v1']);
+  observer = await observe('account.user.v1');
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { createLogger, type Service } from '@shopgraph/kit';
-import { graphql, kafkaBrokers, testTopicPrefix } from '@shopgraph/testkit';
+import { graphql, serviceEnv } from '@shopgraph/testkit';
 import { createAccountsApp, JWKS_PATH } from '../src/app.ts';
 import { loadAccountsConfig } from '../src/config.ts';
 
@@ -20,7 +20,7 @@ export interface RunningApp {
 
 /** Starts the accounts app on port 0 against a database (and the test file's topic prefix), with extra env on top of the test defaults. */
 export async function startApp(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningApp> {
-  const config = loadAccountsConfig({ DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix, ...env });
+  const config = loadAccountsConfig({ ...serviceEnv(databaseUrl), ...env });
   const app = await createAccountsApp({ config, logger: createLogger('accounts', 'silent') });
   const base = await app.listen(0);
   return { app, base, url: `${base}/graphql`, jwksUrl: `${base}${JWKS_PATH}` };

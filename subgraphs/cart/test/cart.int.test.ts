@@ -1,5 +1,5 @@
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import { createTestDatabase, createTestIssuer, errorCodes, graphql, serviceEnv, type TestIssuer } from '@shopgraph/testkit';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCartApp } from '../src/app.ts';
@@ -30,15 +30,13 @@ let issuer: TestIssuer;
 let orm: Orm;
 let dbUrl: string;
 let drop: () => Promise<void>;
-let kafkaEnv: { KAFKA_BROKERS: string; KAFKA_TOPIC_PREFIX: string };
 
 beforeAll(async () => {
   const db = await createTestDatabase('cart');
-  kafkaEnv = { KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix };
   drop = db.drop;
   dbUrl = db.url;
   issuer = await createTestIssuer();
-  const config = loadCartConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', ...kafkaEnv });
+  const config = loadCartConfig(serviceEnv(db.url));
   app = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier, products });
   url = `${await app.listen(0)}/graphql`;
   orm = await openDatabase({ url: db.url, entities, migrations });
@@ -217,7 +215,7 @@ describe('cart subgraph', () => {
         server.close(() => resolve(port));
       });
     });
-    const config = loadCartConfig({ DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'test', ...kafkaEnv, GRAPH_URL: `http://127.0.0.1:${closedPort}/graphql` });
+    const config = loadCartConfig({ ...serviceEnv(dbUrl), GRAPH_URL: `http://127.0.0.1:${closedPort}/graphql` });
     const offline = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier });
     try {
       const offlineUrl = `${await offline.listen(0)}/graphql`;

@@ -1,13 +1,12 @@
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
 import type { Envelope, EventData } from '@shopgraph/events';
-import { createTestDatabase, createTestIssuer, graphql, type TestIssuer } from '@shopgraph/testkit';
+import { consumerOutcomes, createTestDatabase, createTestIssuer, eventProducer, graphql, serviceEnv, type EventProducer, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCartApp } from '../src/app.ts';
 import { loadCartConfig } from '../src/config.ts';
 import type { ProductAvailability } from '../src/domain/product-availability.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { eventProducer, eventually, kafkaEnv, type Producer } from './events.ts';
 
 // "The cart is emptied only on success": orders' events arrive through the real broker; the cart
 // loses exactly the ordered quantities once the order is confirmed, and nothing if it fails.
@@ -18,15 +17,16 @@ let app: Service;
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
-let producer: Producer;
+let producer: EventProducer;
+const consumed = consumerOutcomes();
 let drop: () => Promise<void>;
 
 beforeAll(async () => {
   const db = await createTestDatabase('cart_checkout');
   drop = db.drop;
   issuer = await createTestIssuer();
-  const config = loadCartConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', ...kafkaEnv() });
-  app = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier, products });
+  const config = loadCartConfig(serviceEnv(db.url));
+  app = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier, products, onMessage: consumed.record });
   url = `${await app.listen(0)}/graphql`;
   orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
   producer = eventProducer();
@@ -76,9 +76,8 @@ let version = 1;
 const statusChanged = (order: { orderId: string; userId: string }, status: EventData<'orders.order.status-changed'>['status']) =>
   producer.publish('orders.order.status-changed', order.orderId, { orderId: order.orderId, userId: order.userId, version: ++version, status, reason: null, at: new Date().toISOString() });
 
-/** Waits until cart has handled an event (its processed-message row commits with the effect). */
-const handled = (event: Envelope) =>
-  eventually(async () => (await sql('select 1 from processed_message where event_id = ?', [event.id])).length > 0, `event ${event.type} ${event.id} to be handled`);
+/** Waits until cart's consumer has handled an event (its effect committed, or it was a duplicate). */
+const handled = (event: Envelope) => consumed.handled(event);
 const checkoutOf = async (orderId: string) => (await sql<{ user_id: string; lines: unknown }>('select user_id, lines from checkout where order_id = ?', [orderId]))[0];
 
 describe('cart in checkout', () => {
@@ -111,10 +110,10 @@ describe('cart in checkout', () => {
     const a = crypto.randomUUID();
     await add(token, a, 5);
     const placed = await placeOrder(userId, [[a, 2]]);
-    await producer.republish(placed); // the same event twice
+    await producer.send(placed); // the same event twice
 
     const confirmed = await statusChanged(placed.data, 'CONFIRMED');
-    await producer.republish(confirmed); // the same event again: processed_message
+    await producer.send(confirmed); // the same event again: processed_message
     await statusChanged(placed.data, 'CONFIRMED'); // the same fact under another id: the checkout is gone
     await handled(await statusChanged(placed.data, 'SHIPPED')); // one key, one partition: all of the above came first
 

@@ -1,11 +1,10 @@
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, graphql } from '@shopgraph/testkit';
+import { createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, type EventObserver, type Received } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCatalogApp } from '../src/app.ts';
 import { loadCatalogConfig } from '../src/config.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { kafkaEnv, observe, type Observer, type Received } from './events.ts';
 
 // catalog.product.changed: the whole product, recorded in the transaction that writes it.
 
@@ -13,7 +12,7 @@ let app: Service;
 let url: string;
 let staff: string;
 let orm: Orm;
-let observer: Observer;
+let observer: EventObserver;
 let drop: () => Promise<void>;
 
 beforeAll(async () => {
@@ -21,11 +20,11 @@ beforeAll(async () => {
   drop = db.drop;
   const issuer = await createTestIssuer();
   staff = await issuer.staff();
-  const config = loadCatalogConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', ...kafkaEnv() });
+  const config = loadCatalogConfig(serviceEnv(db.url));
   app = await createCatalogApp({ config, logger: createLogger('catalog', 'silent'), verifier: issuer.verifier });
   url = `${await app.listen(0)}/graphql`;
   orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
-  observer = await observe(['catalog.product.v1']);
+  observer = await observe('catalog.product.v1');
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import { createTestDatabase, createTestIssuer, errorCodes, graphql, serviceEnv, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createInventoryApp } from '../src/app.ts';
 import { loadInventoryConfig } from '../src/config.ts';
@@ -22,9 +22,7 @@ beforeAll(async () => {
   drop = database.drop;
   issuer = await createTestIssuer();
   staff = await issuer.staff();
-  const config = loadInventoryConfig({
-    DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix,
-  });
+  const config = loadInventoryConfig(serviceEnv(database.url));
   app = await createInventoryApp({ config, logger: createLogger('inventory', 'silent'), verifier: issuer.verifier, onQuery: (sql) => queries.push(sql) });
   baseUrl = await app.listen(0);
   url = `${baseUrl}/graphql`;

@@ -1,13 +1,15 @@
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
 import type { Envelope, EventData } from '@shopgraph/events';
-import { createTestDatabase, createTestIssuer } from '@shopgraph/testkit';
+import {
+  consumerOutcomes, createTestDatabase, createTestIssuer, eventProducer, observe, serviceEnv,
+  type EventObserver, type EventProducer, type Received,
+} from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInventoryApp } from '../src/app.ts';
 import { loadInventoryConfig } from '../src/config.ts';
 import { ReservationService } from '../src/domain/reservation.service.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { eventProducer, eventually, kafkaEnv, observe, type Observer, type Producer, type Received } from './events.ts';
 
 // The checkout saga's side of inventory, end to end on real Postgres and Kafka: other services'
 // events go in through the broker, inventory's own come out of it.
@@ -15,19 +17,20 @@ import { eventProducer, eventually, kafkaEnv, observe, type Observer, type Produ
 let app: Service;
 let baseUrl: string;
 let db: Orm;
-let producer: Producer;
-let observer: Observer;
+let producer: EventProducer;
+let observer: EventObserver;
+const consumed = consumerOutcomes();
 let drop: () => Promise<void>;
 
 beforeAll(async () => {
   const database = await createTestDatabase('inventory_saga');
   drop = database.drop;
-  const config = loadInventoryConfig({ DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', ...kafkaEnv() });
-  app = await createInventoryApp({ config, logger: createLogger('inventory', 'silent'), verifier: (await createTestIssuer()).verifier });
+  const config = loadInventoryConfig(serviceEnv(database.url));
+  app = await createInventoryApp({ config, logger: createLogger('inventory', 'silent'), verifier: (await createTestIssuer()).verifier, onMessage: consumed.record });
   baseUrl = await app.listen(0);
   db = await openDatabase({ url: database.url, entities, migrations, poolMax: 12 });
   producer = eventProducer();
-  observer = await observe(['inventory.stock.v1']);
+  observer = await observe('inventory.stock.v1');
 });
 
 afterAll(async () => {
@@ -68,9 +71,8 @@ function placed(orderId: string, lines: [productId: string, quantity: number][])
 const placeOrder = (orderId: string, lines: [string, number][]) => producer.publish('orders.order.placed', orderId, placed(orderId, lines));
 const paid = (orderId: string) => producer.publish('payments.payment.succeeded', orderId, { orderId, paymentId: crypto.randomUUID(), amount: money });
 
-/** Waits until inventory has handled an event (its processed-message row commits with the effect). */
-const handled = (event: Envelope) =>
-  eventually(async () => (await sql('select 1 from processed_message where event_id = ?', [event.id])).length > 0, `event ${event.type} ${event.id} to be handled`);
+/** Waits until inventory's consumer has handled an event (its effect committed, or it was a duplicate). */
+const handled = (event: Envelope) => consumed.handled(event);
 
 /** Inventory's events about an order, as published to Kafka. */
 const published = (orderId: string, type: string, count = 1) => observer.waitFor((e: Received) => e.envelope.subject === orderId && e.envelope.type === type, count);
@@ -121,7 +123,7 @@ describe('inventory in the checkout saga', () => {
     await published(orderId, 'inventory.stock.reserved');
 
     const payment = await paid(orderId);
-    await producer.republish(payment); // the same event again (at-least-once delivery)
+    await producer.send(payment); // the same event again (at-least-once delivery)
     const again = await paid(orderId); // and the same fact under another event id
     await handled(again); // one key, one partition: the earlier deliveries were handled before it
 
@@ -139,7 +141,7 @@ describe('inventory in the checkout saga', () => {
 
     const failure = { orderId, paymentId: crypto.randomUUID(), amount: money, code: 'card_declined', reason: 'Your card was declined.' };
     const failed = await producer.publish('payments.payment.failed', orderId, failure);
-    await producer.republish(failed);
+    await producer.send(failed);
     await handled(await producer.publish('payments.payment.failed', orderId, failure));
 
     const [event] = await published(orderId, 'inventory.stock.released');
@@ -162,7 +164,7 @@ describe('inventory in the checkout saga', () => {
     expect(await stock(a)).toEqual({ on_hand: 3, reserved: 0 });
 
     const cancelled = await producer.publish('orders.order.cancelled', orderId, { orderId, userId: crypto.randomUUID(), reason: 'customer changed their mind' });
-    await producer.republish(cancelled);
+    await producer.send(cancelled);
     const [event] = await published(orderId, 'inventory.stock.released');
     expect(event!.envelope.data).toEqual({ orderId, reason: 'customer changed their mind' });
     await handled(cancelled);

@@ -1,5 +1,8 @@
-import { createLogger, openDatabase, type KafkaClient, type MessageOutcome, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, createTestKafka, errorCodes, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import {
+  consumerOutcomes, createTestDatabase, createTestIssuer, errorCodes, eventProducer, graphql, observe, serviceEnv,
+  type EventObserver, type EventProducer, type TestIssuer,
+} from '@shopgraph/testkit';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrdersApp } from '../src/app.ts';
@@ -8,10 +11,10 @@ import { loadOrdersConfig } from '../src/config.ts';
 import { OrdersService } from '../src/domain/orders.service.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { address, eventProducer, observeOrders, ORDER, PLACE, standInCheckout } from './support.ts';
+import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout } from './support.ts';
 
 const checkout = standInCheckout();
-const outcomes: MessageOutcome[] = [];
+const consumed = consumerOutcomes();
 const logger = createLogger('orders', 'silent');
 
 let app: Service;
@@ -19,30 +22,28 @@ let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
 let drop: () => Promise<void>;
-let producer: ReturnType<typeof eventProducer>;
-let kafka: KafkaClient;
-let published: Awaited<ReturnType<typeof observeOrders>>;
+let producer: EventProducer;
+let published: EventObserver;
 
 beforeAll(async () => {
   const db = await createTestDatabase('orders');
   drop = db.drop;
   issuer = await createTestIssuer();
   const config = loadOrdersConfig({
-    DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix,
+    ...serviceEnv(db.url),
     // The sweeper has its own test file; here no order may time out under a test.
     SAGA_TIMEOUT_MS: '600000',
   });
-  app = await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source, onSagaMessage: (outcome) => outcomes.push(outcome) });
+  app = await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source, onSagaMessage: consumed.record });
   url = `${await app.listen(0)}/graphql`;
   orm = await openDatabase({ url: db.url, entities, migrations });
-  kafka = createTestKafka('orders-test');
-  producer = eventProducer(kafka);
-  published = await observeOrders(kafka);
+  producer = eventProducer();
+  published = await observe('orders.order.v1');
 });
 
 afterAll(async () => {
-  await published?.stop();
-  await kafka?.close();
+  await published?.close();
+  await producer?.close();
   await app?.close();
   await orm?.close();
   await drop?.();
@@ -104,7 +105,7 @@ async function waitForStatus(token: string, id: string, status: string) {
   await vi.waitFor(async () => expect((await orderAs(token, id)).status).toBe(status), { timeout: 15_000, interval: 50 });
 }
 
-const publishedFor = (orderId: string, type: string) => published.events().filter((e) => e.subject === orderId && e.type === type);
+const publishedFor = (orderId: string, type: string) => publishedEvents(published).filter((e) => e.subject === orderId && e.type === type);
 
 describe('placeOrder', () => {
   it('writes the order (PENDING) with its lines, status v1, and publishes order.placed and status-changed', async () => {
@@ -247,13 +248,13 @@ describe('the checkout saga as orders observes it', () => {
     const paymentId = crypto.randomUUID();
     const shipment = { orderId: id, shipmentId: crypto.randomUUID(), trackingNumber: 'TRK123' };
 
-    await producer.send(producer.event('inventory.stock.reserved', { orderId: id, lines: [] }));
+    await producer.send(orderEvent('inventory.stock.reserved', { orderId: id, lines: [] }));
     await waitForStatus(token, id, 'STOCK_RESERVED');
-    await producer.send(producer.event('payments.payment.succeeded', { orderId: id, paymentId, amount: usd(3000) }));
+    await producer.send(orderEvent('payments.payment.succeeded', { orderId: id, paymentId, amount: usd(3000) }));
     await waitForStatus(token, id, 'CONFIRMED');
-    await producer.send(producer.event('shipping.shipment.shipped', { ...shipment, at: new Date().toISOString() }));
+    await producer.send(orderEvent('shipping.shipment.shipped', { ...shipment, at: new Date().toISOString() }));
     await waitForStatus(token, id, 'SHIPPED');
-    await producer.send(producer.event('shipping.shipment.delivered', { ...shipment, at: new Date().toISOString() }));
+    await producer.send(orderEvent('shipping.shipment.delivered', { ...shipment, at: new Date().toISOString() }));
     await waitForStatus(token, id, 'DELIVERED');
 
     expect(await history(token, id)).toEqual([
@@ -279,13 +280,13 @@ describe('the checkout saga as orders observes it', () => {
     const declined = await placed(token);
 
     await producer.send(
-      producer.event('inventory.stock.rejected', { orderId: outOfStock, reason: 'insufficient stock', shortages: [{ productId: short, requested: 3, available: 1 }] }),
-      producer.event('inventory.stock.reserved', { orderId: declined, lines: [{ productId: short, quantity: 3 }] }),
+      orderEvent('inventory.stock.rejected', { orderId: outOfStock, reason: 'insufficient stock', shortages: [{ productId: short, requested: 3, available: 1 }] }),
+      orderEvent('inventory.stock.reserved', { orderId: declined, lines: [{ productId: short, quantity: 3 }] }),
     );
     await waitForStatus(token, outOfStock, 'OUT_OF_STOCK');
     // Payments answers only after the reservation (another topic: Kafka does not order the two).
     await waitForStatus(token, declined, 'STOCK_RESERVED');
-    await producer.send(producer.event('payments.payment.failed', { orderId: declined, paymentId: crypto.randomUUID(), amount: usd(300), code: 'card_declined', reason: 'Your card was declined' }));
+    await producer.send(orderEvent('payments.payment.failed', { orderId: declined, paymentId: crypto.randomUUID(), amount: usd(300), code: 'card_declined', reason: 'Your card was declined' }));
     await waitForStatus(token, declined, 'PAYMENT_FAILED');
     expect(await history(token, outOfStock)).toEqual([[1, 'PENDING', null], [2, 'OUT_OF_STOCK', `Out of stock: product ${short} (3 requested, 1 available)`]]);
     expect(await history(token, declined)).toEqual([[1, 'PENDING', null], [2, 'STOCK_RESERVED', null], [3, 'PAYMENT_FAILED', 'Your card was declined (card_declined)']]);
@@ -294,13 +295,13 @@ describe('the checkout saga as orders observes it', () => {
   it('applies an event delivered twice once', async () => {
     const { token } = await customer();
     const id = await placed(token);
-    const reserved = producer.event('inventory.stock.reserved', { orderId: id, lines: [] });
+    const reserved = orderEvent('inventory.stock.reserved', { orderId: id, lines: [] });
     await producer.send(reserved, reserved);
-    await vi.waitFor(() => expect(outcomes.filter((o) => o.eventId === reserved.id).map((o) => o.result)).toEqual(['processed', 'duplicate']), { timeout: 15_000 });
+    await vi.waitFor(() => expect(consumed.resultsOf(reserved)).toEqual(['processed', 'duplicate']), { timeout: 15_000 });
     // A second event (new id) reporting the same step changes nothing either.
-    const again = producer.event('inventory.stock.reserved', { orderId: id, lines: [] });
+    const again = orderEvent('inventory.stock.reserved', { orderId: id, lines: [] });
     await producer.send(again);
-    await vi.waitFor(() => expect(outcomes.find((o) => o.eventId === again.id)?.result).toBe('processed'), { timeout: 15_000 });
+    await vi.waitFor(() => expect(consumed.resultsOf(again)).toEqual(['processed']), { timeout: 15_000 });
     expect(await history(token, id)).toEqual([[1, 'PENDING', null], [2, 'STOCK_RESERVED', null]]);
     expect(await count('order_status_change where order_id = ?', [id])).toBe(2);
   });
@@ -311,17 +312,17 @@ describe('the checkout saga as orders observes it', () => {
     expect((await cancel(token, cancelled)).errors).toEqual([]);
     const pending = await placed(token);
     const late = [
-      producer.event('payments.payment.succeeded', { orderId: cancelled, paymentId: crypto.randomUUID(), amount: usd(3000) }),
-      producer.event('inventory.stock.reserved', { orderId: cancelled, lines: [] }),
-      producer.event('shipping.shipment.delivered', { orderId: pending, shipmentId: crypto.randomUUID(), trackingNumber: 'T', at: new Date().toISOString() }),
-      producer.event('payments.payment.succeeded', { orderId: crypto.randomUUID(), paymentId: crypto.randomUUID(), amount: usd(1) }),
+      orderEvent('payments.payment.succeeded', { orderId: cancelled, paymentId: crypto.randomUUID(), amount: usd(3000) }),
+      orderEvent('inventory.stock.reserved', { orderId: cancelled, lines: [] }),
+      orderEvent('shipping.shipment.delivered', { orderId: pending, shipmentId: crypto.randomUUID(), trackingNumber: 'T', at: new Date().toISOString() }),
+      orderEvent('payments.payment.succeeded', { orderId: crypto.randomUUID(), paymentId: crypto.randomUUID(), amount: usd(1) }),
     ];
     await producer.send(...late);
-    await vi.waitFor(() => expect(late.map((e) => outcomes.find((o) => o.eventId === e.id)?.result)).toEqual(['processed', 'processed', 'processed', 'processed']), { timeout: 15_000 });
-    expect(outcomes.filter((o) => late.some((e) => e.id === o.eventId)).every((o) => o.attempts === 1)).toBe(true);
+    await vi.waitFor(() => expect(late.map((e) => consumed.all.find((o) => o.eventId === e.id)?.result)).toEqual(['processed', 'processed', 'processed', 'processed']), { timeout: 15_000 });
+    expect(consumed.all.filter((o) => late.some((e) => e.id === o.eventId)).every((o) => o.attempts === 1)).toBe(true);
     expect(await history(token, cancelled)).toEqual([[1, 'PENDING', null], [2, 'CANCELLED', 'cancelled by the customer']]);
     expect(await history(token, pending)).toEqual([[1, 'PENDING', null]]);
-    expect(outcomes.filter((o) => o.result === 'dead-lettered')).toEqual([]);
+    expect(consumed.all.filter((o) => o.result === 'dead-lettered')).toEqual([]);
   });
 });
 
@@ -342,14 +343,14 @@ describe('cancelOrder', () => {
     const { token } = await customer();
     const [reserved, confirmed, shipped] = [await placed(token), await placed(token), await placed(token)];
     await producer.send(
-      producer.event('inventory.stock.reserved', { orderId: reserved, lines: [] }),
-      producer.event('payments.payment.succeeded', { orderId: confirmed, paymentId: crypto.randomUUID(), amount: usd(3000) }),
-      producer.event('payments.payment.succeeded', { orderId: shipped, paymentId: crypto.randomUUID(), amount: usd(3000) }),
+      orderEvent('inventory.stock.reserved', { orderId: reserved, lines: [] }),
+      orderEvent('payments.payment.succeeded', { orderId: confirmed, paymentId: crypto.randomUUID(), amount: usd(3000) }),
+      orderEvent('payments.payment.succeeded', { orderId: shipped, paymentId: crypto.randomUUID(), amount: usd(3000) }),
     );
     await waitForStatus(token, reserved, 'STOCK_RESERVED');
     await waitForStatus(token, confirmed, 'CONFIRMED');
     await waitForStatus(token, shipped, 'CONFIRMED');
-    await producer.send(producer.event('shipping.shipment.shipped', { orderId: shipped, shipmentId: crypto.randomUUID(), trackingNumber: 'T1', at: new Date().toISOString() }));
+    await producer.send(orderEvent('shipping.shipment.shipped', { orderId: shipped, shipmentId: crypto.randomUUID(), trackingNumber: 'T1', at: new Date().toISOString() }));
     await waitForStatus(token, shipped, 'SHIPPED');
 
     expect((await cancel(token, reserved)).order?.status).toBe('CANCELLED');

@@ -1,8 +1,7 @@
-// Helpers of the orders integration tests: a stand-in for the services behind the router, a way to
-// produce other services' events into real Kafka, and an observer of what orders publishes.
-import { contracts, createEvent, type Envelope, type EventData, type EventType } from '@shopgraph/events';
-import type { KafkaClient } from '@shopgraph/kit';
-import { readTopic } from '@shopgraph/testkit';
+// Helpers of the orders integration tests: a stand-in for the services behind the router, and the
+// saga events of other services about an order.
+import type { EventData, EventType } from '@shopgraph/events';
+import { newEvent, type EventObserver } from '@shopgraph/testkit';
 import type { Checkout, CheckoutSource } from '../src/domain/checkout-source.ts';
 
 /**
@@ -25,28 +24,11 @@ export function standInCheckout() {
   return { source, carts, paymentMethods, unavailable, calls };
 }
 
-/** Produces events of other services (inventory, payments, shipping) as their relays do: the envelope as JSON, keyed by subject. */
-export function eventProducer(kafka: KafkaClient) {
-  return {
-    /** A new event (new id) about an order, from the service that owns its type. */
-    event<T extends EventType>(type: T, data: EventData<T> & { orderId: string }): Envelope<EventData<T>> & { type: T } {
-      return createEvent(type, type.split('.')[0]!, data.orderId, data);
-    },
-    /** Sends envelopes as they are (send one twice to deliver it twice). */
-    async send(...events: (Envelope & { type: EventType })[]): Promise<void> {
-      await kafka.send(events.map((e) => ({ topic: contracts[e.type].topic, key: e.subject, value: JSON.stringify(e) })));
-    },
-  };
-}
+/** A new saga event of inventory, payments or shipping about an order (the order id as its subject); not sent. */
+export const orderEvent = <T extends EventType>(type: T, data: EventData<T> & { orderId: string }) => newEvent(type, data.orderId, data);
 
-/** Everything orders publishes (its one topic, from the beginning), as envelopes with their Kafka key. */
-export async function observeOrders(kafka: KafkaClient): Promise<{ events(): (Envelope & { key: string | null })[]; stop(): Promise<void> }> {
-  const reader = await readTopic(kafka, 'orders.order.v1');
-  return {
-    events: () => reader.messages.map((m) => ({ ...(JSON.parse(m.value!) as Envelope), key: m.key })),
-    stop: () => reader.stop(),
-  };
-}
+/** What orders published (read from its topic), as envelopes with their Kafka key. */
+export const publishedEvents = (observer: EventObserver) => observer.received.map((r) => ({ ...r.envelope, key: r.key }));
 
 export const address = { name: 'Ada Lovelace', line1: '12 St James Square', line2: null, city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 

@@ -1,12 +1,6 @@
-import { baseConfig, databaseConfig, jwtConfig, kafkaConfig, limitsConfig, loadConfig } from '@shopgraph/kit';
-import { z } from '@shopgraph/kit';
+import { loadConfig, serviceConfig, z } from '@shopgraph/kit';
 
-export const configSchema = z.object({
-  ...baseConfig.shape,
-  ...databaseConfig.shape,
-  ...jwtConfig.shape,
-  ...limitsConfig.shape,
-  ...kafkaConfig.shape,
+export const configSchema = serviceConfig.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(4006),
 });
 export type Config = z.infer<typeof configSchema>;

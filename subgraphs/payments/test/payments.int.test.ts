@@ -1,27 +1,29 @@
-import { createEvent, type EventData } from '@shopgraph/events';
+import type { EventData } from '@shopgraph/events';
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import {
+  consumerOutcomes, createTestDatabase, createTestIssuer, eventProducer, eventually, graphql, newEvent, observe, serviceEnv,
+  type AnyEvent, type EventObserver, type EventProducer, type TestIssuer,
+} from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPaymentsApp } from '../src/app.ts';
 import { loadPaymentsConfig } from '../src/config.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { eventProducer, eventually, observe, outcomes, type AnyEvent, type Observer, type Producer } from './events.ts';
 
 let app: Service;
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
-let producer: Producer;
-let observer: Observer;
-const handled = outcomes();
+let producer: EventProducer;
+let observer: EventObserver;
+const handled = consumerOutcomes();
 let drop: () => Promise<void>;
 
 beforeAll(async () => {
   const db = await createTestDatabase('payments');
   drop = db.drop;
   issuer = await createTestIssuer();
-  const config = loadPaymentsConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix });
+  const config = loadPaymentsConfig(serviceEnv(db.url));
   app = await createPaymentsApp({ config, logger: createLogger('payments', process.env.TEST_LOG_LEVEL ?? 'silent'), verifier: issuer.verifier, onMessage: handled.record });
   url = `${await app.listen(0)}/graphql`;
   orm = await openDatabase({ url: db.url, entities, migrations });
@@ -60,9 +62,9 @@ function newOrder(method = 'pm_card_visa', amount = 4_200, userId: string = cryp
   return {
     orderId,
     userId,
-    placed: createEvent('orders.order.placed', 'orders', orderId, placed),
-    reserved: createEvent('inventory.stock.reserved', 'inventory', orderId, { orderId, lines: [{ productId, quantity: 1 }] }),
-    cancelled: createEvent('orders.order.cancelled', 'orders', orderId, { orderId, userId, reason: 'Cancelled by the customer' }),
+    placed: newEvent('orders.order.placed', orderId, placed),
+    reserved: newEvent('inventory.stock.reserved', orderId, { orderId, lines: [{ productId, quantity: 1 }] }),
+    cancelled: newEvent('orders.order.cancelled', orderId, { orderId, userId, reason: 'Cancelled by the customer' }),
   };
 }
 
@@ -217,6 +219,16 @@ describe('payments saga', () => {
     await deliverInOrder(order.cancelled, order.reserved, order.placed);
     expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', amount: 4_200, stock_reserved: true });
     expect(await ledgerOf(order.orderId)).toEqual([]);
+  });
+
+  it('cancels the payment intent of an order whose stock was rejected, and never charges it', async () => {
+    const order = newOrder();
+    const [productId] = order.placed.data.lines.map((l) => l.productId);
+    const rejected = newEvent('inventory.stock.rejected', order.orderId, { orderId: order.orderId, reason: 'out of stock', shortages: [{ productId: productId!, requested: 1, available: 0 }] });
+    await deliverInOrder(order.placed, rejected, copyOf(rejected));
+    expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: false });
+    expect(await ledgerOf(order.orderId)).toEqual([]);
+    expect(await recorded(order.orderId)).toEqual([]);
   });
 
   it('leaves a failed payment as it is when the order is cancelled', async () => {

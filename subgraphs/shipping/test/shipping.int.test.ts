@@ -1,21 +1,23 @@
-import { createEvent, type EventData } from '@shopgraph/events';
+import type { EventData } from '@shopgraph/events';
 import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, kafkaBrokers, testTopicPrefix, type TestIssuer } from '@shopgraph/testkit';
+import {
+  consumerOutcomes, createTestDatabase, createTestIssuer, errorCodes, eventProducer, eventually, graphql, newEvent, observe, serviceEnv,
+  type AnyEvent, type EventObserver, type EventProducer, type TestIssuer,
+} from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createShippingApp } from '../src/app.ts';
 import { loadShippingConfig } from '../src/config.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { eventProducer, eventually, observe, outcomes, type AnyEvent, type Observer, type Producer } from './events.ts';
 
 let app: Service;
 let url: string;
 let issuer: TestIssuer;
 let staff: string;
 let orm: Orm;
-let producer: Producer;
-let observer: Observer;
-const handled = outcomes();
+let producer: EventProducer;
+let observer: EventObserver;
+const handled = consumerOutcomes();
 let drop: () => Promise<void>;
 
 beforeAll(async () => {
@@ -23,7 +25,7 @@ beforeAll(async () => {
   drop = db.drop;
   issuer = await createTestIssuer();
   staff = await issuer.staff();
-  const config = loadShippingConfig({ DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'test', KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix });
+  const config = loadShippingConfig(serviceEnv(db.url));
   app = await createShippingApp({ config, logger: createLogger('shipping', process.env.TEST_LOG_LEVEL ?? 'silent'), verifier: issuer.verifier, onMessage: handled.record });
   url = `${await app.listen(0)}/graphql`;
   orm = await openDatabase({ url: db.url, entities, migrations });
@@ -49,8 +51,8 @@ function newOrder(userId: string = crypto.randomUUID()) {
     orderId,
     userId,
     status: (status: Status): AnyEvent =>
-      createEvent('orders.order.status-changed', 'orders', orderId, { orderId, userId, version: ++version, status, reason: null, at: new Date().toISOString() }),
-    cancelled: (): AnyEvent => createEvent('orders.order.cancelled', 'orders', orderId, { orderId, userId, reason: 'Cancelled by the customer' }),
+      newEvent('orders.order.status-changed', orderId, { orderId, userId, version: ++version, status, reason: null, at: new Date().toISOString() }),
+    cancelled: (): AnyEvent => newEvent('orders.order.cancelled', orderId, { orderId, userId, reason: 'Cancelled by the customer' }),
   };
 }
 

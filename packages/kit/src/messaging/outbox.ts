@@ -2,7 +2,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
 import { contracts, createEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
-import type { EntityManager } from '../db.ts';
+import { serviceOf, type EntityManager } from '../db.ts';
 
 /** The Postgres channel the outbox trigger notifies on every insert; the relay LISTENs on it. */
 export const OUTBOX_CHANNEL = 'outbox';
@@ -86,7 +86,9 @@ export const messagingMigration: MigrationObject = { name: '0000-messaging', cla
 /**
  * Records an event in the outbox inside the caller's transaction (`em` must be the transaction's
  * EntityManager), so the state change and the event commit or roll back together. The relay
- * publishes it later. The envelope's subject is the aggregate id and the Kafka key.
+ * publishes it later. The envelope's subject is the aggregate id and the Kafka key; its source is
+ * the service that owns the database (`openDatabase({ service })`, which `runService` sets), so
+ * domain code never names itself.
  *
  * Nothing is written here: the row is `em.persist`ed and reaches the database with the caller's
  * next flush, i.e. when `em.transactional(...)` completes (or an explicit `em.flush()`, which is
@@ -104,7 +106,7 @@ export function recordEvent<T extends EventType>(
   data: EventData<T>,
   options: { source?: string; traceparent?: string } = {},
 ): Envelope<EventData<T>> {
-  const envelope = createEvent(type, options.source ?? defaultSource(), subject, data, options.traceparent);
+  const envelope = createEvent(type, options.source ?? serviceOf(em) ?? defaultSource(), subject, data, options.traceparent);
   em.persist(
     em.create(OutboxMessage, {
       id: envelope.id,
@@ -118,7 +120,7 @@ export function recordEvent<T extends EventType>(
   return envelope;
 }
 
-/** Services name themselves in events; `OTEL_SERVICE_NAME`/`SERVICE_NAME` if set, else the package. */
+/** The source of events recorded through a database no service owns (scripts, tests): `SERVICE_NAME`/`OTEL_SERVICE_NAME` if set, else the package. */
 function defaultSource(): string {
   return process.env.SERVICE_NAME ?? process.env.OTEL_SERVICE_NAME ?? process.env.npm_package_name ?? 'shopgraph';
 }

@@ -40,12 +40,9 @@ const invalidCredentials = () => new DomainError('INVALID_CREDENTIALS', 'Email o
 const invalidRefreshToken = () => new DomainError('INVALID_REFRESH_TOKEN', 'Refresh token is invalid, expired or already used', ['input', 'refreshToken']);
 const emailTaken = () => new DomainError('EMAIL_TAKEN', 'An account with this email exists', ['input', 'email']);
 
-/** The name accounts signs its events with. */
-export const SOURCE = 'accounts';
-
 /** Records that a user now exists, in the transaction that creates it (the outbox publishes it after commit). */
 function recordRegistered(em: EntityManager, user: User): void {
-  recordEvent(em, 'account.user.registered', user.id, { userId: user.id, email: user.email, name: user.name }, { source: SOURCE });
+  recordEvent(em, 'account.user.registered', user.id, { userId: user.id, email: user.email, name: user.name });
 }
 
 function validEmail(raw: string): string {

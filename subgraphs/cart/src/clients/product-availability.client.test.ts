@@ -1,34 +1,19 @@
 import { createLogger } from '@shopgraph/kit';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { stubGraphQLServer, type StubServer } from '@shopgraph/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { graphProductAvailability } from './product-availability.client.ts';
 
 const logger = createLogger('cart', 'silent');
-let server: Server | undefined;
+const stubs: StubServer[] = [];
 
-/** A stand-in router answering every request with `answer`. */
-async function router(answer: (body: any, req: IncomingMessage) => { status?: number; body?: unknown; delayMs?: number }): Promise<string> {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (chunk) => (raw += chunk));
-    req.on('end', () => {
-      const { status = 200, body, delayMs = 0 } = answer(JSON.parse(raw), req);
-      setTimeout(() => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body ?? {}));
-      }, delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+/** A stand-in router answering every request with `answer`; resolves with its URL. */
+async function router(answer: Parameters<typeof stubGraphQLServer>[0]): Promise<string> {
+  const stub = await stubGraphQLServer(answer);
+  stubs.push(stub);
+  return stub.url;
 }
 
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  server = undefined;
-});
+afterEach(() => Promise.all(stubs.splice(0).map((stub) => stub.close())));
 
 describe('graphProductAvailability', () => {
   const id = '7f1e8f9c-1c52-4a57-9d8a-2f3b6a1c0d11';

@@ -1,12 +1,9 @@
-import type { Logger } from '@shopgraph/kit';
+import { postGraphQL, type GraphQLResponseBody, type Logger } from '@shopgraph/kit';
 import type { Availability, ProductAvailability } from '../domain/product-availability.ts';
 
 const QUERY = 'query($id: ID!) { product(id: $id) { id availableQuantity } }';
 
-interface Response {
-  data?: { product?: { id: string; availableQuantity: number } | null } | null;
-  errors?: { message: string }[];
-}
+type Response = GraphQLResponseBody<{ product?: { id: string; availableQuantity: number } | null }>;
 
 /**
  * Asks the supergraph (through the router) about a product, on behalf of the caller: catalog says
@@ -19,18 +16,7 @@ export function graphProductAvailability(options: { url: string; timeoutMs: numb
     async lookup(productId, token): Promise<Availability> {
       let body: Response;
       try {
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/graphql-response+json, application/json',
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          body: JSON.stringify({ query: QUERY, variables: { id: productId } }),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        body = (await response.json()) as Response;
+        body = await postGraphQL(url, { query: QUERY, variables: { id: productId } }, { token, timeoutMs });
       } catch (error) {
         logger.warn({ err: error, url, productId }, 'product lookup failed');
         throw new Error('Product lookup failed', { cause: error });

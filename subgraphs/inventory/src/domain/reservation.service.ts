@@ -1,9 +1,6 @@
 import { recordEvent, type EntityManager } from '@shopgraph/kit';
 import { ReservationStatus } from '../entities/reservation.entity.ts';
 
-/** The name inventory signs its events with. */
-export const SOURCE = 'inventory';
-
 /** Largest count a stock column holds (Postgres int); a larger request can never be met. */
 const MAX_COUNT = 2_147_483_647;
 
@@ -124,13 +121,13 @@ export class ReservationService {
 
     if (shortages.length) {
       await this.em.execute('rollback to savepoint reserve_order');
-      recordEvent(this.em, 'inventory.stock.rejected', orderId, { orderId, reason: 'insufficient stock', shortages }, { source: SOURCE, traceparent: meta.traceparent });
+      recordEvent(this.em, 'inventory.stock.rejected', orderId, { orderId, reason: 'insufficient stock', shortages }, { traceparent: meta.traceparent });
       return { outcome: 'rejected', shortages };
     }
     await this.em.execute('release savepoint reserve_order');
     const values = lines.map(() => `(?, ?, ?, '${ReservationStatus.RESERVED}')`).join(', ');
     await this.em.execute(`insert into reservation (order_id, product_id, quantity, status) values ${values}`, lines.flatMap((line) => [orderId, line.productId, line.quantity]));
-    recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines }, { source: SOURCE, traceparent: meta.traceparent });
+    recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines }, { traceparent: meta.traceparent });
     return { outcome: 'reserved', lines };
   }
 
@@ -167,7 +164,7 @@ export class ReservationService {
     if (!lines.length) return [];
     await this.setStatus(orderId, lines, ReservationStatus.RELEASED);
     const id = orderId.toLowerCase();
-    recordEvent(this.em, 'inventory.stock.released', id, { orderId: id, reason }, { source: SOURCE, traceparent: meta.traceparent });
+    recordEvent(this.em, 'inventory.stock.released', id, { orderId: id, reason }, { traceparent: meta.traceparent });
     return lines.map(toLine);
   }
 

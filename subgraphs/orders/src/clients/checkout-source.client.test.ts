@@ -1,34 +1,19 @@
 import { createLogger } from '@shopgraph/kit';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { stubGraphQLServer, type StubServer } from '@shopgraph/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHECKOUT_QUERY, graphCheckoutSource } from './checkout-source.client.ts';
 
 const logger = createLogger('orders', 'silent');
-let server: Server | undefined;
+const stubs: StubServer[] = [];
 
-/** A stand-in router answering every request with `answer`. */
-async function router(answer: (body: any, req: IncomingMessage) => { status?: number; body?: unknown; delayMs?: number }): Promise<string> {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (chunk) => (raw += chunk));
-    req.on('end', () => {
-      const { status = 200, body, delayMs = 0 } = answer(JSON.parse(raw), req);
-      setTimeout(() => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body ?? {}));
-      }, delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+/** A stand-in router answering every request with `answer`; resolves with its URL. */
+async function router(answer: Parameters<typeof stubGraphQLServer>[0]): Promise<string> {
+  const stub = await stubGraphQLServer(answer);
+  stubs.push(stub);
+  return stub.url;
 }
 
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  server = undefined;
-});
+afterEach(() => Promise.all(stubs.splice(0).map((stub) => stub.close())));
 
 const productId = '7f1e8f9c-1c52-4a57-9d8a-2f3b6a1c0d11';
 const cart = { lines: [{ product: { id: productId }, quantity: 2, unitPrice: { amount: 1299, currency: 'USD' } }], subtotal: { amount: 2598, currency: 'USD' } };
@@ -62,7 +47,6 @@ describe('graphCheckoutSource', () => {
   it('rejects an answer without the fields it asked for, or malformed lines', async () => {
     const missing = await router(() => ({ body: { data: { cart } } }));
     await expect(graphCheckoutSource({ url: missing, timeoutMs: 1000, logger }).load('pm', null)).rejects.toThrow();
-    await new Promise((resolve) => server!.close(resolve));
     const malformed = await router(() => ({ body: { data: { cart: { ...cart, lines: [{ product: null, quantity: 1, unitPrice: null }] }, paymentMethod: null } } }));
     await expect(graphCheckoutSource({ url: malformed, timeoutMs: 1000, logger }).load('pm', null)).rejects.toThrow(/malformed/);
   });

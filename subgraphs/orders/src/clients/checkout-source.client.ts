@@ -1,16 +1,13 @@
-import type { Logger } from '@shopgraph/kit';
+import { postGraphQL, type GraphQLResponseBody, type Logger } from '@shopgraph/kit';
 import type { Checkout, CheckoutSource, Money } from '../domain/checkout-source.ts';
 
 export const CHECKOUT_QUERY =
   'query Checkout($pm: ID!) { cart { lines { product { id } quantity unitPrice { amount currency } } subtotal { amount currency } } paymentMethod(id: $pm) { id } }';
 
-interface Response {
-  data?: {
-    cart?: { lines: { product: { id: string }; quantity: number; unitPrice: Money }[]; subtotal: Money } | null;
-    paymentMethod?: { id: string } | null;
-  } | null;
-  errors?: { message: string }[];
-}
+type Response = GraphQLResponseBody<{
+  cart?: { lines: { product: { id: string }; quantity: number; unitPrice: Money }[]; subtotal: Money } | null;
+  paymentMethod?: { id: string } | null;
+}>;
 
 const isMoney = (m: unknown): m is Money =>
   typeof m === 'object' && m !== null && Number.isSafeInteger((m as Money).amount) && typeof (m as Money).currency === 'string';
@@ -26,18 +23,7 @@ export function graphCheckoutSource(options: { url: string; timeoutMs: number; l
     async load(paymentMethod, token): Promise<Checkout> {
       let body: Response;
       try {
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/graphql-response+json, application/json',
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          body: JSON.stringify({ query: CHECKOUT_QUERY, operationName: 'Checkout', variables: { pm: paymentMethod } }),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        body = (await response.json()) as Response;
+        body = await postGraphQL(url, { query: CHECKOUT_QUERY, operationName: 'Checkout', variables: { pm: paymentMethod } }, { token, timeoutMs });
       } catch (error) {
         logger.warn({ err: error, url }, 'checkout lookup failed');
         throw new Error('Checkout lookup failed', { cause: error });

@@ -3,8 +3,6 @@ import { advisoryLock, isUuid, recordEvent, Scope, type EntityManager, type Iden
 import { Payment, type PaymentStatus } from '../entities/payment.entity.ts';
 import type { Money, PaymentGateway } from './payment-provider.ts';
 
-const SOURCE = { source: 'payments' };
-
 /** The idempotency keys payments uses with its provider: the order id charges, a derived key refunds. */
 export const chargeKey = (orderId: string): string => orderId;
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
@@ -84,6 +82,17 @@ export class PaymentService {
   }
 
   /**
+   * `inventory.stock.rejected`: the order can never be paid for, so its intent is cancelled
+   * (PENDING only; nothing was charged, since charging waits for reserved stock).
+   */
+  async stockRejected(orderId: string): Promise<Payment> {
+    const payment = await this.lockedPayment(orderId);
+    if (payment.status === 'PENDING') payment.status = 'CANCELLED';
+    await this.em.flush();
+    return payment;
+  }
+
+  /**
    * `orders.order.cancelled`: a captured payment is refunded, a pending one is cancelled so it is
    * never charged later (even if stock.reserved still arrives); failed, refunded or cancelled
    * payments stay as they are. An order payments has not heard of gets a CANCELLED payment, so
@@ -100,7 +109,7 @@ export class PaymentService {
         const shown = payment as ShownPayment;
         await this.gateway.bind(this.em).refund({ idempotencyKey: refundKey(payment.orderId), reference: payment.providerReference!, amount: amountOf(shown) });
         payment.status = 'REFUNDED';
-        recordEvent(this.em, 'payments.payment.refunded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount: amountOf(shown) }, SOURCE);
+        recordEvent(this.em, 'payments.payment.refunded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount: amountOf(shown) });
         break;
       }
       case 'none':
@@ -116,10 +125,10 @@ export class PaymentService {
       const result = await this.gateway.bind(this.em).charge({ idempotencyKey: chargeKey(payment.orderId), amount, method: payment.method });
       if (result.status === 'succeeded') {
         Object.assign(payment, { status: 'SUCCEEDED', providerReference: result.reference });
-        recordEvent(this.em, 'payments.payment.succeeded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount }, SOURCE);
+        recordEvent(this.em, 'payments.payment.succeeded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount });
       } else {
         Object.assign(payment, { status: 'FAILED', failureCode: result.code, failureReason: result.message });
-        recordEvent(this.em, 'payments.payment.failed', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount, code: result.code, reason: result.message }, SOURCE);
+        recordEvent(this.em, 'payments.payment.failed', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount, code: result.code, reason: result.message });
       }
     }
     await this.em.flush();

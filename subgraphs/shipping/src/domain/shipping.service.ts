@@ -89,7 +89,7 @@ export class ShippingService {
     const at = new Date();
     const shipment = this.em.create(Shipment, { id: crypto.randomUUID(), orderId, userId: change.userId.toLowerCase(), status: 'PENDING', trackingNumber: newTrackingNumber(), createdAt: at, updatedAt: at });
     this.em.create(ShipmentEvent, { shipment, status: 'PENDING', description: DESCRIPTIONS.PENDING, at });
-    recordEvent(this.em, 'shipping.shipment.created', shipment.id, { orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber }, { source: 'shipping' });
+    recordEvent(this.em, 'shipping.shipment.created', shipment.id, { orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber });
     await this.em.flush();
     return shipment;
   }
@@ -128,7 +128,7 @@ export class ShippingService {
         shipment.status = to;
         em.create(ShipmentEvent, { shipment, status: to, description: DESCRIPTIONS[to], at });
         const data = { orderId: shipment.orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber, at: at.toISOString() };
-        recordEvent(em, to === 'SHIPPED' ? 'shipping.shipment.shipped' : 'shipping.shipment.delivered', shipment.id, data, { source: 'shipping' });
+        recordEvent(em, to === 'SHIPPED' ? 'shipping.shipment.shipped' : 'shipping.shipment.delivered', shipment.id, data);
         await em.flush();
       }
       return (await views(em, [shipment]))[0]!;

@@ -1,0 +1,138 @@
+import { consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Orm } from './db.ts';
+import { messagingEntities, messagingMigration, recordEvent, type Runner } from './messaging/index.ts';
+import { testLogger } from './messaging/test-support.ts';
+import { runService, serviceConfig, type ServiceOptions } from './service.ts';
+import type { RequestContext, Service } from './subgraph.ts';
+
+interface Context extends RequestContext {
+  token: string | null;
+  greeting: string;
+  register(name: string): Promise<string>;
+}
+
+const logger = testLogger('service-test');
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let issuer: TestIssuer;
+let observer: EventObserver;
+const running: Service[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('service');
+  issuer = await createTestIssuer();
+  observer = await observe('account.user.v1');
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((service) => service.close()));
+});
+afterAll(async () => {
+  await observer?.close();
+  await db?.drop();
+});
+
+/** A service on the test database and broker whose resolvers show what the kit handed them. */
+function options(overrides: Partial<ServiceOptions<Context, { greeting: string }>> = {}): ServiceOptions<Context, { greeting: string }> {
+  return {
+    name: 'svc',
+    config: serviceConfig.parse(serviceEnv(db.url)),
+    logger,
+    verifier: issuer.verifier,
+    schema: new URL('./service.fixture.graphql', import.meta.url),
+    resolvers: {
+      Query: { caller: (_source, _args, context: Context) => context.identity && { userId: context.identity.userId, token: context.token, greeting: context.greeting } },
+      Mutation: { register: (_source, args: { name: string }, context: Context) => context.register(args.name) },
+    },
+    entities: messagingEntities,
+    migrations: [messagingMigration],
+    setup: async () => ({ greeting: 'hello' }),
+    context: ({ identity, token, em, setup }) => ({
+      identity,
+      token,
+      greeting: setup.greeting,
+      register: (name) =>
+        em.transactional(async (tx) => {
+          const userId = crypto.randomUUID();
+          recordEvent(tx, 'account.user.registered', userId, { userId, email: `${userId}@example.test`, name });
+          return userId;
+        }),
+    }),
+    ...overrides,
+  };
+}
+
+async function start(overrides: Partial<ServiceOptions<Context, { greeting: string }>> = {}): Promise<{ service: Service; url: string }> {
+  const service = await runService(options(overrides));
+  running.push(service);
+  return { service, url: `${await service.listen(0)}/graphql` };
+}
+
+describe('runService', () => {
+  it('serves the subgraph with what setup made, the verified token, and the events it records under its name', async () => {
+    const consumed = consumerOutcomes();
+    const { url } = await start({
+      consumers: { echo: { 'account.user.registered': async () => {} } },
+      onMessage: consumed.record,
+    });
+    const token = await issuer.customer('7c9e6679-7425-40de-944b-e07fc1f90ae7');
+    const caller = await graphql(url, '{ caller { userId token greeting } }', {}, token);
+    expect(caller.data).toEqual({ caller: { userId: '7c9e6679-7425-40de-944b-e07fc1f90ae7', token, greeting: 'hello' } });
+    expect((await graphql(url, '{ caller { userId } }')).data).toEqual({ caller: null });
+
+    const registered = await graphql(url, 'mutation { register(name: "Ada") }', {}, token);
+    const userId = registered.data!['register'] as string;
+    // Published by its relay, signed with its name, consumed by its consumer group `svc.echo`.
+    const [event] = await observer.waitFor((e) => e.envelope.subject === userId);
+    expect(event!.envelope).toMatchObject({ type: 'account.user.registered', source: 'svc', data: { userId, name: 'Ada' } });
+    const [outcome] = await consumed.handled(event!.envelope);
+    expect(outcome).toMatchObject({ group: 'svc.echo', result: 'processed' });
+
+    const ready = await fetch(new URL('/readyz', url));
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('closes consumers and workers while HTTP and the database still answer, then the rest', async () => {
+    let orm: Orm | undefined;
+    const seenAtStop: string[] = [];
+    const { service, url } = await start({
+      setup: async (opened) => {
+        orm = opened;
+        return { greeting: 'hi' };
+      },
+      workers: [
+        (): Runner => ({
+          async stop() {
+            seenAtStop.push(`http ${(await fetch(new URL('/healthz', url))).status}`);
+            seenAtStop.push(`database ${await orm!.isConnected()}`);
+          },
+        }),
+      ],
+    });
+    running.splice(running.indexOf(service), 1);
+    await service.close();
+    expect(seenAtStop).toEqual(['http 200', 'database true']);
+    expect(await orm!.isConnected()).toBe(false);
+    await expect(fetch(new URL('/healthz', url))).rejects.toThrow();
+  });
+
+  it('closes what it had started when start-up fails half-way, and rejects with the cause', async () => {
+    let orm: Orm | undefined;
+    const stopped: string[] = [];
+    await expect(
+      runService(
+        options({
+          setup: async (opened) => {
+            orm = opened;
+            return { greeting: 'hi' };
+          },
+          workers: [
+            (): Runner => ({ stop: async () => void stopped.push('first worker') }),
+            () => Promise.reject(new Error('second worker failed')),
+          ],
+        }),
+      ),
+    ).rejects.toThrow('second worker failed');
+    expect(stopped).toEqual(['first worker']);
+    expect(await orm!.isConnected()).toBe(false);
+  });
+});

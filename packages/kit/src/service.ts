@@ -1,0 +1,191 @@
+import { topics } from '@shopgraph/events';
+import type { IncomingMessage } from 'node:http';
+import { bearerToken, verifierFromConfig, type Identity, type TokenVerifier } from './auth.ts';
+import { baseConfig, databaseConfig, jwtConfig, z } from './config.ts';
+import { openDatabase, pingDatabase, type DatabaseOptions, type EntityManager, type Orm } from './db.ts';
+import { createLogger, type Logger } from './log.ts';
+import { runUntilSignal } from './lifecycle.ts';
+import type { Route } from './http.ts';
+import { limitsConfig } from './limits.ts';
+import { startConsumer, type EventHandlers, type MessageOutcome } from './messaging/consumer.ts';
+import { deadLetterTopic } from './messaging/dead-letters.ts';
+import { createKafka, kafkaConfig, type KafkaClient } from './messaging/kafka.ts';
+import { startOutboxRelay, type Runner } from './messaging/relay.ts';
+import { createSubgraph, readSchema, type GraphQLResolverMap, type RequestContext, type Service } from './subgraph.ts';
+
+/** The settings every subgraph service reads; each extends it with its own `PORT` default and more. */
+export const serviceConfig = z.object({
+  ...baseConfig.shape,
+  ...databaseConfig.shape,
+  ...jwtConfig.shape,
+  ...limitsConfig.shape,
+  ...kafkaConfig.shape,
+});
+export type ServiceConfig = z.infer<typeof serviceConfig>;
+
+/** What every service factory (`createXApp`) takes; a service adds its own test seams. */
+export interface ServiceDeps<T extends ServiceConfig> {
+  config: T;
+  logger: Logger;
+  /** Checks callers' access tokens instead of the service's default verifier; tests pass one that trusts their own keys. */
+  verifier?: TokenVerifier;
+}
+
+/** What the per-request context is built from. */
+export interface RequestInput<S> {
+  /** The caller, from a verified bearer token; null when anonymous. */
+  identity: Identity | null;
+  /** The caller's verified access token (to forward on its behalf); null when anonymous. */
+  token: string | null;
+  req: IncomingMessage;
+  /** A fresh EntityManager fork of the service's database, for this request only. */
+  em: EntityManager;
+  /** What `setup` returned. */
+  setup: S;
+}
+
+/** What background work of a service runs on. */
+export interface ServiceResources {
+  orm: Orm;
+  kafka: KafkaClient;
+}
+
+export interface ServiceOptions<C extends RequestContext, S = undefined> {
+  /**
+   * The service's name: the subgraph's, its Kafka client id, the prefix of its consumer groups
+   * (`<name>.<consumer>`) and the `source` of every event it records.
+   */
+  name: string;
+  config: ServiceConfig;
+  logger: Logger;
+  /** The subgraph's SDL file, e.g. `new URL('../schema.graphql', import.meta.url)`. */
+  schema: URL;
+  resolvers: GraphQLResolverMap<C>;
+  entities: DatabaseOptions['entities'];
+  /** In order, applied at start. */
+  migrations: DatabaseOptions['migrations'];
+  /** Sees every SQL statement the service sends (tests count round trips with it). */
+  onQuery?: (sql: string) => void;
+  /**
+   * Runs once the database is up to date, before Kafka and HTTP start (e.g. signing keys, a staff
+   * account). What it returns reaches `verifier`, `routes` and `context` as `setup`.
+   */
+  setup?: (orm: Orm) => Promise<S>;
+  /** Checks the callers' access tokens; defaults to the issuer's JWKS from `config` (JWT_*). */
+  verifier?: TokenVerifier | ((setup: S) => TokenVerifier);
+  /** Extra GET routes by exact path (e.g. a JWKS document). */
+  routes?: Record<string, Route> | ((setup: S) => Record<string, Route>);
+  /** The per-request context resolvers see. */
+  context: (request: RequestInput<S>) => C | Promise<C>;
+  /** Idempotent consumers by name (consumer group `<name>.<consumer>`), each with its event handlers. */
+  consumers?: Record<string, EventHandlers>;
+  /** Sees what became of every message the consumers took (processed, duplicate, dead-lettered…); for metrics and tests. */
+  onMessage?: (outcome: MessageOutcome) => void;
+  /** Background work beside the consumers (e.g. a sweeper), started in order once the relay runs. */
+  workers?: ((resources: ServiceResources) => Runner | Promise<Runner>)[];
+}
+
+/** What has started, for closing it in the one right order. */
+interface Started {
+  orm?: Orm;
+  kafka?: KafkaClient;
+  subgraph?: Service;
+  relay?: Runner;
+  workers: Runner[];
+  consumers: Runner[];
+}
+
+/**
+ * A subgraph service with all its plumbing: its database (migrated), Kafka topics, the outbox
+ * relay publishing what it records, its consumers and workers, and the subgraph over HTTP with
+ * readiness checks of the database and Kafka. Call `listen` on the result.
+ *
+ * `close()` stops taking work first and the plumbing it needs last: consumers, workers, relay,
+ * HTTP (in-flight requests finish), database, Kafka. A start that fails half-way closes what it
+ * had started the same way before it rejects.
+ */
+export async function runService<C extends RequestContext, S = undefined>(options: ServiceOptions<C, S>): Promise<Service> {
+  const { name, config, logger } = options;
+  const started: Started = { workers: [], consumers: [] };
+  try {
+    const orm = (started.orm = await openDatabase({ url: config.DATABASE_URL, entities: options.entities, migrations: options.migrations, logger, onQuery: options.onQuery, service: name }));
+    const setup = options.setup ? await options.setup(orm) : (undefined as S);
+    const kafka = (started.kafka = createKafka({
+      brokers: config.KAFKA_BROKERS,
+      clientId: name,
+      topicPrefix: config.KAFKA_TOPIC_PREFIX,
+      replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+      logger,
+    }));
+    const consumers = Object.entries(options.consumers ?? {});
+    // Every contract topic (whoever publishes it) and this service's dead-letter topics, at once.
+    await kafka.ensureTopics([...topics, ...consumers.map(([consumer]) => deadLetterTopic(`${name}.${consumer}`))]);
+
+    const verifier = typeof options.verifier === 'function' ? options.verifier(setup) : (options.verifier ?? verifierFromConfig(config));
+    started.subgraph = await createSubgraph<C>({
+      name,
+      typeDefs: readSchema(options.schema),
+      resolvers: options.resolvers,
+      verifier,
+      limits: config,
+      logger,
+      production: config.NODE_ENV === 'production',
+      routes: typeof options.routes === 'function' ? options.routes(setup) : options.routes,
+      readiness: { database: () => pingDatabase(orm), kafka: () => kafka.ping() },
+      // The kit has verified the header by the time this runs: with an identity it holds the token.
+      context: (identity, req) => options.context({ identity, token: identity ? bearerToken(req.headers.authorization) : null, req, em: orm.em.fork(), setup }),
+    });
+
+    started.relay = await startOutboxRelay({ orm, kafka, logger });
+    for (const start of options.workers ?? []) started.workers.push(await start({ orm, kafka }));
+    for (const [consumer, handlers] of consumers) {
+      started.consumers.push(await startConsumer({ service: name, name: consumer, orm, kafka, logger, handlers, onMessage: options.onMessage }));
+    }
+  } catch (error) {
+    await stop(started, logger).catch((cleanup: unknown) => logger.error({ err: cleanup }, `${name}: cleanup after a failed start failed`));
+    throw error;
+  }
+  const { server, listen } = started.subgraph;
+  let closing: Promise<void> | undefined;
+  return { server, listen, close: () => (closing ??= stop(started, logger)) };
+}
+
+/**
+ * Consumers first (no new work), then workers, the relay (the outbox keeps what it has not sent),
+ * HTTP, the database, Kafka. Every step runs even when one before it failed; the first failure
+ * is rethrown at the end.
+ */
+async function stop(started: Started, logger: Logger): Promise<void> {
+  const { consumers, workers, relay, subgraph, orm, kafka } = started;
+  const steps: (() => Promise<void> | undefined)[] = [
+    ...consumers.toReversed().map((consumer) => () => consumer.stop()),
+    ...workers.toReversed().map((worker) => () => worker.stop()),
+    () => relay?.stop(),
+    () => subgraph?.close(),
+    () => orm?.close(),
+    () => kafka?.close(),
+  ];
+  let failure: { error: unknown } | undefined;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      logger.error({ err: error }, 'stopping failed');
+      failure ??= { error };
+    }
+  }
+  if (failure) throw failure.error;
+}
+
+/**
+ * A service's entrypoint: runs its app on `PORT`/`HOST` with a logger at `LOG_LEVEL` until
+ * SIGTERM/SIGINT, then closes it (see `runUntilSignal`).
+ */
+export async function serveUntilSignal<T extends ServiceConfig>(name: string, config: T, createApp: (deps: { config: T; logger: Logger }) => Promise<Service>): Promise<void> {
+  const logger = createLogger(name, config.LOG_LEVEL);
+  await runUntilSignal(name, logger, async () => {
+    const app = await createApp({ config, logger });
+    logger.info({ url: await app.listen(config.PORT, config.HOST) }, `${name} listening`);
+    return app;
+  });
+}
