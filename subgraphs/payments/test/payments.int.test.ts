@@ -223,8 +223,8 @@ describe('payments saga', () => {
 
   it('cancels the payment intent of an order whose stock was rejected, and never charges it', async () => {
     const order = newOrder();
-    const [productId] = order.placed.data.lines.map((l) => l.productId);
-    const rejected = newEvent('inventory.stock.rejected', order.orderId, { orderId: order.orderId, reason: 'out of stock', shortages: [{ productId: productId!, requested: 1, available: 0 }] });
+    const shortages = [{ productId: crypto.randomUUID(), requested: 1, available: 0 }];
+    const rejected = newEvent('inventory.stock.rejected', order.orderId, { orderId: order.orderId, reason: 'out of stock', shortages });
     await deliverInOrder(order.placed, rejected, copyOf(rejected));
     expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: false });
     expect(await ledgerOf(order.orderId)).toEqual([]);
