@@ -45,6 +45,8 @@ export interface RunningSupergraph {
   databaseUrls: Record<string, string>;
   /** Stops one subgraph, as a crash or an outage would. */
   stop(name: string): Promise<void>;
+  /** Starts a stopped subgraph again on its database and topics (on a new port: for saga work, not queries). */
+  restart(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,14 +74,17 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     };
     const databaseUrls: Record<string, string> = {};
     const subgraphUrls: Record<string, string> = {};
-    const start = async (name: string, extra: Record<string, string> = {}) => {
+    const run = async (name: string) => {
+      const service = await subgraphs[name]!({ ...base, DATABASE_URL: databaseUrls[name]! }, logger(name));
+      services.set(name, service);
+      closers.push(() => service.close());
+      return `${await service.listen(0)}/graphql`;
+    };
+    const start = async (name: string) => {
       const db = await createTestDatabase(`e2e_${name}`);
       closers.push(db.drop);
       databaseUrls[name] = db.url;
-      const service = await subgraphs[name]!({ ...base, ...extra, DATABASE_URL: db.url }, logger(name));
-      services.set(name, service);
-      closers.push(() => service.close());
-      subgraphUrls[name] = `${await service.listen(0)}/graphql`;
+      subgraphUrls[name] = await run(name);
     };
 
     const names = readSupergraphConfig().map((s) => s.name);
@@ -100,6 +105,9 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
       databaseUrls,
       stop: async (name) => {
         await services.get(name)?.close();
+      },
+      restart: async (name) => {
+        await run(name);
       },
       close,
     };
