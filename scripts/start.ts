@@ -58,6 +58,7 @@ ${Object.entries(subgraphUrls).map(([name, url]) => `    ${name.padEnd(10)} ${ur
     curl -s ${routerUrl} -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
       -d '{"query":"${browse}"}'
 
+  To place an order and watch it move through the saga, see "Run it" in README.md.
   Ctrl-C stops everything.
 `);
 }
