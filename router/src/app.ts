@@ -2,15 +2,15 @@ import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
-  closeHttpServer, createHttpServer, identityFromAuthorization, listen, maskUnexpectedErrors, operationGuards, readinessRoute, verifierFromConfig, withHttpStatus,
+  closeHttpServer, createHttpServer, identityFromAuthorization, listen, maskUnexpectedErrors, operationGuards, readinessRoute, serveGraphQLOverWebSocket, verifierFromConfig, withHttpStatus,
   type Identity, type Logger, type ReadinessCheck, type Service, type TokenVerifier,
 } from '@shopgraph/kit';
 import { parse } from 'graphql';
 import type { IncomingMessage } from 'node:http';
 import { authorizationPlugin, supergraphRequirements } from './authz.ts';
 import type { Config } from './config.ts';
+import { graphqlWsClientMount, staticRoutes } from './static.ts';
 import { subgraphDataSource, subgraphFetcher, subgraphReadiness } from './subgraphs.ts';
-import { serveGraphQLOverWebSocket } from './graphql-ws.ts';
 import { createFederatedExecution, subscriptionsOverWebSocketOnly, type FederatedContext } from './subscriptions.ts';
 import { gatewaySupergraphSdl, subgraphsOf, withUrlOverrides } from './supergraph.ts';
 
@@ -41,7 +41,7 @@ export interface RouterApp extends Service {
  * The federated router: one GraphQL endpoint over the supergraph's subgraphs, with JWT
  * verification, `@authenticated`/`@requiresScopes` enforced before execution, operation limits,
  * and /healthz + /readyz. The same URL serves graphql-ws for signed-in users: federated
- * subscriptions, and queries/mutations (subscriptions.ts, graphql-ws.ts). Side-effect free until `listen`.
+ * subscriptions, and queries/mutations (subscriptions.ts; the kit's graphql-ws.ts). Side-effect free until `listen`.
  */
 export async function createRouterApp({ config, logger, supergraphSdl, verifier: givenVerifier, subgraphUrls = {} }: RouterDeps): Promise<RouterApp> {
   // Everything derived from the supergraph is computed once, here, never per request.
@@ -91,12 +91,14 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     subgraphs.map(({ name, url }) => [name, subgraphReadiness(url, config.SUBGRAPH_READINESS_TIMEOUT_MS, config.SUBGRAPH_READINESS_CACHE_MS)]),
   );
 
+  // Static pages (WEB_ROOT) under `/`, with the graphql-ws browser client they may import.
+  const pages = config.WEB_ROOT ? await staticRoutes([{ prefix: '/', dir: config.WEB_ROOT }, graphqlWsClientMount], logger) : {};
   const server = createHttpServer<RouterContext>({
     apollo,
     logger,
     maxBodyBytes: config.LIMIT_MAX_BODY_BYTES,
     readiness,
-    routes: { '/readyz/subgraphs': readinessRoute(subgraphChecks) },
+    routes: { ...pages, '/readyz/subgraphs': readinessRoute(subgraphChecks) },
     context: (req) => contextFor(verifier, req),
   });
   // graphql-ws on the same port and path: subscriptions (and queries/mutations) for signed-in users.

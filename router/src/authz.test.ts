@@ -1,7 +1,8 @@
 import { composeServices } from '@apollo/composition';
 import { buildASTSchema, parse, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { guardedFieldsOf, supergraphRequirements } from './authz.ts';
+import { guardedFieldsOf } from '@shopgraph/kit';
+import { supergraphRequirements } from './authz.ts';
 
 const FEDERATION = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@authenticated", "@requiresScopes"])';
 const composed = composeServices([

@@ -1,9 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { assertMeets, requirementOf, requirementsOf, withHttpStatus, type Identity, type Requirement } from '@shopgraph/kit';
-import {
-  isAbstractType, isInterfaceType, Kind, TypeInfo, visit, visitWithTypeInfo,
-  type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode,
-} from 'graphql';
+import { assertMeets, guardedFieldsOf, requirementOf, requirementsOf, withHttpStatus, type GuardedField, type Identity, type Requirement } from '@shopgraph/kit';
+import { Kind, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 
 /**
  * What each field coordinate demands, from `@authenticated` / `@requiresScopes` in a supergraph
@@ -21,65 +18,6 @@ export function supergraphRequirements(supergraph: DocumentNode): Map<string, Re
     }
   }
   return requirements;
-}
-
-export type GuardedField = readonly [coordinate: string, requirement: Requirement];
-
-/**
- * The guarded fields an operation selects, through fragments too. A field selected on an
- * interface counts as selected on every implementation (the router cannot know before
- * execution which one comes back), so it carries all of their requirements.
- */
-export function guardedFieldsOf(
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operation: OperationDefinitionNode,
-  requirements: ReadonlyMap<string, Requirement>,
-): GuardedField[] {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
-  // The operation and every fragment it reaches, each visited once.
-  const roots: (OperationDefinitionNode | FragmentDefinitionNode)[] = [operation];
-  const reached = new Set<string>();
-  const collectSpreads = (selectionSet: SelectionSetNode) => {
-    visit(selectionSet, {
-      FragmentSpread(spread) {
-        const fragment = fragments.get(spread.name.value);
-        if (!fragment || reached.has(fragment.name.value)) return;
-        reached.add(fragment.name.value);
-        roots.push(fragment);
-        collectSpreads(fragment.selectionSet);
-      },
-    });
-  };
-  collectSpreads(operation.selectionSet);
-
-  const found = new Map<string, Requirement>();
-  const check = (coordinate: string) => {
-    const requirement = requirements.get(coordinate);
-    if (requirement) found.set(coordinate, requirement);
-  };
-  for (const root of roots) {
-    const typeInfo = new TypeInfo(schema);
-    visit(root, visitWithTypeInfo(typeInfo, {
-      Field(node) {
-        const parent = typeInfo.getParentType();
-        const name = node.name.value;
-        if (!parent || name.startsWith('__')) return;
-        check(`${parent.name}.${name}`);
-        if (isAbstractType(parent)) {
-          for (const type of schema.getPossibleTypes(parent)) if (name in type.getFields()) check(`${type.name}.${name}`);
-          // Interfaces implementing this one (their fields may carry propagated requirements too).
-          if (isInterfaceType(parent)) {
-            for (const iface of schema.getImplementations(parent).interfaces) if (name in iface.getFields()) check(`${iface.name}.${name}`);
-          }
-        }
-      },
-    }));
-  }
-  return [...found];
 }
 
 export interface AuthorizationContext {

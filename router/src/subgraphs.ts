@@ -14,7 +14,7 @@ export interface ForwardingContext {
  * per origin, and a fetch that overruns `timeoutMs` is aborted.
  */
 export function subgraphFetcher(timeoutMs: number): Fetcher {
-  return ((url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })) as Fetcher;
+  return ((url: string, init: RequestInit) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })) as unknown as Fetcher;
 }
 
 /**

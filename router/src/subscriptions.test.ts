@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { authorizationOf, Session } from './graphql-ws.ts';
+import { authorizationOf, Session } from '@shopgraph/kit';
 import { webSocketUrl } from './subscriptions.ts';
 
 describe('authorizationOf', () => {

@@ -2,12 +2,10 @@ import { buildOperationContext, executeQueryPlan, type GraphQLDataSource } from 
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner, type FetchNode, type QueryPlan } from '@apollo/query-planner';
-import { ErrorCode, type Logger } from '@shopgraph/kit';
+import { ErrorCode, mapAsync, pushable, type Logger, type Session, type WsRequest } from '@shopgraph/kit';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import WebSocket from 'ws';
-import type { Session, WsRequest } from './graphql-ws.ts';
-import { mapAsync, pushable } from './stream.ts';
 
 /**
  * Federated operations over the router's WebSocket: queries, mutations and subscriptions planned by

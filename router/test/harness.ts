@@ -1,8 +1,7 @@
 import { composeServices } from '@apollo/composition';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import {
-  createSubgraph, defaultLimits, createLogger, enforceRequirements, ErrorCode, graphqlError, requirementsOf,
-  type GraphQLResolverMap, type Identity, type RequestContext, type Service,
+  createSubgraph, defaultLimits, createLogger, ErrorCode, graphqlError, pushable,
+  type Identity, type Pushable, type RequestContext, type Service, type Session,
 } from '@shopgraph/kit';
 import { createTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from '@shopgraph/testkit';
 import { exportSPKI, importJWK, SignJWT, type JWTPayload } from 'jose';
@@ -12,8 +11,6 @@ import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createRouterApp, type RouterApp, type RouterDeps } from '../src/app.ts';
 import { loadRouterConfig } from '../src/config.ts';
-import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from '../src/graphql-ws.ts';
-import { pushable, type Pushable } from '../src/stream.ts';
 
 /**
  * Four tiny in-process Federation 2 subgraphs (kit `createSubgraph`, the production code path),
@@ -71,9 +68,9 @@ export interface Recorder {
   requests: { headers: IncomingHttpHeaders; identity: Identity | null }[];
   readinessProbes: number;
   connections: number;
-  /** graphql-ws connections it accepted (each with its current token), and the operations run on them. */
+  /** graphql-ws connections it accepted (each with its current token), and the contexts built on them (one per operation, and one per event of a subscription). */
   sessions: Session[];
-  operations: { query: string; authorization: string; userId: string }[];
+  operations: { authorization: string; userId: string }[];
 }
 
 export interface TestSubgraph {
@@ -81,8 +78,6 @@ export interface TestSubgraph {
   service: Service;
   url: string;
   recorder: Recorder;
-  /** Subscriptions over graphql-ws, for subgraphs that serve them. */
-  webSocket?: GraphQLWsServer;
   /** Closes its WebSocket connections, then the service. */
   close(): Promise<void>;
 }
@@ -188,37 +183,18 @@ export async function startSubgraph(name: SubgraphName, issuer: TestIssuer): Pro
     logger: createLogger(name, 'silent'),
     production: false,
     readiness: { probe: async () => void recorder.readinessProbes++ },
-    context: (identity, req) => {
-      recorder.requests.push({ headers: req.headers, identity });
+    // What a subgraph serving subscriptions does: the same schema, guarded the same way, over
+    // graphql-ws on the same server, the caller's identity verified from connection_init.
+    webSocket: SUBSCRIPTIONS.has(name) ? { onSession: (session) => void recorder.sessions.push(session) } : false,
+    context: (identity, req, session) => {
+      if (session) recorder.operations.push({ authorization: session.authorization, userId: session.identity.userId });
+      else recorder.requests.push({ headers: req.headers, identity });
       return { identity };
     },
   });
   service.server.on('connection', () => recorder.connections++);
-  // What a subgraph serving subscriptions does (a kit helper to be): the same schema, guarded the same
-  // way, over graphql-ws on the same server, the caller's identity verified from connection_init.
-  const webSocket = SUBSCRIPTIONS.has(name)
-    ? serveGraphQLOverWebSocket<RequestContext>(service.server, {
-      schema: enforceRequirements(buildSubgraphSchema([{ typeDefs, resolvers: resolvers[name] as GraphQLResolverMap<unknown> }]), typeDefs),
-      requirements: requirementsOf(typeDefs),
-      verifier: issuer.verifier,
-      limits: defaultLimits,
-      logger: createLogger(name, 'silent'),
-      production: false,
-      onSession: (session) => void recorder.sessions.push(session),
-      context: ({ session, query }) => {
-        recorder.operations.push({ query, authorization: session.authorization, userId: session.identity.userId });
-        return { identity: session.identity };
-      },
-    })
-    : undefined;
   const url = `${await service.listen(0)}/graphql`;
-  return {
-    name, service, url, recorder, webSocket,
-    async close() {
-      await webSocket?.close();
-      await service.close();
-    },
-  };
+  return { name, service, url, recorder, close: () => service.close() };
 }
 
 export function compose(subgraphs: TestSubgraph[]): string {

@@ -1,6 +1,7 @@
 import {
-  defaultFieldResolver, isObjectType, Kind, valueFromASTUntyped,
-  type ConstDirectiveNode, type DocumentNode, type GraphQLFieldResolver, type GraphQLSchema,
+  defaultFieldResolver, isAbstractType, isInterfaceType, isObjectType, Kind, TypeInfo, valueFromASTUntyped, visit, visitWithTypeInfo,
+  type ConstDirectiveNode, type DocumentNode, type FragmentDefinitionNode, type GraphQLFieldResolver, type GraphQLSchema,
+  type OperationDefinitionNode, type SelectionSetNode,
 } from 'graphql';
 import type { Identity } from './auth.ts';
 import { ErrorCode, graphqlError } from './errors.ts';
@@ -54,7 +55,11 @@ export function requirementsOf(sdl: DocumentNode): Map<string, Requirement> {
   return byCoordinate;
 }
 
-/** Wraps the resolvers of every guarded field of an executable schema so they check the caller first. */
+/**
+ * Wraps the resolvers of every guarded field of an executable schema so they check the caller
+ * first. A subscription field's `subscribe` is wrapped too, so a caller who may not see it is
+ * refused when subscribing (no event stream is ever set up), not on each event.
+ */
 export function enforceRequirements<C extends { identity: Identity | null }>(schema: GraphQLSchema, sdl: DocumentNode): GraphQLSchema {
   for (const [coordinate, requirement] of requirementsOf(sdl)) {
     const [typeName, fieldName] = coordinate.split('.') as [string, string];
@@ -67,6 +72,72 @@ export function enforceRequirements<C extends { identity: Identity | null }>(sch
       assertMeets(context.identity, requirement, coordinate);
       return resolve(source, args, context, info);
     };
+    const subscribe: GraphQLFieldResolver<unknown, C> | undefined = field.subscribe;
+    if (subscribe) {
+      field.subscribe = (source, args, context: C, info) => {
+        assertMeets(context.identity, requirement, coordinate);
+        return subscribe(source, args, context, info);
+      };
+    }
   }
   return schema;
+}
+
+export type GuardedField = readonly [coordinate: string, requirement: Requirement];
+
+/**
+ * The guarded fields an operation selects, through fragments too, to refuse an operation before
+ * it runs. A field selected on an interface counts as selected on every implementation (which one
+ * comes back is not known before execution), so it carries all of their requirements.
+ */
+export function guardedFieldsOf(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  requirements: ReadonlyMap<string, Requirement>,
+): GuardedField[] {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  // The operation and every fragment it reaches, each visited once.
+  const roots: (OperationDefinitionNode | FragmentDefinitionNode)[] = [operation];
+  const reached = new Set<string>();
+  const collectSpreads = (selectionSet: SelectionSetNode) => {
+    visit(selectionSet, {
+      FragmentSpread(spread) {
+        const fragment = fragments.get(spread.name.value);
+        if (!fragment || reached.has(fragment.name.value)) return;
+        reached.add(fragment.name.value);
+        roots.push(fragment);
+        collectSpreads(fragment.selectionSet);
+      },
+    });
+  };
+  collectSpreads(operation.selectionSet);
+
+  const found = new Map<string, Requirement>();
+  const check = (coordinate: string) => {
+    const requirement = requirements.get(coordinate);
+    if (requirement) found.set(coordinate, requirement);
+  };
+  for (const root of roots) {
+    const typeInfo = new TypeInfo(schema);
+    visit(root, visitWithTypeInfo(typeInfo, {
+      Field(node) {
+        const parent = typeInfo.getParentType();
+        const name = node.name.value;
+        if (!parent || name.startsWith('__')) return;
+        check(`${parent.name}.${name}`);
+        if (isAbstractType(parent)) {
+          for (const type of schema.getPossibleTypes(parent)) if (name in type.getFields()) check(`${type.name}.${name}`);
+          // Interfaces implementing this one (their fields may carry propagated requirements too).
+          if (isInterfaceType(parent)) {
+            for (const iface of schema.getImplementations(parent).interfaces) if (name in iface.getFields()) check(`${iface.name}.${name}`);
+          }
+        }
+      },
+    }));
+  }
+  return [...found];
 }

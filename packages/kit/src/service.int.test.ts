@@ -1,7 +1,7 @@
-import { consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
+import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Orm } from './db.ts';
-import { messagingEntities, messagingMigration, recordEvent, type Runner } from './messaging/index.ts';
+import { messagingEntities, messagingMigration, recordEvent, type BroadcastOutcome, type Runner } from './messaging/index.ts';
 import { testLogger } from './messaging/test-support.ts';
 import { runService, serviceConfig, type ServiceOptions } from './service.ts';
 import type { RequestContext, Service } from './subgraph.ts';
@@ -89,6 +89,25 @@ describe('runService', () => {
 
     const ready = await fetch(new URL('/readyz', url));
     expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('with webSocket and broadcastConsumers: the schema over graphql-ws (the connection\'s token in the context), and every event fanned out', async () => {
+    const outcomes: BroadcastOutcome[] = [];
+    const names: string[] = [];
+    const { url } = await start({
+      webSocket: true,
+      broadcastConsumers: { live: { 'account.user.registered': (event) => void names.push(event.data.name) } },
+      onBroadcast: (outcome) => outcomes.push(outcome),
+    });
+    const token = await issuer.customer('9b2e1d3c-4f5a-4b6c-8d7e-0f1a2b3c4d5e');
+    const client = await connectWs(url, { authorization: `Bearer ${token}` });
+    client.subscribe('1', '{ caller { userId token greeting } }');
+    expect((await client.takeFor('1')).payload).toEqual({ data: { caller: { userId: '9b2e1d3c-4f5a-4b6c-8d7e-0f1a2b3c4d5e', token, greeting: 'hello' } } });
+    await client.close();
+
+    await graphql(url, 'mutation { register(name: "Grace") }', {}, token);
+    await expect.poll(() => names, { timeout: 20_000 }).toEqual(['Grace']);
+    expect(outcomes).toEqual([expect.objectContaining({ group: expect.stringMatching(/^svc\.live\.[0-9a-f]{12}$/), result: 'delivered' })]);
   });
 
   it('closes consumers and workers while HTTP and the database still answer, then the rest', async () => {

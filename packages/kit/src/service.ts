@@ -7,6 +7,8 @@ import { createLogger, type Logger } from './log.ts';
 import { runUntilSignal } from './lifecycle.ts';
 import type { Route } from './http.ts';
 import { limitsConfig } from './limits.ts';
+import type { Session } from './graphql-ws.ts';
+import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome } from './messaging/broadcast.ts';
 import { startConsumer, type EventHandlers, type MessageOutcome } from './messaging/consumer.ts';
 import { deadLetterTopic } from './messaging/dead-letters.ts';
 import { createKafka, kafkaConfig, type KafkaClient } from './messaging/kafka.ts';
@@ -37,7 +39,13 @@ export interface RequestInput<S> {
   identity: Identity | null;
   /** The caller's verified access token (to forward on its behalf); null when anonymous. */
   token: string | null;
+  /** Over HTTP the request; over WebSocket the upgrade request that opened the connection. */
   req: IncomingMessage;
+  /**
+   * The graphql-ws connection an operation came on (null over HTTP). Its `identity` follows token
+   * refreshes; the context is built again for each event of a subscription.
+   */
+  session: Session | null;
   /** A fresh EntityManager fork of the service's database, for this request only. */
   em: EntityManager;
   /** What `setup` returned. */
@@ -81,6 +89,19 @@ export interface ServiceOptions<C extends RequestContext, S = undefined> {
   consumers?: Record<string, EventHandlers>;
   /** Sees what became of every message the consumers took (processed, duplicate, dead-lettered…); for metrics and tests. */
   onMessage?: (outcome: MessageOutcome) => void;
+  /**
+   * Fan-out consumers by name, for state held in this process's memory (e.g. live subscriptions):
+   * every replica receives every event published after it started, in a consumer group of its
+   * own (`<name>.<consumer>.<random>`); no bookkeeping, no retries, no dead letters.
+   */
+  broadcastConsumers?: Record<string, BroadcastHandlers>;
+  /** Sees what became of every message the broadcast consumers took; for metrics and tests. */
+  onBroadcast?: (outcome: BroadcastOutcome) => void;
+  /**
+   * Also serve the schema over graphql-ws on the same port and path (subscriptions): signed-in
+   * callers only, the token in `connection_init`, same limits and checks as HTTP.
+   */
+  webSocket?: boolean;
   /** Background work beside the consumers (e.g. a sweeper), started in order once the relay runs. */
   workers?: ((resources: ServiceResources) => Runner | Promise<Runner>)[];
 }
@@ -97,8 +118,9 @@ interface Started {
 
 /**
  * A subgraph service with all its plumbing: its database (migrated), Kafka topics, the outbox
- * relay publishing what it records, its consumers and workers, and the subgraph over HTTP with
- * readiness checks of the database and Kafka. Call `listen` on the result.
+ * relay publishing what it records, its consumers (idempotent and broadcast) and workers, and the
+ * subgraph over HTTP (and graphql-ws, with `webSocket`) with readiness checks of the database and
+ * Kafka. Call `listen` on the result.
  *
  * `close()` stops taking work first and the plumbing it needs last: consumers, workers, relay,
  * HTTP (in-flight requests finish), database, Kafka. A start that fails half-way closes what it
@@ -132,14 +154,21 @@ export async function runService<C extends RequestContext, S = undefined>(option
       production: config.NODE_ENV === 'production',
       routes: typeof options.routes === 'function' ? options.routes(setup) : options.routes,
       readiness: { database: () => pingDatabase(orm), kafka: () => kafka.ping() },
-      // The kit has verified the header by the time this runs: with an identity it holds the token.
-      context: (identity, req) => options.context({ identity, token: identity ? bearerToken(req.headers.authorization) : null, req, em: orm.em.fork(), setup }),
+      webSocket: options.webSocket,
+      // The kit has verified the header (or the connection's token) by the time this runs: with an identity it holds the token.
+      context: (identity, req, session) => {
+        const authorization = session ? session.authorization : req.headers.authorization;
+        return options.context({ identity, token: identity ? bearerToken(authorization) : null, req, session: session ?? null, em: orm.em.fork(), setup });
+      },
     });
 
     started.relay = await startOutboxRelay({ orm, kafka, logger });
     for (const start of options.workers ?? []) started.workers.push(await start({ orm, kafka }));
     for (const [consumer, handlers] of consumers) {
       started.consumers.push(await startConsumer({ service: name, name: consumer, orm, kafka, logger, handlers, onMessage: options.onMessage }));
+    }
+    for (const [consumer, handlers] of Object.entries(options.broadcastConsumers ?? {})) {
+      started.consumers.push(await startBroadcastConsumer({ service: name, name: consumer, kafka, logger, handlers, onMessage: options.onBroadcast }));
     }
   } catch (error) {
     await stop(started, logger).catch((cleanup: unknown) => logger.error({ err: cleanup }, `${name}: cleanup after a failed start failed`));

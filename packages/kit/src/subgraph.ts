@@ -5,9 +5,10 @@ import { parse, type DocumentNode } from 'graphql';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
-import { enforceRequirements } from './authz.ts';
+import { enforceRequirements, requirementsOf } from './authz.ts';
 import { withHttpStatus } from './errors.ts';
 import { maskUnexpectedErrors } from './graphql.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from './graphql-ws.ts';
 import { closeHttpServer, createHttpServer, listen, type ReadinessCheck, type Route } from './http.ts';
 import { operationGuards, type Limits } from './limits.ts';
 import type { Logger } from './log.ts';
@@ -23,21 +24,42 @@ export interface SubgraphOptions<C extends RequestContext> {
   name: string;
   typeDefs: DocumentNode;
   resolvers: GraphQLResolverMap<C>;
-  /** Builds the per-request context from the verified identity. */
-  context: (identity: Identity | null, req: IncomingMessage) => C | Promise<C>;
+  /**
+   * Builds the per-request context from the verified identity. Over WebSocket (see `webSocket`),
+   * `req` is the upgrade request and `session` the connection (whose identity follows token
+   * refreshes); it is called for each operation, and again for each event of a subscription.
+   */
+  context: (identity: Identity | null, req: IncomingMessage, session?: Session) => C | Promise<C>;
   verifier: TokenVerifier;
   limits: Limits;
   logger: Logger;
   production: boolean;
   routes?: Record<string, Route>;
   readiness?: Record<string, ReadinessCheck>;
+  /**
+   * Also serve the schema over graphql-ws (`graphql-transport-ws`) on the same port and path, for
+   * subscriptions above all: signed-in callers only (the token in `connection_init`, verified by
+   * `verifier`; refreshed in a `ping`), the same limits and `@authenticated`/`@requiresScopes`
+   * checks as HTTP. Each event of a subscription is executed with a fresh context. Options of the
+   * server may be given instead of `true`.
+   */
+  webSocket?: boolean | SubgraphWebSocketOptions;
+}
+
+export interface SubgraphWebSocketOptions {
+  /** Called for each accepted connection (metrics, tests). */
+  onSession?: (session: Session) => void;
+  /** Operations one connection may have running at once (default 100). */
+  maxOperationsPerConnection?: number;
+  /** Interval of WebSocket-level keep-alive pings (graphql-ws default). */
+  keepAliveMs?: number;
 }
 
 export interface Service {
   readonly server: Server;
   /** Resolves with the base URL; port 0 picks a free port. */
   listen(port: number, host?: string): Promise<string>;
-  /** Stops taking requests, lets in-flight ones finish. */
+  /** Stops taking requests (WebSocket connections are closed with 1001 first), lets in-flight ones finish. */
   close(): Promise<void>;
 }
 
@@ -49,7 +71,8 @@ export function readSchema(url: URL): DocumentNode {
 /**
  * An Apollo Federation 2 subgraph behind node:http, with the project's defaults: the caller's
  * identity comes only from a verified bearer token, `@authenticated`/`@requiresScopes` are
- * enforced, operation limits apply, unexpected errors are masked.
+ * enforced, operation limits apply, unexpected errors are masked. With `webSocket`, the same
+ * schema is served over graphql-ws on the same port and path, with the same guarantees.
  */
 export async function createSubgraph<C extends RequestContext>(options: SubgraphOptions<C>): Promise<Service> {
   const { logger } = options;
@@ -80,10 +103,29 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
       return options.context(identity, req);
     },
   });
+  let webSocket: GraphQLWsServer | undefined;
+  if (options.webSocket) {
+    const settings = options.webSocket === true ? {} : options.webSocket;
+    const context = ({ session, upgradeRequest }: { session: Session; upgradeRequest: IncomingMessage }) => options.context(session.identity, upgradeRequest, session);
+    webSocket = serveGraphQLOverWebSocket<C>(server, {
+      schema,
+      verifier: options.verifier,
+      limits: options.limits,
+      logger: logger.child({ component: 'websocket' }),
+      production: options.production,
+      // Refused before anything runs, as the router does; the resolvers check again.
+      requirements: requirementsOf(options.typeDefs),
+      context,
+      eventContext: context,
+      ...settings,
+    });
+  }
   return {
     server,
     listen: (port, host) => listen(server, port, host),
     close: async () => {
+      // Subscribers first: they resubscribe elsewhere while this instance finishes its requests.
+      await webSocket?.close();
       await closeHttpServer(server);
       await apollo.stop();
     },

@@ -1,17 +1,20 @@
-import {
-  assertMeets, ErrorCode, graphqlError, identityFromAuthorization, maskUnexpectedErrors, operationGuards,
-  type Identity, type Limits, type Logger, type Requirement, type TokenVerifier,
-} from '@shopgraph/kit';
 import type { Context, ExecutionResult, OperationResult, SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import {
-  execute as graphqlExecute, getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, subscribe as graphqlSubscribe, validate,
+  createSourceEventStream, execute as graphqlExecute, getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules,
+  subscribe as graphqlSubscribe, validate,
   type DocumentNode, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule,
 } from 'graphql';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { guardedFieldsOf } from './authz.ts';
+import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
+import { assertMeets, guardedFieldsOf, type Requirement } from './authz.ts';
+import { ErrorCode, graphqlError } from './errors.ts';
+import { maskUnexpectedErrors } from './graphql.ts';
+import { operationGuards, type Limits } from './limits.ts';
+import type { Logger } from './log.ts';
+import { mapAsync } from './stream.ts';
 
 /**
  * GraphQL over WebSocket (the graphql-ws protocol, `graphql-transport-ws`) on an existing node:http
@@ -28,7 +31,7 @@ import { guardedFieldsOf } from './authz.ts';
  *   operation limits, and checked against `@authenticated`/`@requiresScopes` before anything runs;
  *   a refused one gets an `error` message with a stable code, and the connection stays up.
  *
- * Meant for the kit: subgraphs serving subscriptions need exactly this (with graphql-js's own
+ * Subgraphs serve their own schema with it (`createSubgraph({ webSocket: true })`, graphql-js's
  * `execute`/`subscribe`); the router passes its federated ones.
  */
 
@@ -141,6 +144,8 @@ export interface WsRequest {
   document: DocumentNode;
   operation: OperationDefinitionNode;
   variables: Record<string, unknown>;
+  /** The HTTP request that opened the WebSocket (its headers, remote address). */
+  upgradeRequest: IncomingMessage;
 }
 
 export type WsExecute = (args: ExecutionArgs) => OperationResult;
@@ -158,6 +163,13 @@ export interface GraphQLWsOptions<C> {
   requirements?: ReadonlyMap<string, Requirement>;
   /** The `contextValue` operations run with. */
   context: (request: WsRequest) => C | Promise<C>;
+  /**
+   * With graphql-js's own `subscribe` (no `subscribe` option): the context each event of a
+   * subscription is executed with, built anew per event, so the event's fields read current data
+   * (fresh loaders, a fresh database session) as a new HTTP request would, with the connection's
+   * current identity. Without it every event runs with the subscription's own context.
+   */
+  eventContext?: (request: WsRequest) => C | Promise<C>;
   /** Queries and mutations; graphql-js `execute` by default. */
   execute?: WsExecute;
   /** Subscriptions; graphql-js `subscribe` by default. */
@@ -205,8 +217,10 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       return { errors: [error instanceof GraphQLError ? error : new GraphQLError(messageOf(error), { originalError: error instanceof Error ? error : undefined })] };
     }
   };
+  // The request each subscription's context was built for, so each of its events can get a fresh context.
+  const requests = new WeakMap<object, WsRequest>();
   const execute = safely(options.execute ?? graphqlExecute);
-  const subscribe = safely(options.subscribe ?? (graphqlSubscribe as WsExecute));
+  const subscribe = safely(options.subscribe ?? (options.eventContext ? subscribeWithEventContext(options.eventContext, requests) : (graphqlSubscribe as WsExecute)));
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.LIMIT_MAX_BODY_BYTES });
   let closing = false;
@@ -298,9 +312,11 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       const variables = (payload.variables ?? {}) as Record<string, unknown>;
       const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 25 });
       if (coerced.errors) return coerced.errors.map((error) => codeOf(error, ErrorCode.BAD_USER_INPUT));
-      const request: WsRequest = { session, query: payload.query, operationName, document, operation, variables };
+      const request: WsRequest = { session, query: payload.query, operationName, document, operation, variables, upgradeRequest: ctx.extra.request };
+      const contextValue = await options.context(request);
+      if (typeof contextValue === 'object' && contextValue !== null) requests.set(contextValue, request);
       // Variables go on as sent: graphql-js and subgraphs coerce them themselves.
-      return { schema, document, operationName, variableValues: variables, contextValue: await options.context(request) } satisfies ExecutionArgs;
+      return { schema, document, operationName, variableValues: variables, contextValue } satisfies ExecutionArgs;
     },
 
     execute,
@@ -334,5 +350,21 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       server.off('upgrade', onUpgrade);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * graphql-js `subscribe`, except that each event is executed with a context built for it (see
+ * `eventContext`) instead of the subscription's: the source stream is set up with the
+ * subscription's context, each event's selection runs like a new request.
+ */
+function subscribeWithEventContext<C>(eventContext: (request: WsRequest) => C | Promise<C>, requests: WeakMap<object, WsRequest>): WsExecute {
+  return async (args) => {
+    const request = typeof args.contextValue === 'object' && args.contextValue !== null ? requests.get(args.contextValue) : undefined;
+    if (!request) return graphqlSubscribe(args);
+    const source = await createSourceEventStream(args);
+    // A refusal (the subscribe resolver threw, e.g. FORBIDDEN): the errors, no stream.
+    if (!(Symbol.asyncIterator in source)) return source;
+    return mapAsync(source[Symbol.asyncIterator](), async (event) => graphqlExecute({ ...args, rootValue: event, contextValue: await eventContext(request) }));
   };
 }

@@ -1,0 +1,217 @@
+import { connectWs, createTestIssuer, graphql, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
+import { parse } from 'graphql';
+import { importJWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Session } from './graphql-ws.ts';
+import { defaultLimits } from './limits.ts';
+import { testLogger } from './messaging/test-support.ts';
+import { pushable, type Pushable } from './stream.ts';
+import { createSubgraph, type RequestContext, type Service } from './subgraph.ts';
+
+// A subgraph serving its own schema over graphql-ws with `createSubgraph({ webSocket: true })`.
+const typeDefs = parse(`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@authenticated", "@requiresScopes"])
+  type Query { whoami: String @authenticated }
+  type Subscription {
+    "Numbers pushed on a channel; each event says which context it was executed with."
+    numbers(channel: String!): Number!
+    staffNumbers: Number! @requiresScopes(scopes: [["staff"]])
+  }
+  type Number { n: Int! context: Int! userId: String! parent: Number }
+`);
+
+interface Context extends RequestContext {
+  /** Which context this is (numbered as they are built). */
+  serial: number;
+  session: Session | undefined;
+}
+
+const channels = new Map<string, Set<Pushable<number>>>();
+const publish = (channel: string, n: number) => channels.get(channel)?.forEach((stream) => stream.push(n));
+const listening = (channel: string) => channels.get(channel)?.size ?? 0;
+const listen = (channel: string) => {
+  const set = channels.get(channel) ?? new Set();
+  channels.set(channel, set);
+  const stream: Pushable<number> = pushable({ onReturn: () => set.delete(stream) });
+  set.add(stream);
+  return stream.iterator;
+};
+let subscribeCalls = 0;
+let contexts = 0;
+const sessions: Session[] = [];
+let service: Service;
+let url: string;
+let issuer: TestIssuer;
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  service = await createSubgraph<Context>({
+    name: 'numbers',
+    typeDefs,
+    resolvers: {
+      Query: { whoami: (_s: unknown, _a: unknown, context: Context) => context.identity?.userId ?? null },
+      Subscription: {
+        numbers: {
+          subscribe: (_s: unknown, { channel }: { channel: string }) => {
+            subscribeCalls++;
+            return listen(channel);
+          },
+          resolve: (n: number) => n,
+        },
+        staffNumbers: {
+          subscribe: () => {
+            subscribeCalls++;
+            return listen('staff');
+          },
+          resolve: (n: number) => n,
+        },
+      },
+      Number: {
+        n: (n: number) => n,
+        context: (_n: number, _a: unknown, context: Context) => context.serial,
+        userId: (_n: number, _a: unknown, context: Context) => context.identity!.userId,
+        parent: (n: number) => (n > 1 ? n - 1 : null),
+      },
+    } as never,
+    verifier: issuer.verifier,
+    limits: defaultLimits,
+    logger: testLogger('ws-test'),
+    production: false,
+    webSocket: { onSession: (session) => void sessions.push(session) },
+    context: (identity, _req, session) => ({ identity, session, serial: ++contexts }),
+  });
+  url = `${await service.listen(0)}/graphql`;
+});
+
+afterAll(async () => {
+  await service?.close();
+});
+
+const NUMBERS = 'subscription($c: String!) { numbers(channel: $c) { n context userId } }';
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const channel = () => `c-${crypto.randomUUID()}`;
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function signedIn(staff = false): Promise<{ client: WsTestClient; userId: string }> {
+  const userId = crypto.randomUUID();
+  const client = await connectWs(url, bearer(staff ? await issuer.staff(userId) : await issuer.customer(userId)));
+  expect(client.ack).toBeDefined();
+  return { client, userId };
+}
+
+describe('createSubgraph({ webSocket: true })', () => {
+  it('serves the same schema over graphql-ws on the same port and path as HTTP', async () => {
+    const token = await issuer.customer('u-http');
+    expect((await graphql(url, '{ whoami }', {}, token)).data).toEqual({ whoami: 'u-http' });
+    const client = await connectWs(url, bearer(token));
+    client.subscribe('q', '{ whoami }');
+    expect(await client.takeFor('q')).toEqual({ id: 'q', type: 'next', payload: { data: { whoami: 'u-http' } } });
+    await client.close();
+  });
+
+  it('refuses a connection without a verified token with 4401', async () => {
+    for (const payload of [undefined, {}, { authorization: 'Bearer not-a-jwt' }]) {
+      const client = await connectWs(url, payload);
+      expect(client.ack).toBeUndefined();
+      expect((await client.closed).code).toBe(4401);
+    }
+  });
+
+  it('executes each event with a fresh context (the connection\'s identity), so events read current data', async () => {
+    const { client, userId } = await signedIn();
+    const c = channel();
+    client.subscribe('1', NUMBERS, { c });
+    await until(() => listening(c) === 1, 'subscribed');
+    publish(c, 1);
+    publish(c, 2);
+    const first = (await client.takeFor('1')).payload.data.numbers;
+    const second = (await client.takeFor('1')).payload.data.numbers;
+    expect([first.n, second.n]).toEqual([1, 2]);
+    expect(first.userId).toBe(userId);
+    expect(second.context).toBeGreaterThan(first.context);
+    expect(sessions.at(-1)!.identity.userId).toBe(userId);
+    client.send({ id: '1', type: 'complete' });
+    await until(() => listening(c) === 0, 'the source released');
+    await client.close();
+  });
+
+  it('refuses a guarded subscription at subscribe time, before its source is set up', async () => {
+    const { client } = await signedIn();
+    const calls = subscribeCalls;
+    client.subscribe('s', 'subscription { staffNumbers { n } }');
+    expect(await client.takeFor('s')).toEqual({ id: 's', type: 'error', payload: [expect.objectContaining({ message: 'Subscription.staffNumbers requires scope staff', extensions: { code: 'FORBIDDEN' } })] });
+    expect(subscribeCalls).toBe(calls);
+    expect(listening('staff')).toBe(0);
+
+    const staff = await signedIn(true);
+    staff.client.subscribe('s', 'subscription { staffNumbers { n } }');
+    await until(() => listening('staff') === 1, 'staff subscribed');
+    publish('staff', 7);
+    expect((await staff.client.takeFor('s')).payload).toEqual({ data: { staffNumbers: { n: 7 } } });
+    await Promise.all([client.close(), staff.client.close()]);
+  });
+
+  it('applies the operation limits: hostile documents get an error with a stable code, the connection stays', async () => {
+    const { client } = await signedIn();
+    const deep = `subscription { numbers(channel: "x") { ${'parent { '.repeat(20)}n${' }'.repeat(20)} } }`;
+    const aliases = `subscription { numbers(channel: "x") { ${Array.from({ length: 40 }, (_, i) => `a${i}: n`).join(' ')} } }`;
+    const tokens = `subscription { numbers(channel: "x") { ${'n '.repeat(5_000)}} }`;
+    for (const [document, code] of [[deep, 'GRAPHQL_VALIDATION_FAILED'], [aliases, 'GRAPHQL_VALIDATION_FAILED'], [tokens, 'GRAPHQL_PARSE_FAILED']] as const) {
+      const calls = subscribeCalls;
+      client.subscribe('bad', document);
+      const refused = await client.takeFor('bad');
+      expect(refused.type).toBe('error');
+      expect(refused.payload[0].extensions.code).toBe(code);
+      expect(subscribeCalls).toBe(calls);
+    }
+    const c = channel();
+    client.subscribe('ok', NUMBERS, { c });
+    await until(() => listening(c) === 1, 'subscribed after the refusals');
+    await client.close();
+  });
+
+  it('keeps a subscription past the token\'s exp after a refresh in a ping; closes with 4401 at exp without one', async () => {
+    const userId = crypto.randomUUID();
+    // A 2 s token from the trusted issuer's own key.
+    const key = await importJWK(issuer.privateJwk, issuer.privateJwk.alg!);
+    const now = Math.floor(Date.now() / 1000);
+    const twoSeconds = await new SignJWT({ scope: 'customer' })
+      .setProtectedHeader({ alg: issuer.privateJwk.alg!, kid: issuer.privateJwk.kid! })
+      .setIssuer(TEST_ISSUER).setAudience(TEST_AUDIENCE).setSubject(userId).setIssuedAt(now).setExpirationTime(now + 2)
+      .sign(key);
+
+    const refreshed = await connectWs(url, bearer(twoSeconds));
+    const expiring = await connectWs(url, bearer(twoSeconds));
+    const c = channel();
+    refreshed.subscribe('1', NUMBERS, { c });
+    expiring.subscribe('1', NUMBERS, { c });
+    await until(() => listening(c) === 2, 'both subscribed');
+    await refreshed.refresh(await issuer.customer(userId));
+    expect(await expiring.closed).toEqual({ code: 4401, reason: 'Token expired' });
+    await until(() => listening(c) === 1, 'the expired connection\'s subscription released');
+    publish(c, 3);
+    expect((await refreshed.takeFor('1')).payload.data.numbers).toMatchObject({ n: 3, userId });
+    await refreshed.close();
+  });
+
+  it('closes WebSocket connections with 1001 when the service closes', async () => {
+    const other = await createSubgraph<Context>({
+      name: 'numbers', typeDefs, resolvers: { Subscription: { numbers: { subscribe: () => listen('bye'), resolve: (n: number) => n }, staffNumbers: { subscribe: () => listen('bye') } } } as never,
+      verifier: issuer.verifier, limits: defaultLimits, logger: testLogger('ws-test'), production: false, webSocket: true,
+      context: (identity) => ({ identity, session: undefined, serial: 0 }),
+    });
+    const client = await connectWs(`${await other.listen(0)}/graphql`, bearer(await issuer.customer()));
+    client.subscribe('1', 'subscription { numbers(channel: "bye") { n } }');
+    await until(() => listening('bye') === 1, 'subscribed');
+    await other.close();
+    expect((await client.closed).code).toBe(1001);
+    await until(() => listening('bye') === 0, 'released');
+  });
+});

@@ -1,0 +1,170 @@
+import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.ts';
+import { errorMessage, internalsOf, sleep } from './internal.ts';
+import type { KafkaClient } from './kafka.ts';
+import type { Runner } from './relay.ts';
+
+/**
+ * Handles one event in this process only (e.g. pushes it to in-memory subscribers). No
+ * transaction, no retry: a throw is logged and the event skipped.
+ */
+export type BroadcastHandler<T extends EventType> = (event: Envelope<EventData<T>> & { type: T }) => void | Promise<void>;
+
+export type BroadcastHandlers = { [T in EventType]?: BroadcastHandler<T> };
+
+/** What became of one message a broadcast consumer took, for metrics and tests. */
+export interface BroadcastOutcome {
+  /** delivered: the handler returned; ignored: a type it does not handle; invalid: not a valid event; failed: the handler threw. */
+  result: 'delivered' | 'ignored' | 'invalid' | 'failed';
+  group: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  eventId?: string;
+  type?: string;
+  error?: string;
+}
+
+export interface BroadcastConsumerOptions {
+  /** The group is `<service>.<name>.<random>`: one of its own per process. */
+  service: string;
+  name: string;
+  kafka: KafkaClient;
+  logger: Logger;
+  handlers: BroadcastHandlers;
+  /** Called once per message with its outcome. */
+  onMessage?: (outcome: BroadcastOutcome) => void;
+}
+
+export interface BroadcastRunner extends Runner {
+  /** This process's consumer group (logical, without the topic prefix). */
+  readonly group: string;
+}
+
+/**
+ * A fan-out consumer: every process running one receives every event of the handled types, from
+ * the moment it started (earlier events are not replayed). For state that lives in one process's
+ * memory, such as live subscriptions; never for effects that must happen once (use
+ * `startConsumer`, which is idempotent, retries and dead-letters).
+ *
+ * Each process joins a consumer group of its own, `<service>.<name>.<random>`, whose offsets are
+ * set to the end of each partition before it joins: it receives exactly what is published after
+ * it started, in per-partition (so per-key) order. There is no processed-message bookkeeping and
+ * no dead-lettering: an invalid message or a failing handler is logged and skipped. Offsets are
+ * committed only so that a rebalance within the process resumes where it was; the group is deleted
+ * on `stop()` (a crashed process's group expires with Kafka's offsets retention).
+ */
+export async function startBroadcastConsumer(options: BroadcastConsumerOptions): Promise<BroadcastRunner> {
+  const { kafka, handlers } = options;
+  const group = `${options.service}.${options.name}.${randomBytes(6).toString('hex')}`;
+  const log = options.logger.child({ component: 'broadcast-consumer', group });
+
+  const handledTypes = (Object.keys(handlers) as EventType[]).filter((type) => handlers[type]);
+  if (handledTypes.length === 0) throw new Error(`broadcast consumer ${group} handles no event types`);
+  const unknown = handledTypes.filter((type) => !Object.hasOwn(contracts, type));
+  if (unknown.length > 0) throw new Error(`broadcast consumer ${group} handles unknown event types: ${unknown.join(', ')}`);
+  const topics = [...new Set(handledTypes.map((type) => contracts[type].topic))].sort();
+  await kafka.ensureTopics(topics);
+
+  const report = (outcome: Omit<BroadcastOutcome, 'group'>): void => {
+    try {
+      options.onMessage?.({ group, ...outcome });
+    } catch (error) {
+      log.warn({ err: error }, 'onMessage hook failed');
+    }
+  };
+
+  const { kafka: client } = internalsOf(kafka);
+  const groupId = kafka.groupId(group);
+  // Start at the end of every partition as of now: what is published from here on is received,
+  // including what comes while the consumer is still joining (kafkajs' own "latest" would be
+  // resolved only at its first fetch, and skip that).
+  const ends = new Map<string, Map<number, string>>();
+  const admin = client.admin();
+  await admin.connect();
+  try {
+    for (const topic of topics) {
+      const physical = kafka.topic(topic);
+      // A topic created a moment ago may not have its leaders everywhere yet: retry briefly.
+      for (const deadline = Date.now() + 15_000; ;) {
+        try {
+          ends.set(physical, new Map((await admin.fetchTopicOffsets(physical)).map(({ partition, high }) => [partition, high])));
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw new Error(`broadcast consumer ${group}: cannot read the end offsets of ${physical}: ${errorMessage(error)}`, { cause: error });
+          await sleep(100);
+        }
+      }
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+
+  const consumer = client.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    log.error({ err: payload.error, restart: payload.restart }, payload.restart ? 'broadcast consumer crashed; restarting' : 'broadcast consumer crashed and stopped');
+  });
+  // Emitted synchronously once the group is joined, before the first fetch: the seeks apply to it
+  // (and are committed). Later joins (a rebalance) resume from the committed offsets.
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    if (joined) return;
+    joined = true;
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+      for (const partition of partitions) {
+        const offset = ends.get(topic)?.get(partition);
+        if (offset !== undefined) consumer.seek({ topic, partition, offset });
+      }
+    }
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: false });
+    await consumer.run({
+      autoCommit: true,
+      partitionsConsumedConcurrently: 3,
+      eachMessage: async ({ topic, partition, message }) => {
+        const where = { topic, partition, offset: message.offset };
+        let event: Envelope & { type: EventType };
+        try {
+          event = parseEvent(message.value);
+        } catch (error) {
+          if (!(error instanceof InvalidEvent)) throw error;
+          log.warn({ ...where, reason: error.message }, 'invalid message skipped');
+          return report({ ...where, result: 'invalid', error: error.message });
+        }
+        const about = { ...where, eventId: event.id, type: event.type };
+        const handler = handlers[event.type] as BroadcastHandler<EventType> | undefined;
+        if (!handler) return report({ ...about, result: 'ignored' });
+        try {
+          await handler(event as Envelope<EventData<EventType>> & { type: EventType });
+        } catch (error) {
+          log.error({ ...about, err: error }, 'broadcast handler failed; event skipped');
+          return report({ ...about, result: 'failed', error: errorMessage(error) });
+        }
+        report({ ...about, result: 'delivered' });
+      },
+    });
+  } catch (error) {
+    await consumer.disconnect().catch(() => {});
+    throw error;
+  }
+  log.info({ topics }, 'broadcast consumer started');
+  return {
+    group,
+    async stop() {
+      await consumer.disconnect();
+      // Nobody will ever use this group again.
+      const cleanup = client.admin();
+      try {
+        await cleanup.connect();
+        await cleanup.deleteGroups([groupId]);
+      } catch (error) {
+        log.debug({ err: error }, 'could not delete the broadcast consumer group; it expires with offsets retention');
+      } finally {
+        await cleanup.disconnect().catch(() => {});
+      }
+    },
+  };
+}
