@@ -3,7 +3,10 @@ import { freePort } from '@shopgraph/infra';
 import { createLogger, type Logger, type Service } from '@shopgraph/kit';
 import { createTestDatabase, kafkaBrokers, testTopicPrefix } from '@shopgraph/testkit';
 import { parse } from 'graphql';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRouterApp } from '../router/src/app.ts';
 import { loadRouterConfig } from '../router/src/config.ts';
 import { readSupergraphConfig } from '../scripts/compose.ts';
@@ -38,6 +41,26 @@ const subgraphs: Record<string, Start> = {
   shipping: (env, logger) => createShippingApp({ config: loadShippingConfig(env), logger }),
 };
 
+/** A service started beside the supergraph's own (a replica, another router). */
+export interface ExtraInstance {
+  /** Its GraphQL URL (http). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A router in a child process of its own, to be killed (SIGKILL) as a crash would. */
+export interface RouterProcess extends ExtraInstance {
+  /** SIGKILL: its sockets drop without a close frame; resolves once it has exited. */
+  kill(): Promise<void>;
+  /** What it printed (for failure messages). */
+  output(): string;
+}
+
+export interface RouterOptions {
+  /** Routing URL overrides by subgraph name (e.g. `{ orders: replica.url }`). */
+  subgraphUrls?: Record<string, string>;
+}
+
 export interface RunningSupergraph {
   routerUrl: string;
   subgraphUrls: Record<string, string>;
@@ -47,6 +70,14 @@ export interface RunningSupergraph {
   stop(name: string): Promise<void>;
   /** Starts a stopped subgraph again on its database and topics (on a new port: for saga work, not queries). */
   restart(name: string): Promise<void>;
+  /** The composed supergraph the routers serve. */
+  supergraphSdl: string;
+  /** Starts another instance of a subgraph on the same database and Kafka topics (a replica); closed with the supergraph. */
+  startReplica(name: string): Promise<ExtraInstance>;
+  /** Starts another router in this process over the same supergraph; closed with the supergraph. */
+  startRouter(options?: RouterOptions): Promise<ExtraInstance>;
+  /** Starts another router as a child process (`node router/src/index.ts`); killed with the supergraph. */
+  spawnRouter(options?: RouterOptions): Promise<RouterProcess>;
   close(): Promise<void>;
 }
 
@@ -96,9 +127,11 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
 
     const composed = composeServices(readSupergraphConfig().map(({ name, schemaPath }) => ({ name, url: subgraphUrls[name]!, typeDefs: parse(readFileSync(schemaPath, 'utf8')) })));
     if (composed.errors) throw new Error(composed.errors.map((e) => e.message).join('\n'));
-    const router = await createRouterApp({ config: loadRouterConfig({ ...base, PORT: String(routerPort) }), logger: logger('router'), supergraphSdl: composed.supergraphSdl });
+    const supergraphSdl = composed.supergraphSdl;
+    const router = await createRouterApp({ config: loadRouterConfig({ ...base, PORT: String(routerPort) }), logger: logger('router'), supergraphSdl });
     closers.push(() => router.close());
     await router.listen(routerPort);
+    let extraRouters = 0;
     return {
       routerUrl,
       subgraphUrls,
@@ -109,10 +142,73 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
       restart: async (name) => {
         await run(name);
       },
+      supergraphSdl,
+      async startReplica(name) {
+        const service = await subgraphs[name]!({ ...base, DATABASE_URL: databaseUrls[name]! }, logger(`${name}-replica`));
+        let closed: Promise<void> | undefined;
+        const closeReplica = () => (closed ??= service.close());
+        closers.push(closeReplica);
+        return { url: `${await service.listen(0)}/graphql`, close: closeReplica };
+      },
+      async startRouter({ subgraphUrls: overrides = {} } = {}) {
+        const app = await createRouterApp({ config: loadRouterConfig({ ...base, PORT: '0' }), logger: logger(`router-${++extraRouters}`), supergraphSdl, subgraphUrls: overrides });
+        let closed: Promise<void> | undefined;
+        const closeRouter = () => (closed ??= app.close());
+        closers.push(closeRouter);
+        return { url: `${await app.listen(0)}/graphql`, close: closeRouter };
+      },
+      async spawnRouter({ subgraphUrls: overrides = {} } = {}) {
+        const router = await spawnRouterProcess(supergraphSdl, base, overrides);
+        closers.push(() => router.kill());
+        return router;
+      },
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/**
+ * `node router/src/index.ts` with this process's Node, the given supergraph (written to a temp
+ * file), the supergraph's env and `SUBGRAPH_<NAME>_URL` overrides, on a free port; resolves once
+ * it answers /healthz.
+ */
+async function spawnRouterProcess(supergraphSdl: string, env: Record<string, string>, overrides: Record<string, string>): Promise<RouterProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-router-'));
+  const supergraphPath = join(dir, 'supergraph.graphql');
+  writeFileSync(supergraphPath, supergraphSdl);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const routerEnv: Record<string, string> = {
+    ...env,
+    ...Object.fromEntries(Object.entries(overrides).map(([name, value]) => [`SUBGRAPH_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`, value])),
+    PORT: String(port), HOST: '127.0.0.1', SUPERGRAPH_PATH: supergraphPath, LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+  };
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../router/src/index.ts')], { env: { ...process.env, ...routerEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let gone = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    gone = true;
+    rmSync(dir, { recursive: true, force: true });
+    resolve();
+  }));
+  const kill = async () => {
+    if (!gone) child.kill('SIGKILL');
+    await exited;
+  };
+  for (const deadline = Date.now() + 30_000; ;) {
+    if (gone) throw new Error(`the router process exited before it was ready:\n${output}`);
+    const healthy = await fetch(new URL('/healthz', url), { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+    if (healthy) break;
+    if (Date.now() > deadline) {
+      await kill();
+      throw new Error(`the router process did not answer /healthz within 30 s:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { url, kill, close: kill, output: () => output };
 }

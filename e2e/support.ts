@@ -1,4 +1,4 @@
-import { graphql } from '@shopgraph/testkit';
+import { connectWs, graphql, type WsMessage, type WsTestClient } from '@shopgraph/testkit';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
 import { operation } from './operations.ts';
@@ -63,3 +63,64 @@ export async function createProduct(graph: RunningSupergraph, staff: string, inp
   await graphql(graph.routerUrl, operation('SetStock'), { input: { productId: id, quantity: input.stock } }, staff);
   return id;
 }
+
+/** One event of `orderStatusChanged`, as the client selected it. */
+export interface StatusEvent {
+  version: number;
+  status: string;
+  reason: string | null;
+  [field: string]: any;
+}
+
+/** A client following one order's status over the router's WebSocket. */
+export interface OrderWatch {
+  client: WsTestClient;
+  /** Every event taken so far, in arrival order. */
+  readonly events: StatusEvent[];
+  /** The next event; fails on an error message or completion. */
+  next(timeoutMs?: number): Promise<StatusEvent>;
+  /** Takes events up to and including `version`; returns those taken. */
+  through(version: number, timeoutMs?: number): Promise<StatusEvent[]>;
+  /** The subscription's next message as it came (next, error or complete). */
+  message(timeoutMs?: number): Promise<WsMessage>;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to `url` (the router) with `token` in connection_init and subscribes to the order's
+ * status with a client operation (default `OrderStatusChanged`), from `after` if given.
+ */
+export async function watchOrder(url: string, token: string, orderId: string, options: { after?: number; operation?: string } = {}): Promise<OrderWatch> {
+  const client = await connectWs(url, { authorization: `Bearer ${token}` });
+  if (!client.ack) throw new Error(`connection refused: ${JSON.stringify(await client.closed)}`);
+  const variables = options.after === undefined ? { orderId } : { orderId, after: options.after };
+  client.subscribe('order', operation(options.operation ?? 'OrderStatusChanged'), variables);
+  const events: StatusEvent[] = [];
+  const message = (timeoutMs = 30_000) => client.takeFor('order', timeoutMs);
+  const next = async (timeoutMs?: number) => {
+    const m = await message(timeoutMs);
+    if (m.type !== 'next' || m.payload?.errors || !m.payload?.data?.orderStatusChanged) throw new Error(`expected an event, got ${JSON.stringify(m)}`);
+    const event = m.payload.data.orderStatusChanged as StatusEvent;
+    events.push(event);
+    return event;
+  };
+  return {
+    client,
+    events,
+    message,
+    next,
+    async through(version, timeoutMs) {
+      const taken: StatusEvent[] = [];
+      while (taken.at(-1)?.version !== version) {
+        const event = await next(timeoutMs);
+        taken.push(event);
+        if (event.version > version) throw new Error(`expected version ${version}, got past it: ${JSON.stringify(taken)}`);
+      }
+      return taken;
+    },
+    close: () => client.close(),
+  };
+}
+
+/** [version, status] of each event, for compact assertions. */
+export const statuses = (events: StatusEvent[]): [number, string][] => events.map((e) => [e.version, e.status]);

@@ -1,10 +1,12 @@
-import { runService, type MessageOutcome, type RequestContext, type Service, type ServiceDeps } from '@shopgraph/kit';
+import { runService, type BroadcastOutcome, type MessageOutcome, type RequestContext, type Service, type ServiceDeps } from '@shopgraph/kit';
 import DataLoader from 'dataloader';
 import { graphCheckoutSource } from './clients/checkout-source.client.ts';
 import type { CheckoutSource } from './domain/checkout-source.ts';
+import { LiveStatusService, StatusChangeBus, type StatusFeedHooks } from './domain/live-status.ts';
 import { OrdersService } from './domain/orders.service.ts';
 import { startSagaSweeper } from './domain/saga-sweeper.ts';
 import { entities, type Order, type OrderLine, type OrderStatusChange } from './entities/index.ts';
+import { liveHandlers } from './events/live.handler.ts';
 import { sagaHandlers } from './events/saga.handler.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -18,6 +20,8 @@ export interface OrdersContext extends RequestContext {
   history: DataLoader<string, OrderStatusChange[]>;
   /** The caller's access token, forwarded when orders reads the caller's cart through the supergraph. */
   token: string | null;
+  /** Live status subscriptions (`Subscription.orderStatusChanged`). */
+  live: LiveStatusService;
 }
 
 export interface Deps extends ServiceDeps<Config> {
@@ -25,11 +29,22 @@ export interface Deps extends ServiceDeps<Config> {
   checkout?: CheckoutSource;
   /** Sees what became of each saga event the consumer took (processed, duplicate, dead-lettered…); for metrics and tests. */
   onSagaMessage?: (outcome: MessageOutcome) => void;
+  /** The in-process bus live status changes reach subscribers on; tests pass one to watch it. */
+  statusBus?: StatusChangeBus;
+  /** Test seams around the switch from history to live in each status subscription. */
+  liveHooks?: StatusFeedHooks;
+  /** Sees what became of each status change the live (broadcast) consumer took; for metrics and tests. */
+  onLiveMessage?: (outcome: BroadcastOutcome) => void;
 }
 
-/** Observes the checkout saga (consumer group `orders.saga`) and times out stuck sagas (the sweeper). */
-export function createOrdersApp({ config, logger, verifier, checkout, onSagaMessage }: Deps): Promise<Service> {
+/**
+ * Observes the checkout saga (consumer group `orders.saga`), times out stuck sagas (the sweeper),
+ * and serves live order status over graphql-ws (`Subscription.orderStatusChanged`), fed by every
+ * status change on Kafka (broadcast consumer `orders.live.<random>`: each replica gets them all).
+ */
+export function createOrdersApp({ config, logger, verifier, checkout, onSagaMessage, statusBus, liveHooks, onLiveMessage }: Deps): Promise<Service> {
   const source = checkout ?? graphCheckoutSource({ url: config.GRAPH_URL, timeoutMs: config.CHECKOUT_TIMEOUT_MS, logger });
+  const bus = statusBus ?? new StatusChangeBus();
   return runService({
     name: 'orders',
     config,
@@ -41,6 +56,9 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
     migrations,
     consumers: { saga: sagaHandlers(logger) },
     onMessage: onSagaMessage,
+    broadcastConsumers: { live: liveHandlers(bus) },
+    onBroadcast: onLiveMessage,
+    webSocket: true,
     workers: [({ orm }) => startSagaSweeper({ orm, logger, intervalMs: config.SAGA_SWEEP_INTERVAL_MS, timeoutMs: config.SAGA_TIMEOUT_MS })],
     context: ({ identity, token, em }): OrdersContext => {
       const orders = new OrdersService(em, source);
@@ -48,6 +66,7 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
         identity,
         service: orders,
         token,
+        live: new LiveStatusService(em, bus, liveHooks),
         orders: new DataLoader(async (ids) => {
           const found = await orders.ordersById(ids);
           return ids.map((id) => found.get(id.toLowerCase()) ?? null);

@@ -19,7 +19,8 @@ export async function lockOrder(em: EntityManager, orderId: string): Promise<Ord
  * The one place an order's status changes: appends the next `order_status_change` (versions 1,
  * 2, 3… without gaps), updates the order, and records `orders.order.status-changed`, all in the
  * caller's transaction. Callers hold the order's row lock (or have just created the order) and
- * have checked the transition is legal. (Live status subscriptions hook in here.)
+ * have checked the transition is legal. Live status subscriptions are fed from the event it
+ * records, on every replica (events/live.handler.ts, domain/live-status.ts).
  */
 export function recordStatusChange(em: EntityManager, order: Order, status: OrderStatus, reason: string | null, at = new Date()): OrderStatusChange {
   const version = order.statusVersion + 1;

@@ -1,5 +1,6 @@
 import { ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
 import { GraphQLScalarType, Kind } from 'graphql';
+import type { StatusChange } from '../domain/live-status.ts';
 import { canView, encodeCursor, type PlaceOrderInput } from '../domain/orders.service.ts';
 import type { Order } from '../entities/order.entity.ts';
 import type { OrderLine } from '../entities/order-line.entity.ts';
@@ -39,6 +40,16 @@ export const resolvers: GraphQLResolverMap<OrdersContext> = {
   DateTime,
   Query: {
     order: (_: unknown, { id }: { id: string }, context: OrdersContext) => visibleOrder(id, context),
+  },
+  Subscription: {
+    orderStatusChanged: {
+      subscribe: (_: unknown, { orderId, after }: { orderId: string; after?: number | null }, context: OrdersContext) => context.live.follow(context.identity, orderId, after),
+      // Each event runs with a context of its own (the caller's identity as of now): checked again.
+      resolve: (change: StatusChange, _: unknown, context: OrdersContext) => {
+        if (!canView(context.identity, change.userId)) throw graphqlError(ErrorCode.FORBIDDEN, 'An order\'s status is visible only to its owner and staff');
+        return { version: change.version, status: change.status, reason: change.reason, at: change.at, order: { id: change.orderId } };
+      },
+    },
   },
   Mutation: {
     placeOrder: (_: unknown, { input }: { input: PlaceOrderInput }, context: OrdersContext) =>
