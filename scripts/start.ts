@@ -44,6 +44,7 @@ function printWelcome({ routerUrl, subgraphUrls, logs }: Stack): void {
   const browse = '{ me { name } products(first: 3) { edges { node { name price { amount currency } availableQuantity } } } }';
   console.log(`
   Supergraph ready.
+    Web client http://127.0.0.1:${ROUTER_PORT}/
     Router     ${routerUrl}   (health: http://127.0.0.1:${ROUTER_PORT}/healthz)
 ${Object.entries(subgraphUrls).map(([name, url]) => `    ${name.padEnd(10)} ${url}`).join('\n')}
     Logs       ${logs}
