@@ -5,7 +5,7 @@
 //     with placeOrder→CONFIRMED latency and per-process CPU.
 // Prints a table and writes bench/results/saga-<timestamp>.json. Loopback only; stops by itself.
 //
-// Options: --only relay|sagas  --concurrency 16,32,64,128  --warmup 5  --measure 25  --events 20000
+// Options: --only relay|sagas  --concurrency 1,16,32,64,128  --warmup 5  --measure 25  --events 20000
 //          --rounds 3  --rate-seconds 10  --products 10
 //          --profile (V8 CPU profiles of every service into .data/bench/profiles/; figures then not comparable)
 import { ensureKafka, ensurePostgres, repoDirs } from '@shopgraph/infra';
@@ -21,7 +21,7 @@ import { benchSagas, type LevelResult, type SagaBenchResult } from './saga/saga-
 const { values: args } = parseArgs({
   options: {
     only: { type: 'string' },
-    concurrency: { type: 'string', default: '16,32,64,128' },
+    concurrency: { type: 'string', default: '1,16,32,64,128' },
     warmup: { type: 'string', default: '5' },
     measure: { type: 'string', default: '25' },
     events: { type: 'string', default: '20000' },
@@ -166,6 +166,7 @@ function table(r: typeof report): string {
       out.push(
         `Commit→publish at ${lat.achievedEventsPerS} events/s, ${lat.table} outbox table (${lat.eventsPerTransaction} events per transaction every ${lat.transactionEveryMs} ms, ${lat.seconds} s; ${lat.published}/${lat.written} published, ${lat.avgBatchSize} events per relay batch)`,
         `  p50 ${lat.commitToPublishMs.p50} ms   p99 ${lat.commitToPublishMs.p99} ms   max ${lat.commitToPublishMs.max} ms   target p99 ≤ ${TARGETS.commitToPublishP99Ms} ms: ${met(lat.commitToPublishMs.p99 <= TARGETS.commitToPublishP99Ms)}   (writer's commit p50 ${lat.commitMs.p50} ms, p99 ${lat.commitMs.p99} ms; machine busy ${lat.machineBusyPct}%, others ${lat.otherPct}% of a core; autovacuum ${lat.autovacuums}×, autoanalyze ${lat.autoanalyzes}× on the table meanwhile)`,
+        `  its Postgres sessions (average number per state): ${Object.entries(lat.dbSessions).slice(0, 6).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       );
     }
   }
@@ -187,7 +188,7 @@ function table(r: typeof report): string {
       out.push(
         `  best: C=${best.concurrency}, ${best.sagasPerS} sagas/s over ${best.windowS} s — target ≥ ${TARGETS.sagasPerS}/s: ${met(best.sagasPerS >= TARGETS.sagasPerS)}; stretch ${TARGETS.sagasPerSStretch}/s: ${met(best.sagasPerS >= TARGETS.sagasPerSStretch)}`,
         `  sagas/s in 5 s slices at C=${best.concurrency}: ${best.sagasPerSBy5s.join(', ')}`,
-        `  legs (p50, C=${best.concurrency}): placeOrder commit→response ${best.legsP50Ms.placeOrderCommitToResponse} ms, response→STOCK_RESERVED committed ${best.legsP50Ms.responseToStockReserved} ms, STOCK_RESERVED→CONFIRMED committed ${best.legsP50Ms.stockReservedToConfirmed} ms, CONFIRMED commit→observed ${best.legsP50Ms.confirmedCommitToObserved} ms`,
+        `  legs (p50, C=${best.concurrency}; status times = the events' \`at\`, set just before each commit): order created in placeOrder → response ${best.legsP50Ms.orderCreatedToResponse} ms, response → STOCK_RESERVED ${best.legsP50Ms.responseToStockReserved} ms, STOCK_RESERVED → CONFIRMED ${best.legsP50Ms.stockReservedToConfirmed} ms, CONFIRMED → seen on Kafka ${best.legsP50Ms.confirmedToObserved} ms`,
         `  CPU during the window at C=${best.concurrency} (% of one core; ${best.cpu.cores} cores = ${best.cpu.cores * 100}%; CPU ms per CONFIRMED saga):`,
         ...cpuLines(best),
         `  work per CONFIRMED saga at C=${best.concurrency} (approximate: Postgres statistics lag by up to ~1 s):`,

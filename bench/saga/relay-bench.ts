@@ -6,6 +6,7 @@ import { createKafka, createLogger, messagingEntities, messagingMigration, openD
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { cpuBetween, sampleCpu } from './cpu.ts';
+import { sampleSessions } from './pg-sessions.ts';
 import { distribution, median, round, sleep, type Distribution } from './stats.ts';
 
 const TYPE = 'orders.order.status-changed';
@@ -38,7 +39,7 @@ export interface ThroughputRound {
 }
 
 export interface LatencyRun {
-  /** clean: a fresh outbox table; dirty: the table the throughput rounds left (the last round's 2 × N published rows not yet vacuumed). */
+  /** clean: a fresh outbox table; dirty: the table the throughput rounds left (the last round's N published rows, not yet vacuumed). */
   table: 'clean' | 'dirty';
   eventsPerSecondTarget: number;
   eventsPerTransaction: number;
@@ -56,6 +57,8 @@ export interface LatencyRun {
   /** Autovacuum / autoanalyze runs on outbox_message during the run (they compete with the relay and the writer). */
   autovacuums: number;
   autoanalyzes: number;
+  /** The scratch database's sessions meanwhile (average number per state; see pg-sessions.ts). */
+  dbSessions: Record<string, number>;
 }
 
 export interface RelayBenchResult {
@@ -151,8 +154,8 @@ export async function benchRelay(options: RelayBenchOptions): Promise<RelayBench
     }
 
     const latency: LatencyRun[] = [];
-    if (!signal.aborted) latency.push(await fixedRate(cleanOrm, kafka, 'clean', options));
-    if (!signal.aborted) latency.push(await fixedRate(orm, kafka, 'dirty', options));
+    if (!signal.aborted) latency.push(await fixedRate(cleanOrm, databases[1]!, kafka, 'clean', options));
+    if (!signal.aborted) latency.push(await fixedRate(orm, databases[0]!, kafka, 'dirty', options));
     return {
       events: options.events,
       batchSize: options.batchSize,
@@ -223,7 +226,7 @@ async function drain(orm: Orm, kafka: KafkaClient, events: number, options: Rela
  * (transactions may overlap if one is slow, so the rate holds), for `seconds`. The relay's
  * onPublished latencies (recordEvent's created_at → Kafka ack) are the commit→publish times.
  */
-async function fixedRate(orm: Orm, kafka: KafkaClient, table: LatencyRun['table'], options: RelayBenchOptions): Promise<LatencyRun> {
+async function fixedRate(orm: Orm, database: string, kafka: KafkaClient, table: LatencyRun['table'], options: RelayBenchOptions): Promise<LatencyRun> {
   const { eventsPerSecond, perTransaction, seconds } = options.rate;
   const everyMs = (1000 * perTransaction) / eventsPerSecond;
   const transactions = Math.round((seconds * 1000) / everyMs);
@@ -243,6 +246,8 @@ async function fixedRate(orm: Orm, kafka: KafkaClient, table: LatencyRun['table'
     if (!relay.leader) throw new Error('the relay did not become the publisher within 10 s');
     await sleep(300); // the relay's first (empty) cycle has run; it now waits for NOTIFY
     const maintenanceStart = await maintenance(orm);
+    const sampling = new AbortController();
+    const dbSessions = sampleSessions(options.postgresUrl, database, sampling.signal);
     const cpuStart = sampleCpu('bench_relay');
     const commitMs: number[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -264,6 +269,7 @@ async function fixedRate(orm: Orm, kafka: KafkaClient, table: LatencyRun['table'
     const writing = (performance.now() - started) / 1000;
     for (let waited = 0; latencies.length < written && waited < 30_000 && !options.signal.aborted; waited += 20) await sleep(20);
     const cpu = cpuBetween(cpuStart, sampleCpu('bench_relay'));
+    sampling.abort();
     const maintenanceEnd = await maintenance(orm);
     const result: LatencyRun = {
       table,
@@ -282,10 +288,11 @@ async function fixedRate(orm: Orm, kafka: KafkaClient, table: LatencyRun['table'
       otherPct: cpu.otherPct,
       autovacuums: maintenanceEnd.vacuums - maintenanceStart.vacuums,
       autoanalyzes: maintenanceEnd.analyzes - maintenanceStart.analyzes,
+      dbSessions: await dbSessions,
     };
     options.log(
       `relay at ${result.achievedEventsPerS} events/s, ${table} outbox table: commit→publish p50 ${result.commitToPublishMs.p50} ms, p99 ${result.commitToPublishMs.p99} ms, max ${result.commitToPublishMs.max} ms ` +
-        `(${result.avgBatchSize} events/batch; writer commit p99 ${result.commitMs.p99} ms; machine busy ${cpu.machineBusyPct}%, others ${cpu.otherPct}% of a core; autovacuum ${result.autovacuums}, autoanalyze ${result.autoanalyzes})`,
+        `(${result.avgBatchSize} events/batch; writer commit p99 ${result.commitMs.p99} ms; machine busy ${cpu.machineBusyPct}%, others ${cpu.otherPct}% of a core; autovacuum ${result.autovacuums}, autoanalyze ${result.autoanalyzes}); sessions: ${Object.entries(result.dbSessions).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     );
     return result;
   } finally {

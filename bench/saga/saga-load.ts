@@ -12,6 +12,7 @@ import pg from 'pg';
 import { operation } from '../../e2e/operations.ts';
 import { startStack, type Stack } from '../../scripts/stack.ts';
 import { cpuBetween, loadAverage, sampleCpu, type CpuUsage } from './cpu.ts';
+import { sampleSessions } from './pg-sessions.ts';
 import { graphqlClient, type GraphQLResult } from './http.ts';
 import { distribution, round, sleep, type Distribution } from './stats.ts';
 
@@ -73,8 +74,11 @@ export interface LevelResult {
     addToCart: Distribution;
     placeOrder: Distribution;
   };
-  /** Medians of the saga's legs (commit times from the events' `at`, ms resolution). */
-  legsP50Ms: { placeOrderCommitToResponse: number; responseToStockReserved: number; stockReservedToConfirmed: number; confirmedCommitToObserved: number };
+  /**
+   * Medians of the saga's legs. The status times are the events' `at`: set by orders inside the
+   * transaction that records the status, just before its commit (ms resolution).
+   */
+  legsP50Ms: { orderCreatedToResponse: number; responseToStockReserved: number; stockReservedToConfirmed: number; confirmedToObserved: number };
   cpu: CpuUsage;
   /**
    * Work per CONFIRMED saga in the window: database transactions (commits + rollbacks) and rows
@@ -173,7 +177,7 @@ export async function benchSagas(options: SagaBenchOptions): Promise<SagaBenchRe
     statsDb.pathname = '/postgres';
     const admin_ = admin;
     const counters = () => readCounters(statsDb.href, admin_, prefix);
-    const sessions = (until: AbortSignal) => sampleSessions(statsDb.href, until);
+    const sessions = (until: AbortSignal) => sampleSessions(statsDb.href, 'bench\\_%', until);
 
     const levels: LevelResult[] = [];
     for (const concurrency of options.concurrency) {
@@ -202,28 +206,6 @@ export async function benchSagas(options: SagaBenchOptions): Promise<SagaBenchRe
 interface Counters {
   db: Map<string, { xacts: number; rows: number }>;
   topics: Map<string, number>;
-}
-
-/** Samples the services' Postgres sessions until `signal` aborts: average sessions per state/wait event. */
-async function sampleSessions(databaseUrl: string, signal: AbortSignal): Promise<Record<string, number>> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  const counts = new Map<string, number>();
-  let samples = 0;
-  try {
-    while (!signal.aborted) {
-      const { rows } = await db.query<{ what: string; n: number }>(
-        `select case when state = 'active' then 'active: ' || coalesce(wait_event_type || ':' || wait_event, 'on CPU') else state end as what, count(*)::int as n
-           from pg_stat_activity where datname like 'bench\\_%' and pid <> pg_backend_pid() and state in ('active', 'idle in transaction') group by 1`,
-      );
-      for (const row of rows) counts.set(row.what, (counts.get(row.what) ?? 0) + row.n);
-      samples++;
-      await sleep(20, signal);
-    }
-  } finally {
-    await db.end();
-  }
-  return Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]).map(([what, n]) => [what, round(n / Math.max(1, samples), 2)]));
 }
 
 /** Transactions and written rows per bench_* database (pg_stat_database), messages per topic (high watermarks). */
@@ -454,10 +436,10 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
       placeOrder: distribution(ok('placeOrder')),
     },
     legsP50Ms: {
-      placeOrderCommitToResponse: legs((s) => s.statuses.get('PENDING')?.at, (s) => s.placeEnd),
+      orderCreatedToResponse: legs((s) => s.statuses.get('PENDING')?.at, (s) => s.placeEnd),
       responseToStockReserved: legs((s) => s.placeEnd, (s) => s.statuses.get('STOCK_RESERVED')?.at),
       stockReservedToConfirmed: legs((s) => s.statuses.get('STOCK_RESERVED')?.at, (s) => s.statuses.get('CONFIRMED')?.at),
-      confirmedCommitToObserved: legs((s) => s.statuses.get('CONFIRMED')?.at, (s) => s.final?.seen),
+      confirmedToObserved: legs((s) => s.statuses.get('CONFIRMED')?.at, (s) => s.final?.seen),
     },
     cpu,
     perSaga: perSaga(countersStart, countersEnd, confirmedInWindow),
