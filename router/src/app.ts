@@ -121,6 +121,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     close: async () => {
       loaded = false;
       await webSocket.close();
+      await federated.close();
       await closeHttpServer(server);
       await apollo.stop();
     },

@@ -201,6 +201,67 @@ describe('createSubgraph({ webSocket: true })', () => {
     await refreshed.close();
   });
 
+  describe('a shared connection (a router\'s): every operation carries its own token', () => {
+    const withToken = (client: WsTestClient, id: string, authorization: string | undefined, variables: Record<string, unknown>, query = NUMBERS) =>
+      client.send({ id, type: 'subscribe', payload: { query, variables, extensions: authorization ? { authorization } : {} } });
+    /** A token of `userId` that expires in `seconds`, from the trusted issuer's own key. */
+    const shortLived = async (userId: string, seconds: number) => {
+      const key = await importJWK(issuer.privateJwk, issuer.privateJwk.alg!);
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ scope: 'customer' })
+        .setProtectedHeader({ alg: issuer.privateJwk.alg!, kid: issuer.privateJwk.kid! })
+        .setIssuer(TEST_ISSUER).setAudience(TEST_AUDIENCE).setSubject(userId).setIssuedAt(now).setExpirationTime(now + seconds)
+        .sign(key);
+    };
+
+    it('runs each operation as its own token\'s user; one without a verified token is refused, the connection stays', async () => {
+      const shared = await connectWs(url, { operationTokens: true });
+      expect(shared.ack).toBeDefined();
+      const [alice, bob] = [crypto.randomUUID(), crypto.randomUUID()];
+      const c = channel();
+      withToken(shared, 'a', `Bearer ${await issuer.customer(alice)}`, { c });
+      withToken(shared, 'b', `Bearer ${await issuer.customer(bob)}`, { c });
+      for (const [id, authorization] of [['none', undefined], ['forged', 'Bearer not-a-jwt']] as const) {
+        withToken(shared, id, authorization, { c });
+        const refused = await shared.takeFor(id);
+        expect(refused).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
+      }
+      await until(() => listening(c) === 2, 'both subscribed');
+      publish(c, 5);
+      expect((await shared.takeFor('a')).payload.data.numbers).toMatchObject({ n: 5, userId: alice });
+      expect((await shared.takeFor('b')).payload.data.numbers).toMatchObject({ n: 5, userId: bob });
+
+      // Guarded fields are checked against the operation's own identity.
+      withToken(shared, 's', `Bearer ${await issuer.customer(alice)}`, {}, 'subscription { staffNumbers { n } }');
+      expect((await shared.takeFor('s')).payload[0].extensions.code).toBe('FORBIDDEN');
+      await shared.close();
+      await until(() => listening(c) === 0, 'released with the connection');
+    });
+
+    it('ends an operation at its token\'s exp (not the connection); a refresh in a ping keeps another going', async () => {
+      const userId = crypto.randomUUID();
+      const shared = await connectWs(url, { operationTokens: true });
+      const c = channel();
+      const twoSeconds = `Bearer ${await shortLived(userId, 2)}`;
+      withToken(shared, 'expiring', twoSeconds, { c });
+      withToken(shared, 'refreshed', twoSeconds, { c });
+      withToken(shared, 'stolen', twoSeconds, { c });
+      await until(() => listening(c) === 3, 'all subscribed');
+      shared.send({ type: 'ping', payload: { operations: { refreshed: `Bearer ${await issuer.customer(userId)}`, stolen: `Bearer ${await issuer.customer()}` } } });
+      await shared.take((m) => m.type === 'pong');
+      // A refresh for someone else ends that operation at once.
+      expect(await shared.takeFor('stolen')).toMatchObject({ type: 'next', payload: { errors: [{ extensions: { code: 'FORBIDDEN' } }] } });
+      expect(await shared.takeFor('stolen')).toEqual({ id: 'stolen', type: 'complete' });
+      expect(await shared.takeFor('expiring', 5_000)).toMatchObject({ type: 'next', payload: { errors: [{ message: 'Token expired', extensions: { code: 'UNAUTHENTICATED' } }] } });
+      expect(await shared.takeFor('expiring')).toEqual({ id: 'expiring', type: 'complete' });
+      await until(() => listening(c) === 1, 'the ended operations\' sources released');
+      publish(c, 9);
+      expect((await shared.takeFor('refreshed')).payload.data.numbers).toMatchObject({ n: 9, userId });
+      expect(shared.socket.readyState).toBe(shared.socket.OPEN);
+      await shared.close();
+    });
+  });
+
   it('closes WebSocket connections with 1001 when the service closes', async () => {
     const other = await createSubgraph<Context>({
       name: 'numbers', typeDefs, resolvers: { Subscription: { numbers: { subscribe: () => listen('bye'), resolve: (n: number) => n }, staffNumbers: { subscribe: () => listen('bye') } } } as never,

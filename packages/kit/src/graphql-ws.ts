@@ -3,7 +3,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import {
   createSourceEventStream, execute as graphqlExecute, getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules,
   subscribe as graphqlSubscribe, validate,
-  type DocumentNode, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule,
+  type DocumentNode, type ExecutionArgs, type ParseOptions, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule,
 } from 'graphql';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -29,7 +29,15 @@ import { mapAsync } from './stream.ts';
  *   `pong` answers only once it is accepted, so a pong means the refresh took.
  * - Every subscribe message is parsed with the token cap, validated with graphql's rules plus the
  *   operation limits, and checked against `@authenticated`/`@requiresScopes` before anything runs;
- *   a refused one gets an `error` message with a stable code, and the connection stays up.
+ *   a refused one gets an `error` message with a stable code, and the connection stays up. Parsed
+ *   and validated documents are cached by their text: a thousand clients sending the same
+ *   subscription share one document.
+ * - With `operationTokens` (subgraphs), a connection may instead carry many users' operations, each
+ *   with its own token in `extensions.authorization`: a router multiplexes its clients' subscriptions
+ *   over one connection per subgraph. Such a connection says so in `connection_init`
+ *   (`{ operationTokens: true }`, no token of its own); each operation is verified, authorized and
+ *   expired on its own (it ends with UNAUTHENTICATED "Token expired" at its token's `exp`), and is
+ *   refreshed with a `ping` payload `{ operations: { <id>: 'Bearer …' } }`.
  *
  * Subgraphs serve their own schema with it (`createSubgraph({ webSocket: true })`, graphql-js's
  * `execute`/`subscribe`); the router passes its federated ones.
@@ -174,10 +182,16 @@ export interface GraphQLWsOptions<C> {
   execute?: WsExecute;
   /** Subscriptions; graphql-js `subscribe` by default. */
   subscribe?: WsExecute;
-  /** Called for each accepted connection (metrics, tests). */
+  /** Called for each accepted session: a connection's, or an operation's on a shared connection (metrics, tests). */
   onSession?: (session: Session) => void;
   /** Operations one connection may have running at once. */
   maxOperationsPerConnection?: number;
+  /** Accept connections whose operations carry their own tokens (see above): subgraphs behind a router. */
+  operationTokens?: boolean;
+  /** Operations one such shared connection may have running at once (a router's, for all its clients). */
+  maxOperationsPerSharedConnection?: number;
+  /** Parsed and validated documents kept, by query text. */
+  documentCacheSize?: number;
   /** Interval of WebSocket-level keep-alive pings; a peer that misses a pong is dropped. */
   keepAliveMs?: number;
 }
@@ -202,11 +216,12 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsOptions<C>): GraphQLWsServer {
-  const { schema, verifier, logger, requirements, path = '/graphql', maxOperationsPerConnection = 100 } = options;
+  const { schema, verifier, logger, requirements, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000 } = options;
   const guards = operationGuards(options.limits);
   const rules: ValidationRule[] = [...specifiedRules, ...guards.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
   const mask = maskUnexpectedErrors(logger);
-  const sessions = new WeakMap<WebSocket, Session>();
+  const connections = new WeakMap<WebSocket, Connection>();
+  const documents = documentCache(schema, rules, guards.parseOptions, options.documentCacheSize ?? 1_000);
   type Ctx = Context<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>;
 
   // Nothing an operation does may throw into graphql-ws: it would close the whole socket with 4500.
@@ -239,22 +254,30 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     return false;
   };
 
+  /** The identity a token gives, or the error an operation is refused with. */
+  const verify = async (authorization: string): Promise<Identity | GraphQLError> => {
+    try {
+      return (await identityFromAuthorization(verifier, authorization)) ?? graphqlError(ErrorCode.UNAUTHENTICATED, 'Unauthorized');
+    } catch (error) {
+      return graphqlError(ErrorCode.UNAUTHENTICATED, `Unauthorized: ${messageOf(error)}`);
+    }
+  };
+
   useServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
     isProd: options.production,
     async onConnect(ctx) {
       const socket = ctx.extra.socket;
       const authorization = authorizationOf(ctx.connectionParams);
-      if (!authorization) return refuse(ctx, WsCloseCode.UNAUTHORIZED, 'Unauthorized: connection_init needs { authorization: "Bearer <token>" }');
-      let identity: Identity | null;
-      try {
-        identity = await identityFromAuthorization(verifier, authorization);
-      } catch (error) {
-        return refuse(ctx, WsCloseCode.UNAUTHORIZED, `Unauthorized: ${messageOf(error)}`);
+      if (!authorization && options.operationTokens && ctx.connectionParams?.['operationTokens'] === true) {
+        connections.set(socket, { session: undefined, operations: new Map() });
+        return true;
       }
-      if (!identity) return refuse(ctx, WsCloseCode.UNAUTHORIZED, 'Unauthorized');
+      if (!authorization) return refuse(ctx, WsCloseCode.UNAUTHORIZED, 'Unauthorized: connection_init needs { authorization: "Bearer <token>" }');
+      const identity = await verify(authorization);
+      if (identity instanceof GraphQLError) return refuse(ctx, WsCloseCode.UNAUTHORIZED, identity.message);
       if (socket.readyState !== socket.OPEN) return false;
       const session = new Session(identity, authorization, () => closeSocket(socket, WsCloseCode.UNAUTHORIZED, 'Token expired'));
-      sessions.set(socket, session);
+      connections.set(socket, { session, operations: new Map() });
       options.onSession?.(session);
       // Tells the client when to refresh (seconds since the epoch).
       return { expiresAt: identity.expiresAt };
@@ -262,39 +285,61 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
 
     async onPing(ctx, payload) {
       const socket = ctx.extra.socket;
-      const session = sessions.get(socket);
+      const connection = connections.get(socket);
+      if (!connection) return;
+      const { session, operations } = connection;
       const authorization = authorizationOf(payload);
-      if (!session || !authorization) return;
-      let identity: Identity | null;
-      try {
-        identity = await identityFromAuthorization(verifier, authorization);
-      } catch (error) {
-        return void closeSocket(socket, WsCloseCode.UNAUTHORIZED, `Unauthorized: ${messageOf(error)}`);
+      if (session && authorization) {
+        const identity = await verify(authorization);
+        if (identity instanceof GraphQLError) return void closeSocket(socket, WsCloseCode.UNAUTHORIZED, identity.message);
+        if (identity.userId !== session.identity.userId) {
+          return void closeSocket(socket, WsCloseCode.FORBIDDEN, 'Forbidden: a refreshed token must be for the same user');
+        }
+        session.refresh(identity, authorization);
       }
-      if (!identity) return;
-      if (identity.userId !== session.identity.userId) {
-        return void closeSocket(socket, WsCloseCode.FORBIDDEN, 'Forbidden: a refreshed token must be for the same user');
+      const refreshes = (payload as { operations?: unknown } | undefined)?.operations;
+      if (!session && typeof refreshes === 'object' && refreshes !== null) {
+        // A refresh that does not verify, or is for someone else, ends that operation (not the shared connection).
+        await Promise.all(Object.entries(refreshes).map(async ([id, value]) => {
+          const operation = operations.get(id);
+          const fresh = authorizationOf({ authorization: value });
+          if (!operation || !fresh) return;
+          const identity = await verify(fresh);
+          if (identity instanceof GraphQLError) return operation.end(identity);
+          if (identity.userId !== operation.session.identity.userId) return operation.end(graphqlError(ErrorCode.FORBIDDEN, 'Forbidden: a refreshed token must be for the same user'));
+          operation.session.refresh(identity, fresh);
+        }));
       }
-      session.refresh(identity, authorization);
     },
 
-    async onSubscribe(ctx, _id, payload: SubscribePayload) {
-      const session = sessions.get(ctx.extra.socket);
-      if (!session || session.expired) {
+    async onSubscribe(ctx, id, payload: SubscribePayload) {
+      const connection = connections.get(ctx.extra.socket);
+      if (!connection) return [graphqlError(ErrorCode.UNAUTHENTICATED, 'Unauthorized')];
+      const shared = !connection.session;
+      if (connection.session?.expired) {
         closeSocket(ctx.extra.socket, WsCloseCode.UNAUTHORIZED, 'Token expired');
         return [graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')];
       }
-      if (Object.keys(ctx.subscriptions).length > maxOperationsPerConnection) {
-        return [new GraphQLError(`At most ${maxOperationsPerConnection} operations may run at once on one connection`, { extensions: { code: WsErrorCode.TOO_MANY_OPERATIONS } })];
+      const limit = shared ? maxOperationsPerSharedConnection : maxOperationsPerConnection;
+      if (Object.keys(ctx.subscriptions).length > limit) {
+        return [new GraphQLError(`At most ${limit} operations may run at once on one connection`, { extensions: { code: WsErrorCode.TOO_MANY_OPERATIONS } })];
       }
-      let document: DocumentNode;
-      try {
-        document = parse(payload.query, guards.parseOptions);
-      } catch (error) {
-        return [error instanceof GraphQLError ? codeOf(error, WsErrorCode.GRAPHQL_PARSE_FAILED) : new GraphQLError(messageOf(error), { extensions: { code: WsErrorCode.GRAPHQL_PARSE_FAILED } })];
+      // On a shared connection, the operation's own token; it is verified before the document is even parsed.
+      let identity: Identity;
+      let authorization: string;
+      if (connection.session) {
+        ({ identity, authorization } = connection.session);
+      } else {
+        const own = authorizationOf(payload.extensions);
+        if (!own) return [graphqlError(ErrorCode.UNAUTHENTICATED, 'Unauthorized: an operation on this connection needs extensions: { authorization: "Bearer <token>" }')];
+        const verified = await verify(own);
+        if (verified instanceof GraphQLError) return [verified];
+        identity = verified;
+        authorization = own;
       }
-      const invalid = validate(schema, document, rules);
-      if (invalid.length) return invalid.map((error) => codeOf(error, WsErrorCode.GRAPHQL_VALIDATION_FAILED));
+      const parsed = documents.get(payload.query);
+      if ('errors' in parsed) return parsed.errors;
+      const { document } = parsed;
       const operationName = payload.operationName ?? undefined;
       const operation = getOperationAST(document, operationName);
       if (!operation) {
@@ -302,8 +347,8 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       }
       if (requirements) {
         try {
-          // With the identity the connection has now (a refresh may have changed its scopes).
-          for (const [coordinate, requirement] of guardedFieldsOf(schema, document, operation, requirements)) assertMeets(session.identity, requirement, coordinate);
+          // With the identity the operation runs with now (a refresh may have changed its scopes).
+          for (const [coordinate, requirement] of guardedFieldsOf(schema, document, operation, requirements)) assertMeets(identity, requirement, coordinate);
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           throw error;
@@ -312,6 +357,13 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       const variables = (payload.variables ?? {}) as Record<string, unknown>;
       const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 25 });
       if (coerced.errors) return coerced.errors.map((error) => codeOf(error, ErrorCode.BAD_USER_INPUT));
+      let session = connection.session;
+      if (!session) {
+        const operationState = sharedOperation(identity, authorization);
+        connection.operations.set(id, operationState);
+        session = operationState.session;
+        options.onSession?.(session);
+      }
       const request: WsRequest = { session, query: payload.query, operationName, document, operation, variables, upgradeRequest: ctx.extra.request };
       const contextValue = await options.context(request);
       if (typeof contextValue === 'object' && contextValue !== null) requests.set(contextValue, request);
@@ -322,15 +374,29 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     execute,
     subscribe,
 
+    onOperation(ctx, id, _payload, _args, result) {
+      // A shared connection's subscription ends when its own token expires.
+      const operation = connections.get(ctx.extra.socket)?.operations.get(id);
+      if (operation && isAsyncIterable(result)) return operation.bind(result[Symbol.asyncIterator]());
+      return undefined;
+    },
     onNext(_ctx, _id, _payload, _args, result: ExecutionResult) {
       if (!result.errors?.length) return;
       return { ...result, errors: result.errors.map((error) => mask(error.toJSON(), error)) };
     },
-    onError(_ctx, _id, _payload, errors) {
+    onError(ctx, id, _payload, errors) {
+      connections.get(ctx.extra.socket)?.operations.get(id)?.session.close();
+      connections.get(ctx.extra.socket)?.operations.delete(id);
       return errors.map((error) => mask(error.toJSON(), error));
     },
+    onComplete(ctx, id) {
+      connections.get(ctx.extra.socket)?.operations.get(id)?.session.close();
+      connections.get(ctx.extra.socket)?.operations.delete(id);
+    },
     onClose(ctx) {
-      sessions.get(ctx.extra.socket)?.close();
+      const connection = connections.get(ctx.extra.socket);
+      connection?.session?.close();
+      for (const { session } of connection?.operations.values() ?? []) session.close();
     },
   }, wss, options.keepAliveMs);
 
@@ -349,6 +415,94 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       })));
       server.off('upgrade', onUpgrade);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** A connection: its own session, or none when shared (each operation then has its own). */
+interface Connection {
+  session: Session | undefined;
+  operations: Map<string, SharedOperation>;
+}
+
+/** An operation on a shared connection: its own session, and a way to end it from the server. */
+interface SharedOperation {
+  session: Session;
+  /** Ends the operation's stream with one last result carrying `error` (expiry, a refused refresh). */
+  end(error: GraphQLError): void;
+  /** The stream the operation's results flow through, ended by `end`. */
+  bind(source: AsyncIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult>;
+}
+
+function sharedOperation(identity: Identity, authorization: string): SharedOperation {
+  let ending: GraphQLError | undefined;
+  let wake = () => {};
+  const ended = new Promise<void>((resolve) => (wake = resolve));
+  const end = (error: GraphQLError) => {
+    if (ending) return;
+    ending = error;
+    session.close();
+    wake();
+  };
+  const session = new Session(identity, authorization, () => end(graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')));
+  const bind = (source: AsyncIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult> => {
+    let finished = false;
+    const finish = async (): Promise<IteratorResult<ExecutionResult>> => {
+      if (!finished) {
+        finished = true;
+        await source.return?.();
+      }
+      return { value: undefined, done: true };
+    };
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        if (finished) return { value: undefined, done: true };
+        const next = await Promise.race([source.next(), ended.then(() => undefined)]);
+        if (next && !ending) return next;
+        if (next?.done || finished) return finish();
+        // The last result says why; the stream ends with the next call.
+        void finish();
+        return { value: { errors: [ending!] }, done: false };
+      },
+      return: finish,
+      async throw(error: unknown) {
+        await finish();
+        throw error;
+      },
+    };
+  };
+  return { session, end, bind };
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> => typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+/** Parsed and validated documents by query text (least recently used first out), or why one is refused. */
+function documentCache(schema: GraphQLSchema, rules: ValidationRule[], parseOptions: ParseOptions, size: number) {
+  type Entry = { document: DocumentNode } | { errors: readonly GraphQLError[] };
+  const cache = new Map<string, Entry>();
+  return {
+    get(query: string): Entry {
+      const cached = cache.get(query);
+      if (cached) {
+        cache.delete(query);
+        cache.set(query, cached);
+        return cached;
+      }
+      let document: DocumentNode;
+      try {
+        document = parse(query, parseOptions);
+      } catch (error) {
+        // Not cached: a flood of distinct broken documents must not evict the good ones.
+        return { errors: [error instanceof GraphQLError ? codeOf(error, WsErrorCode.GRAPHQL_PARSE_FAILED) : new GraphQLError(messageOf(error), { extensions: { code: WsErrorCode.GRAPHQL_PARSE_FAILED } })] };
+      }
+      const invalid = validate(schema, document, rules);
+      const entry: Entry = invalid.length ? { errors: invalid.map((error) => codeOf(error, WsErrorCode.GRAPHQL_VALIDATION_FAILED)) } : { document };
+      if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      cache.set(query, entry);
+      return entry;
     },
   };
 }

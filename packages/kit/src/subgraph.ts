@@ -40,17 +40,20 @@ export interface SubgraphOptions<C extends RequestContext> {
    * Also serve the schema over graphql-ws (`graphql-transport-ws`) on the same port and path, for
    * subscriptions above all: signed-in callers only (the token in `connection_init`, verified by
    * `verifier`; refreshed in a `ping`), the same limits and `@authenticated`/`@requiresScopes`
-   * checks as HTTP. Each event of a subscription is executed with a fresh context. Options of the
-   * server may be given instead of `true`.
+   * checks as HTTP. Each event of a subscription is executed with a fresh context. A router may
+   * share one connection among its clients, each operation with its own token (`operationTokens`).
+   * Options of the server may be given instead of `true`.
    */
   webSocket?: boolean | SubgraphWebSocketOptions;
 }
 
 export interface SubgraphWebSocketOptions {
-  /** Called for each accepted connection (metrics, tests). */
+  /** Called for each accepted session: a connection's, or an operation's on a router's shared connection (metrics, tests). */
   onSession?: (session: Session) => void;
   /** Operations one connection may have running at once (default 100). */
   maxOperationsPerConnection?: number;
+  /** Operations one router's shared connection may have running at once (default 100,000). */
+  maxOperationsPerSharedConnection?: number;
   /** Interval of WebSocket-level keep-alive pings (graphql-ws default). */
   keepAliveMs?: number;
 }
@@ -117,6 +120,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
       requirements: requirementsOf(options.typeDefs),
       context,
       eventContext: context,
+      operationTokens: true,
       ...settings,
     });
   }
