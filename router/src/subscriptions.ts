@@ -4,7 +4,9 @@ import { operationFromDocument, Supergraph, type Schema } from '@apollo/federati
 import { QueryPlanner, type FetchNode, type QueryPlan } from '@apollo/query-planner';
 import { ErrorCode, mapAsync, pushable, type Logger, type Session, type WsRequest } from '@shopgraph/kit';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
-import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  getOperationAST, GraphQLError, parse, print, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
+} from 'graphql';
 import WebSocket from 'ws';
 
 /**
@@ -55,6 +57,8 @@ export interface FederatedExecution {
   subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
   /** Subgraph subscriptions open now, and upstream sockets (for metrics and tests). */
   stats(): { upstreamSubscriptions: number; upstreamSockets: number };
+  /** Closes the subgraph connections (after the clients' sockets). */
+  close(): Promise<void>;
 }
 
 export function createFederatedExecution(options: FederatedExecutionOptions): FederatedExecution {
@@ -65,8 +69,8 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
   const supergraphSchema = supergraph.schema.toGraphQLJSSchema();
   const planner = new QueryPlanner(supergraph);
   const plans = new Map<string, QueryPlan>();
-  const upstreams = new WeakMap<Session, UpstreamConnections>();
   const counters = { upstreamSubscriptions: 0, upstreamSockets: 0 };
+  const upstream = new SubgraphSubscriptions(routingUrls, counters, logger);
 
   const planFor = (request: WsRequest): QueryPlan => {
     const key = `${request.operationName ?? ''}\n${request.query}`;
@@ -101,7 +105,18 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
   };
 
   const contextOf = (args: ExecutionArgs): WsRequest => (args.contextValue as FederatedContext).request;
-  const operationContextOf = (request: WsRequest) => buildOperationContext({ schema, operationDocument: request.document, operationName: request.operationName });
+  // Documents are shared by every subscriber sending the same text (the kit caches them), and so is this.
+  const operationContexts = new WeakMap<DocumentNode, Map<string, ReturnType<typeof buildOperationContext>>>();
+  const operationContextOf = (request: WsRequest) => {
+    const byName = operationContexts.get(request.document) ?? new Map<string, ReturnType<typeof buildOperationContext>>();
+    operationContexts.set(request.document, byName);
+    let context = byName.get(request.operationName ?? '');
+    if (!context) {
+      context = buildOperationContext({ schema, operationDocument: request.document, operationName: request.operationName });
+      byName.set(request.operationName ?? '', context);
+    }
+    return context;
+  };
 
   const execute = async (args: ExecutionArgs): Promise<ExecutionResult> => {
     const request = contextOf(args);
@@ -115,15 +130,12 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
     const plan = planFor(request);
     if (plan.node?.kind !== 'Subscription') return execute(args);
     const { primary, rest } = plan.node;
+    const variables = variablesFor(primary, request.variables);
+    // Passed through: each event is the answer, so no per-event execution (nor its async step).
+    if (passesThrough(plan, request.operation)) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => asResult(event, primary.serviceName));
     const operationContext = operationContextOf(request);
     const perEvent: QueryPlan = { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary };
-
-    let connections = upstreams.get(request.session);
-    if (!connections) {
-      connections = new UpstreamConnections(request.session, routingUrls, counters, logger);
-      upstreams.set(request.session, connections);
-    }
-    const events = connections.subscribe(primary, variablesFor(primary, request.variables), maxBufferedEvents);
+    const events = upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => event);
     return mapAsync(events, (event) => {
       // The primary fetch answers with this event; every other subgraph is fetched as usual.
       const fromEvent: GraphQLDataSource = { process: async () => event };
@@ -131,7 +143,7 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
     });
   };
 
-  return { schema, execute, subscribe, stats: () => ({ ...counters }) };
+  return { schema, execute, subscribe, stats: () => ({ ...counters }), close: () => upstream.close() };
 }
 
 /**
@@ -151,6 +163,31 @@ export function subscriptionsOverWebSocketOnly<C extends BaseContext>(): ApolloS
       };
     },
   };
+}
+
+const passThrough = new WeakMap<QueryPlan, boolean>();
+
+/** A subgraph's event as the client's result: its errors as GraphQL errors naming the subgraph, as the gateway's would. */
+function asResult(event: FormattedExecutionResult, serviceName: string): ExecutionResult {
+  if (!event.errors?.length) return event as ExecutionResult;
+  const errors = event.errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: { ...error.extensions, serviceName } }));
+  return { ...event, data: event.data ?? null, errors } as ExecutionResult;
+}
+
+/**
+ * Whether each event of the subscription is already the answer: no other subgraph to fetch, and the
+ * primary fetch selects exactly what the client did (no fragments, directives or rewrites to apply).
+ * The subgraph then executed the client's very selection, so the event skips the gateway's execution.
+ */
+function passesThrough(plan: QueryPlan, operation: OperationDefinitionNode): boolean {
+  let known = passThrough.get(plan);
+  if (known === undefined) {
+    const node = plan.node;
+    known = node?.kind === 'Subscription' && !node.rest && !node.primary.requires && !node.primary.inputRewrites?.length && !node.primary.outputRewrites?.length
+      && print(operation.selectionSet) === print(getOperationAST(parse(node.primary.operation))!.selectionSet);
+    passThrough.set(plan, known);
+  }
+  return known;
 }
 
 /** The variables a fetch uses, as the gateway picks them. */
@@ -188,40 +225,51 @@ interface Upstream {
 }
 
 /**
- * A client connection's subgraph subscriptions: one graphql-ws connection per subgraph, opened on
- * the first subscription and closed with the last (lazy), authenticated with the client's current
- * token. A token refresh is passed on in a `ping` to every open subgraph connection (the same
- * protocol the router accepts), and new connections use the new token. All are closed with the
- * client's connection.
+ * The router's subgraph subscriptions: one graphql-ws connection per subgraph, shared by all clients
+ * (opened with the first subscription, closed a little after the last), each subscription carrying
+ * its client's current token in `extensions.authorization`, so the subgraph verifies, authorizes and
+ * expires each one as its user's (kit graphql-ws, `operationTokens`). A client's token refresh is
+ * passed on in a `ping` naming its subscriptions. When the connection drops, its subscriptions end
+ * with SUBGRAPH_SUBSCRIPTION_FAILED: a silent resubscription could miss or repeat events, a client
+ * resubscribes with its own cursor.
  */
-class UpstreamConnections {
-  readonly #session: Session;
+class SubgraphSubscriptions {
   readonly #routingUrls: ReadonlyMap<string, string>;
   readonly #counters: { upstreamSubscriptions: number; upstreamSockets: number };
   readonly #logger: Logger;
   readonly #clients = new Map<string, Upstream>();
+  /** Subscribe payloads' ids, so a refresh can name them. */
+  readonly #ids = new WeakMap<object, string>();
+  #lastId = 0;
 
-  constructor(session: Session, routingUrls: ReadonlyMap<string, string>, counters: { upstreamSubscriptions: number; upstreamSockets: number }, logger: Logger) {
-    this.#session = session;
+  constructor(routingUrls: ReadonlyMap<string, string>, counters: { upstreamSubscriptions: number; upstreamSockets: number }, logger: Logger) {
     this.#routingUrls = routingUrls;
     this.#counters = counters;
     this.#logger = logger;
-    session.onRefresh(() => this.#forwardRefresh());
-    session.onClose(() => this.#dispose());
   }
 
-  /** The primary fetch's results, as an iterator that unsubscribes upstream when returned. */
-  subscribe(fetch: FetchNode, variables: Record<string, unknown>, maxBuffered: number): AsyncIterableIterator<FormattedExecutionResult> {
+  /** The primary fetch's results through `map`, as an iterator that unsubscribes upstream when returned. */
+  subscribe<T>(fetch: FetchNode, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: (event: FormattedExecutionResult) => T): AsyncIterableIterator<T> {
     const { serviceName } = fetch;
     const upstream = this.#upstream(serviceName);
+    const id = String(++this.#lastId);
+    const extensions = { authorization: session.authorization };
+    const payload = { query: fetch.operation, operationName: fetch.operationName ?? null, variables, extensions };
+    this.#ids.set(payload, id);
+    const stopForwardingRefreshes = session.onRefresh(() => {
+      // Read when the subscribe message is sent (after connecting), else sent on in a ping.
+      extensions.authorization = session.authorization;
+      if (upstream.socket?.readyState === WebSocket.OPEN) upstream.socket.send(JSON.stringify({ type: 'ping', payload: { operations: { [id]: session.authorization } } }));
+    });
     let unsubscribe = () => {};
     let active = true;
     const finished = () => {
       if (!active) return;
       active = false;
+      stopForwardingRefreshes();
       this.#counters.upstreamSubscriptions--;
     };
-    const events = pushable<FormattedExecutionResult>({
+    const events = pushable<T>({
       maxBuffered,
       overflow: () => new GraphQLError('Events came faster than the client read them', { extensions: { code: SubscriptionErrorCode.SUBSCRIPTION_OVERFLOW } }),
       onReturn: () => {
@@ -230,28 +278,31 @@ class UpstreamConnections {
       },
     });
     this.#counters.upstreamSubscriptions++;
-    unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
-      { query: fetch.operation, operationName: fetch.operationName ?? null, variables },
-      {
-        next: (event) => events.push(event),
-        error: (failure) => {
-          finished();
-          if (areFormattedErrors(failure)) {
-            // The subgraph refused the operation: its errors go through the same shaping as any event.
-            events.push({ errors: failure });
-            events.end();
-            return;
-          }
-          this.#logger.warn({ subgraph: serviceName, failure: isCloseEvent(failure) ? { code: failure.code, reason: failure.reason } : String(failure) }, 'subgraph subscription failed');
-          events.fail(upstreamFailure(serviceName, failure));
-        },
-        complete: () => {
-          finished();
+    unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(payload, {
+      next: (event) => events.push(map(event)),
+      error: (failure) => {
+        finished();
+        if (areFormattedErrors(failure)) {
+          // The subgraph refused the operation: its errors go through the same shaping as any event.
+          events.push(map({ errors: failure }));
           events.end();
-        },
+          return;
+        }
+        this.#logger.warn({ subgraph: serviceName, failure: isCloseEvent(failure) ? { code: failure.code, reason: failure.reason } : String(failure) }, 'subgraph subscription failed');
+        events.fail(upstreamFailure(serviceName, failure));
       },
-    );
+      complete: () => {
+        finished();
+        events.end();
+      },
+    });
     return events.iterator;
+  }
+
+  /** Closes every subgraph connection now. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#clients.values()].map(({ client }) => Promise.resolve(client.dispose()).catch(() => {})));
+    this.#clients.clear();
   }
 
   #upstream(serviceName: string): Upstream {
@@ -263,13 +314,15 @@ class UpstreamConnections {
     upstream.client = createClient({
       url: webSocketUrl(url),
       webSocketImpl: WebSocket,
-      // Connect with the first subscription, close with the last.
+      // No token of its own: each subscription carries its client's.
+      connectionParams: { operationTokens: true },
+      generateID: (payload) => this.#ids.get(payload) ?? String(++this.#lastId),
+      // Connect with the first subscription; close a little after the last (not on every client's churn).
       lazy: true,
-      lazyCloseTimeout: 0,
+      lazyCloseTimeout: 2_000,
       // A resubscription could miss or repeat events; the client resubscribes with its own cursor instead.
       retryAttempts: 0,
       connectionAckWaitTimeout: 10_000,
-      connectionParams: () => ({ authorization: this.#session.authorization }),
       on: {
         connected: (socket) => {
           upstream.socket = socket as WebSocket;
@@ -284,15 +337,5 @@ class UpstreamConnections {
     });
     this.#clients.set(serviceName, upstream);
     return upstream;
-  }
-
-  #forwardRefresh(): void {
-    const message = JSON.stringify({ type: 'ping', payload: { authorization: this.#session.authorization } });
-    for (const { socket } of this.#clients.values()) if (socket?.readyState === WebSocket.OPEN) socket.send(message);
-  }
-
-  #dispose(): void {
-    for (const { client } of this.#clients.values()) Promise.resolve(client.dispose()).catch(() => {});
-    this.#clients.clear();
   }
 }

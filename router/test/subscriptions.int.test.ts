@@ -26,9 +26,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const channel = () => `c-${crypto.randomUUID()}`;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const ticker = () => world.subgraphs.ticker.recorder;
-/** The ticker's graphql-ws connections (from routers) for one user that are still open. */
+/** The ticker's subscriptions (from routers, each with its own token) for one user that are still open. */
 const openUpstream = (userId: string) => ticker().sessions.filter((s) => !s.closed && s.identity.userId === userId).length;
-/** Whether a router ever connected to the ticker for this user. */
+/** Whether a router ever subscribed to the ticker for this user. */
 const reachedTicker = (userId: string) => ticker().sessions.some((s) => s.identity.userId === userId);
 
 const TICK = 'subscription($channel: String!) { tick(channel: $channel) { n channel item { id name price stock } } }';
@@ -133,15 +133,19 @@ describe('router graphql-ws: federated subscriptions', () => {
     await client.close();
   });
 
-  it('unsubscribing stops the subgraph subscription and closes the subgraph connection', async () => {
+  it('unsubscribing stops the subgraph subscription; the subgraph connection closes after the last', async () => {
     const { client, userId } = await signedIn();
-    const [a, b] = [channel(), channel()];
+    const other = await signedIn();
+    const [a, b, c] = [channel(), channel(), channel()];
     client.subscribe('a', TICK, { channel: a });
     client.subscribe('b', TICK, { channel: b });
-    await until(() => ticks.active(a) === 1 && ticks.active(b) === 1, 'both subscribed');
-    // One subgraph connection per client connection and subgraph, shared by its subscriptions.
-    expect(openUpstream(userId)).toBe(1);
-    expect(app.webSocketStats()).toMatchObject({ upstreamSubscriptions: 2, upstreamSockets: 1 });
+    other.client.subscribe('c', TICK, { channel: c });
+    await until(() => ticks.active(a) === 1 && ticks.active(b) === 1 && ticks.active(c) === 1, 'all subscribed');
+    // One subgraph connection per router and subgraph, shared by every client's subscriptions, each as its own user.
+    expect(openUpstream(userId)).toBe(2);
+    expect(openUpstream(other.userId)).toBe(1);
+    expect(app.webSocketStats()).toMatchObject({ upstreamSubscriptions: 3, upstreamSockets: 1 });
+    await other.client.close();
 
     client.send({ id: 'a', type: 'complete' });
     await until(() => ticks.active(a) === 0, 'a stopped at the source');
@@ -149,7 +153,7 @@ describe('router graphql-ws: federated subscriptions', () => {
     expect(openUpstream(userId)).toBe(1);
 
     client.send({ id: 'b', type: 'complete' });
-    await until(() => ticks.active(b) === 0 && openUpstream(userId) === 0, 'b stopped and the subgraph socket closed');
+    await until(() => ticks.active(b) === 0 && openUpstream(userId) === 0, 'b stopped at the source');
     await until(() => app.webSocketStats().upstreamSockets === 0, 'the router let go of its socket');
     expect(app.webSocketStats()).toMatchObject({ upstreamSubscriptions: 0 });
     // Nothing more arrives for them, and the connection still works.
@@ -184,6 +188,22 @@ describe('router graphql-ws: federated subscriptions', () => {
     await client.close();
   });
 
+  it('answers a selection the subgraph owns alone exactly as asked: aliases, __typename, nesting, fragments', async () => {
+    const { client } = await signedIn();
+    const c = channel();
+    // The first is passed through as the subgraph sent it; the fragment makes the second go through the gateway's shaping.
+    client.subscribe('plain', 'subscription($c: String!) { tick(channel: $c) { __typename number: n previous { n } } }', { c });
+    client.subscribe('fragment', 'subscription($c: String!) { tick(channel: $c) { ...T } } fragment T on Tick { __typename number: n previous { n } }', { c });
+    await until(() => ticks.active(c) === 2, 'subscribed');
+    ticks.publish(c, 'p1');
+    ticks.publish(c, 'p2');
+    for (const id of ['plain', 'fragment']) {
+      expect((await client.takeFor(id)).payload).toEqual({ data: { tick: { __typename: 'Tick', number: 1, previous: null } } });
+      expect((await client.takeFor(id)).payload).toEqual({ data: { tick: { __typename: 'Tick', number: 2, previous: { n: 1 } } } });
+    }
+    await client.close();
+  });
+
   it('replays from the cursor the client gives (the subgraph\'s contract, passed through as a variable)', async () => {
     const { client } = await signedIn();
     const c = channel();
@@ -202,6 +222,10 @@ describe('router graphql-ws: federated subscriptions', () => {
     expect(refused.payload.data).toBeNull();
     expect(refused.payload.errors).toEqual([expect.objectContaining({ message: 'Channel user:someone-else belongs to another user', extensions: expect.objectContaining({ code: 'FORBIDDEN', serviceName: 'ticker' }) })]);
     expect(await client.takeFor('1')).toEqual({ id: '1', type: 'complete' });
+    // The same when the selection is the subgraph's alone (passed through).
+    client.subscribe('own', 'subscription { tick(channel: "user:someone-else") { n } }');
+    expect(await client.takeFor('own')).toEqual({ id: 'own', type: 'next', payload: refused.payload });
+    expect(await client.takeFor('own')).toEqual({ id: 'own', type: 'complete' });
 
     // The user's own channel works on the same connection.
     client.subscribe('2', TICK, { channel: `user:${userId}` });
