@@ -1,0 +1,220 @@
+// `npm run bench:subscriptions`: live order tracking through our router, next to a plain graphql-ws
+// server broadcasting the same events, measured in the same run (BENCHMARKS.md, "Subscriptions").
+//
+// Processes (each server alone on the "server core" while it is measured; taskset when present):
+//   source    order status changes from a generator (bench/subscriptions/source.ts), served as the
+//             plain baseline (the orders subgraph's schema served by the kit: graphql-ws, tokens
+//             verified, graphql-js execution per event per subscriber) and as a canned orders
+//             subgraph for the router (precomputed answers: like bench:router's subgraphs, never
+//             the bottleneck)
+//   router    our router (bench/router/gateways/router.ts: production config, JWTs verified against
+//             the issuer's JWKS), its orders subgraph being the canned source
+//   clients   every subscriber on a WebSocket of its own, each with its own user's token and order
+//
+// Two setups, alternating per round: "plain" — clients subscribe to the source directly (the plain
+// graphql-ws baseline: graphql-js executes every event for every subscriber); "router" — clients
+// subscribe through the router, which multiplexes them over one connection to the canned source. For each,
+// memory per subscription of the server process (RSS growth from no connections to N idle
+// subscriptions), then at each rate: deliveries/s and event→client latency (the event's `at`, set
+// when the source emits it, to the moment the client has parsed it), and the server's CPU.
+//
+//   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2]
+//   npm run bench:subscriptions -- --quick   (1,000 subscriptions, rates 1000,5000, 4 s, 1 round: a smoke run)
+//   --router-flags "--cpu-prof --cpu-prof-dir=…"   extra node flags for the router (experiments, profiles)
+// Prints a table; writes bench/results/subscriptions-<timestamp>.json.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort } from '@shopgraph/infra';
+import { createTestIssuer, TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
+import { cpuMs, hasTaskset, rssMb } from './router/lib/procs.ts';
+import { median, percentile, round } from './router/lib/stats.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    subscriptions: { type: 'string' },
+    rates: { type: 'string' },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    'router-flags': { type: 'string', default: '' },
+  },
+});
+const quick = args.quick;
+const opts = {
+  subscriptions: Number(args.subscriptions ?? (quick ? 1_000 : 10_000)),
+  rates: (args.rates ?? (quick ? '1000,5000' : '5000,10000,20000')).split(',').map(Number),
+  seconds: Number(args.seconds ?? (quick ? 4 : 10)),
+  rounds: Number(args.rounds ?? (quick ? 1 : 2)),
+};
+const QUERY = 'subscription Track($orderId: ID!) { orderStatusChanged(orderId: $orderId) { version status at } }';
+const SERVER_CORE = 1;
+const LOAD_CORE = 0;
+const pin = hasTaskset() && availableParallelism() >= 2;
+
+/** A child process spoken to over IPC: `ask` sends a message and resolves with the next reply of `type`. */
+interface Child {
+  proc: ChildProcess;
+  pid: number;
+  ask<T>(message: object, type: string, timeoutMs?: number): Promise<T>;
+}
+
+/** Starts `file`; resolves once it prints its first line or sends its first message (`waitForReady`), else at once. */
+function start(file: string, env: NodeJS.ProcessEnv, core: number | null, waitForReady = true, flags: string[] = []): Promise<{ child: Child; firstLine: string | undefined }> {
+  const command = [process.execPath, '--expose-gc', ...flags, file];
+  const [bin, ...rest] = core === null || !pin ? command : ['taskset', '-c', String(core), ...command];
+  const proc = spawn(bin!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child: Child = {
+    proc,
+    pid: proc.pid!,
+    ask: (message, type, timeoutMs = 600_000) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${type} from ${file} within ${timeoutMs} ms`)), timeoutMs);
+      const onMessage = (reply: { type: string }) => {
+        if (reply.type !== type) return;
+        clearTimeout(timer);
+        proc.off('message', onMessage);
+        resolve(reply as never);
+      };
+      proc.on('message', onMessage);
+      proc.send(message);
+    }),
+  };
+  if (!waitForReady) return Promise.resolve({ child, firstLine: undefined });
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`${file} exited (${code}) during start-up`)));
+    proc.once('message', () => resolve({ child, firstLine: undefined }));
+    proc.stdout!.once('data', (chunk: Buffer) => resolve({ child, firstLine: chunk.toString().split('\n')[0] }));
+  });
+}
+
+/** Moves a running process (every thread) to a core. */
+function moveTo(pid: number, core: number): void {
+  if (pin) spawn('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Tokens: one user per subscriber, valid for the whole run.
+const issuer = await createTestIssuer(6 * 3600);
+const subscribers: { token: string; orderId: string }[] = [];
+for (let i = 0; i < opts.subscriptions; i += 500) {
+  subscribers.push(...(await Promise.all(Array.from({ length: Math.min(500, opts.subscriptions - i) }, async () => ({ token: await issuer.customer(), orderId: crypto.randomUUID() })))));
+}
+const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+const workDir = join(root, '.data', 'bench-subscriptions', stamp);
+mkdirSync(workDir, { recursive: true });
+const jwksFile = join(workDir, 'jwks.json');
+writeFileSync(jwksFile, JSON.stringify(issuer.jwks));
+
+const { child: source, firstLine } = await start(join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, LOAD_CORE);
+const { url: sourceUrl, canned: cannedUrl } = JSON.parse(firstLine!) as { url: string; canned: string };
+const sourceBase = new URL(sourceUrl).origin;
+const routerPort = await freePort();
+const { child: router } = await start(join(here, 'subscriptions', 'router.ts'), {
+  NODE_ENV: 'production', LOG_LEVEL: 'warn', PORT: String(routerPort), HOST: '127.0.0.1', WEB_ROOT: '',
+  SUPERGRAPH_PATH: join(root, 'supergraph.graphql'), SUBGRAPH_ORDERS_URL: cannedUrl,
+  JWT_ISSUER: TEST_ISSUER, JWT_AUDIENCE: TEST_AUDIENCE, JWT_JWKS_URL: `${sourceBase}/.well-known/jwks.json`,
+}, SERVER_CORE, false, args['router-flags']!.split(' ').filter(Boolean));
+const routerUrl = `http://127.0.0.1:${routerPort}/graphql`;
+for (let i = 0; ; i++) {
+  if ((await fetch(`http://127.0.0.1:${routerPort}/healthz`).then((r) => r.ok).catch(() => false))) break;
+  if (i > 300 || router.proc.exitCode !== null) throw new Error('the router did not start');
+  await sleep(100);
+}
+const { child: clients } = await start(join(here, 'subscriptions', 'clients.ts'), {}, LOAD_CORE);
+
+const watchers = async () => (await source.ask<{ watchers: number }>({ type: 'stats' }, 'stats')).watchers;
+async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await watchers()) !== count) {
+    if (Date.now() > deadline) throw new Error(`the source has ${await watchers()} subscriptions, expected ${count}`);
+    await sleep(200);
+  }
+}
+
+interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; sourceCpuPercent: number }
+interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; rates: RateResult[]; load1: number }
+
+async function measure(setup: 'plain' | 'router', roundNo: number): Promise<SetupResult> {
+  // The server being measured gets the server core; the source moves aside when it is not the server.
+  const server = setup === 'plain' ? source : router;
+  moveTo(source.pid, setup === 'plain' ? SERVER_CORE : LOAD_CORE);
+  await sleep(2_000);
+  await server.ask({ type: 'gc' }, 'gc');
+  const before = rssMb(server.pid);
+  const { ms, refused } = await clients.ask<{ ms: number; refused: number }>({ type: 'connect', url: setup === 'plain' ? sourceUrl : routerUrl, query: QUERY, subscribers }, 'connected');
+  await untilWatchers(opts.subscriptions - refused);
+  await sleep(2_000);
+  const uncollected = rssMb(server.pid);
+  await server.ask({ type: 'gc' }, 'gc');
+  const after = rssMb(server.pid);
+  const kb = (mb: number) => round((mb * 1024) / opts.subscriptions, 1);
+
+  // Warm-up (JIT, buffers), not reported.
+  await source.ask({ type: 'emit', rate: opts.rates[0], seconds: 2 }, 'emitted');
+  await sleep(1_000);
+  const rates: RateResult[] = [];
+  for (const rate of opts.rates) {
+    await clients.ask({ type: 'window' }, 'windowed');
+    const cpu0 = { server: cpuMs(server.pid), source: cpuMs(source.pid) };
+    const started = performance.now();
+    const { count: emitted } = await source.ask<{ count: number }>({ type: 'emit', rate, seconds: opts.seconds }, 'emitted');
+    const seconds = (performance.now() - started) / 1000;
+    const cpu1 = { server: cpuMs(server.pid), source: cpuMs(source.pid) };
+    // Whatever is still in flight arrives (or is counted lost) within 2 s.
+    await sleep(2_000);
+    const report = await clients.ask<{ received: number; latencies: number[]; errors: number }>({ type: 'report' }, 'report');
+    rates.push({
+      rate, emitted, received: report.received, errors: report.errors,
+      deliveriesPerSecond: Math.round(report.received / seconds),
+      p50: percentile(report.latencies, 50), p99: percentile(report.latencies, 99), max: percentile(report.latencies, 100),
+      serverCpuPercent: Math.round(((cpu1.server - cpu0.server) / (seconds * 1000)) * 100),
+      sourceCpuPercent: Math.round(((cpu1.source - cpu0.source) / (seconds * 1000)) * 100),
+    });
+    console.log(`  ${setup} round ${roundNo} @ ${rate}/s: ${JSON.stringify(rates.at(-1))}`);
+  }
+  await clients.ask({ type: 'close' }, 'closed');
+  await untilWatchers(0);
+  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after - before), kbBeforeCollection: kb(uncollected - before), rates, load1: round(loadavg()[0]!, 2) };
+}
+
+const results: SetupResult[] = [];
+try {
+  for (let roundNo = 1; roundNo <= opts.rounds; roundNo++) {
+    for (const setup of roundNo % 2 ? (['plain', 'router'] as const) : (['router', 'plain'] as const)) {
+      console.log(`round ${roundNo}: ${setup}, ${opts.subscriptions} subscriptions…`);
+      results.push(await measure(setup, roundNo));
+    }
+  }
+} finally {
+  router.proc.kill('SIGTERM');
+  source.proc.kill('SIGTERM');
+  clients.proc.kill('SIGTERM');
+}
+
+const of = (setup: 'plain' | 'router') => results.filter((r) => r.setup === setup);
+const med = (setup: 'plain' | 'router', pick: (r: SetupResult) => number) => median(of(setup).map(pick));
+const atRate = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) => number) => median(of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)));
+console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), medians; load average at the end ${round(loadavg()[0]!, 2)}`);
+console.log(`memory per subscription (RSS growth after a full GC; before it): router ${med('router', (r) => r.kbPerSubscription)} KB (${med('router', (r) => r.kbBeforeCollection)}); plain ${med('plain', (r) => r.kbPerSubscription)} KB (${med('plain', (r) => r.kbBeforeCollection)})`);
+console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
+console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms | max ms | server CPU % | p99 router/plain |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const rate of opts.rates) {
+  for (const setup of ['router', 'plain'] as const) {
+    const p99 = atRate(setup, rate, (r) => r.p99);
+    const ratio = setup === 'router' ? `${round(p99 / atRate('plain', rate, (r) => r.p99), 2)}×` : '';
+    console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${ratio} |`);
+  }
+}
+const resultsDir = join(here, 'results');
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `subscriptions-${stamp}.json`);
+writeFileSync(file, JSON.stringify({ opts, query: QUERY, pinned: pin, results }, null, 2));
+console.log(`\nwrote ${file}`);
+process.exit(0);
