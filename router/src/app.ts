@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { authorizationPlugin, supergraphRequirements } from './authz.ts';
 import type { Config } from './config.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
-import { subgraphDataSource, subgraphFetcher, subgraphReadiness } from './subgraphs.ts';
+import { subgraphClient, subgraphDataSource, subgraphReadiness } from './subgraphs.ts';
 import { createFederatedExecution, subscriptionsOverWebSocketOnly, type FederatedContext } from './subscriptions.ts';
 import { gatewaySupergraphSdl, subgraphsOf, withUrlOverrides } from './supergraph.ts';
 
@@ -50,18 +50,18 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
   const routingUrl = new Map(subgraphs.map((s) => [s.name, s.url]));
   const requirements = supergraphRequirements(supergraph);
   const verifier = givenVerifier ?? verifierFromConfig(config);
-  const fetcher = subgraphFetcher(config.SUBGRAPH_TIMEOUT_MS);
+  const client = subgraphClient(config.SUBGRAPH_TIMEOUT_MS);
   const production = config.NODE_ENV === 'production';
 
   // One data source per subgraph, shared by the gateway (HTTP) and the WebSocket path.
-  const dataSources = Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource<RouterContext>(url, fetcher)]));
+  const dataSources = Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource<RouterContext>(url, client)]));
   // The gateway refuses SECURITY features it does not enforce; the authorization plugin below enforces these.
   const gatewaySdl = gatewaySupergraphSdl(supergraph);
 
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     logger: logger.child({ component: 'gateway' }),
-    buildService: ({ name, url }) => dataSources[name] ?? subgraphDataSource<RouterContext>(url!, fetcher),
+    buildService: ({ name, url }) => dataSources[name] ?? subgraphDataSource<RouterContext>(url!, client),
   });
   const apollo = new ApolloServer<RouterContext>({
     gateway,
@@ -124,6 +124,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
       await federated.close();
       await closeHttpServer(server);
       await apollo.stop();
+      client.close();
     },
   };
 }

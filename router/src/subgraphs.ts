@@ -1,7 +1,8 @@
-import { RemoteGraphQLDataSource } from '@apollo/gateway';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ReadinessCheck } from '@shopgraph/kit';
-
-export type Fetcher = RemoteGraphQLDataSource['fetcher'];
+import { GraphQLError } from 'graphql';
+import { STATUS_CODES } from 'node:http';
+import { Pool } from 'undici';
 
 /** What the router keeps per request for its subgraph fetches. */
 export interface ForwardingContext {
@@ -9,26 +10,101 @@ export interface ForwardingContext {
   authorization?: string | undefined;
 }
 
+export interface SubgraphResponse {
+  status: number;
+  /** Header names lower-cased. */
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export interface SubgraphClient {
+  /** POSTs a JSON body to a subgraph; resolves with whatever status it answers. */
+  post(url: URL, headers: Record<string, string>, body: string): Promise<SubgraphResponse>;
+  /** Closes idle connections (on shutdown). */
+  close(): void;
+}
+
 /**
- * Subgraph fetches over Node's global fetch (undici): connections are pooled and kept alive
- * per origin, and a fetch that overruns `timeoutMs` is aborted.
+ * Subgraph fetches over kept-alive connections, an undici pool per origin. Its `request` API, not
+ * WHATWG fetch: a federated operation makes many small fetches, and fetch (or node:http) spends
+ * several times the CPU on each (bench/router/micro/http-client.ts). A fetch whose answer does not
+ * start, or stalls, for `timeoutMs` fails; nothing is retried (mutations go through here too).
  */
-export function subgraphFetcher(timeoutMs: number): Fetcher {
-  return ((url: string, init: RequestInit) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })) as unknown as Fetcher;
+export function subgraphClient(timeoutMs: number): SubgraphClient {
+  const pools = new Map<string, Pool>();
+  return {
+    async post(url, headers, body) {
+      let pool = pools.get(url.origin);
+      if (!pool) pools.set(url.origin, (pool = new Pool(url.origin)));
+      const response = await pool.request({ path: url.pathname + url.search, method: 'POST', headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+    },
+    close() {
+      for (const pool of pools.values()) pool.close().catch(() => {});
+    },
+  };
 }
 
 /**
  * A subgraph data source that forwards the verified `Authorization` header unchanged (each subgraph
- * re-verifies it against the issuer's keys) and nothing else of the client's request.
+ * re-verifies it against the issuer's keys) and nothing else of the client's request. It behaves as
+ * the gateway's RemoteGraphQLDataSource does (same request body, errors for non-2xx answers,
+ * subgraph Cache-Control honoured) without its per-fetch Request/Headers objects.
  */
-export function subgraphDataSource<C extends ForwardingContext>(url: string, fetcher: Fetcher): RemoteGraphQLDataSource<C> {
-  return new RemoteGraphQLDataSource<C>({
-    url,
-    fetcher,
-    willSendRequest({ request, context }) {
-      if (context.authorization) request.http?.headers.set('authorization', context.authorization);
+export function subgraphDataSource<C extends ForwardingContext>(url: string, client: SubgraphClient): GraphQLDataSource<C> {
+  const target = new URL(url);
+  return {
+    async process(options: GraphQLDataSourceProcessOptions<C>) {
+      const { request, context } = options;
+      const headers: Record<string, string> = {};
+      if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
+      headers['content-type'] = 'application/json';
+      headers['accept'] = 'application/json';
+      if (context.authorization) headers['authorization'] = context.authorization;
+      if (!request.query) throw new Error('Missing query');
+      // The same body as RemoteGraphQLDataSource sends (its key order too): `http` is not part of it.
+      const { http: _http, query, ...rest } = request;
+      const response = await client.post(target, headers, JSON.stringify({ query, ...rest }));
+      const body = parseBody(response);
+      if (response.status < 200 || response.status >= 300) throw errorFromResponse(target, response, body);
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
+      if ('incomingRequestContext' in options) restrictCachePolicy(options.incomingRequestContext.overallCachePolicy, response.headers['cache-control']?.toString());
+      return body as Awaited<ReturnType<GraphQLDataSource['process']>>;
     },
+  };
+}
+
+function parseBody(response: SubgraphResponse): unknown {
+  const type = String(response.headers['content-type'] ?? '');
+  const json = type.startsWith('application/json') || type.startsWith('application/graphql-response+json');
+  return json ? JSON.parse(response.body) : response.body;
+}
+
+function errorFromResponse(url: URL, response: SubgraphResponse, body: unknown): GraphQLError {
+  const statusText = STATUS_CODES[response.status] ?? '';
+  const code = response.status === 401 ? 'UNAUTHENTICATED' : response.status === 403 ? 'FORBIDDEN' : undefined;
+  return new GraphQLError(`${response.status}: ${statusText}`, {
+    extensions: { response: { url: url.href, status: response.status, statusText, body }, ...(code ? { code } : {}) },
   });
+}
+
+interface CacheHint {
+  maxAge: number;
+  scope?: 'PUBLIC' | 'PRIVATE';
+}
+
+/** Narrows the response's cache policy by a subgraph's Cache-Control header, as the gateway's own data source does. */
+function restrictCachePolicy(policy: unknown, header: string | undefined): void {
+  if (!policy || typeof policy !== 'object' || !('restrict' in policy) || typeof policy.restrict !== 'function') return;
+  const hint: CacheHint = { maxAge: 0 };
+  for (const part of header?.split(',') ?? []) {
+    const [key, raw] = part.trim().split(/\s*=\s*/, 2) as [string, string | undefined];
+    const value = raw?.replace(/^"|"$/g, '');
+    if (key === 'max-age' && value && /^[0-9]+$/.test(value)) hint.maxAge = Number(value);
+    else if (key === 'private') hint.scope = 'PRIVATE';
+    else if (key === 'public') hint.scope = 'PUBLIC';
+  }
+  (policy as { restrict(hint: CacheHint): void }).restrict(hint);
 }
 
 /**

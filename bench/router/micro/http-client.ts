@@ -1,12 +1,13 @@
 // Micro-benchmark (evidence for BENCHMARKS.md, "Router"): client-side CPU per subgraph request of
-// the router's fetcher (global fetch = undici, AbortSignal.timeout, response.json()) against a
-// keep-alive node:http request with JSON.parse, against the canned subgraphs. Run this process
+// global fetch (undici, AbortSignal.timeout, response.json()), a keep-alive node:http request with
+// JSON.parse, and the router's own client (undici's Pool.request, router/src/subgraphs.ts), against the canned subgraphs. Run this process
 // on its own core; it starts the canned server on the other.
 //   node bench/router/micro/http-client.ts [requests] [concurrency]
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
 
 const requests = Number(process.argv[2] ?? 20_000);
 const concurrency = Number(process.argv[3] ?? 16);
@@ -44,6 +45,15 @@ const viaHttp = (url: string, body: string) =>
     req.end(body);
   });
 
+const undiciPools = new Map<string, Pool>();
+const viaUndici = async (url: string, body: string) => {
+  const u = new URL(url);
+  let pool = undiciPools.get(u.origin);
+  if (!pool) undiciPools.set(u.origin, (pool = new Pool(u.origin, { connections: concurrency, pipelining: 1 })));
+  const res = await pool.request({ path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  return JSON.parse(await res.body.text());
+};
+
 async function run(label: string, send: (url: string, body: string) => Promise<unknown>, url: string, body: string): Promise<void> {
   const go = async (n: number) => {
     let next = 0;
@@ -64,6 +74,8 @@ for (const [name, { path, body }] of Object.entries(bodies)) {
   await run(`${name}: fetch (undici) + timeout signal`, viaFetch, base + path, body);
   await run(`${name}: fetch (undici), no signal`, viaFetchNoSignal, base + path, body);
   await run(`${name}: node:http keep-alive`, viaHttp, base + path, body);
+  await run(`${name}: undici Pool.request (the router's)`, viaUndici, base + path, body);
 }
+for (const pool of undiciPools.values()) await pool.close();
 agent.destroy();
 server.kill('SIGTERM');
