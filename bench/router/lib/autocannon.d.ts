@@ -35,6 +35,7 @@ declare module 'autocannon' {
     latency: Histogram;
     requests: Histogram;
   }
-  function autocannon(options: Options): Promise<Result>;
+  /** Runs until `duration` or `stop()`; awaitable for the result. */
+  function autocannon(options: Options): Promise<Result> & { stop(): void };
   export default autocannon;
 }

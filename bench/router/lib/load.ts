@@ -39,6 +39,8 @@ export interface ClosedLoopResult<T> {
   /** Bad answers, connection errors and timeouts over the whole run. */
   errors: number;
   seconds: number;
+  /** How long the warm-up took. */
+  warmupSeconds: number;
   /** What `sample` returned at the start and the end of the window. */
   start: T;
   end: T;
@@ -47,20 +49,29 @@ export interface ClosedLoopResult<T> {
   latencyP99: number;
 }
 
+export interface WarmUp {
+  /** At least this long… */
+  seconds: number;
+  /** …and at least this many good answers (JIT-compiling a gateway's hot paths takes requests, not seconds)… */
+  requests: number;
+  /** …but never longer than this. */
+  maxSeconds: number;
+}
+
 /**
- * One closed-loop run of warmup + measure (+ a short tail) seconds. The window is cut out of the
- * running load, so it starts and ends in steady state: no idle gateway at its start, and no
- * answers of abandoned requests (in flight when a run stops) counted in it. `sample` reads
- * whatever else must be measured over the same window (CPU, subgraph counters).
+ * One closed-loop run: a warm-up, then a measurement window of `measure` seconds cut out of the
+ * running load, so it starts and ends in steady state (no idle gateway at its start, no answers
+ * to abandoned requests counted in it). `sample` reads whatever else is measured over the same
+ * window (CPU, subgraph counters). With `measure` 0 it only warms up.
  */
-export async function closedLoop<T>(target: Target, pool: TokenPool, connections: number, warmup: number, measure: number, sample: () => T | Promise<T>): Promise<ClosedLoopResult<T>> {
+export async function closedLoop<T>(target: Target, pool: TokenPool, connections: number, warmup: WarmUp, measure: number, sample: () => T | Promise<T>): Promise<ClosedLoopResult<T>> {
   let ok = 0;
   let bad = 0;
   const mark = async () => ({ at: performance.now(), ok, sampled: await sample() });
   const run = autocannon({
     url: target.url,
     connections,
-    duration: warmup + measure + 0.5,
+    duration: warmup.maxSeconds + measure + 5,
     timeout: 30,
     requests: [
       {
@@ -75,16 +86,20 @@ export async function closedLoop<T>(target: Target, pool: TokenPool, connections
       },
     ],
   });
-  const at = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  await at(warmup);
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, seconds * 1000)));
+  while (elapsed() < warmup.maxSeconds && (elapsed() < warmup.seconds || ok < warmup.requests)) await sleep(0.05);
   const a = await mark();
-  await at(measure - (performance.now() - a.at) / 1000);
-  const b = await mark();
+  await sleep(measure - (performance.now() - a.at) / 1000);
+  const b = measure > 0 ? await mark() : a;
+  run.stop();
   const result = await run;
   const seconds = (b.at - a.at) / 1000;
   return {
-    rps: (b.ok - a.ok) / seconds,
+    rps: seconds > 0 ? (b.ok - a.ok) / seconds : Number.NaN,
     ok: b.ok - a.ok,
+    warmupSeconds: (a.at - started) / 1000,
     errors: bad + result.errors + result.timeouts,
     seconds,
     start: a.sampled,
