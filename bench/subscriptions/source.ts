@@ -20,7 +20,7 @@ import { TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
 import { parse } from 'graphql';
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 
 interface Change {
@@ -125,13 +125,27 @@ const cannedServer = createServer((_req, res) => res.writeHead(404).end());
 const canned = new WebSocketServer({ server: cannedServer, perMessageDeflate: false });
 canned.on('connection', (socket) => {
   const stops = new Map<string, () => void>();
+  // A generator tick's events leave in one write, not a syscall each: the canned side stays cheap.
+  const tcp = (socket as unknown as { _socket: Socket })._socket;
+  let corked = false;
+  const send = (text: string) => {
+    if (!corked) {
+      corked = true;
+      tcp.cork();
+      setImmediate(() => {
+        corked = false;
+        tcp.uncork();
+      });
+    }
+    socket.send(text);
+  };
   socket.on('message', (data: Buffer) => {
     const message = JSON.parse(data.toString()) as { type: string; id?: string; payload?: { variables?: { orderId?: string } } };
     if (message.type === 'connection_init') socket.send('{"type":"connection_ack"}');
     else if (message.type === 'ping') socket.send('{"type":"pong"}');
     else if (message.type === 'subscribe') {
       const prefix = `{"id":${JSON.stringify(message.id)},"type":"next","payload":{"data":{"orderStatusChanged":{"version":`;
-      stops.set(message.id!, listen(message.payload!.variables!.orderId!, (change) => socket.send(`${prefix}${change.version},"status":"CONFIRMED","at":"${change.at.toISOString()}"}}}}`)));
+      stops.set(message.id!, listen(message.payload!.variables!.orderId!, (change) => send(`${prefix}${change.version},"status":"CONFIRMED","at":"${change.at.toISOString()}"}}}}`)));
     } else if (message.type === 'complete') {
       stops.get(message.id!)?.();
       stops.delete(message.id!);
