@@ -15,12 +15,12 @@ export async function sql<T = Record<string, any>>(url: string, text: string, pa
   }
 }
 
-/** Polls until `check` returns a value (not undefined/false), or fails after the deadline. */
-export async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+/** Polls until `check` returns a value (not undefined, null or false), or fails after the deadline. */
+export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value !== undefined && value !== false) return value;
+    if (value !== undefined && value !== null && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
