@@ -1,5 +1,5 @@
 import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
-import type { KafkaMessage } from 'kafkajs';
+import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { EntityManager, Orm } from '../db.ts';
 import type { Logger } from '../log.ts';
 import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
@@ -15,7 +15,24 @@ import type { Runner } from './relay.ts';
  * Throw `InvalidEvent` (from @shopgraph/events) for a message that no retry can fix: it is
  * dead-lettered at once.
  */
-export type EventHandler<T extends EventType> = (event: Envelope<EventData<T>> & { type: T }, em: EntityManager) => Promise<void>;
+export type EventHandler<T extends EventType> = ((event: Envelope<EventData<T>> & { type: T }, em: EntityManager) => Promise<void>) & {
+  /**
+   * When it returns false the event is skipped like a type nobody handles: no transaction, no
+   * processed-message row (reported as `ignored`). Only for events the handler would leave alone.
+   */
+  readonly accepts?: (event: Envelope<EventData<T>> & { type: T }) => boolean;
+};
+
+/**
+ * A handler that only sees the events `accepts` lets through; the others cost no transaction.
+ * `accepts` must be pure (it runs before any database work, on every delivery).
+ */
+export function handleOnly<T extends EventType>(
+  accepts: (event: Envelope<EventData<T>> & { type: T }) => boolean,
+  handler: (event: Envelope<EventData<T>> & { type: T }, em: EntityManager) => Promise<void>,
+): EventHandler<T> {
+  return Object.assign((event: Envelope<EventData<T>> & { type: T }, em: EntityManager) => handler(event, em), { accepts });
+}
 
 export type EventHandlers = { [T in EventType]?: EventHandler<T> };
 
@@ -50,6 +67,11 @@ export interface ConsumerOptions {
   retry?: { attempts?: number; initialBackoffMs?: number; maxBackoffMs?: number };
   /** Partitions processed in parallel (default 3, the partitions of a topic); order within a partition always holds. */
   concurrency?: number;
+  /**
+   * How often the offsets of handled messages are committed (default 1000 ms; also on stop and
+   * before a crash restart). Later commits only mean redeliveries, which processed_message absorbs.
+   */
+  offsetCommitIntervalMs?: number;
   /** Kafka group session timeout (default 30 s): how long a crashed consumer's partitions wait before reassignment. */
   sessionTimeoutMs?: number;
   /** Called once per message with its outcome (metrics, tests). */
@@ -64,14 +86,15 @@ export interface ConsumerOptions {
 
 /**
  * Subscribes to the topics of the handled event types. Messages of other types on those topics
- * are skipped (their offset is committed; nothing is written); invalid ones (bad JSON, unknown
- * type or version, data failing its schema) go to the dead-letter topic at once with the reason
- * in headers.
+ * are skipped (their offset is committed; nothing is written; known by their `event-type` header
+ * when they have one, without parsing); invalid ones (bad JSON, unknown type or version, data
+ * failing its schema) go to the dead-letter topic at once with the reason in headers.
  *
- * Offsets are committed (kafkajs autoCommit) only after a message's handling finished, i.e. after
- * its transaction committed. That order is what makes it safe: a crash after the commit of the
- * transaction but before the commit of the offset means the message is delivered again, and the
- * processed_message row (written in that same transaction) turns the redelivery into a no-op.
+ * An offset is committed only after its message's handling finished, i.e. after its transaction
+ * committed, and in batches on a timer (`offsetCommitIntervalMs`) rather than per fetch. That
+ * order is what makes it safe: a crash after the commit of the transaction but before the commit
+ * of the offset means the message is delivered again, and the processed_message row (written in
+ * that same transaction) turns the redelivery into a no-op.
  *
  * A handler error is retried in-process with exponential backoff (heartbeating meanwhile); after
  * the last attempt the message goes to `<group>.dlq` and its offset is committed, so one poison
@@ -119,6 +142,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
 
   const handle = async (topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> => {
     const where = { topic, partition, offset: message.offset };
+    // The relay names the type in a header: a type this group does not handle is skipped unparsed
+    // (the groups that handle it validate it).
+    const headerType = headerText(message.headers?.['event-type']);
+    if (headerType !== undefined && Object.hasOwn(contracts, headerType) && !handlers[headerType as EventType]) {
+      report({ ...where, eventId: headerText(message.headers?.['event-id']), type: headerType, result: 'ignored', attempts: 0 });
+      return;
+    }
     let event: Envelope & { type: EventType };
     try {
       event = parseEvent(message.value);
@@ -131,7 +161,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     }
     const handler = handlers[event.type] as EventHandler<EventType> | undefined;
     const about = { ...where, eventId: event.id, type: event.type };
-    if (!handler) {
+    if (!handler || (handler.accepts && !handler.accepts(event as Envelope<EventData<EventType>> & { type: EventType }))) {
       report({ ...about, result: 'ignored', attempts: 0 });
       return;
     }
@@ -179,18 +209,75 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     maxWaitTimeInMs: 1_000,
     allowAutoTopicCreation: false,
   });
+
+  // Next offset to commit per partition, for handled messages only. Kept by the partition's
+  // current assignment: a partition moved to another member is forgotten (its owner commits).
+  const pending = new Map<string, { topic: string; partition: number; offset: string }>();
+  let assignment: Record<string, number[]> = {};
+  const owned = (o: { topic: string; partition: number }): boolean => assignment[o.topic]?.includes(o.partition) === true;
+  let committing: Promise<void> = Promise.resolve();
+  const commitPending = (): Promise<void> => {
+    committing = committing.then(async () => {
+      if (pending.size === 0) return;
+      const offsets = [...pending.values()];
+      pending.clear();
+      try {
+        await consumer.commitOffsets(offsets);
+      } catch (error) {
+        // Not fatal: those messages come again (and are found in processed_message) unless a later commit covers them.
+        for (const o of offsets) {
+          const key = `${o.topic}:${o.partition}`;
+          if (!pending.has(key) && owned(o)) pending.set(key, o);
+        }
+        log.warn({ err: error }, 'offset commit failed; retried with the next one');
+      }
+    });
+    return committing;
+  };
+  const commitIntervalMs = options.offsetCommitIntervalMs ?? 1_000;
+  const commitTimer = setInterval(() => void commitPending(), commitIntervalMs);
+  commitTimer.unref();
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    assignment = payload.memberAssignment;
+    for (const [key, o] of pending) if (!owned(o)) pending.delete(key);
+  });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     log.error({ err: payload.error, restart: payload.restart }, payload.restart ? 'consumer crashed; restarting' : 'consumer crashed and stopped');
   });
+
+  // Batches being handled, so stop() can wait for them before its last offset commit.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
+    inFlight++;
+    try {
+      for (const message of batch.messages) {
+        if (stopping.signal.aborted || !isRunning() || isStale()) break;
+        await handle(batch.topic, batch.partition, message, heartbeat);
+        resolveOffset(message.offset); // where kafkajs fetches from next
+        pending.set(`${batch.topic}:${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString() });
+        await heartbeat();
+      }
+    } catch (error) {
+      // kafkajs restarts the consumer from the committed offsets: commit what was handled first.
+      await commitPending();
+      throw error;
+    } finally {
+      if (--inFlight === 0) drained?.();
+    }
+  };
+
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: true });
     await consumer.run({
-      autoCommit: true,
+      autoCommit: false,
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.concurrency ?? 3,
-      eachMessage: ({ topic, partition, message, heartbeat }) => handle(topic, partition, message, heartbeat),
+      eachBatch,
     });
   } catch (error) {
+    clearInterval(commitTimer);
     await consumer.disconnect().catch(() => {});
     throw error;
   }
@@ -198,7 +285,16 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   return {
     async stop() {
       stopping.abort();
+      clearInterval(commitTimer);
+      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      await commitPending();
       await consumer.disconnect();
     },
   };
+}
+
+/** A header's value as text, if it has exactly one. */
+function headerText(value: Buffer | string | (Buffer | string)[] | undefined): string | undefined {
+  if (value === undefined || Array.isArray(value)) return undefined;
+  return value.toString();
 }

@@ -1,5 +1,5 @@
-import type { EventHandlers } from '@shopgraph/kit';
-import { CheckoutService } from '../domain/checkout.service.ts';
+import { handleOnly, type EventHandlers } from '@shopgraph/kit';
+import { checkoutAction, CheckoutService } from '../domain/checkout.service.ts';
 
 /**
  * The cart's part of checkout (consumer group `cart.checkout`): remember what an order took from
@@ -11,7 +11,11 @@ export const checkoutHandlers: EventHandlers = {
     const { orderId, userId, lines } = event.data;
     await new CheckoutService(em).remember({ orderId, userId, lines });
   },
-  'orders.order.status-changed': async (event, em) => {
-    await new CheckoutService(em).settle(event.data);
-  },
+  // Statuses before the outcome (or after it) leave the cart alone: skipped without a transaction.
+  'orders.order.status-changed': handleOnly(
+    (event) => checkoutAction(event.data.status) !== 'wait',
+    async (event, em) => {
+      await new CheckoutService(em).settle(event.data);
+    },
+  ),
 };

@@ -1,7 +1,13 @@
-import type { EventHandler } from '@shopgraph/kit';
+import { handleOnly } from '@shopgraph/kit';
 import { ShippingService } from '../domain/shipping.service.ts';
 
-/** An order changed status: a CONFIRMED one gets its shipment. */
-export const orderStatusChangedHandler: EventHandler<'orders.order.status-changed'> = async (event, em) => {
-  await new ShippingService(em).orderStatusChanged(event.data);
-};
+/**
+ * An order changed status: a CONFIRMED one gets its shipment. Other statuses never touch
+ * shipping, so they are skipped before any transaction is opened.
+ */
+export const orderStatusChangedHandler = handleOnly<'orders.order.status-changed'>(
+  (event) => event.data.status === 'CONFIRMED',
+  async (event, em) => {
+    await new ShippingService(em).orderStatusChanged(event.data);
+  },
+);
