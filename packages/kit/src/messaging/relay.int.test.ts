@@ -60,6 +60,23 @@ describe('startOutboxRelay', () => {
     }
   });
 
+  it('publishes a backlog once when it ends in a partial batch read ahead (every sent batch is marked)', async () => {
+    for (let n = 0; n < 30; n++) await record('p1', n);
+    const reader = await readTopic(kafka, TOPIC);
+    const relay = await startOutboxRelay({ orm, kafka, logger, batchSize: 12, pollIntervalMs: 50 });
+    try {
+      await reader.waitFor((m) => uniqueIds(m).size === 30);
+      await expect.poll(unpublished).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a republished batch would show up by now
+      const messages = await reader.waitFor(() => true);
+      expect(messages).toHaveLength(30);
+      expect(firstArrivalsByKey(messages)).toEqual(expected(['p1'], 30));
+    } finally {
+      await relay.stop();
+      await reader.stop();
+    }
+  });
+
   it('with two relays on one database, one publishes at a time; a stopped leader hands over; nothing lost, order kept', async () => {
     const published = { a: 0, b: 0 };
     const a = await startOutboxRelay({ orm, kafka, logger, batchSize: 20, pollIntervalMs: 20, lockRetryMs: 100, onPublished: (b) => (published.a += b.count) });
