@@ -14,8 +14,8 @@
 // Two setups, alternating per round: "plain" — clients subscribe to the source directly (the plain
 // graphql-ws baseline: graphql-js executes every event for every subscriber); "router" — clients
 // subscribe through the router, which multiplexes them over one connection to the canned source. For each,
-// memory per subscription of the server process (RSS growth from no connections to N idle
-// subscriptions), then at each rate: deliveries/s and event→client latency (the event's `at`, set
+// memory per subscription of the server process (RSS and V8 heap growth from no connections to N
+// idle subscriptions, each read after a full GC), then at each rate: deliveries/s and event→client latency (the event's `at`, set
 // when the source emits it, to the moment the client has parsed it), and the server's CPU.
 //
 //   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2]
@@ -84,11 +84,19 @@ function start(file: string, env: NodeJS.ProcessEnv, core: number | null, waitFo
       proc.send(message);
     }),
   };
-  if (!waitForReady) return Promise.resolve({ child, firstLine: undefined });
+  // Whatever it prints after its first line goes to our stderr (never left to fill a pipe).
+  const passOn = () => proc.stdout!.pipe(process.stderr);
+  if (!waitForReady) {
+    passOn();
+    return Promise.resolve({ child, firstLine: undefined });
+  }
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${file} exited (${code}) during start-up`)));
     proc.once('message', () => resolve({ child, firstLine: undefined }));
-    proc.stdout!.once('data', (chunk: Buffer) => resolve({ child, firstLine: chunk.toString().split('\n')[0] }));
+    proc.stdout!.once('data', (chunk: Buffer) => {
+      passOn();
+      resolve({ child, firstLine: chunk.toString().split('\n')[0] });
+    });
   });
 }
 
@@ -138,20 +146,20 @@ async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> 
 }
 
 interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; sourceCpuPercent: number }
-interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; rates: RateResult[]; load1: number }
+interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; rates: RateResult[]; load1: number }
 
 async function measure(setup: 'plain' | 'router', roundNo: number): Promise<SetupResult> {
   // The server being measured gets the server core; the source moves aside when it is not the server.
   const server = setup === 'plain' ? source : router;
   moveTo(source.pid, setup === 'plain' ? SERVER_CORE : LOAD_CORE);
   await sleep(2_000);
-  await server.ask({ type: 'gc' }, 'gc');
+  const heapBefore = (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed;
   const before = rssMb(server.pid);
   const { ms, refused } = await clients.ask<{ ms: number; refused: number }>({ type: 'connect', url: setup === 'plain' ? sourceUrl : routerUrl, query: QUERY, subscribers }, 'connected');
   await untilWatchers(opts.subscriptions - refused);
   await sleep(2_000);
   const uncollected = rssMb(server.pid);
-  await server.ask({ type: 'gc' }, 'gc');
+  const heapAfter = (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed;
   const after = rssMb(server.pid);
   const kb = (mb: number) => round((mb * 1024) / opts.subscriptions, 1);
 
@@ -180,7 +188,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   }
   await clients.ask({ type: 'close' }, 'closed');
   await untilWatchers(0);
-  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after - before), kbBeforeCollection: kb(uncollected - before), rates, load1: round(loadavg()[0]!, 2) };
+  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after - before), kbBeforeCollection: kb(uncollected - before), heapKbPerSubscription: round((heapAfter - heapBefore) / 1024 / opts.subscriptions, 1), rates, load1: round(loadavg()[0]!, 2) };
 }
 
 const results: SetupResult[] = [];
@@ -201,7 +209,7 @@ const of = (setup: 'plain' | 'router') => results.filter((r) => r.setup === setu
 const med = (setup: 'plain' | 'router', pick: (r: SetupResult) => number) => median(of(setup).map(pick));
 const atRate = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) => number) => median(of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)));
 console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), medians; load average at the end ${round(loadavg()[0]!, 2)}`);
-console.log(`memory per subscription (RSS growth after a full GC; before it): router ${med('router', (r) => r.kbPerSubscription)} KB (${med('router', (r) => r.kbBeforeCollection)}); plain ${med('plain', (r) => r.kbPerSubscription)} KB (${med('plain', (r) => r.kbBeforeCollection)})`);
+console.log(`memory per subscription, RSS growth after a full GC (before it) / V8 heap growth: router ${med('router', (r) => r.kbPerSubscription)} KB (${med('router', (r) => r.kbBeforeCollection)}) / ${med('router', (r) => r.heapKbPerSubscription)} KB; plain ${med('plain', (r) => r.kbPerSubscription)} KB (${med('plain', (r) => r.kbBeforeCollection)}) / ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
 console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
 console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms | max ms | server CPU % | p99 router/plain |');
 console.log('|---|---|---|---|---|---|---|---|---|');

@@ -4,6 +4,6 @@
 process.on('message', (message: { type: string }) => {
   if (message.type !== 'gc') return;
   globalThis.gc!();
-  process.send!({ type: 'gc' });
+  process.send!({ type: 'gc', heapUsed: process.memoryUsage().heapUsed });
 });
 await import('../router/gateways/router.ts');
