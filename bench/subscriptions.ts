@@ -208,16 +208,21 @@ try {
 const of = (setup: 'plain' | 'router') => results.filter((r) => r.setup === setup);
 const med = (setup: 'plain' | 'router', pick: (r: SetupResult) => number) => median(of(setup).map(pick));
 const atRate = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) => number) => median(of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)));
+/** Every round's value, in round order. */
+const range = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) => number) => of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)).join(' / ');
 console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), medians; load average at the end ${round(loadavg()[0]!, 2)}`);
-console.log(`memory per subscription, RSS growth after a full GC (before it) / V8 heap growth: router ${med('router', (r) => r.kbPerSubscription)} KB (${med('router', (r) => r.kbBeforeCollection)}) / ${med('router', (r) => r.heapKbPerSubscription)} KB; plain ${med('plain', (r) => r.kbPerSubscription)} KB (${med('plain', (r) => r.kbBeforeCollection)}) / ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
+// RSS only grows once: freed heap and malloc'd memory stay with the process, so later rounds show ~0.
+const fresh = (setup: 'plain' | 'router') => of(setup)[0]!;
+console.log(`memory per subscription, V8 heap growth after a full GC (median): router ${med('router', (r) => r.heapKbPerSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
+console.log(`  RSS growth of the fresh process (first round), after a full GC (before it): router ${fresh('router').kbPerSubscription} KB (${fresh('router').kbBeforeCollection}), plain ${fresh('plain').kbPerSubscription} KB (${fresh('plain').kbBeforeCollection})`);
 console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
-console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms | max ms | server CPU % | p99 router/plain |');
+console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | p99 router/plain |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const rate of opts.rates) {
   for (const setup of ['router', 'plain'] as const) {
     const p99 = atRate(setup, rate, (r) => r.p99);
     const ratio = setup === 'router' ? `${round(p99 / atRate('plain', rate, (r) => r.p99), 2)}×` : '';
-    console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${ratio} |`);
+    console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${ratio} |`);
   }
 }
 const resultsDir = join(here, 'results');
