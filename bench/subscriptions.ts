@@ -145,7 +145,7 @@ async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> 
   }
 }
 
-interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; sourceCpuPercent: number }
+interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; clientStallMs: number; serverStallMs: number; sourceCpuPercent: number }
 interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; rates: RateResult[]; load1: number }
 
 async function measure(setup: 'plain' | 'router', roundNo: number): Promise<SetupResult> {
@@ -169,6 +169,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   const rates: RateResult[] = [];
   for (const rate of opts.rates) {
     await clients.ask({ type: 'window' }, 'windowed');
+    await server.ask({ type: 'loop' }, 'loop');
     const cpu0 = { server: cpuMs(server.pid), source: cpuMs(source.pid) };
     const started = performance.now();
     const { count: emitted } = await source.ask<{ count: number }>({ type: 'emit', rate, seconds: opts.seconds }, 'emitted');
@@ -176,12 +177,15 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
     const cpu1 = { server: cpuMs(server.pid), source: cpuMs(source.pid) };
     // Whatever is still in flight arrives (or is counted lost) within 2 s.
     await sleep(2_000);
-    const report = await clients.ask<{ received: number; latencies: number[]; errors: number }>({ type: 'report' }, 'report');
+    const { maxMs: serverStallMs } = await server.ask<{ maxMs: number }>({ type: 'loop' }, 'loop');
+    const report = await clients.ask<{ received: number; latencies: number[]; errors: number; clientLoopDelayMaxMs: number }>({ type: 'report' }, 'report');
     rates.push({
       rate, emitted, received: report.received, errors: report.errors,
       deliveriesPerSecond: Math.round(report.received / seconds),
       p50: percentile(report.latencies, 50), p99: percentile(report.latencies, 99), max: percentile(report.latencies, 100),
       serverCpuPercent: Math.round(((cpu1.server - cpu0.server) / (seconds * 1000)) * 100),
+      clientStallMs: report.clientLoopDelayMaxMs,
+      serverStallMs,
       sourceCpuPercent: Math.round(((cpu1.source - cpu0.source) / (seconds * 1000)) * 100),
     });
     console.log(`  ${setup} round ${roundNo} @ ${rate}/s: ${JSON.stringify(rates.at(-1))}`);
@@ -216,13 +220,13 @@ const fresh = (setup: 'plain' | 'router') => of(setup)[0]!;
 console.log(`memory per subscription, V8 heap growth after a full GC (median): router ${med('router', (r) => r.heapKbPerSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
 console.log(`  RSS growth of the fresh process (first round), after a full GC (before it): router ${fresh('router').kbPerSubscription} KB (${fresh('router').kbBeforeCollection}), plain ${fresh('plain').kbPerSubscription} KB (${fresh('plain').kbBeforeCollection})`);
 console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
-console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | p99 router/plain |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/plain |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const rate of opts.rates) {
   for (const setup of ['router', 'plain'] as const) {
     const p99 = atRate(setup, rate, (r) => r.p99);
     const ratio = setup === 'router' ? `${round(p99 / atRate('plain', rate, (r) => r.p99), 2)}×` : '';
-    console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${ratio} |`);
+    console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${range(setup, rate, (r) => r.serverStallMs)}; ${range(setup, rate, (r) => r.clientStallMs)} | ${ratio} |`);
   }
 }
 const resultsDir = join(here, 'results');

@@ -3,8 +3,10 @@
 // bench/subscriptions.ts:
 //   { type: 'connect', url, query, subscribers: [{ token, orderId }] }  → { type: 'connected', ms, refused }
 //   { type: 'window' }   starts a measurement window → { type: 'windowed' }
-//   { type: 'report' }   ends it → { type: 'report', received, latencies (ms, event `at` → parsed here), errors, closed }
+//   { type: 'report' }   ends it → { type: 'report', received, latencies (ms, event `at` → parsed here), errors, closed,
+//                          clientLoopDelayMaxMs (the longest this process's event loop stalled) }
 //   { type: 'close' }    closes every socket → { type: 'closed' }
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 interface Subscriber {
@@ -17,6 +19,9 @@ let latencies: number[] = [];
 let received = 0;
 let errors = 0;
 let closed = 0;
+// A stalled client loop (its own GC, say) shows as latency: reported so a reader can tell.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 
 function open(url: string, query: string, { token, orderId }: Subscriber): Promise<boolean> {
   return new Promise((resolve) => {
@@ -76,10 +81,11 @@ process.on('message', (message: { type: string; url?: string; query?: string; su
       received = 0;
       errors = 0;
       closed = 0;
+      loopDelay.reset();
       reply({ type: 'windowed' });
       break;
     case 'report':
-      reply({ type: 'report', received, latencies, errors, closed });
+      reply({ type: 'report', received, latencies, errors, closed, clientLoopDelayMaxMs: Math.round(loopDelay.max / 1e6) });
       break;
     case 'close':
       void closeAll().then(() => reply({ type: 'closed' }));

@@ -12,6 +12,7 @@
 //                                    measure event→client latency; answers { type: 'emitted', count }
 //   { type: 'stats' }                answers { type: 'stats', watchers, rss }
 //   { type: 'gc' }                   a full collection (node --expose-gc); answers { type: 'gc', heapUsed }
+//   { type: 'loop' }                 the longest event-loop stall since the last one; answers { type: 'loop', maxMs }
 // It also serves the issuer's JWKS for the router.
 //
 //   node bench/subscriptions/source.ts   env: JWKS_FILE; prints {"url": ..., "canned": ...} when listening
@@ -20,6 +21,7 @@ import { TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
 import { parse } from 'graphql';
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 
@@ -157,7 +159,13 @@ canned.on('connection', (socket) => {
 });
 await new Promise<void>((resolve) => cannedServer.listen(0, '127.0.0.1', resolve));
 
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 process.on('message', (message: { type: string; rate?: number; seconds?: number }) => {
+  if (message.type === 'loop') {
+    process.send!({ type: 'loop', maxMs: Math.round(loopDelay.max / 1e6) });
+    loopDelay.reset();
+  }
   if (message.type === 'emit') void emit(message.rate!, message.seconds!).then((count) => process.send!({ type: 'emitted', count }));
   if (message.type === 'gc') {
     globalThis.gc!();
