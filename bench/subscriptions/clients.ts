@@ -15,7 +15,8 @@ interface Subscriber {
 }
 
 const sockets = new Set<WebSocket>();
-let latencies: number[] = [];
+// Preallocated, so recording a sample allocates nothing that lives (no old-space growth, fewer major GCs here).
+const latencies = new Float64Array(1 << 22);
 let received = 0;
 let errors = 0;
 let closed = 0;
@@ -34,8 +35,8 @@ function open(url: string, query: string, { token, orderId }: Subscriber): Promi
         const at = message.payload?.data?.orderStatusChanged?.at;
         if (!at || message.payload?.errors) errors++;
         else {
+          if (received < latencies.length) latencies[received] = Date.now() - Date.parse(at);
           received++;
-          latencies.push(Date.now() - Date.parse(at));
         }
       } else if (message.type === 'connection_ack') {
         acknowledged = true;
@@ -77,7 +78,6 @@ process.on('message', (message: { type: string; url?: string; query?: string; su
       void connect(message.url!, message.query!, message.subscribers!).then((result) => reply({ type: 'connected', ...result }));
       break;
     case 'window':
-      latencies = [];
       received = 0;
       errors = 0;
       closed = 0;
@@ -85,7 +85,7 @@ process.on('message', (message: { type: string; url?: string; query?: string; su
       reply({ type: 'windowed' });
       break;
     case 'report':
-      reply({ type: 'report', received, latencies, errors, closed, clientLoopDelayMaxMs: Math.round(loopDelay.max / 1e6) });
+      reply({ type: 'report', received, latencies: Array.from(latencies.subarray(0, Math.min(received, latencies.length))), errors, closed, clientLoopDelayMaxMs: Math.round(loopDelay.max / 1e6) });
       break;
     case 'close':
       void closeAll().then(() => reply({ type: 'closed' }));
