@@ -2,7 +2,8 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RouterApp } from '../src/app.ts';
-import { claims, connectWs, signWithIssuerKey, startSubgraph, startWorld, ticks, until, webSocketUrl, type World, type WsTestClient } from './harness.ts';
+import { connectWs, webSocketUrlOf, type WsTestClient } from '@shopgraph/testkit';
+import { claims, signWithIssuerKey, startSubgraph, startWorld, ticks, until, type World } from './harness.ts';
 
 let world: World;
 let url: string;
@@ -73,7 +74,7 @@ describe('router graphql-ws: connecting', () => {
   });
 
   it('serves WebSocket only on /graphql', async () => {
-    const socket = new WebSocket(webSocketUrl(url).replace('/graphql', '/elsewhere'), 'graphql-transport-ws');
+    const socket = new WebSocket(webSocketUrlOf(url).replace('/graphql', '/elsewhere'), 'graphql-transport-ws');
     const status = await new Promise<number>((resolve) => {
       socket.on('unexpected-response', (_req: unknown, res: { statusCode: number }) => resolve(res.statusCode));
       socket.on('error', () => {});
@@ -92,7 +93,7 @@ describe('router graphql-ws: connecting', () => {
 describe('router graphql-ws: federated subscriptions', () => {
   it('completes every event with fields of three subgraphs, shaped as asked (a standard graphql-ws client)', async () => {
     const token = await world.issuer.customer();
-    const client = createClient({ url: webSocketUrl(url), webSocketImpl: WebSocket, connectionParams: bearer(token), retryAttempts: 0 });
+    const client = createClient({ url: webSocketUrlOf(url), webSocketImpl: WebSocket, connectionParams: bearer(token), retryAttempts: 0 });
     const c = channel();
     try {
       const events = client.iterate({
