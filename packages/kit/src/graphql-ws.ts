@@ -263,6 +263,13 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     }
   };
 
+  /** A shared connection's operation ended: its session (and expiry timer) goes with it. */
+  const forget = (ctx: Ctx, id: string) => {
+    const operations = connections.get(ctx.extra.socket)?.operations;
+    operations?.get(id)?.session.close();
+    operations?.delete(id);
+  };
+
   useServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
     isProd: options.production,
     async onConnect(ctx) {
@@ -321,7 +328,10 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
         return [graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')];
       }
       const limit = shared ? maxOperationsPerSharedConnection : maxOperationsPerConnection;
-      if (Object.keys(ctx.subscriptions).length > limit) {
+      // A shared connection counts its own operations: listing graphql-ws's per subscribe would be quadratic at 10,000s.
+      // (graphql-ws already lists this one; the shared count does not yet.)
+      const running = shared ? connection.operations.size + 1 : Object.keys(ctx.subscriptions).length;
+      if (running > limit) {
         return [new GraphQLError(`At most ${limit} operations may run at once on one connection`, { extensions: { code: WsErrorCode.TOO_MANY_OPERATIONS } })];
       }
       // On a shared connection, the operation's own token; it is verified before the document is even parsed.
@@ -385,14 +395,10 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       return { ...result, errors: result.errors.map((error) => mask(error.toJSON(), error)) };
     },
     onError(ctx, id, _payload, errors) {
-      connections.get(ctx.extra.socket)?.operations.get(id)?.session.close();
-      connections.get(ctx.extra.socket)?.operations.delete(id);
+      forget(ctx, id);
       return errors.map((error) => mask(error.toJSON(), error));
     },
-    onComplete(ctx, id) {
-      connections.get(ctx.extra.socket)?.operations.get(id)?.session.close();
-      connections.get(ctx.extra.socket)?.operations.delete(id);
-    },
+    onComplete: forget,
     onClose(ctx) {
       const connection = connections.get(ctx.extra.socket);
       connection?.session?.close();
