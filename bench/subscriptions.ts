@@ -30,8 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '@shopgraph/infra';
 import { createTestIssuer, TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
-import { cpuMs, hasTaskset, rssMb } from './router/lib/procs.ts';
-import { median, percentile, round } from './router/lib/stats.ts';
+import { cpuMs, hasTaskset, rssMb } from './lib/procs.ts';
+import { median, percentile, round } from './lib/stats.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');

@@ -83,9 +83,9 @@ if (canPin && !process.env.BENCH_ROUTER_PINNED) {
 const { compareAnswers } = await import('./lib/check.ts');
 const { gateways } = await import('./lib/gateways.ts');
 const { closedLoop, openLoop, TokenPool } = await import('./lib/load.ts');
-const { cpuMs, load1, machineBusyMs, rssMb, startPinned, startWithReadyLine, stop, waitUntil } = await import('./lib/procs.ts');
+const { cpuMs, load1, machineBusyMs, rssMb, startPinned, startWithReadyLine, stop, waitUntil } = await import('../lib/procs.ts');
 const { summariseProfile } = await import('./lib/profile.ts');
-const { median, overlaps, round } = await import('./lib/stats.ts');
+const { median, overlaps, round } = await import('../lib/stats.ts');
 const { composeGraph, subgraphPath } = await import('./subgraphs/index.ts');
 const { workloads } = await import('./workloads.ts');
 const { gatewaySupergraphSdl } = await import('../../router/src/supergraph.ts');

@@ -1,14 +1,6 @@
-// Small numeric helpers for the benchmark: percentiles (nearest rank), medians, rounding.
+// Small numeric helpers for the saga benchmark: distributions, rounding (percentiles are bench/lib's).
 
-/** The p-th percentile (0–100) of `values` by nearest rank; NaN when empty. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1]!;
-}
-
-export const median = (values: readonly number[]): number => percentile(values, 50);
+export { median } from '../lib/stats.ts';
 
 export interface Distribution {
   n: number;

@@ -8,7 +8,7 @@
 // Every request carries the next token of the pool, as `Authorization: Bearer <token>`.
 import autocannon from 'autocannon';
 import { Agent, request } from 'node:http';
-import { percentile } from './stats.ts';
+import { percentile } from '../../lib/stats.ts';
 
 export interface Target {
   url: string;
