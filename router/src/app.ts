@@ -9,6 +9,7 @@ import { parse } from 'graphql';
 import type { IncomingMessage } from 'node:http';
 import { authorizationPlugin, supergraphRequirements } from './authz.ts';
 import type { Config } from './config.ts';
+import { createPlanExecution, withPlanExecution } from './execution.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
 import { subgraphClient, subgraphDataSource, subgraphReadiness } from './subgraphs.ts';
 import { createFederatedExecution, subscriptionsOverWebSocketOnly, type FederatedContext } from './subscriptions.ts';
@@ -63,8 +64,10 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     logger: logger.child({ component: 'gateway' }),
     buildService: ({ name, url }) => dataSources[name] ?? subgraphDataSource<RouterContext>(url!, client),
   });
+  // Operations are planned by Apollo's planner and run by the router's executor, over HTTP and WebSocket alike.
+  const execution = createPlanExecution(gatewaySdl);
   const apollo = new ApolloServer<RouterContext>({
-    gateway,
+    gateway: withPlanExecution(gateway, execution, dataSources),
     ...operationGuards(config),
     nodeEnv: config.NODE_ENV,
     // runUntilSignal owns SIGTERM/SIGINT: drain, then exit 0.
@@ -102,7 +105,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     context: (req) => contextFor(verifier, req),
   });
   // graphql-ws on the same port and path: subscriptions (and queries/mutations) for signed-in users.
-  const federated = createFederatedExecution({ supergraphSdl: gatewaySdl, dataSources, routingUrls: routingUrl, logger: logger.child({ component: 'subscriptions' }) });
+  const federated = createFederatedExecution({ execution, dataSources, routingUrls: routingUrl, logger: logger.child({ component: 'subscriptions' }) });
   const webSocket = serveGraphQLOverWebSocket<FederatedContext>(server, {
     schema: federated.schema,
     verifier,

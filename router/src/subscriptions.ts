@@ -1,24 +1,23 @@
-import { buildOperationContext, executeQueryPlan, type GraphQLDataSource } from '@apollo/gateway';
+import type { GraphQLDataSource } from '@apollo/gateway';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
-import { QueryPlanner, type FetchNode, type QueryPlan } from '@apollo/query-planner';
+import type { FetchNode, QueryPlan } from '@apollo/query-planner';
 import { ErrorCode, mapAsync, pushable, type Logger, type Session, type WsRequest } from '@shopgraph/kit';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import {
-  getOperationAST, GraphQLError, parse, print, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
+  getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
 } from 'graphql';
 import WebSocket from 'ws';
+import type { GatewayRequestContext, PlanExecution, PreparedOperation } from './execution.ts';
 
 /**
- * Federated operations over the router's WebSocket: queries, mutations and subscriptions planned by
- * Apollo's query planner and run by the gateway's own `executeQueryPlan`.
+ * Federated operations over the router's WebSocket: queries, mutations and subscriptions planned and
+ * run as over HTTP (execution.ts).
  *
  * A subscription plans to `Subscription { primary, rest }`: `primary` is a subscription to the
  * subgraph owning the root field, `rest` fetches the other subgraphs' fields of each event. The
  * router subscribes to that subgraph over graphql-ws (with the client's verified Authorization in
  * `connection_init`) and, for every event, runs the plain plan `Sequence [primary, rest]` with the
- * primary service answering with the event instead of calling the subgraph. Entity fetches, error
- * paths and result shaping are the gateway's.
+ * primary service answering with the event instead of calling the subgraph.
  */
 
 /** Codes of errors a federated subscription can end with, besides those subgraphs send. */
@@ -34,11 +33,9 @@ export interface FederatedContext {
   request: WsRequest;
 }
 
-type GatewayRequestContext = Parameters<typeof executeQueryPlan>[2];
-
 export interface FederatedExecutionOptions {
-  /** The supergraph as the gateway loads it (`gatewaySupergraphSdl`: enforced SECURITY features relaxed). */
-  supergraphSdl: string;
+  /** Plans and runs operations (the same as over HTTP). */
+  execution: PlanExecution;
   /** The gateway's own data sources, by subgraph name, so fetches forward Authorization and keep alive the same way. */
   dataSources: Readonly<Record<string, GraphQLDataSource>>;
   /** Routing URLs (http/https) by subgraph name; subscriptions go to the same URL over ws/wss. */
@@ -46,8 +43,6 @@ export interface FederatedExecutionOptions {
   logger: Logger;
   /** Events buffered per subscription for a slow client before it is ended with SUBSCRIPTION_OVERFLOW. */
   maxBufferedEvents?: number;
-  /** Query plans cached, by operation text and name. */
-  planCacheSize?: number;
 }
 
 export interface FederatedExecution {
@@ -62,32 +57,16 @@ export interface FederatedExecution {
 }
 
 export function createFederatedExecution(options: FederatedExecutionOptions): FederatedExecution {
-  const { dataSources, routingUrls, logger, maxBufferedEvents = 1_000, planCacheSize = 1_000 } = options;
-  const supergraph = Supergraph.build(options.supergraphSdl);
-  const apiSchema: Schema = supergraph.apiSchema();
-  const schema = apiSchema.toGraphQLJSSchema();
-  const supergraphSchema = supergraph.schema.toGraphQLJSSchema();
-  const planner = new QueryPlanner(supergraph);
-  const plans = new Map<string, QueryPlan>();
+  const { execution, dataSources, routingUrls, logger, maxBufferedEvents = 1_000 } = options;
+  const { schema } = execution;
   const counters = { upstreamSubscriptions: 0, upstreamSockets: 0 };
   const upstream = new SubgraphSubscriptions(routingUrls, counters, logger);
 
-  const planFor = (request: WsRequest): QueryPlan => {
-    const key = `${request.operationName ?? ''}\n${request.query}`;
-    let plan = plans.get(key);
-    if (plan) {
-      plans.delete(key); // re-inserted below: the map's order is recency
-    } else {
-      plan = planner.buildQueryPlan(operationFromDocument(apiSchema, request.document, { operationName: request.operationName }));
-      if (plans.size >= planCacheSize) plans.delete(plans.keys().next().value!);
-    }
-    plans.set(key, plan);
-    return plan;
-  };
+  const prepare = (request: WsRequest): PreparedOperation => execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
 
-  const run = (plan: QueryPlan, serviceMap: Record<string, GraphQLDataSource>, request: WsRequest, operationContext: ReturnType<typeof buildOperationContext>) => {
+  const run = (operation: PreparedOperation, services: Record<string, GraphQLDataSource>, request: WsRequest) => {
     const { session } = request;
-    // What the gateway reads of Apollo's request context; a fresh one per run (metrics collect error paths).
+    // What the executor (and the gateway's, for plans it leaves to it) reads of Apollo's request context; a fresh one per run.
     const requestContext = {
       request: { query: request.query, operationName: request.operationName, variables: request.variables },
       // The router's RouterContext: the subgraph data sources forward this Authorization (the latest refreshed one).
@@ -101,45 +80,36 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
       queryHash: '',
       metrics: {},
     } as unknown as GatewayRequestContext;
-    return executeQueryPlan(plan, serviceMap, requestContext, operationContext, supergraphSchema, apiSchema);
+    return execution.execute(operation, services, requestContext);
   };
 
   const contextOf = (args: ExecutionArgs): WsRequest => (args.contextValue as FederatedContext).request;
-  // Documents are shared by every subscriber sending the same text (the kit caches them), and so is this.
-  const operationContexts = new WeakMap<DocumentNode, Map<string, ReturnType<typeof buildOperationContext>>>();
-  const operationContextOf = (request: WsRequest) => {
-    const byName = operationContexts.get(request.document) ?? new Map<string, ReturnType<typeof buildOperationContext>>();
-    operationContexts.set(request.document, byName);
-    let context = byName.get(request.operationName ?? '');
-    if (!context) {
-      context = buildOperationContext({ schema, operationDocument: request.document, operationName: request.operationName });
-      byName.set(request.operationName ?? '', context);
-    }
-    return context;
-  };
+  // Per-event plans, shared by every subscriber of the same operation.
+  const perEventPlans = new WeakMap<PreparedOperation, PreparedOperation>();
 
   const execute = async (args: ExecutionArgs): Promise<ExecutionResult> => {
     const request = contextOf(args);
-    const plan = planFor(request);
-    if (plan.node?.kind === 'Subscription') throw new Error('execute() called with a subscription');
-    return run(plan, { ...dataSources }, request, operationContextOf(request));
+    const operation = prepare(request);
+    if (operation.plan.node?.kind === 'Subscription') throw new Error('execute() called with a subscription');
+    return run(operation, dataSources, request);
   };
 
   const subscribe = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const request = contextOf(args);
-    const plan = planFor(request);
+    const operation = prepare(request);
+    const { plan } = operation;
     if (plan.node?.kind !== 'Subscription') return execute(args);
     const { primary, rest } = plan.node;
     const variables = variablesFor(primary, request.variables);
     // Passed through: each event is the answer, so no per-event execution (nor its async step).
     if (passesThrough(plan, request.operation)) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => asResult(event, primary.serviceName));
-    const operationContext = operationContextOf(request);
-    const perEvent: QueryPlan = { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary };
+    const eventOperation = perEventPlans.get(operation) ?? { ...operation, plan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary }, operationContext: undefined };
+    perEventPlans.set(operation, eventOperation);
     const events = upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => event);
     return mapAsync(events, (event) => {
       // The primary fetch answers with this event; every other subgraph is fetched as usual.
       const fromEvent: GraphQLDataSource = { process: async () => event };
-      return run(perEvent, { ...dataSources, [primary.serviceName]: fromEvent }, request, operationContext);
+      return run(eventOperation, { ...dataSources, [primary.serviceName]: fromEvent }, request);
     });
   };
 
