@@ -1,4 +1,3 @@
-import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
@@ -9,7 +8,7 @@ import { parse } from 'graphql';
 import type { IncomingMessage } from 'node:http';
 import { authorizationPlugin, supergraphRequirements } from './authz.ts';
 import type { Config } from './config.ts';
-import { createPlanExecution, withPlanExecution } from './execution.ts';
+import { createPlanExecution, planExecutionGateway } from './execution.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
 import { subgraphClient, subgraphDataSource, subgraphReadiness } from './subgraphs.ts';
 import { createFederatedExecution, subscriptionsOverWebSocketOnly, type FederatedContext } from './subscriptions.ts';
@@ -54,20 +53,14 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
   const client = subgraphClient(config.SUBGRAPH_TIMEOUT_MS);
   const production = config.NODE_ENV === 'production';
 
-  // One data source per subgraph, shared by the gateway (HTTP) and the WebSocket path.
+  // One data source per subgraph, shared by HTTP and the WebSocket path.
   const dataSources = Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource<RouterContext>(url, client)]));
-  // The gateway refuses SECURITY features it does not enforce; the authorization plugin below enforces these.
+  // Operations are planned by Apollo's query planner and run by the router's executor, over HTTP and WebSocket alike.
+  // Federation refuses SECURITY features it does not enforce; the authorization plugin below enforces these.
   const gatewaySdl = gatewaySupergraphSdl(supergraph);
-
-  const gateway = new ApolloGateway({
-    supergraphSdl: gatewaySdl,
-    logger: logger.child({ component: 'gateway' }),
-    buildService: ({ name, url }) => dataSources[name] ?? subgraphDataSource<RouterContext>(url!, client),
-  });
-  // Operations are planned by Apollo's planner and run by the router's executor, over HTTP and WebSocket alike.
   const execution = createPlanExecution(gatewaySdl);
   const apollo = new ApolloServer<RouterContext>({
-    gateway: withPlanExecution(gateway, execution, dataSources),
+    gateway: planExecutionGateway(execution, dataSources),
     ...operationGuards(config),
     nodeEnv: config.NODE_ENV,
     // runUntilSignal owns SIGTERM/SIGINT: drain, then exit 0.

@@ -1,5 +1,5 @@
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
-import { buildOperationContext, executeQueryPlan, type ApolloGateway, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
@@ -36,21 +36,26 @@ export interface PreparedOperation {
 export interface PlanExecution {
   /** The API schema clients validate against. */
   schema: GraphQLSchema;
+  /** The supergraph it plans over. */
+  supergraphSdl: string;
   /** The plan and shape of an operation, cached by `key` (the operation's text and name). */
   prepare(key: string, document: DocumentNode, operationName: string | null | undefined): PreparedOperation;
   execute(prepared: PreparedOperation, services: Services, requestContext: GatewayRequestContext): Promise<ExecutionResult>;
 }
 
 /**
- * The gateway as Apollo Server loads it (it still loads and checks the supergraph and hands Apollo
- * Server the API schema), with this executor in place of the gateway's own.
+ * Apollo Server's gateway interface over the router's execution: it hands Apollo Server the API
+ * schema (Apollo Server parses, validates and runs its plugins against it) and runs each operation.
  */
-export function withPlanExecution(gateway: ApolloGateway, execution: PlanExecution, services: Services): GatewayInterface {
+export function planExecutionGateway(execution: PlanExecution, services: Services): GatewayInterface {
+  const listeners = new Set<Parameters<GatewayInterface['onSchemaLoadOrUpdate']>[0]>();
   return {
-    onSchemaLoadOrUpdate: (callback) => gateway.onSchemaLoadOrUpdate(callback),
-    stop: () => gateway.stop(),
-    async load(options) {
-      await gateway.load(options);
+    onSchemaLoadOrUpdate(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async load() {
+      for (const listener of listeners) listener({ apiSchema: execution.schema, coreSupergraphSdl: execution.supergraphSdl });
       return {
         executor: (requestContext) => {
           const { operationName } = requestContext.request;
@@ -59,6 +64,7 @@ export function withPlanExecution(gateway: ApolloGateway, execution: PlanExecuti
         },
       };
     },
+    async stop() {},
   };
 }
 
@@ -72,6 +78,7 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
 
   return {
     schema,
+    supergraphSdl,
     prepare(key, document, operationName) {
       let operation = prepared.get(key);
       if (operation) {

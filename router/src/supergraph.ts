@@ -44,8 +44,8 @@ export function withUrlOverrides(endpoints: SubgraphEndpoint[], overrides: Recor
 export const ENFORCED_SECURITY_FEATURES = ['https://specs.apollo.dev/authenticated/v0.1', 'https://specs.apollo.dev/requiresScopes/v0.1'];
 
 /**
- * The supergraph as handed to @apollo/gateway. The gateway refuses any supergraph that links a
- * `for: SECURITY` feature, since it does not enforce them (Apollo Router does); this router does
+ * The supergraph as handed to Apollo's federation libraries. They refuse any supergraph that links a
+ * `for: SECURITY` feature, since they do not enforce them (Apollo Router does); this router does
  * enforce `@authenticated` and `@requiresScopes` before execution, so for exactly those spec
  * versions the purpose is dropped from the `@link`. Any other SECURITY or EXECUTION feature
  * (e.g. `@policy`, a newer version) still fails start-up, as it should.
