@@ -38,7 +38,7 @@ export interface PlanExecution {
   schema: GraphQLSchema;
   /** The supergraph it plans over. */
   supergraphSdl: string;
-  /** The plan and shape of an operation, cached by `key` (the operation's text and name). */
+  /** The plan and shape of an operation, cached by `key` (the operation's name with its text or a hash of it). */
   prepare(key: string, document: DocumentNode, operationName: string | null | undefined): PreparedOperation;
   execute(prepared: PreparedOperation, services: Services, requestContext: GatewayRequestContext): Promise<ExecutionResult>;
 }
@@ -59,7 +59,8 @@ export function planExecutionGateway(execution: PlanExecution, services: Service
       return {
         executor: (requestContext) => {
           const { operationName } = requestContext.request;
-          const operation = execution.prepare(`${operationName ?? ''}\n${requestContext.source}`, requestContext.document, operationName);
+          // Keyed by Apollo Server's SHA-256 of the text, not the text: large documents make no large keys.
+          const operation = execution.prepare(`${operationName ?? ''}\n${requestContext.queryHash}`, requestContext.document, operationName);
           return execution.execute(operation, services, requestContext as GatewayRequestContext);
         },
       };
