@@ -26,6 +26,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '@shopgraph/infra';
@@ -105,7 +106,6 @@ function moveTo(pid: number, core: number): void {
   if (pin) spawn('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Tokens: one user per subscriber, valid for the whole run.
 const issuer = await createTestIssuer(6 * 3600);

@@ -74,13 +74,13 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     plugins: [subscriptionsOverWebSocketOnly<RouterContext>(), authorizationPlugin<RouterContext>(requirements), ...(production ? [ApolloServerPluginLandingPageDisabled()] : [])],
   });
   await apollo.start();
-  let loaded = true;
+  let stopping = false;
 
   // /readyz is the router's own readiness: one subgraph down must not take every router replica
   // out of service (its fields fail, the rest still work). /readyz/subgraphs reports them all.
   const readiness: Record<string, ReadinessCheck> = {
-    gateway: async () => {
-      if (!loaded) throw new Error('gateway not loaded');
+    router: async () => {
+      if (stopping) throw new Error('router stopping');
     },
   };
   const subgraphChecks = Object.fromEntries(
@@ -115,7 +115,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     listen: (port, host) => listen(server, port, host),
     webSocketStats: () => ({ connections: webSocket.connections, ...federated.stats() }),
     close: async () => {
-      loaded = false;
+      stopping = true;
       await webSocket.close();
       await federated.close();
       await closeHttpServer(server);

@@ -1,13 +1,13 @@
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-
-type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode, type ResponsePath } from '@apollo/query-planner';
 import {
   GraphQLError, isAbstractType, isInterfaceType, isObjectType, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema,
 } from 'graphql';
 import { compileResponseShape, type ResponseShape } from './response-shape.ts';
+
+type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 
 /**
  * Query plans, made by Apollo's query planner and run by the router itself: fetches in the plan's
@@ -31,6 +31,8 @@ export interface PreparedOperation {
   operationName: string | undefined;
   /** For the gateway's executor, built when first needed. */
   operationContext?: OperationContext;
+  /** A subscription's plan for each event, `Sequence [primary, rest]` (its primary fetch answered by the event). */
+  perEvent?: PreparedOperation;
 }
 
 export interface PlanExecution {
@@ -88,6 +90,10 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
         const plan = planner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName: operationName ?? undefined }));
         const shape = !plan.node || runsHere(plan.node) ? compileResponseShape(schema, document, operationName) : undefined;
         operation = { plan, shape, document, operationName: operationName ?? undefined };
+        if (plan.node?.kind === 'Subscription') {
+          const { primary, rest } = plan.node;
+          operation.perEvent = { ...operation, plan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary } };
+        }
         if (prepared.size >= planCacheSize) prepared.delete(prepared.keys().next().value!);
       }
       prepared.set(key, operation);
@@ -100,7 +106,7 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
       }
       const run: Run = { services, requestContext, supergraphSchema, data: {}, errors: [] };
       const root = operation.plan.node;
-      if (root?.kind === 'Subscription') throw new Error('A subscription plan runs once per event, as Sequence [primary, rest]');
+      if (root?.kind === 'Subscription') throw new Error('A subscription plan runs once per event: execute its `perEvent` plan');
       if (root) await executeNode(run, root, { path: [], data: run.data });
       let shaped: ReturnType<ResponseShape['apply']>;
       try {
@@ -195,9 +201,7 @@ async function executeFetch(run: Run, fetch: FetchNode, cursor: Cursor): Promise
   if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
   const entities = (Array.isArray(cursor.data) ? cursor.data.filter((entity) => entity !== null && entity !== undefined) : [cursor.data]) as Array<Record<string, unknown>>;
   if (!entities.length) return;
-  const variables: Record<string, unknown> = {};
-  const given = run.requestContext.request.variables;
-  for (const name of fetch.variableUsages ?? []) if (given && Object.hasOwn(given, name) && given[name] !== undefined) variables[name] = given[name];
+  const variables = variablesFor(fetch, run.requestContext.request.variables);
 
   if (!fetch.requires) {
     const data = await send(run, service, fetch, cursor, variables);
@@ -226,6 +230,13 @@ async function executeFetch(run: Run, fetch: FetchNode, cursor: Cursor): Promise
     if (entity && !entity['__typename']) entity['__typename'] = targets[i]!['__typename'];
     deepMerge(targets[i]!, entity);
   }
+}
+
+/** The client's variables a fetch uses (those it gave, and not undefined). */
+export function variablesFor(fetch: FetchNode, given: Record<string, unknown> | undefined): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const name of fetch.variableUsages ?? []) if (given && Object.hasOwn(given, name) && given[name] !== undefined) picked[name] = given[name];
+  return picked;
 }
 
 async function send(run: Run, service: GraphQLDataSource, fetch: FetchNode, cursor: Cursor, variables: Record<string, unknown>): Promise<Record<string, unknown> | null | undefined> {

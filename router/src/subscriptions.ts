@@ -7,7 +7,7 @@ import {
   getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
 } from 'graphql';
 import WebSocket from 'ws';
-import type { GatewayRequestContext, PlanExecution, PreparedOperation } from './execution.ts';
+import { variablesFor, type GatewayRequestContext, type PlanExecution, type PreparedOperation } from './execution.ts';
 
 /**
  * Federated operations over the router's WebSocket: queries, mutations and subscriptions planned and
@@ -36,7 +36,7 @@ export interface FederatedContext {
 export interface FederatedExecutionOptions {
   /** Plans and runs operations (the same as over HTTP). */
   execution: PlanExecution;
-  /** The gateway's own data sources, by subgraph name, so fetches forward Authorization and keep alive the same way. */
+  /** The same data sources as over HTTP, by subgraph name, so fetches forward Authorization and keep alive the same way. */
   dataSources: Readonly<Record<string, GraphQLDataSource>>;
   /** Routing URLs (http/https) by subgraph name; subscriptions go to the same URL over ws/wss. */
   routingUrls: ReadonlyMap<string, string>;
@@ -84,14 +84,10 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
   };
 
   const contextOf = (args: ExecutionArgs): WsRequest => (args.contextValue as FederatedContext).request;
-  // Per-event plans, shared by every subscriber of the same operation.
-  const perEventPlans = new WeakMap<PreparedOperation, PreparedOperation>();
 
   const execute = async (args: ExecutionArgs): Promise<ExecutionResult> => {
     const request = contextOf(args);
-    const operation = prepare(request);
-    if (operation.plan.node?.kind === 'Subscription') throw new Error('execute() called with a subscription');
-    return run(operation, dataSources, request);
+    return run(prepare(request), dataSources, request);
   };
 
   const subscribe = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
@@ -99,17 +95,16 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
     const operation = prepare(request);
     const { plan } = operation;
     if (plan.node?.kind !== 'Subscription') return execute(args);
-    const { primary, rest } = plan.node;
+    const { primary } = plan.node;
     const variables = variablesFor(primary, request.variables);
     // Passed through: each event is the answer, so no per-event execution (nor its async step).
     if (passesThrough(plan, request.operation)) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => asResult(event, primary.serviceName));
-    const eventOperation = perEventPlans.get(operation) ?? { ...operation, plan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary }, operationContext: undefined };
-    perEventPlans.set(operation, eventOperation);
+    const perEvent = operation.perEvent!;
     const events = upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => event);
     return mapAsync(events, (event) => {
       // The primary fetch answers with this event; every other subgraph is fetched as usual.
       const fromEvent: GraphQLDataSource = { process: async () => event };
-      return run(eventOperation, { ...dataSources, [primary.serviceName]: fromEvent }, request);
+      return run(perEvent, { ...dataSources, [primary.serviceName]: fromEvent }, request);
     });
   };
 
@@ -117,8 +112,8 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
 }
 
 /**
- * Refuses subscription operations over HTTP with a 400 that says where they are served (the gateway
- * would fail them with a 500).
+ * Refuses subscription operations over HTTP with a 400 that says where they are served (executing
+ * their plan would fail with a 500).
  */
 export function subscriptionsOverWebSocketOnly<C extends BaseContext>(): ApolloServerPlugin<C> {
   return {
@@ -137,7 +132,7 @@ export function subscriptionsOverWebSocketOnly<C extends BaseContext>(): ApolloS
 
 const passThrough = new WeakMap<QueryPlan, boolean>();
 
-/** A subgraph's event as the client's result: its errors as GraphQL errors naming the subgraph, as the gateway's would. */
+/** A subgraph's event as the client's result: its errors as GraphQL errors naming the subgraph, as the executor reports a fetch's. */
 function asResult(event: FormattedExecutionResult, serviceName: string): ExecutionResult {
   if (!event.errors?.length) return event as ExecutionResult;
   const errors = event.errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: { ...error.extensions, serviceName } }));
@@ -147,7 +142,7 @@ function asResult(event: FormattedExecutionResult, serviceName: string): Executi
 /**
  * Whether each event of the subscription is already the answer: no other subgraph to fetch, and the
  * primary fetch selects exactly what the client did (no fragments, directives or rewrites to apply).
- * The subgraph then executed the client's very selection, so the event skips the gateway's execution.
+ * The subgraph then executed the client's very selection, so the event skips per-event execution.
  */
 function passesThrough(plan: QueryPlan, operation: OperationDefinitionNode): boolean {
   let known = passThrough.get(plan);
@@ -158,13 +153,6 @@ function passesThrough(plan: QueryPlan, operation: OperationDefinitionNode): boo
     passThrough.set(plan, known);
   }
   return known;
-}
-
-/** The variables a fetch uses, as the gateway picks them. */
-function variablesFor(fetch: FetchNode, variables: Record<string, unknown>): Record<string, unknown> {
-  const picked: Record<string, unknown> = {};
-  for (const name of fetch.variableUsages ?? []) if (Object.hasOwn(variables, name) && variables[name] !== undefined) picked[name] = variables[name];
-  return picked;
 }
 
 /** The routing URL with the WebSocket scheme: same host, port and path. */

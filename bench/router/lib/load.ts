@@ -8,6 +8,7 @@
 // Every request carries the next token of the pool, as `Authorization: Bearer <token>`.
 import autocannon from 'autocannon';
 import { Agent, request } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { percentile } from '../../lib/stats.ts';
 
 export interface Target {
@@ -88,7 +89,7 @@ export async function closedLoop<T>(target: Target, pool: TokenPool, connections
   });
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
-  const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, seconds * 1000)));
+  const sleep = (seconds: number) => delay(Math.max(0, seconds * 1000));
   while (elapsed() < warmup.maxSeconds && (elapsed() < warmup.seconds || ok < warmup.requests)) await sleep(0.05);
   const a = await mark();
   await sleep(measure - (performance.now() - a.at) / 1000);
