@@ -2,7 +2,7 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 import type { ReadinessCheck } from '@shopgraph/kit';
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 
 /** What the router keeps per request for its subgraph fetches. */
 export interface ForwardingContext {
@@ -25,22 +25,47 @@ export interface SubgraphClient {
 }
 
 /**
- * Subgraph fetches over kept-alive connections, an undici pool per origin. Its `request` API, not
- * WHATWG fetch: a federated operation makes many small fetches, and fetch (or node:http) spends
- * several times the CPU on each (bench/router/micro/http-client.ts). A fetch whose answer does not
+ * Subgraph fetches over kept-alive connections, an undici pool per origin, through its `dispatch`
+ * API: a federated operation makes many small fetches, and fetch (or node:http) spends several
+ * times the CPU on each (bench/router/micro/http-client.ts). Not `Pool.request`: its response
+ * stream keeps each fetch's objects alive past young-generation collections (~5 KB per fetch
+ * promoted, BENCHMARKS.md), which set the router's tail latency. A fetch whose answer does not
  * start, or stalls, for `timeoutMs` fails; nothing is retried (mutations go through here too).
  */
 export function subgraphClient(timeoutMs: number): SubgraphClient {
   const pools = new Map<string, Pool>();
   return {
-    async post(url, headers, body) {
+    post(url, headers, body) {
       let pool = pools.get(url.origin);
       if (!pool) pools.set(url.origin, (pool = new Pool(url.origin)));
-      const response = await pool.request({ path: url.pathname + url.search, method: 'POST', headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-      return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+      const options = { path: url.pathname + url.search, method: 'POST' as const, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+      return new Promise<SubgraphResponse>((resolve, reject) => pool.dispatch(options, collect(resolve, reject)));
     },
     close() {
       for (const pool of pools.values()) pool.close().catch(() => {});
+    },
+  };
+}
+
+/** A dispatch handler that gathers one whole response. */
+function collect(resolve: (response: SubgraphResponse) => void, reject: (error: Error) => void): Dispatcher.DispatchHandler {
+  let status = 0;
+  let headers: SubgraphResponse['headers'] = {};
+  const chunks: Buffer[] = [];
+  return {
+    onRequestStart() {},
+    onResponseStart(_controller, statusCode, responseHeaders) {
+      status = statusCode;
+      headers = responseHeaders;
+    },
+    onResponseData(_controller, chunk) {
+      chunks.push(chunk);
+    },
+    onResponseEnd() {
+      resolve({ status, headers, body: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+    },
+    onResponseError(_controller, error) {
+      reject(error);
     },
   };
 }
