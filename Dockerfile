@@ -12,7 +12,7 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# --- manifests: package.json of every workspace, and the lockfile --------------------------------
+# --- manifests: package.json of every workspace, the lockfile, and the dependency patches ---------
 # This stage reruns on any change, but its output changes only with the manifests, so the install
 # below stays cached until dependencies change.
 FROM ${NODE_IMAGE} AS manifests
@@ -20,18 +20,21 @@ WORKDIR /src
 COPY . .
 RUN mkdir /manifests \
  && find . \( -name package.json -o -name package-lock.json \) -not -path '*/node_modules/*' \
-      -exec cp --parents {} /manifests \;
+      -exec cp --parents {} /manifests \; \
+ && cp -r patches /manifests/
 
 # --- deps: production dependencies of the services only ------------------------------------------
 # The services' workspaces (the router, and every subgraph: a folder selects the workspaces in it)
 # and what they depend on, nothing else: no dev tools (the root's `node` devDependency is for
 # running without Docker; this image has its own Node 24), no test infrastructure (.dockerignore
 # keeps those workspaces out of the context). No install scripts: nothing the services load needs one.
+# The patches (patches/, applied by the root's postinstall outside Docker) are applied explicitly.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY --from=manifests /manifests ./
 RUN --mount=type=cache,target=/root/.npm \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace=router --workspace=subgraphs
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace=router --workspace=subgraphs \
+ && npx --yes patch-package@8.0.1 --error-on-fail
 
 # --- runtime ---------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime

@@ -101,6 +101,13 @@ describe('Dockerfile', () => {
   it("keeps the router's supergraph.graphql in the build context", () => {
     expect(isIgnored('supergraph.graphql')).toBe(false);
   });
+
+  it('applies the dependency patches the services run with, at the version the root installs', () => {
+    const { devDependencies } = JSON.parse(read('package.json')) as { devDependencies: Record<string, string> };
+    expect(isIgnored('patches')).toBe(false);
+    expect(readdirSync(join(root, 'patches')).length).toBeGreaterThan(0);
+    expect(dockerfile).toContain(`npx --yes patch-package@${devDependencies['patch-package']} --error-on-fail`);
+  });
 });
 
 // --- docker-compose.yml ------------------------------------------------------------------------------
