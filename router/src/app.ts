@@ -1,9 +1,13 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import {
-  closeHttpServer, createHttpServer, identityFromAuthorization, listen, maskUnexpectedErrors, operationGuards, readinessRoute, serveGraphQLOverWebSocket, verifierFromConfig, withHttpStatus,
-  type Identity, type Logger, type ReadinessCheck, type Service, type TokenVerifier,
-} from '@shopgraph/kit';
+import { identityFromAuthorization, verifierFromConfig, type Identity, type TokenVerifier } from '@shopgraph/kit/auth';
+import { withHttpStatus } from '@shopgraph/kit/errors';
+import { maskUnexpectedErrors } from '@shopgraph/kit/graphql';
+import { serveGraphQLOverWebSocket } from '@shopgraph/kit/graphql-ws';
+import { closeHttpServer, createHttpServer, listen, readinessRoute, type ReadinessCheck } from '@shopgraph/kit/http';
+import { operationGuards } from '@shopgraph/kit/limits';
+import type { Logger } from '@shopgraph/kit/log';
+import type { Service } from '@shopgraph/kit/subgraph';
 import { parse } from 'graphql';
 import type { IncomingMessage } from 'node:http';
 import { authorizationPlugin, supergraphRequirements } from './authz.ts';

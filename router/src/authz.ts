@@ -1,5 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { assertMeets, guardedFieldsOf, requirementOf, requirementsOf, withHttpStatus, type GuardedField, type Identity, type Requirement } from '@shopgraph/kit';
+import type { Identity } from '@shopgraph/kit/auth';
+import { assertMeets, guardedFieldsOf, requirementOf, requirementsOf, type GuardedField, type Requirement } from '@shopgraph/kit/authz';
+import { withHttpStatus } from '@shopgraph/kit/errors';
 import { Kind, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 
 /**

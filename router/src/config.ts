@@ -1,4 +1,5 @@
-import { baseConfig, jwtConfig, limitsConfig, loadConfig, z } from '@shopgraph/kit';
+import { baseConfig, jwtConfig, loadConfig, z } from '@shopgraph/kit/config';
+import { limitsConfig } from '@shopgraph/kit/limits';
 import { fileURLToPath } from 'node:url';
 
 const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);

@@ -1,4 +1,5 @@
-import { createLogger, runUntilSignal } from '@shopgraph/kit';
+import { runUntilSignal } from '@shopgraph/kit/lifecycle';
+import { createLogger } from '@shopgraph/kit/log';
 import { readFile } from 'node:fs/promises';
 import { createRouterApp } from './app.ts';
 import { loadRouterConfig } from './config.ts';

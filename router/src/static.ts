@@ -1,4 +1,5 @@
-import type { Logger, Route } from '@shopgraph/kit';
+import type { Route } from '@shopgraph/kit/http';
+import type { Logger } from '@shopgraph/kit/log';
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,7 +1,10 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { FetchNode, QueryPlan } from '@apollo/query-planner';
-import { ErrorCode, mapAsync, pushable, type Logger, type Session, type WsRequest } from '@shopgraph/kit';
+import { ErrorCode } from '@shopgraph/kit/errors';
+import type { Session, WsRequest } from '@shopgraph/kit/graphql-ws';
+import type { Logger } from '@shopgraph/kit/log';
+import { mapAsync, pushable } from '@shopgraph/kit/stream';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import {
   getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
