@@ -106,7 +106,6 @@ function moveTo(pid: number, core: number): void {
   if (pin) spawn('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 }
 
-
 // Tokens: one user per subscriber, valid for the whole run.
 const issuer = await createTestIssuer(6 * 3600);
 const subscribers: { token: string; orderId: string }[] = [];

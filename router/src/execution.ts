@@ -2,10 +2,9 @@ import { Supergraph, operationFromDocument, type Schema } from '@apollo/federati
 import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode, type ResponsePath } from '@apollo/query-planner';
-import {
-  GraphQLError, isAbstractType, isInterfaceType, isObjectType, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema,
-} from 'graphql';
-import { compileResponseShape, type ResponseShape } from './response-shape.ts';
+import { LRUCache } from 'lru-cache';
+import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { compileResponseShape, own, satisfiesTypeCondition, type ResponseShape } from './response-shape.ts';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 
@@ -77,16 +76,15 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
   const schema = apiSchema.toGraphQLJSSchema();
   const supergraphSchema = supergraph.schema.toGraphQLJSSchema();
   const planner = new QueryPlanner(supergraph);
-  const prepared = new Map<string, PreparedOperation>();
+  // A hit only moves the entry: no re-insertion of the request's fresh key string into a long-lived map.
+  const prepared = new LRUCache<string, PreparedOperation>({ max: planCacheSize });
 
   return {
     schema,
     supergraphSdl,
     prepare(key, document, operationName) {
       let operation = prepared.get(key);
-      if (operation) {
-        prepared.delete(key); // re-inserted below: the map's order is recency
-      } else {
+      if (!operation) {
         const plan = planner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName: operationName ?? undefined }));
         const shape = !plan.node || runsHere(plan.node) ? compileResponseShape(schema, document, operationName) : undefined;
         operation = { plan, shape, document, operationName: operationName ?? undefined };
@@ -94,9 +92,8 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
           const { primary, rest } = plan.node;
           operation.perEvent = { ...operation, plan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary } };
         }
-        if (prepared.size >= planCacheSize) prepared.delete(prepared.keys().next().value!);
+        prepared.set(key, operation);
       }
-      prepared.set(key, operation);
       return operation;
     },
     async execute(operation, services, requestContext) {
@@ -322,14 +319,10 @@ function select(schema: GraphQLSchema, source: unknown, selections: readonly Que
 
 function isObjectOfType(schema: GraphQLSchema, object: Record<string, unknown>, typeCondition: string): boolean {
   const typename = object['__typename'];
-  if (!typename || typeof typename !== 'string') return false;
-  if (typename === typeCondition) return true;
-  const type = schema.getType(typename);
   const condition = schema.getType(typeCondition);
-  return !!type && !!condition && isAbstractType(condition) && (isObjectType(type) || isInterfaceType(type)) && schema.isSubType(condition, type);
+  return typeof typename === 'string' && !!condition && satisfiesTypeCondition(schema, typename, condition);
 }
 
-const own = (object: Record<string, unknown>, key: string): unknown => (Object.hasOwn(object, key) ? object[key] : undefined);
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Merges a fetch's answer into what earlier fetches answered: objects key by key, same-length lists element by element. */

@@ -131,7 +131,8 @@ function flagValue(flag: Flag, variables: Record<string, unknown>): boolean {
 const skipped = (step: Selection, variables: Record<string, unknown>): boolean =>
   (step.skip !== undefined && flagValue(step.skip, variables)) || (step.include !== undefined && !flagValue(step.include, variables));
 
-const own = (object: Record<string, unknown>, key: string): unknown => (Object.hasOwn(object, key) ? object[key] : undefined);
+/** A key's value only when the object has it itself (never an Object.prototype member). */
+export const own = (object: Record<string, unknown>, key: string): unknown => (Object.hasOwn(object, key) ? object[key] : undefined);
 
 /** Fills `output` from `input` by `selections`; false when a non-null field is null (the parent becomes null). */
 function applySelections(state: State, input: Record<string, unknown>, selections: Selection[], output: Record<string, unknown>, parentType: GraphQLCompositeType, path: Array<string | number>): boolean {
@@ -162,12 +163,16 @@ function applySelections(state: State, input: Record<string, unknown>, selection
 function conditionApplies(schema: GraphQLSchema, step: FragmentStep, typeName: string): boolean {
   let applies = step.applies.get(typeName);
   if (applies === undefined) {
-    const condition = step.typeCondition!;
-    const type = schema.getType(typeName);
-    applies = !!type && (type === condition || (isAbstractType(condition) && (isObjectType(type) || isInterfaceType(type)) && schema.isSubType(condition, type)));
+    applies = satisfiesTypeCondition(schema, typeName, step.typeCondition!);
     if (step.applies.size < 100) step.applies.set(typeName, applies);
   }
   return applies;
+}
+
+/** Whether an object of type `typeName` is selected by a fragment on `condition`. */
+export function satisfiesTypeCondition(schema: GraphQLSchema, typeName: string, condition: GraphQLNamedType): boolean {
+  const type = schema.getType(typeName);
+  return !!type && (type === condition || (isAbstractType(condition) && (isObjectType(type) || isInterfaceType(type)) && schema.isSubType(condition, type)));
 }
 
 /**
