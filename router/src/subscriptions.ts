@@ -4,7 +4,7 @@ import type { FetchNode, QueryPlan } from '@apollo/query-planner';
 import { ErrorCode } from '@shopgraph/kit/errors';
 import type { Session, WsRequest } from '@shopgraph/kit/graphql-ws';
 import type { Logger } from '@shopgraph/kit/log';
-import { mapAsync, pushable } from '@shopgraph/kit/stream';
+import { mapAsync, pushable, type PushIterator } from '@shopgraph/kit/stream';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import {
   getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
@@ -44,7 +44,10 @@ export interface FederatedExecutionOptions {
   /** Routing URLs (http/https) by subgraph name; subscriptions go to the same URL over ws/wss. */
   routingUrls: ReadonlyMap<string, string>;
   logger: Logger;
-  /** Events buffered per subscription for a slow client before it is ended with SUBSCRIPTION_OVERFLOW. */
+  /**
+   * Events buffered per subscription for a slow client before it is ended with SUBSCRIPTION_OVERFLOW
+   * (those executed per event; a passed-through one is bounded by the WebSocket's buffered bytes).
+   */
   maxBufferedEvents?: number;
 }
 
@@ -209,8 +212,11 @@ class SubgraphSubscriptions {
     this.#logger = logger;
   }
 
-  /** The primary fetch's results through `map`, as an iterator that unsubscribes upstream when returned. */
-  subscribe<T>(fetch: FetchNode, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: (event: FormattedExecutionResult) => T): AsyncIterableIterator<T> {
+  /**
+   * The primary fetch's results through `map`, as an iterator that unsubscribes upstream when returned.
+   * The WebSocket server takes a passed-through subscription's results as they come (`deliverTo`).
+   */
+  subscribe<T>(fetch: FetchNode, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: (event: FormattedExecutionResult) => T): PushIterator<T> {
     const { serviceName } = fetch;
     const upstream = this.#upstream(serviceName);
     const id = String(++this.#lastId);

@@ -1,8 +1,10 @@
 import { connectWs, createTestIssuer, graphql, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
-import { parse } from 'graphql';
+import { buildSchema, GraphQLError, parse, type ExecutionResult } from 'graphql';
+import { createServer, type Server } from 'node:http';
+import { setImmediate as tick } from 'node:timers/promises';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Session } from './graphql-ws.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from './graphql-ws.ts';
 import { defaultLimits } from './limits.ts';
 import { testLogger } from './messaging/test-support.ts';
 import { pushable, type Pushable } from './stream.ts';
@@ -274,5 +276,101 @@ describe('createSubgraph({ webSocket: true })', () => {
     await other.close();
     expect((await client.closed).code).toBe(1001);
     await until(() => listening('bye') === 0, 'released');
+  });
+});
+
+describe('serveGraphQLOverWebSocket with a pushed stream (PushIterator)', () => {
+  // Each subscription's stream is handed to the test, which pushes results into it.
+  const streams: Pushable<ExecutionResult>[] = [];
+  let released = 0;
+  let server: Server;
+  let ws: GraphQLWsServer;
+  let pushUrl: string;
+
+  beforeAll(async () => {
+    server = createServer();
+    ws = serveGraphQLOverWebSocket(server, {
+      schema: buildSchema('type Query { ok: Boolean } type Subscription { text: String }'),
+      verifier: issuer.verifier,
+      limits: defaultLimits,
+      logger: testLogger('ws-push-test'),
+      production: true,
+      maxBufferedBytes: 64 * 1024,
+      context: () => ({}),
+      subscribe: () => {
+        const stream = pushable<ExecutionResult>({
+          onReturn: () => released++,
+          overflow: () => new GraphQLError('Too slow', { extensions: { code: 'SUBSCRIPTION_OVERFLOW' } }),
+        });
+        streams.push(stream);
+        return stream.iterator;
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    pushUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+  });
+
+  afterAll(async () => {
+    await ws?.close();
+    server?.close();
+  });
+
+  const subscribed = async (id: string) => {
+    const client = await connectWs(pushUrl, bearer(await issuer.customer()));
+    const count = streams.length;
+    client.subscribe(id, 'subscription { text }');
+    await until(() => streams.length > count, 'subscribed');
+    return { client, stream: streams.at(-1)! };
+  };
+
+  it('sends each result as it is pushed, in order, errors masked like pulled ones, then completes', async () => {
+    const { client, stream } = await subscribed('p');
+    stream.push({ data: { text: 'one' } });
+    stream.push({ data: { text: null }, errors: [new GraphQLError('not yours', { path: ['text'], extensions: { code: 'FORBIDDEN' } }), new GraphQLError('db down', { path: ['text'] })] });
+    stream.end();
+    expect(await client.takeFor('p')).toEqual({ id: 'p', type: 'next', payload: { data: { text: 'one' } } });
+    expect(await client.takeFor('p')).toEqual({
+      id: 'p', type: 'next', payload: {
+        data: { text: null },
+        errors: [
+          { message: 'not yours', path: ['text'], extensions: { code: 'FORBIDDEN' } },
+          { message: 'Internal server error', path: ['text'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+        ],
+      },
+    });
+    expect(await client.takeFor('p')).toEqual({ id: 'p', type: 'complete' });
+    await client.close();
+  });
+
+  it('ends the subscription of a client that stops reading, with the stream\'s overflow error, and releases its producer', async () => {
+    const { client, stream } = await subscribed('slow');
+    const before = released;
+    client.socket.pause();
+    const chunk = 'x'.repeat(64 * 1024);
+    // Until the kernel's buffers are full and 64 KB more wait in the server.
+    for (let i = 0; i < 2_000 && released === before; i++) {
+      stream.push({ data: { text: chunk } });
+      await tick();
+    }
+    expect(released).toBe(before + 1);
+    client.socket.resume();
+    const ended = await client.take((m) => m.id === 'slow' && m.type !== 'next', 30_000);
+    expect(ended).toEqual({ id: 'slow', type: 'error', payload: [{ message: 'Too slow', extensions: { code: 'SUBSCRIPTION_OVERFLOW' } }] });
+    await client.close();
+  });
+
+  it('stops pushing when the client completes, and releases the producer', async () => {
+    const { client, stream } = await subscribed('c');
+    stream.push({ data: { text: 'before' } });
+    expect((await client.takeFor('c')).payload).toEqual({ data: { text: 'before' } });
+    const before = released;
+    client.send({ id: 'c', type: 'complete' });
+    await until(() => released === before + 1, 'released');
+    stream.push({ data: { text: 'after' } });
+    client.subscribe('d', 'subscription { text }');
+    await until(() => streams.at(-1) !== stream, 'subscribed again');
+    streams.at(-1)!.push({ data: { text: 'second' } });
+    expect(await client.take()).toEqual({ id: 'd', type: 'next', payload: { data: { text: 'second' } } });
+    await client.close();
   });
 });

@@ -1,9 +1,9 @@
-import type { Context, ExecutionResult, OperationResult, SubscribePayload } from 'graphql-ws';
+import { MessageType, type Context, type ExecutionResult, type OperationResult, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import {
   createSourceEventStream, execute as graphqlExecute, getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules,
   subscribe as graphqlSubscribe, validate,
-  type DocumentNode, type ExecutionArgs, type ParseOptions, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule,
+  type DocumentNode, type ExecutionArgs, type FormattedExecutionResult, type ParseOptions, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule,
 } from 'graphql';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,7 +14,7 @@ import { ErrorCode, graphqlError } from './errors.ts';
 import { maskUnexpectedErrors } from './graphql.ts';
 import { operationGuards, type Limits } from './limits.ts';
 import type { Logger } from './log.ts';
-import { mapAsync } from './stream.ts';
+import { isPushIterator, mapAsync } from './stream.ts';
 
 /**
  * GraphQL over WebSocket (the graphql-ws protocol, `graphql-transport-ws`) on an existing node:http
@@ -38,6 +38,10 @@ import { mapAsync } from './stream.ts';
  *   (`{ operationTokens: true }`, no token of its own); each operation is verified, authorized and
  *   expired on its own (it ends with UNAUTHENTICATED "Token expired" at its token's `exp`), and is
  *   refreshed with a `ping` payload `{ operations: { <id>: 'Bearer …' } }`.
+ *
+ * - A subscription whose stream is a `PushIterator` (stream.ts) has each result sent as it comes, not
+ *   pulled with a promise per event as graphql-ws does; its client falling behind by more than
+ *   `maxBufferedBytes` ends it with the stream's overflow error.
  *
  * Subgraphs serve their own schema with it (`createSubgraph({ webSocket: true })`, graphql-js's
  * `execute`/`subscribe`); the router passes its federated ones.
@@ -192,6 +196,8 @@ export interface GraphQLWsOptions<C> {
   maxOperationsPerSharedConnection?: number;
   /** Parsed and validated documents kept, by query text. */
   documentCacheSize?: number;
+  /** Bytes a connection may have waiting to go out before a pushed result ends its subscription (overflow). */
+  maxBufferedBytes?: number;
   /** Interval of WebSocket-level keep-alive pings; a peer that misses a pong is dropped. */
   keepAliveMs?: number;
 }
@@ -216,7 +222,7 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsOptions<C>): GraphQLWsServer {
-  const { schema, verifier, logger, requirements, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000 } = options;
+  const { schema, verifier, logger, requirements, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000, maxBufferedBytes = 1024 * 1024 } = options;
   const guards = operationGuards(options.limits);
   const rules: ValidationRule[] = [...specifiedRules, ...guards.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
   const mask = maskUnexpectedErrors(logger);
@@ -261,6 +267,17 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     } catch (error) {
       return graphqlError(ErrorCode.UNAUTHENTICATED, `Unauthorized: ${messageOf(error)}`);
     }
+  };
+
+  /** What a result is sent as: errors masked like any other (graphql-ws's `onNext` hook). */
+  const formatted = (result: ExecutionResult): FormattedExecutionResult | undefined =>
+    result.errors?.length ? { ...result, errors: result.errors.map((error) => mask(error.toJSON(), error)) } : undefined;
+
+  /** Sends a pushed result as graphql-ws would send a pulled one; false when the client is too far behind. */
+  const sendNext = (socket: WebSocket, id: string) => (result: ExecutionResult): boolean => {
+    if (socket.bufferedAmount > maxBufferedBytes) return false;
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ id, type: MessageType.Next, payload: formatted(result) ?? result }));
+    return true;
   };
 
   /** A shared connection's operation ended: its session (and expiry timer) goes with it. */
@@ -385,15 +402,14 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     subscribe,
 
     onOperation(ctx, id, _payload, _args, result) {
+      // Not if the client completed it meanwhile: graphql-ws returns it without reading it.
+      if (isPushIterator<ExecutionResult>(result) && id in ctx.subscriptions) result.deliverTo(sendNext(ctx.extra.socket, id));
       // A shared connection's subscription ends when its own token expires.
       const operation = connections.get(ctx.extra.socket)?.operations.get(id);
       if (operation && isAsyncIterable(result)) return operation.bind(result[Symbol.asyncIterator]());
       return undefined;
     },
-    onNext(_ctx, _id, _payload, _args, result: ExecutionResult) {
-      if (!result.errors?.length) return;
-      return { ...result, errors: result.errors.map((error) => mask(error.toJSON(), error)) };
-    },
+    onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) => formatted(result),
     onError(ctx, id, _payload, errors) {
       forget(ctx, id);
       return errors.map((error) => mask(error.toJSON(), error));

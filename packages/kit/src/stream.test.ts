@@ -45,6 +45,54 @@ describe('pushable', () => {
     expect(released).toBe(1);
     await expect(stream.iterator.next()).rejects.toThrow('overflow');
   });
+
+  describe('deliverTo', () => {
+    it('hands over the queued values at once and each later one as it is pushed; next() settles at the end', async () => {
+      const stream = pushable<number>();
+      stream.push(1);
+      const delivered: number[] = [];
+      stream.iterator.deliverTo((n) => delivered.push(n) > 0);
+      expect(delivered).toEqual([1]);
+      let settled = false;
+      const ending = stream.iterator.next().then((result) => ((settled = true), result));
+      stream.push(2);
+      stream.push(3);
+      expect(delivered).toEqual([1, 2, 3]);
+      await Promise.resolve();
+      expect(settled).toBe(false);
+      stream.end();
+      expect(await ending).toEqual({ value: undefined, done: true });
+    });
+
+    it('fails a backed-up consumer with overflow() and releases the producer once', async () => {
+      let released = 0;
+      const stream = pushable<number>({ onReturn: () => released++, overflow: () => new Error('overflow') });
+      const delivered: number[] = [];
+      stream.iterator.deliverTo((n) => n < 2 && delivered.push(n) > 0);
+      const ending = stream.iterator.next();
+      stream.push(1);
+      stream.push(2);
+      stream.push(3);
+      await expect(ending).rejects.toThrow('overflow');
+      expect(delivered).toEqual([1]);
+      expect(released).toBe(1);
+    });
+
+    it('delivers nothing after return(), and a failure reaches the pending next()', async () => {
+      const stream = pushable<number>();
+      const delivered: number[] = [];
+      stream.iterator.deliverTo((n) => delivered.push(n) > 0);
+      const failing = stream.iterator.next();
+      stream.fail(new Error('upstream closed'));
+      await expect(failing).rejects.toThrow('upstream closed');
+
+      const other = pushable<number>();
+      other.iterator.deliverTo((n) => delivered.push(n) > 0);
+      await other.iterator.return!();
+      other.push(9);
+      expect(delivered).toEqual([]);
+    });
+  });
 });
 
 describe('mapAsync', () => {

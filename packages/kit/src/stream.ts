@@ -7,9 +7,24 @@
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
+/** An iterator whose consumer may instead take each value as it comes (see `deliverTo`). */
+export interface PushIterator<T> extends AsyncIterableIterator<T> {
+  /**
+   * From now on each value goes to `deliver` when pushed (the queued ones at once): no promise per
+   * value, which a consumer waiting on `next()` for seconds would otherwise hold into the old
+   * generation. `next()` then settles only when the stream ends or fails. `deliver` returns false
+   * when its consumer is backed up: the stream then fails with `overflow()` and releases its producer.
+   */
+  deliverTo(deliver: (value: T) => boolean): void;
+}
+
+export function isPushIterator<T = unknown>(value: unknown): value is PushIterator<T> {
+  return typeof value === 'object' && value !== null && typeof (value as Partial<PushIterator<T>>).deliverTo === 'function';
+}
+
 export interface Pushable<T> {
   /** The consumer's side. `return()` ends it at once and calls `onReturn`. */
-  readonly iterator: AsyncIterableIterator<T>;
+  readonly iterator: PushIterator<T>;
   /** Queues a value (ignored once ended). */
   push(value: T): void;
   /** Ends the stream after the queued values. */
@@ -31,6 +46,7 @@ export function pushable<T>({ onReturn, maxBuffered = 1_000, overflow = () => ne
   let ended = false;
   let failure: { error: unknown } | undefined;
   let waiter: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
+  let deliver: ((value: T) => boolean) | undefined;
   let released = false;
   const release = () => {
     if (released) return;
@@ -44,8 +60,18 @@ export function pushable<T>({ onReturn, maxBuffered = 1_000, overflow = () => ne
     if ('error' in result) w.reject(result.error);
     else w.resolve(result);
   };
+  const failNow = (error: unknown) => {
+    if (waiter) settle({ error });
+    else failure = { error };
+  };
+  const overflowed = () => {
+    buffer.length = 0;
+    ended = true;
+    failNow(overflow());
+    release();
+  };
 
-  const iterator: AsyncIterableIterator<T> = {
+  const iterator: PushIterator<T> = {
     [Symbol.asyncIterator]() {
       return this;
     },
@@ -70,8 +96,15 @@ export function pushable<T>({ onReturn, maxBuffered = 1_000, overflow = () => ne
       return Promise.resolve(DONE);
     },
     throw(error: unknown) {
-      iterator.return!();
+      void iterator.return!();
       return Promise.reject(error);
+    },
+    deliverTo(consumer) {
+      deliver = consumer;
+      while (buffer.length) {
+        if (!consumer(buffer.shift()!)) return overflowed();
+      }
+      if (ended && !failure) settle(DONE);
     },
   };
 
@@ -79,14 +112,12 @@ export function pushable<T>({ onReturn, maxBuffered = 1_000, overflow = () => ne
     iterator,
     push(value) {
       if (ended) return;
-      if (waiter) return settle({ value, done: false });
-      if (buffer.length >= maxBuffered) {
-        buffer.length = 0;
-        ended = true;
-        failure = { error: overflow() };
-        release();
+      if (deliver) {
+        if (!deliver(value)) overflowed();
         return;
       }
+      if (waiter) return settle({ value, done: false });
+      if (buffer.length >= maxBuffered) return overflowed();
       buffer.push(value);
     },
     end() {
@@ -97,8 +128,7 @@ export function pushable<T>({ onReturn, maxBuffered = 1_000, overflow = () => ne
     fail(error) {
       if (ended) return;
       ended = true;
-      if (waiter) settle({ error });
-      else failure = { error };
+      failNow(error);
     },
   };
 }
