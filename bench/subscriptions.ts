@@ -15,7 +15,7 @@
 // graphql-ws baseline: graphql-js executes every event for every subscriber); "router" — clients
 // subscribe through the router, which multiplexes them over one connection to the canned source. For each,
 // memory per subscription of the server process (RSS and V8 heap growth from no connections to N
-// idle subscriptions, each read after a full GC), then at each rate: deliveries/s and event→client latency (the event's `at`, set
+// idle subscriptions, and from N/2 to N, each read after a full GC), then at each rate: deliveries/s and event→client latency (the event's `at`, set
 // when the source emits it, to the moment the client has parsed it), and the server's CPU.
 //
 //   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2]
@@ -145,22 +145,33 @@ async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> 
 }
 
 interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; clientStallMs: number; serverStallMs: number; sourceCpuPercent: number }
-interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; rates: RateResult[]; load1: number }
+interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; kbPerAddedSubscription: number; heapKbPerAddedSubscription: number; rates: RateResult[]; load1: number }
 
 async function measure(setup: 'plain' | 'router', roundNo: number): Promise<SetupResult> {
   // The server being measured gets the server core; the source moves aside when it is not the server.
   const server = setup === 'plain' ? source : router;
   moveTo(source.pid, setup === 'plain' ? SERVER_CORE : LOAD_CORE);
   await sleep(2_000);
-  const heapBefore = (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed;
-  const before = rssMb(server.pid);
-  const { ms, refused } = await clients.ask<{ ms: number; refused: number }>({ type: 'connect', url: setup === 'plain' ? sourceUrl : routerUrl, query: QUERY, subscribers }, 'connected');
-  await untilWatchers(opts.subscriptions - refused);
-  await sleep(2_000);
-  const uncollected = rssMb(server.pid);
-  const heapAfter = (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed;
-  const after = rssMb(server.pid);
-  const kb = (mb: number) => round((mb * 1024) / opts.subscriptions, 1);
+  const readMemory = async () => ({ heap: (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed, rss: rssMb(server.pid) });
+  const before = await readMemory();
+  // In two halves: the second half's growth is the cost of one more subscription, without what the
+  // process takes on once whatever the count (a young generation grown to its maximum by the burst, JIT code).
+  const half = Math.floor(opts.subscriptions / 2);
+  let ms = 0;
+  let refused = 0;
+  let uncollected = 0;
+  const readings: { heap: number; rss: number }[] = [];
+  for (const batch of [subscribers.slice(0, half), subscribers.slice(half)]) {
+    const connected = await clients.ask<{ ms: number; refused: number }>({ type: 'connect', url: setup === 'plain' ? sourceUrl : routerUrl, query: QUERY, subscribers: batch }, 'connected');
+    ms += connected.ms;
+    refused += connected.refused;
+    await untilWatchers(half + (readings.length ? batch.length : 0) - refused);
+    await sleep(2_000);
+    uncollected = rssMb(server.pid);
+    readings.push(await readMemory());
+  }
+  const [middle, after] = readings as [typeof before, typeof before];
+  const kb = (mb: number, count = opts.subscriptions) => round((mb * 1024) / count, 1);
 
   // Warm-up (JIT, buffers), not reported.
   await source.ask({ type: 'emit', rate: opts.rates[0], seconds: 2 }, 'emitted');
@@ -191,7 +202,8 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   }
   await clients.ask({ type: 'close' }, 'closed');
   await untilWatchers(0);
-  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after - before), kbBeforeCollection: kb(uncollected - before), heapKbPerSubscription: round((heapAfter - heapBefore) / 1024 / opts.subscriptions, 1), rates, load1: round(loadavg()[0]!, 2) };
+  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after.rss - before.rss), kbBeforeCollection: kb(uncollected - before.rss), heapKbPerSubscription: kb((after.heap - before.heap) / 1024 / 1024),
+    kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb((after.heap - middle.heap) / 1024 / 1024, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
 const results: SetupResult[] = [];
@@ -218,6 +230,7 @@ console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), med
 const fresh = (setup: 'plain' | 'router') => of(setup)[0]!;
 console.log(`memory per subscription, V8 heap growth after a full GC (median): router ${med('router', (r) => r.heapKbPerSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
 console.log(`  RSS growth of the fresh process (first round), after a full GC (before it): router ${fresh('router').kbPerSubscription} KB (${fresh('router').kbBeforeCollection}), plain ${fresh('plain').kbPerSubscription} KB (${fresh('plain').kbBeforeCollection})`);
+console.log(`  one more subscription (growth from ${Math.floor(opts.subscriptions / 2)} to ${opts.subscriptions}, after a full GC; fresh process): RSS router ${fresh('router').kbPerAddedSubscription} KB, plain ${fresh('plain').kbPerAddedSubscription} KB; heap (median) router ${med('router', (r) => r.heapKbPerAddedSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerAddedSubscription)} KB`);
 console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
 console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/plain |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
