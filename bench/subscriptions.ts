@@ -152,7 +152,8 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   const server = setup === 'plain' ? source : router;
   moveTo(source.pid, setup === 'plain' ? SERVER_CORE : LOAD_CORE);
   await sleep(2_000);
-  const readMemory = async () => ({ heap: (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed, rss: rssMb(server.pid) });
+  /** Heap and RSS in MB, after a full GC. */
+  const readMemory = async () => ({ heap: (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed / 2 ** 20, rss: rssMb(server.pid) });
   const before = await readMemory();
   // In two halves: the second half's growth is the cost of one more subscription, without what the
   // process takes on once whatever the count (a young generation grown to its maximum by the burst, JIT code).
@@ -202,8 +203,8 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   }
   await clients.ask({ type: 'close' }, 'closed');
   await untilWatchers(0);
-  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after.rss - before.rss), kbBeforeCollection: kb(uncollected - before.rss), heapKbPerSubscription: kb((after.heap - before.heap) / 1024 / 1024),
-    kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb((after.heap - middle.heap) / 1024 / 1024, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
+  return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after.rss - before.rss), kbBeforeCollection: kb(uncollected - before.rss), heapKbPerSubscription: kb(after.heap - before.heap),
+    kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
 const results: SetupResult[] = [];

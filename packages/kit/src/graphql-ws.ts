@@ -38,7 +38,6 @@ import { isPushIterator, mapAsync } from './stream.ts';
  *   (`{ operationTokens: true }`, no token of its own); each operation is verified, authorized and
  *   expired on its own (it ends with UNAUTHENTICATED "Token expired" at its token's `exp`), and is
  *   refreshed with a `ping` payload `{ operations: { <id>: 'Bearer …' } }`.
- *
  * - A subscription whose stream is a `PushIterator` (stream.ts) has each result sent as it comes, not
  *   pulled with a promise per event as graphql-ws does; its client falling behind by more than
  *   `maxBufferedBytes` ends it with the stream's overflow error.
