@@ -41,96 +41,123 @@ export interface PushableOptions {
   overflow?: () => unknown;
 }
 
-export function pushable<T>({ onReturn, maxBuffered = 1_000, overflow = () => new Error('Stream overflow') }: PushableOptions = {}): Pushable<T> {
-  const buffer: T[] = [];
-  let ended = false;
-  let failure: { error: unknown } | undefined;
-  let waiter: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
-  let deliver: ((value: T) => boolean) | undefined;
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    onReturn?.();
-  };
-  const settle = (result: IteratorResult<T> | { error: unknown }) => {
-    const w = waiter;
-    waiter = undefined;
-    if (!w) return;
-    if ('error' in result) w.reject(result.error);
-    else w.resolve(result);
-  };
-  const failNow = (error: unknown) => {
-    if (waiter) settle({ error });
-    else failure = { error };
-  };
-  const overflowed = () => {
-    buffer.length = 0;
-    ended = true;
-    failNow(overflow());
-    release();
-  };
+export function pushable<T>(options: PushableOptions = {}): Pushable<T> {
+  return new PushableStream<T>(options);
+}
 
-  const iterator: PushIterator<T> = {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    next() {
-      if (buffer.length) return Promise.resolve({ value: buffer.shift()!, done: false });
-      if (failure) {
-        const { error } = failure;
-        failure = undefined;
-        return Promise.reject(error);
-      }
-      if (ended) return Promise.resolve(DONE);
-      return new Promise<IteratorResult<T>>((resolve, reject) => {
-        waiter = { resolve, reject };
-      });
-    },
-    return() {
-      ended = true;
-      buffer.length = 0;
-      failure = undefined;
-      settle(DONE);
-      release();
-      return Promise.resolve(DONE);
-    },
-    throw(error: unknown) {
-      void iterator.return!();
+/**
+ * Both sides in one object, its methods on the prototype: a server holding 10,000s of subscriptions
+ * holds one of these each, not a dozen closures and their contexts.
+ */
+class PushableStream<T> implements Pushable<T>, PushIterator<T> {
+  readonly #onReturn: (() => void) | undefined;
+  readonly #maxBuffered: number;
+  readonly #overflow: () => unknown;
+  #buffer: T[] | undefined;
+  #ended = false;
+  #released = false;
+  #failure: { error: unknown } | undefined;
+  #waiter: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
+  #deliver: ((value: T) => boolean) | undefined;
+
+  constructor({ onReturn, maxBuffered = 1_000, overflow = () => new Error('Stream overflow') }: PushableOptions) {
+    this.#onReturn = onReturn;
+    this.#maxBuffered = maxBuffered;
+    this.#overflow = overflow;
+  }
+
+  get iterator(): PushIterator<T> {
+    return this;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  push(value: T): void {
+    if (this.#ended) return;
+    if (this.#deliver) {
+      if (!this.#deliver(value)) this.#overflowed();
+      return;
+    }
+    if (this.#waiter) return this.#settle({ value, done: false });
+    const buffer = (this.#buffer ??= []);
+    if (buffer.length >= this.#maxBuffered) return this.#overflowed();
+    buffer.push(value);
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#buffer?.length) this.#settle(DONE);
+  }
+
+  fail(error: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#failNow(error);
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#buffer?.length) return Promise.resolve({ value: this.#buffer.shift()!, done: false });
+    if (this.#failure) {
+      const { error } = this.#failure;
+      this.#failure = undefined;
       return Promise.reject(error);
-    },
-    deliverTo(consumer) {
-      deliver = consumer;
-      while (buffer.length) {
-        if (!consumer(buffer.shift()!)) return overflowed();
-      }
-      if (ended && !failure) settle(DONE);
-    },
-  };
+    }
+    if (this.#ended) return Promise.resolve(DONE);
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
 
-  return {
-    iterator,
-    push(value) {
-      if (ended) return;
-      if (deliver) {
-        if (!deliver(value)) overflowed();
-        return;
-      }
-      if (waiter) return settle({ value, done: false });
-      if (buffer.length >= maxBuffered) return overflowed();
-      buffer.push(value);
-    },
-    end() {
-      if (ended) return;
-      ended = true;
-      if (!buffer.length) settle(DONE);
-    },
-    fail(error) {
-      if (ended) return;
-      ended = true;
-      failNow(error);
-    },
-  };
+  return(): Promise<IteratorResult<T>> {
+    this.#ended = true;
+    this.#buffer = undefined;
+    this.#failure = undefined;
+    this.#settle(DONE);
+    this.#release();
+    return Promise.resolve(DONE);
+  }
+
+  throw(error: unknown): Promise<IteratorResult<T>> {
+    void this.return();
+    return Promise.reject(error);
+  }
+
+  deliverTo(deliver: (value: T) => boolean): void {
+    this.#deliver = deliver;
+    while (this.#buffer?.length) {
+      if (!deliver(this.#buffer.shift()!)) return this.#overflowed();
+    }
+    if (this.#ended && !this.#failure) this.#settle(DONE);
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#onReturn?.();
+  }
+
+  #settle(result: IteratorResult<T> | { error: unknown }): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (!waiter) return;
+    if ('error' in result) waiter.reject(result.error);
+    else waiter.resolve(result);
+  }
+
+  #failNow(error: unknown): void {
+    if (this.#waiter) this.#settle({ error });
+    else this.#failure = { error };
+  }
+
+  #overflowed(): void {
+    this.#buffer = undefined;
+    this.#ended = true;
+    this.#failNow(this.#overflow());
+    this.#release();
+  }
 }
 
 /**
