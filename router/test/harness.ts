@@ -187,7 +187,7 @@ export async function startSubgraph(name: SubgraphName, issuer: TestIssuer): Pro
     webSocket: SUBSCRIPTIONS.has(name) ? { onSession: (session) => void recorder.sessions.push(session) } : false,
     context: (identity, req, session) => {
       if (session) recorder.operations.push({ authorization: session.authorization, userId: session.identity.userId });
-      else recorder.requests.push({ headers: req.headers, identity });
+      else recorder.requests.push({ headers: req!.headers, identity });
       return { identity };
     },
   });

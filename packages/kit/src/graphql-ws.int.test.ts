@@ -2,6 +2,7 @@ import { connectWs, createTestIssuer, graphql, TEST_AUDIENCE, TEST_ISSUER, type 
 import { buildSchema, GraphQLError, parse, type ExecutionResult } from 'graphql';
 import { createServer, type Server } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
+import WebSocket from 'ws';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from './graphql-ws.ts';
@@ -372,5 +373,41 @@ describe('serveGraphQLOverWebSocket with a pushed stream (PushIterator)', () => 
     streams.at(-1)!.push({ data: { text: 'second' } });
     expect(await client.take()).toEqual({ id: 'd', type: 'next', payload: { data: { text: 'second' } } });
     await client.close();
+  });
+});
+
+describe('serveGraphQLOverWebSocket keep-alive', () => {
+  it('pings every socket each interval and drops one that has not answered by the next', async () => {
+    const server = createServer();
+    const ws = serveGraphQLOverWebSocket(server, {
+      schema: buildSchema('type Query { ok: Boolean }'),
+      verifier: issuer.verifier,
+      limits: defaultLimits,
+      logger: testLogger('ws-keepalive-test'),
+      production: true,
+      keepAliveMs: 100,
+      context: () => ({}),
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+    try {
+      const answering = await connectWs(url, bearer(await issuer.customer()));
+      let pings = 0;
+      answering.socket.on('ping', () => pings++);
+      // A peer gone silent: its socket is open but it answers no ping.
+      const silent = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', { autoPong: false });
+      const silentClosed = new Promise<number>((resolve) => silent.once('close', resolve));
+      await new Promise((resolve) => silent.once('open', resolve));
+      silent.send(JSON.stringify({ type: 'connection_init', payload: bearer(await issuer.customer()) }));
+      // Terminated (no close frame): 1006 on the client's side.
+      expect(await silentClosed).toBe(1006);
+      await until(() => pings >= 3, 'pinged');
+      expect(answering.socket.readyState).toBe(WebSocket.OPEN);
+      expect(ws.connections).toBe(1);
+      await answering.close();
+    } finally {
+      await ws.close();
+      server.close();
+    }
   });
 });

@@ -1,5 +1,4 @@
-import { MessageType, type Context, type ExecutionResult, type OperationResult, type SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, handleProtocols, makeServer, MessageType, type Context, type ExecutionResult, type OperationResult, type SubscribePayload } from 'graphql-ws';
 import {
   createSourceEventStream, execute as graphqlExecute, getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules,
   subscribe as graphqlSubscribe, validate,
@@ -7,6 +6,7 @@ import {
 } from 'graphql';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
 import { assertMeets, guardedFieldsOf, type Requirement } from './authz.ts';
@@ -155,8 +155,6 @@ export interface WsRequest {
   document: DocumentNode;
   operation: OperationDefinitionNode;
   variables: Record<string, unknown>;
-  /** The HTTP request that opened the WebSocket (its headers, remote address). */
-  upgradeRequest: IncomingMessage;
 }
 
 export type WsExecute = (args: ExecutionArgs) => OperationResult;
@@ -197,7 +195,7 @@ export interface GraphQLWsOptions<C> {
   documentCacheSize?: number;
   /** Bytes a connection may have waiting to go out before a pushed result ends its subscription (overflow). */
   maxBufferedBytes?: number;
-  /** Interval of WebSocket-level keep-alive pings; a peer that misses a pong is dropped. */
+  /** Interval of WebSocket-level keep-alive pings (default 12 s); a peer that has not answered one by the next is dropped. */
   keepAliveMs?: number;
 }
 
@@ -227,7 +225,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
   const mask = maskUnexpectedErrors(logger);
   const connections = new WeakMap<WebSocket, Connection>();
   const documents = documentCache(schema, rules, guards.parseOptions, options.documentCacheSize ?? 1_000);
-  type Ctx = Context<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>;
+  type Ctx = Context<Record<string, unknown> | undefined, { socket: WebSocket }>;
 
   // Nothing an operation does may throw into graphql-ws: it would close the whole socket with 4500.
   const safely = (run: WsExecute): WsExecute => async (args) => {
@@ -242,7 +240,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
   const execute = safely(options.execute ?? graphqlExecute);
   const subscribe = safely(options.subscribe ?? (options.eventContext ? subscribeWithEventContext(options.eventContext, requests) : (graphqlSubscribe as WsExecute)));
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.LIMIT_MAX_BODY_BYTES });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.LIMIT_MAX_BODY_BYTES, handleProtocols });
   let closing = false;
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const { pathname } = new URL(request.url ?? '/', 'http://localhost');
@@ -250,7 +248,8 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       socket.end(`HTTP/1.1 ${closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+    // The upgrade request is not kept: 10,000s of connections would each hold its headers.
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws));
   };
   server.on('upgrade', onUpgrade);
 
@@ -286,8 +285,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     operations?.delete(id);
   };
 
-  useServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
-    isProd: options.production,
+  const protocol = makeServer<Record<string, unknown> | undefined, { socket: WebSocket }>({
     async onConnect(ctx) {
       const socket = ctx.extra.socket;
       const authorization = authorizationOf(ctx.connectionParams);
@@ -390,7 +388,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
         session = operationState.session;
         options.onSession?.(session);
       }
-      const request: WsRequest = { session, query: payload.query, operationName, document, operation, variables, upgradeRequest: ctx.extra.request };
+      const request: WsRequest = { session, query: payload.query, operationName, document, operation, variables };
       const contextValue = await options.context(request);
       if (typeof contextValue === 'object' && contextValue !== null) requests.set(contextValue, request);
       // Variables go on as sent: graphql-js and subgraphs coerce them themselves.
@@ -419,7 +417,52 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       connection?.session?.close();
       for (const { session } of connection?.operations.values() ?? []) session.close();
     },
-  }, wss, options.keepAliveMs);
+  });
+
+  const onSocketError = (error: Error) => logger.debug({ err: error }, 'WebSocket error');
+
+  // Keep-alive: one sweep over all sockets (not a timer per socket) pings each, and drops one that has
+  // not answered the previous sweep's ping. In slices, so 10,000s of pings do not stall the loop at once.
+  const unanswered = new Set<WebSocket>();
+  function onPong(this: WebSocket) {
+    unanswered.delete(this);
+  }
+  const sweep = async () => {
+    let count = 0;
+    for (const socket of [...wss.clients]) {
+      if (unanswered.has(socket)) socket.terminate();
+      else if (socket.readyState === socket.OPEN) {
+        unanswered.add(socket);
+        socket.ping();
+      }
+      if (++count % 500 === 0) await yieldToLoop();
+    }
+  };
+  const keepAlive = setInterval(() => void sweep(), options.keepAliveMs ?? 12_000);
+  keepAlive.unref();
+
+  wss.on('connection', (socket: WebSocket) => {
+    socket.on('error', onSocketError);
+    socket.on('pong', onPong);
+    const closed = protocol.opened({
+      protocol: socket.protocol,
+      // Resolves once written: a pulled stream then reads its next result no faster than the client takes them.
+      send: (data) => new Promise<void>((resolve, reject) => {
+        if (socket.readyState !== socket.OPEN) return resolve();
+        socket.send(data, (error) => (error ? reject(error) : resolve()));
+      }),
+      close: (code = 1000, reason = '') => closeSocket(socket, code, reason),
+      // Not awaited: a subscribe message's handling lasts as long as its subscription.
+      onMessage: (handle) => socket.on('message', (data) => void handle(String(data)).catch((error: unknown) => {
+        logger.warn({ err: error }, 'graphql-ws message handling failed');
+        closeSocket(socket, CloseCode.InternalServerError, 'Internal server error');
+      })),
+    }, { socket });
+    socket.once('close', (code, reason) => {
+      unanswered.delete(socket);
+      void closed(code, String(reason));
+    });
+  });
 
   return {
     get connections() {
@@ -427,6 +470,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     },
     async close(graceMs = 2_000) {
       closing = true;
+      clearInterval(keepAlive);
       const open = [...wss.clients];
       await Promise.all(open.map((socket) => new Promise<void>((resolve) => {
         if (socket.readyState === socket.CLOSED) return resolve();

@@ -39,8 +39,8 @@ export interface RequestInput<S> {
   identity: Identity | null;
   /** The caller's verified access token (to forward on its behalf); null when anonymous. */
   token: string | null;
-  /** Over HTTP the request; over WebSocket the upgrade request that opened the connection. */
-  req: IncomingMessage;
+  /** The HTTP request; null over WebSocket (an upgrade request is not kept for a connection's life). */
+  req: IncomingMessage | null;
   /**
    * The graphql-ws connection an operation came on (null over HTTP). Its `identity` follows token
    * refreshes; the context is built again for each event of a subscription.
@@ -157,7 +157,7 @@ export async function runService<C extends RequestContext, S = undefined>(option
       webSocket: options.webSocket,
       // The kit has verified the header (or the connection's token) by the time this runs: with an identity it holds the token.
       context: (identity, req, session) => {
-        const authorization = session ? session.authorization : req.headers.authorization;
+        const authorization = session ? session.authorization : req?.headers.authorization;
         return options.context({ identity, token: identity ? bearerToken(authorization) : null, req, session: session ?? null, em: orm.em.fork(), setup });
       },
     });

@@ -25,11 +25,11 @@ export interface SubgraphOptions<C extends RequestContext> {
   typeDefs: DocumentNode;
   resolvers: GraphQLResolverMap<C>;
   /**
-   * Builds the per-request context from the verified identity. Over WebSocket (see `webSocket`),
-   * `req` is the upgrade request and `session` the connection (whose identity follows token
-   * refreshes); it is called for each operation, and again for each event of a subscription.
+   * Builds the per-request context from the verified identity: over HTTP with the request; over
+   * WebSocket (see `webSocket`) with the connection's `session` instead (whose identity follows token
+   * refreshes), called for each operation and again for each event of a subscription.
    */
-  context: (identity: Identity | null, req: IncomingMessage, session?: Session) => C | Promise<C>;
+  context: (identity: Identity | null, req: IncomingMessage | null, session?: Session) => C | Promise<C>;
   verifier: TokenVerifier;
   limits: Limits;
   logger: Logger;
@@ -109,7 +109,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
   let webSocket: GraphQLWsServer | undefined;
   if (options.webSocket) {
     const settings = options.webSocket === true ? {} : options.webSocket;
-    const context = ({ session, upgradeRequest }: { session: Session; upgradeRequest: IncomingMessage }) => options.context(session.identity, upgradeRequest, session);
+    const context = ({ session }: { session: Session }) => options.context(session.identity, null, session);
     webSocket = serveGraphQLOverWebSocket<C>(server, {
       schema,
       verifier: options.verifier,
