@@ -4,13 +4,13 @@ import type { FetchNode, QueryPlan } from '@apollo/query-planner';
 import { ErrorCode } from '@shopgraph/kit/errors';
 import type { Session, WsRequest } from '@shopgraph/kit/graphql-ws';
 import type { Logger } from '@shopgraph/kit/log';
-import { mapAsync, pushable, type PushIterator } from '@shopgraph/kit/stream';
-import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
+import { mapAsync, pushable, type Pushable, type PushIterator } from '@shopgraph/kit/stream';
+import type { FormattedExecutionResult, SubscribePayload } from 'graphql-ws';
 import {
-  getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
+  getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from 'graphql';
-import WebSocket from 'ws';
 import { variablesFor, type GatewayRequestContext, type PlanExecution, type PreparedOperation } from './execution.ts';
+import { SubgraphConnection, type OperationFailure, type OperationSink } from './subgraph-connection.ts';
 
 /**
  * Federated operations over the router's WebSocket: queries, mutations and subscriptions planned and
@@ -18,9 +18,9 @@ import { variablesFor, type GatewayRequestContext, type PlanExecution, type Prep
  *
  * A subscription plans to `Subscription { primary, rest }`: `primary` is a subscription to the
  * subgraph owning the root field, `rest` fetches the other subgraphs' fields of each event. The
- * router subscribes to that subgraph over graphql-ws (with the client's verified Authorization in
- * `connection_init`) and, for every event, runs the plain plan `Sequence [primary, rest]` with the
- * primary service answering with the event instead of calling the subgraph.
+ * router subscribes to that subgraph over graphql-ws (the client's verified Authorization in the
+ * subscribe message's extensions) and, for every event, runs the plain plan `Sequence [primary, rest]`
+ * with the primary service answering with the event instead of calling the subgraph.
  */
 
 /** Codes of errors a federated subscription can end with, besides those subgraphs send. */
@@ -65,8 +65,7 @@ export interface FederatedExecution {
 export function createFederatedExecution(options: FederatedExecutionOptions): FederatedExecution {
   const { execution, dataSources, routingUrls, logger, maxBufferedEvents = 1_000 } = options;
   const { schema } = execution;
-  const counters = { upstreamSubscriptions: 0, upstreamSockets: 0 };
-  const upstream = new SubgraphSubscriptions(routingUrls, counters, logger);
+  const upstream = new SubgraphSubscriptions(routingUrls, logger);
 
   const prepare = (request: WsRequest): PreparedOperation => execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
 
@@ -104,7 +103,7 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
     const { primary } = plan.node;
     const variables = variablesFor(primary, request.variables);
     // Passed through: each event is the answer, so no per-event execution (nor its async step).
-    if (passesThrough(plan, request.operation)) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => asResult(event, primary.serviceName));
+    if (passesThrough(plan, request.operation)) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, asResult);
     const perEvent = operation.perEvent!;
     const events = upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => event);
     return mapAsync(events, (event) => {
@@ -114,7 +113,7 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
     });
   };
 
-  return { schema, execute, subscribe, stats: () => ({ ...counters }), close: () => upstream.close() };
+  return { schema, execute, subscribe, stats: () => upstream.stats(), close: async () => upstream.close() };
 }
 
 /**
@@ -168,47 +167,32 @@ export function webSocketUrl(url: string): string {
   return ws.href;
 }
 
-function isCloseEvent(value: unknown): value is { code: number; reason: string } {
-  return typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'number' && 'reason' in value;
+function upstreamFailure(serviceName: string, { code, reason }: { code: number; reason: string }): GraphQLError {
+  const errorCode = code === 4401 ? ErrorCode.UNAUTHENTICATED : code === 4403 ? ErrorCode.FORBIDDEN : SubscriptionErrorCode.SUBGRAPH_SUBSCRIPTION_FAILED;
+  return new GraphQLError(`Subscription to subgraph "${serviceName}" closed (${code}${reason ? `: ${reason}` : ''})`, { extensions: { code: errorCode, serviceName } });
 }
 
-function upstreamFailure(serviceName: string, failure: unknown): GraphQLError {
-  if (isCloseEvent(failure)) {
-    const code = failure.code === 4401 ? ErrorCode.UNAUTHENTICATED : failure.code === 4403 ? ErrorCode.FORBIDDEN : SubscriptionErrorCode.SUBGRAPH_SUBSCRIPTION_FAILED;
-    return new GraphQLError(`Subscription to subgraph "${serviceName}" closed (${failure.code}${failure.reason ? `: ${failure.reason}` : ''})`, { extensions: { code, serviceName } });
-  }
-  return new GraphQLError(`Subscription to subgraph "${serviceName}" failed`, { extensions: { code: SubscriptionErrorCode.SUBGRAPH_SUBSCRIPTION_FAILED, serviceName } });
-}
+const overflowError = () => new GraphQLError('Events came faster than the client read them', { extensions: { code: SubscriptionErrorCode.SUBSCRIPTION_OVERFLOW } });
 
-const areFormattedErrors = (value: unknown): value is GraphQLFormattedError[] =>
-  Array.isArray(value) && value.length > 0 && value.every((e) => typeof e === 'object' && e !== null && typeof e.message === 'string');
-
-interface Upstream {
-  client: Client;
-  socket: WebSocket | undefined;
-}
+/** How a subgraph's event becomes what the client's stream carries. */
+type EventMapper<T> = (event: FormattedExecutionResult, serviceName: string) => T;
 
 /**
- * The router's subgraph subscriptions: one graphql-ws connection per subgraph, shared by all clients
- * (opened with the first subscription, closed a little after the last), each subscription carrying
- * its client's current token in `extensions.authorization`, so the subgraph verifies, authorizes and
- * expires each one as its user's (kit graphql-ws, `operationTokens`). A client's token refresh is
- * passed on in a `ping` naming its subscriptions. When the connection drops, its subscriptions end
- * with SUBGRAPH_SUBSCRIPTION_FAILED: a silent resubscription could miss or repeat events, a client
- * resubscribes with its own cursor.
+ * The router's subgraph subscriptions: one connection per subgraph (subgraph-connection.ts), shared
+ * by all clients, each subscription carrying its client's current token in `extensions.authorization`,
+ * so the subgraph verifies, authorizes and expires each one as its user's (kit graphql-ws,
+ * `operationTokens`). A client's token refresh is passed on in a `ping` naming its subscription. When
+ * the connection drops, its subscriptions end with SUBGRAPH_SUBSCRIPTION_FAILED: a silent
+ * resubscription could miss or repeat events, a client resubscribes with its own cursor.
  */
 class SubgraphSubscriptions {
   readonly #routingUrls: ReadonlyMap<string, string>;
-  readonly #counters: { upstreamSubscriptions: number; upstreamSockets: number };
   readonly #logger: Logger;
-  readonly #clients = new Map<string, Upstream>();
-  /** Subscribe payloads' ids, so a refresh can name them. */
-  readonly #ids = new WeakMap<object, string>();
+  readonly #connections = new Map<string, SubgraphConnection>();
   #lastId = 0;
 
-  constructor(routingUrls: ReadonlyMap<string, string>, counters: { upstreamSubscriptions: number; upstreamSockets: number }, logger: Logger) {
+  constructor(routingUrls: ReadonlyMap<string, string>, logger: Logger) {
     this.#routingUrls = routingUrls;
-    this.#counters = counters;
     this.#logger = logger;
   }
 
@@ -216,93 +200,88 @@ class SubgraphSubscriptions {
    * The primary fetch's results through `map`, as an iterator that unsubscribes upstream when returned.
    * The WebSocket server takes a passed-through subscription's results as they come (`deliverTo`).
    */
-  subscribe<T>(fetch: FetchNode, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: (event: FormattedExecutionResult) => T): PushIterator<T> {
-    const { serviceName } = fetch;
-    const upstream = this.#upstream(serviceName);
-    const id = String(++this.#lastId);
-    const extensions = { authorization: session.authorization };
-    const payload = { query: fetch.operation, operationName: fetch.operationName ?? null, variables, extensions };
-    this.#ids.set(payload, id);
-    const stopForwardingRefreshes = session.onRefresh(() => {
-      // Read when the subscribe message is sent (after connecting), else sent on in a ping.
-      extensions.authorization = session.authorization;
-      if (upstream.socket?.readyState === WebSocket.OPEN) upstream.socket.send(JSON.stringify({ type: 'ping', payload: { operations: { [id]: session.authorization } } }));
-    });
-    let unsubscribe = () => {};
-    let active = true;
-    const finished = () => {
-      if (!active) return;
-      active = false;
-      stopForwardingRefreshes();
-      this.#counters.upstreamSubscriptions--;
-    };
-    const events = pushable<T>({
-      maxBuffered,
-      overflow: () => new GraphQLError('Events came faster than the client read them', { extensions: { code: SubscriptionErrorCode.SUBSCRIPTION_OVERFLOW } }),
-      onReturn: () => {
-        finished();
-        unsubscribe();
-      },
-    });
-    this.#counters.upstreamSubscriptions++;
-    unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(payload, {
-      next: (event) => events.push(map(event)),
-      error: (failure) => {
-        finished();
-        if (areFormattedErrors(failure)) {
-          // The subgraph refused the operation: its errors go through the same shaping as any event.
-          events.push(map({ errors: failure }));
-          events.end();
-          return;
-        }
-        this.#logger.warn({ subgraph: serviceName, failure: isCloseEvent(failure) ? { code: failure.code, reason: failure.reason } : String(failure) }, 'subgraph subscription failed');
-        events.fail(upstreamFailure(serviceName, failure));
-      },
-      complete: () => {
-        finished();
-        events.end();
-      },
-    });
-    return events.iterator;
+  subscribe<T>(fetch: FetchNode, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: EventMapper<T>): PushIterator<T> {
+    const payload = { query: fetch.operation, operationName: fetch.operationName ?? null, variables, extensions: { authorization: session.authorization } };
+    return new UpstreamSubscription(this.#connection(fetch.serviceName), String(++this.#lastId), payload, session, fetch.serviceName, map, maxBuffered, this.#logger).iterator;
+  }
+
+  stats(): { upstreamSubscriptions: number; upstreamSockets: number } {
+    let upstreamSubscriptions = 0;
+    let upstreamSockets = 0;
+    for (const connection of this.#connections.values()) {
+      upstreamSubscriptions += connection.size;
+      if (connection.open) upstreamSockets++;
+    }
+    return { upstreamSubscriptions, upstreamSockets };
   }
 
   /** Closes every subgraph connection now. */
-  async close(): Promise<void> {
-    await Promise.all([...this.#clients.values()].map(({ client }) => Promise.resolve(client.dispose()).catch(() => {})));
-    this.#clients.clear();
+  close(): void {
+    for (const connection of this.#connections.values()) connection.close();
+    this.#connections.clear();
   }
 
-  #upstream(serviceName: string): Upstream {
-    const existing = this.#clients.get(serviceName);
-    if (existing) return existing;
+  #connection(serviceName: string): SubgraphConnection {
+    let connection = this.#connections.get(serviceName);
+    if (connection) return connection;
     const url = this.#routingUrls.get(serviceName);
     if (!url) throw new Error(`No routing URL for subgraph "${serviceName}"`);
-    const upstream: Upstream = { socket: undefined, client: undefined as unknown as Client };
-    upstream.client = createClient({
-      url: webSocketUrl(url),
-      webSocketImpl: WebSocket,
-      // No token of its own: each subscription carries its client's.
-      connectionParams: { operationTokens: true },
-      generateID: (payload) => this.#ids.get(payload) ?? String(++this.#lastId),
-      // Connect with the first subscription; close a little after the last (not on every client's churn).
-      lazy: true,
-      lazyCloseTimeout: 2_000,
-      // A resubscription could miss or repeat events; the client resubscribes with its own cursor instead.
-      retryAttempts: 0,
-      connectionAckWaitTimeout: 10_000,
-      on: {
-        connected: (socket) => {
-          upstream.socket = socket as WebSocket;
-          this.#counters.upstreamSockets++;
-        },
-        closed: () => {
-          if (!upstream.socket) return;
-          upstream.socket = undefined;
-          this.#counters.upstreamSockets--;
-        },
-      },
+    // No token of its own: each subscription carries its client's.
+    connection = new SubgraphConnection({ url: webSocketUrl(url), connectionParams: { operationTokens: true } });
+    this.#connections.set(serviceName, connection);
+    return connection;
+  }
+}
+
+/** One client's subscription to a subgraph: the sink of its messages and the stream they go on in, in one object. */
+class UpstreamSubscription<T> implements OperationSink {
+  readonly #events: Pushable<T>;
+  readonly #serviceName: string;
+  readonly #map: EventMapper<T>;
+  readonly #logger: Logger;
+  readonly #stop: () => void;
+  readonly #stopForwardingRefreshes: () => void;
+
+  constructor(connection: SubgraphConnection, id: string, payload: SubscribePayload & { extensions: { authorization: string } }, session: Session, serviceName: string, map: EventMapper<T>, maxBuffered: number, logger: Logger) {
+    this.#serviceName = serviceName;
+    this.#map = map;
+    this.#logger = logger;
+    this.#events = pushable<T>({ maxBuffered, overflow: overflowError, onReturn: () => this.#finish() });
+    this.#stopForwardingRefreshes = session.onRefresh(() => {
+      // Read when the subscribe message goes out (if still connecting), else sent on in a ping.
+      payload.extensions.authorization = session.authorization;
+      connection.ping({ operations: { [id]: session.authorization } });
     });
-    this.#clients.set(serviceName, upstream);
-    return upstream;
+    this.#stop = connection.subscribe(id, payload, this);
+  }
+
+  get iterator(): PushIterator<T> {
+    return this.#events.iterator;
+  }
+
+  next(event: FormattedExecutionResult): void {
+    this.#events.push(this.#map(event, this.#serviceName));
+  }
+
+  error(failure: OperationFailure): void {
+    this.#stopForwardingRefreshes();
+    if ('errors' in failure) {
+      // The subgraph refused the operation: its errors go through the same shaping as any event.
+      this.#events.push(this.#map({ errors: failure.errors }, this.#serviceName));
+      return this.#events.end();
+    }
+    this.#logger.warn({ subgraph: this.#serviceName, failure }, 'subgraph subscription failed');
+    this.#events.fail(upstreamFailure(this.#serviceName, failure));
+  }
+
+  complete(): void {
+    this.#stopForwardingRefreshes();
+    this.#events.end();
+  }
+
+  /** The client stopped (or fell behind): unsubscribe upstream. */
+  #finish(): void {
+    this.#stopForwardingRefreshes();
+    this.#stop();
   }
 }
