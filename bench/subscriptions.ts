@@ -1,7 +1,8 @@
 // `npm run bench:subscriptions`: live order tracking through our router, next to a plain graphql-ws
 // server broadcasting the same events, measured in the same run (BENCHMARKS.md, "Subscriptions").
 //
-// Processes (each server alone on the "server core" while it is measured; taskset when present):
+// Processes, placed alike in both setups (taskset when present): the event source and the server
+// measured on the "server core", the clients alone on the other:
 //   source    order status changes from a generator (bench/subscriptions/source.ts), served as the
 //             plain baseline (the orders subgraph's schema served by the kit: graphql-ws, tokens
 //             verified, graphql-js execution per event per subscriber) and as a canned orders
@@ -9,13 +10,15 @@
 //             the bottleneck)
 //   router    our router (bench/router/gateways/router.ts: production config, JWTs verified against
 //             the issuer's JWKS), its orders subgraph being the canned source
-//   clients   every subscriber on a WebSocket of its own, each with its own user's token and order
+//   clients   every subscriber on a WebSocket of its own, each with its own user's token and order,
+//             spread over --client-processes processes (2), so one's GC pause delays only its share
 //
 // Two setups, alternating per round: "plain" — clients subscribe to the source directly (the plain
 // graphql-ws baseline: graphql-js executes every event for every subscriber); "router" — clients
 // subscribe through the router, which multiplexes them over one connection to the canned source. For each,
 // memory per subscription of the server process (RSS and V8 heap growth from no connections to N
-// idle subscriptions, and from N/2 to N, each read after a full GC), then at each rate: deliveries/s and event→client latency (the event's `at`, set
+// idle subscriptions, and from N/2 to N, each read after a memory-reducing full GC: see `gc` in
+// bench/subscriptions/router.ts), then at each rate: deliveries/s and event→client latency (the event's `at`, set
 // when the source emits it, to the moment the client has parsed it), and the server's CPU.
 //
 //   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2]
@@ -44,6 +47,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     'router-flags': { type: 'string', default: '' },
+    'client-processes': { type: 'string', default: '2' },
   },
 });
 const quick = args.quick;
@@ -101,11 +105,6 @@ function start(file: string, env: NodeJS.ProcessEnv, core: number | null, waitFo
   });
 }
 
-/** Moves a running process (every thread) to a core. */
-function moveTo(pid: number, core: number): void {
-  if (pin) spawn('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
-}
-
 // Tokens: one user per subscriber, valid for the whole run.
 const issuer = await createTestIssuer(6 * 3600);
 const subscribers: { token: string; orderId: string }[] = [];
@@ -118,7 +117,7 @@ mkdirSync(workDir, { recursive: true });
 const jwksFile = join(workDir, 'jwks.json');
 writeFileSync(jwksFile, JSON.stringify(issuer.jwks));
 
-const { child: source, firstLine } = await start(join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, LOAD_CORE);
+const { child: source, firstLine } = await start(join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, SERVER_CORE);
 const { url: sourceUrl, canned: cannedUrl } = JSON.parse(firstLine!) as { url: string; canned: string };
 const sourceBase = new URL(sourceUrl).origin;
 const routerPort = await freePort();
@@ -133,7 +132,32 @@ for (let i = 0; ; i++) {
   if (i > 300 || router.proc.exitCode !== null) throw new Error('the router did not start');
   await sleep(100);
 }
-const { child: clients } = await start(join(here, 'subscriptions', 'clients.ts'), {}, LOAD_CORE);
+const clientProcesses = await Promise.all(Array.from({ length: Number(args['client-processes']) }, async () => (await start(join(here, 'subscriptions', 'clients.ts'), {}, LOAD_CORE)).child));
+interface ClientReport { received: number; latencies: number[]; errors: number; clientLoopDelayMaxMs: number }
+/** The client processes as one: subscribers dealt out in turn, answers merged. */
+const clients = {
+  async connect(url: string, batch: typeof subscribers): Promise<{ ms: number; refused: number }> {
+    const answers = await Promise.all(clientProcesses.map((child, i) => child.ask<{ ms: number; refused: number }>({
+      type: 'connect', url, query: QUERY, subscribers: batch.filter((_, j) => j % clientProcesses.length === i),
+    }, 'connected')));
+    return { ms: Math.max(...answers.map((a) => a.ms)), refused: answers.reduce((n, a) => n + a.refused, 0) };
+  },
+  async window(): Promise<void> {
+    await Promise.all(clientProcesses.map((child) => child.ask({ type: 'window' }, 'windowed')));
+  },
+  async report(): Promise<ClientReport> {
+    const reports = await Promise.all(clientProcesses.map((child) => child.ask<ClientReport>({ type: 'report' }, 'report')));
+    return {
+      received: reports.reduce((n, r) => n + r.received, 0),
+      latencies: reports.flatMap((r) => r.latencies),
+      errors: reports.reduce((n, r) => n + r.errors, 0),
+      clientLoopDelayMaxMs: Math.max(...reports.map((r) => r.clientLoopDelayMaxMs)),
+    };
+  },
+  async close(): Promise<void> {
+    await Promise.all(clientProcesses.map((child) => child.ask({ type: 'close' }, 'closed')));
+  },
+};
 
 const watchers = async () => (await source.ask<{ watchers: number }>({ type: 'stats' }, 'stats')).watchers;
 async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> {
@@ -148,11 +172,11 @@ interface RateResult { rate: number; emitted: number; received: number; errors: 
 interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; kbPerAddedSubscription: number; heapKbPerAddedSubscription: number; rates: RateResult[]; load1: number }
 
 async function measure(setup: 'plain' | 'router', roundNo: number): Promise<SetupResult> {
-  // The server being measured gets the server core; the source moves aside when it is not the server.
+  // The event source shares the server core with the server measured (in plain it is that server),
+  // so the clients' core does the same work in both setups.
   const server = setup === 'plain' ? source : router;
-  moveTo(source.pid, setup === 'plain' ? SERVER_CORE : LOAD_CORE);
   await sleep(2_000);
-  /** Heap and RSS in MB, after a full GC. */
+  /** Heap and RSS in MB, after a memory-reducing full GC. */
   const readMemory = async () => ({ heap: (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed / 2 ** 20, rss: rssMb(server.pid) });
   const before = await readMemory();
   // In two halves: the second half's growth is the cost of one more subscription, without what the
@@ -163,7 +187,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   let uncollected = 0;
   const readings: { heap: number; rss: number }[] = [];
   for (const batch of [subscribers.slice(0, half), subscribers.slice(half)]) {
-    const connected = await clients.ask<{ ms: number; refused: number }>({ type: 'connect', url: setup === 'plain' ? sourceUrl : routerUrl, query: QUERY, subscribers: batch }, 'connected');
+    const connected = await clients.connect(setup === 'plain' ? sourceUrl : routerUrl, batch);
     ms += connected.ms;
     refused += connected.refused;
     await untilWatchers(half + (readings.length ? batch.length : 0) - refused);
@@ -179,7 +203,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   await sleep(1_000);
   const rates: RateResult[] = [];
   for (const rate of opts.rates) {
-    await clients.ask({ type: 'window' }, 'windowed');
+    await clients.window();
     await server.ask({ type: 'loop' }, 'loop');
     const cpu0 = { server: cpuMs(server.pid), source: cpuMs(source.pid) };
     const started = performance.now();
@@ -189,7 +213,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
     // Whatever is still in flight arrives (or is counted lost) within 2 s.
     await sleep(2_000);
     const { maxMs: serverStallMs } = await server.ask<{ maxMs: number }>({ type: 'loop' }, 'loop');
-    const report = await clients.ask<{ received: number; latencies: number[]; errors: number; clientLoopDelayMaxMs: number }>({ type: 'report' }, 'report');
+    const report = await clients.report();
     rates.push({
       rate, emitted, received: report.received, errors: report.errors,
       deliveriesPerSecond: Math.round(report.received / seconds),
@@ -201,7 +225,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
     });
     console.log(`  ${setup} round ${roundNo} @ ${rate}/s: ${JSON.stringify(rates.at(-1))}`);
   }
-  await clients.ask({ type: 'close' }, 'closed');
+  await clients.close();
   await untilWatchers(0);
   return { setup, round: roundNo, connectMs: Math.round(ms), refused, kbPerSubscription: kb(after.rss - before.rss), kbBeforeCollection: kb(uncollected - before.rss), heapKbPerSubscription: kb(after.heap - before.heap),
     kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
@@ -218,7 +242,7 @@ try {
 } finally {
   router.proc.kill('SIGTERM');
   source.proc.kill('SIGTERM');
-  clients.proc.kill('SIGTERM');
+  for (const child of clientProcesses) child.proc.kill('SIGTERM');
 }
 
 const of = (setup: 'plain' | 'router') => results.filter((r) => r.setup === setup);
@@ -229,9 +253,9 @@ const range = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) =>
 console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), medians; load average at the end ${round(loadavg()[0]!, 2)}`);
 // RSS only grows once: freed heap and malloc'd memory stay with the process, so later rounds show ~0.
 const fresh = (setup: 'plain' | 'router') => of(setup)[0]!;
-console.log(`memory per subscription, V8 heap growth after a full GC (median): router ${med('router', (r) => r.heapKbPerSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
-console.log(`  RSS growth of the fresh process (first round), after a full GC (before it): router ${fresh('router').kbPerSubscription} KB (${fresh('router').kbBeforeCollection}), plain ${fresh('plain').kbPerSubscription} KB (${fresh('plain').kbBeforeCollection})`);
-console.log(`  one more subscription (growth from ${Math.floor(opts.subscriptions / 2)} to ${opts.subscriptions}, after a full GC; fresh process): RSS router ${fresh('router').kbPerAddedSubscription} KB, plain ${fresh('plain').kbPerAddedSubscription} KB; heap (median) router ${med('router', (r) => r.heapKbPerAddedSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerAddedSubscription)} KB`);
+console.log(`memory per subscription, V8 heap growth after a memory-reducing GC (median): router ${med('router', (r) => r.heapKbPerSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
+console.log(`  RSS growth of the fresh process (first round), after that GC (before it): router ${fresh('router').kbPerSubscription} KB (${fresh('router').kbBeforeCollection}), plain ${fresh('plain').kbPerSubscription} KB (${fresh('plain').kbBeforeCollection})`);
+console.log(`  one more subscription (growth from ${Math.floor(opts.subscriptions / 2)} to ${opts.subscriptions}, after that GC; fresh process): RSS router ${fresh('router').kbPerAddedSubscription} KB, plain ${fresh('plain').kbPerAddedSubscription} KB; heap (median) router ${med('router', (r) => r.heapKbPerAddedSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerAddedSubscription)} KB`);
 console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
 console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/plain |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');

@@ -11,7 +11,7 @@
 //                                    watched, each stamped with its emission time (`at`), so clients
 //                                    measure event→client latency; answers { type: 'emitted', count }
 //   { type: 'stats' }                answers { type: 'stats', watchers, rss }
-//   { type: 'gc' }                   a full collection (node --expose-gc); answers { type: 'gc', heapUsed }
+//   { type: 'gc' }                   a memory-reducing full collection (as router.ts); answers { type: 'gc', heapUsed }
 //   { type: 'loop' }                 the longest event-loop stall since the last one; answers { type: 'loop', maxMs }
 // It also serves the issuer's JWKS for the router.
 //
@@ -168,7 +168,7 @@ process.on('message', (message: { type: string; rate?: number; seconds?: number 
   }
   if (message.type === 'emit') void emit(message.rate!, message.seconds!).then((count) => process.send!({ type: 'emitted', count }));
   if (message.type === 'gc') {
-    globalThis.gc!();
+    globalThis.gc!({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     process.send!({ type: 'gc', heapUsed: process.memoryUsage().heapUsed });
   }
   if (message.type === 'stats') process.send!({ type: 'stats', watchers: [...watchers.values()].reduce((n, s) => n + s.size, 0), rss: process.memoryUsage.rss() });
