@@ -13,9 +13,11 @@
 //   clients   every subscriber on a WebSocket of its own, each with its own user's token and order,
 //             spread over --client-processes processes (2), so one's GC pause delays only its share
 //
-// Two setups, alternating per round: "plain" — clients subscribe to the source directly (the plain
-// graphql-ws baseline: graphql-js executes every event for every subscriber); "router" — clients
-// subscribe through the router, which multiplexes them over one connection to the canned source. For each,
+// Three setups, in turn each round: "plain" — clients subscribe to the source's kit server directly
+// (graphql-js executes every event for every subscriber, as every subgraph does); "stock" — the same
+// schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents it; "router" —
+// clients subscribe through the router, which multiplexes them over one connection to the canned
+// source. For each,
 // memory per subscription of the server process (RSS and V8 heap growth from no connections to N
 // idle subscriptions, and from N/2 to N, each read after a memory-reducing full GC: see `gc` in
 // bench/subscriptions/router.ts), then at each rate: deliveries/s and event→client latency (the event's `at`, set
@@ -118,7 +120,7 @@ const jwksFile = join(workDir, 'jwks.json');
 writeFileSync(jwksFile, JSON.stringify(issuer.jwks));
 
 const { child: source, firstLine } = await start(join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, SERVER_CORE);
-const { url: sourceUrl, canned: cannedUrl } = JSON.parse(firstLine!) as { url: string; canned: string };
+const { url: sourceUrl, stock: stockUrl, canned: cannedUrl } = JSON.parse(firstLine!) as { url: string; stock: string; canned: string };
 const sourceBase = new URL(sourceUrl).origin;
 const routerPort = await freePort();
 const { child: router } = await start(join(here, 'subscriptions', 'router.ts'), {
@@ -169,12 +171,13 @@ async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> 
 }
 
 interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; clientStallMs: number; serverStallMs: number; sourceCpuPercent: number }
-interface SetupResult { setup: 'plain' | 'router'; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; kbPerAddedSubscription: number; heapKbPerAddedSubscription: number; rates: RateResult[]; load1: number }
+type Setup = 'plain' | 'router' | 'stock';
+interface SetupResult { setup: Setup; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; kbPerAddedSubscription: number; heapKbPerAddedSubscription: number; rates: RateResult[]; load1: number }
 
-async function measure(setup: 'plain' | 'router', roundNo: number): Promise<SetupResult> {
-  // The event source shares the server core with the server measured (in plain it is that server),
-  // so the clients' core does the same work in both setups.
-  const server = setup === 'plain' ? source : router;
+async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
+  // The event source shares the server core with the server measured (in plain and stock it is that
+  // server), so the clients' core does the same work in every setup.
+  const server = setup === 'router' ? router : source;
   await sleep(2_000);
   /** Heap and RSS in MB, after a memory-reducing full GC. */
   const readMemory = async () => ({ heap: (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed / 2 ** 20, rss: rssMb(server.pid) });
@@ -187,7 +190,7 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
   let uncollected = 0;
   const readings: { heap: number; rss: number }[] = [];
   for (const batch of [subscribers.slice(0, half), subscribers.slice(half)]) {
-    const connected = await clients.connect(setup === 'plain' ? sourceUrl : routerUrl, batch);
+    const connected = await clients.connect({ plain: sourceUrl, router: routerUrl, stock: stockUrl }[setup], batch);
     ms += connected.ms;
     refused += connected.refused;
     await untilWatchers(half + (readings.length ? batch.length : 0) - refused);
@@ -231,10 +234,11 @@ async function measure(setup: 'plain' | 'router', roundNo: number): Promise<Setu
     kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
+const setups = ['router', 'plain', 'stock'] as const;
 const results: SetupResult[] = [];
 try {
   for (let roundNo = 1; roundNo <= opts.rounds; roundNo++) {
-    for (const setup of roundNo % 2 ? (['plain', 'router'] as const) : (['router', 'plain'] as const)) {
+    for (const setup of roundNo % 2 ? (['plain', 'router', 'stock'] as const) : (['stock', 'router', 'plain'] as const)) {
       console.log(`round ${roundNo}: ${setup}, ${opts.subscriptions} subscriptions…`);
       results.push(await measure(setup, roundNo));
     }
@@ -245,24 +249,25 @@ try {
   for (const child of clientProcesses) child.proc.kill('SIGTERM');
 }
 
-const of = (setup: 'plain' | 'router') => results.filter((r) => r.setup === setup);
-const med = (setup: 'plain' | 'router', pick: (r: SetupResult) => number) => median(of(setup).map(pick));
-const atRate = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) => number) => median(of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)));
+const of = (setup: Setup) => results.filter((r) => r.setup === setup);
+const med = (setup: Setup, pick: (r: SetupResult) => number) => median(of(setup).map(pick));
+const atRate = (setup: Setup, rate: number, pick: (r: RateResult) => number) => median(of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)));
 /** Every round's value, in round order. */
-const range = (setup: 'plain' | 'router', rate: number, pick: (r: RateResult) => number) => of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)).join(' / ');
+const range = (setup: Setup, rate: number, pick: (r: RateResult) => number) => of(setup).map((r) => pick(r.rates.find((x) => x.rate === rate)!)).join(' / ');
 console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), medians; load average at the end ${round(loadavg()[0]!, 2)}`);
-// RSS only grows once: freed heap and malloc'd memory stay with the process, so later rounds show ~0.
-const fresh = (setup: 'plain' | 'router') => of(setup)[0]!;
-console.log(`memory per subscription, V8 heap growth after a memory-reducing GC (median): router ${med('router', (r) => r.heapKbPerSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerSubscription)} KB`);
-console.log(`  RSS growth of the fresh process (first round), after that GC (before it): router ${fresh('router').kbPerSubscription} KB (${fresh('router').kbBeforeCollection}), plain ${fresh('plain').kbPerSubscription} KB (${fresh('plain').kbBeforeCollection})`);
-console.log(`  one more subscription (growth from ${Math.floor(opts.subscriptions / 2)} to ${opts.subscriptions}, after that GC; fresh process): RSS router ${fresh('router').kbPerAddedSubscription} KB, plain ${fresh('plain').kbPerAddedSubscription} KB; heap (median) router ${med('router', (r) => r.heapKbPerAddedSubscription)} KB, plain ${med('plain', (r) => r.heapKbPerAddedSubscription)} KB`);
-console.log(`connect + subscribe all: router ${med('router', (r) => r.connectMs)} ms, plain ${med('plain', (r) => r.connectMs)} ms`);
-console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/plain |');
+// RSS from the first round: later rounds reuse memory the process kept from earlier ones and read lower.
+console.log('memory per subscription, after a memory-reducing GC: RSS growth in the first round (before that GC), from zero and per added one (the growth from N/2 to N); V8 heap growth (median), from zero and per added one');
+for (const setup of setups) {
+  const first = of(setup)[0]!;
+  console.log(`  ${setup}: RSS ${first.kbPerSubscription} KB (${first.kbBeforeCollection}) / ${first.kbPerAddedSubscription} KB; heap ${med(setup, (r) => r.heapKbPerSubscription)} / ${med(setup, (r) => r.heapKbPerAddedSubscription)} KB${setup === 'stock' ? ' (RSS read in the source process after plain\'s round)' : ''}`);
+}
+console.log(`connect + subscribe all: ${setups.map((setup) => `${setup} ${med(setup, (r) => r.connectMs)} ms`).join(', ')}`);
+console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/plain, router/stock |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const rate of opts.rates) {
-  for (const setup of ['router', 'plain'] as const) {
+  for (const setup of setups) {
     const p99 = atRate(setup, rate, (r) => r.p99);
-    const ratio = setup === 'router' ? `${round(p99 / atRate('plain', rate, (r) => r.p99), 2)}×` : '';
+    const ratio = setup === 'router' ? `${round(p99 / atRate('plain', rate, (r) => r.p99), 2)}×, ${round(p99 / atRate('stock', rate, (r) => r.p99), 2)}×` : '';
     console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${range(setup, rate, (r) => r.serverStallMs)}; ${range(setup, rate, (r) => r.clientStallMs)} | ${ratio} |`);
   }
 }

@@ -1,8 +1,10 @@
 // The event source of the subscription bench: order status changes from a generator (instead of
-// Kafka), served two ways from one process:
-//   /graphql  the plain graphql-ws server: the orders subgraph's real SDL served by the kit like
-//             every subgraph (createSubgraph with graphql-ws: token verification, limits, a fresh
-//             context and graphql-js execution per event per subscriber). The baseline.
+// Kafka), served three ways from one process:
+//   /graphql  the plain baseline: the orders subgraph's real SDL served by the kit like every
+//             subgraph (createSubgraph with graphql-ws: token verification, limits, a fresh context
+//             and graphql-js execution per event per subscriber).
+//   stock     (its own port) the stock baseline: the same schema on graphql-ws's `useServer` with
+//             graphql-js, the token verified at connection_init.
 //   canned    (its own port) the orders subgraph as the router sees it, canned like bench:router's
 //             subgraphs so it is never the bottleneck: graphql-ws protocol, every event a
 //             precomputed answer to the bench's selection, no execution.
@@ -15,8 +17,10 @@
 //   { type: 'loop' }                 the longest event-loop stall since the last one; answers { type: 'loop', maxMs }
 // It also serves the issuer's JWKS for the router.
 //
-//   node bench/subscriptions/source.ts   env: JWKS_FILE; prints {"url": ..., "canned": ...} when listening
-import { createLogger, createSubgraph, createTokenVerifier, defaultLimits, pushable, type Pushable, type RequestContext } from '@shopgraph/kit';
+//   node bench/subscriptions/source.ts   env: JWKS_FILE; prints {"url": ..., "stock": ..., "canned": ...} when listening
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { authorizationOf, createLogger, createSubgraph, createTokenVerifier, defaultLimits, identityFromAuthorization, pushable, type Pushable, type RequestContext } from '@shopgraph/kit';
+import { useServer } from 'graphql-ws/use/ws';
 import { TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
 import { parse } from 'graphql';
 import { readFileSync } from 'node:fs';
@@ -96,19 +100,21 @@ async function emit(rate: number, seconds: number): Promise<number> {
 }
 
 const DateTime = { serialize: (value: Date) => value.toISOString() };
+const resolvers = {
+  DateTime,
+  Subscription: {
+    orderStatusChanged: {
+      subscribe: (_: unknown, { orderId }: { orderId: string }) => watch(orderId),
+      resolve: (change: Change) => ({ version: change.version, status: 'CONFIRMED', reason: null, at: change.at, order: { id: change.orderId } }),
+    },
+  },
+};
+const verifier = createTokenVerifier({ issuer: TEST_ISSUER, audience: TEST_AUDIENCE, algorithms: ['ES256'], clockToleranceSeconds: 5, keys: JSON.parse(jwks) });
 const service = await createSubgraph<RequestContext>({
   name: 'orders',
   typeDefs,
-  resolvers: {
-    DateTime,
-    Subscription: {
-      orderStatusChanged: {
-        subscribe: (_: unknown, { orderId }: { orderId: string }) => watch(orderId),
-        resolve: (change: Change) => ({ version: change.version, status: 'CONFIRMED', reason: null, at: change.at, order: { id: change.orderId } }),
-      },
-    },
-  } as never,
-  verifier: createTokenVerifier({ issuer: TEST_ISSUER, audience: TEST_AUDIENCE, algorithms: ['ES256'], clockToleranceSeconds: 5, keys: JSON.parse(jwks) }),
+  resolvers: resolvers as never,
+  verifier,
   limits: defaultLimits,
   logger: createLogger('bench-orders', 'warn'),
   production: true,
@@ -121,6 +127,15 @@ const service = await createSubgraph<RequestContext>({
   webSocket: { maxOperationsPerConnection: 100_000 },
 });
 const url = await service.listen(0, '127.0.0.1');
+
+// The stock graphql-ws server: graphql-ws's `useServer` and graphql-js as graphql-ws's documentation
+// sets one up, the same schema and resolvers, the token verified once per connection.
+const stockServer = createServer((_req, res) => res.writeHead(404).end());
+useServer({
+  schema: buildSubgraphSchema([{ typeDefs, resolvers: resolvers as never }]),
+  onConnect: async (ctx) => (await identityFromAuthorization(verifier, authorizationOf(ctx.connectionParams)).catch(() => null)) !== null,
+}, new WebSocketServer({ server: stockServer, path: '/graphql' }));
+await new Promise<void>((resolve) => stockServer.listen(0, '127.0.0.1', resolve));
 
 // The canned orders subgraph: answers the bench's selection (`version status at`) without executing it.
 const cannedServer = createServer((_req, res) => res.writeHead(404).end());
@@ -174,4 +189,4 @@ process.on('message', (message: { type: string; rate?: number; seconds?: number 
   if (message.type === 'stats') process.send!({ type: 'stats', watchers: [...watchers.values()].reduce((n, s) => n + s.size, 0), rss: process.memoryUsage.rss() });
 });
 process.on('SIGTERM', () => void service.close().then(() => process.exit(0)));
-console.log(JSON.stringify({ url: `${url}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` }));
+console.log(JSON.stringify({ url: `${url}/graphql`, stock: `http://127.0.0.1:${(stockServer.address() as AddressInfo).port}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` }));
