@@ -143,7 +143,7 @@ describe('SubgraphConnection', () => {
     expect([connection.size, connection.open]).toEqual([0, false]);
   });
 
-  it('gives up on a subgraph that does not acknowledge in time, and on one that answers with what is not a message', async () => {
+  it('gives up on a subgraph that does not acknowledge in time, and on one that sends what the protocol does not allow', async () => {
     const silent = await peer(() => {});
     const waiting = new SubgraphConnection({ url: silent.url, connectionParams: {}, ackTimeoutMs: 50 });
     const a = recorder();
@@ -151,15 +151,18 @@ describe('SubgraphConnection', () => {
     await until(() => a.failures.length === 1, 'failed');
     expect(a.failures).toEqual([{ code: 4504, reason: 'Connection acknowledgement timeout' }]);
 
-    const garbled = await peer((message, socket) => {
-      ack(message, socket);
-      if (message.type === 'subscribe') socket.send('{"not": "a message"}');
-    });
-    const confused = new SubgraphConnection({ url: garbled.url, connectionParams: {} });
-    const b = recorder();
-    confused.subscribe('1', { query }, b.sink);
-    await until(() => b.failures.length === 1, 'failed');
-    expect(b.failures).toEqual([{ code: 4004, reason: 'Invalid message received' }]);
+    for (const bad of ['{"not": "a message"}', 'null', 'not json', '{"id":"1","type":"next","payload":{"errors":"boom"}}', '{"id":"1","type":"error","payload":{"message":"boom"}}']) {
+      const garbled = await peer((message, socket) => {
+        ack(message, socket);
+        if (message.type === 'subscribe') socket.send(bad);
+      });
+      const confused = new SubgraphConnection({ url: garbled.url, connectionParams: {} });
+      const b = recorder();
+      confused.subscribe('1', { query }, b.sink);
+      await until(() => b.failures.length === 1, `failed on ${bad}`);
+      expect(b.failures).toEqual([{ code: 4004, reason: 'Invalid message received' }]);
+      expect(b.events).toEqual([]);
+    }
   });
 
   it('fails operations on a subgraph that cannot be reached', async () => {

@@ -2,6 +2,12 @@ import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, type FormattedEx
 import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
 
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const areErrors = (value: unknown): value is GraphQLFormattedError[] =>
+  Array.isArray(value) && value.length > 0 && value.every((error) => isObject(error) && typeof error.message === 'string');
+const isResult = (value: unknown): value is FormattedExecutionResult =>
+  isObject(value) && (value.errors === undefined || areErrors(value.errors));
+
 /** How an operation on the connection ended other than by `complete`. */
 export type OperationFailure =
   /** The subgraph refused or ended it with an `error` message. */
@@ -99,7 +105,10 @@ export class SubgraphConnection {
     this.#socket = socket;
     const ackTimer = setTimeout(() => socket.close(CloseCode.ConnectionAcknowledgementTimeout, 'Connection acknowledgement timeout'), ackTimeoutMs);
     socket.on('open', () => this.#write({ type: MessageType.ConnectionInit, payload: connectionParams }));
-    socket.on('message', (data) => this.#receive(String(data), () => clearTimeout(ackTimer)));
+    socket.on('message', (data) => {
+      // A retired socket's last messages are not this connection's any more.
+      if (this.#socket === socket) this.#receive(socket, String(data), () => clearTimeout(ackTimer));
+    });
     // Always followed by 'close', which fails the operations.
     socket.on('error', () => {});
     socket.once('close', (code, reason) => {
@@ -108,13 +117,14 @@ export class SubgraphConnection {
     });
   }
 
-  #receive(data: string, acknowledged: () => void): void {
-    let message: { type?: unknown; id?: unknown; payload?: unknown };
+  #receive(socket: WebSocket, data: string, acknowledged: () => void): void {
+    let message: unknown;
     try {
-      message = JSON.parse(data) as typeof message;
+      message = JSON.parse(data);
     } catch {
-      return void this.#socket?.close(CloseCode.BadResponse, 'Invalid message received');
+      message = undefined;
     }
+    if (!isObject(message)) return socket.close(CloseCode.BadResponse, 'Invalid message received');
     const operation = typeof message.id === 'string' ? this.#operations.get(message.id) : undefined;
     switch (message.type) {
       case MessageType.ConnectionAck:
@@ -127,18 +137,20 @@ export class SubgraphConnection {
       case MessageType.Pong:
         return;
       case MessageType.Next:
-        return operation?.sink.next(message.payload as FormattedExecutionResult);
+        if (!isResult(message.payload)) break;
+        return operation?.sink.next(message.payload);
       case MessageType.Error:
+        if (!areErrors(message.payload)) break;
         if (!operation) return;
         this.#end(message.id as string);
-        return operation.sink.error({ errors: message.payload as GraphQLFormattedError[] });
+        return operation.sink.error({ errors: message.payload });
       case MessageType.Complete:
         if (!operation) return;
         this.#end(message.id as string);
         return operation.sink.complete();
-      default:
-        this.#socket?.close(CloseCode.BadResponse, 'Invalid message received');
     }
+    // An unknown type, or a payload not shaped as the protocol says: the subgraph is not speaking it.
+    socket.close(CloseCode.BadResponse, 'Invalid message received');
   }
 
   #send(id: string, operation: Operation): void {
