@@ -1,4 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, graphqlError } from './errors.ts';
 
@@ -35,7 +36,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     : typeof keys === 'function' ? keys
     : createLocalJWKSet(keys);
   const cacheSize = options.cacheSize ?? 10_000;
-  const cache = new Map<string, Identity>();
+  // Verified identities by token, least recently used out first; an expired one is refused and dropped when next seen.
+  const cache = new LRUCache<string, Identity>({ max: cacheSize });
 
   return {
     async verify(token) {
@@ -64,7 +66,6 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         throw graphqlError(ErrorCode.UNAUTHENTICATED, `Invalid access token: ${describe(error)}`);
       }
       // Not-yet-valid tokens are never cached (nbf), so a cached identity only needs its expiry re-checked.
-      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
       cache.set(token, identity);
       return identity;
     },

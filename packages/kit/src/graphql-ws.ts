@@ -7,6 +7,7 @@ import {
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
 import { assertMeets, guardedFieldsOf, type Requirement } from './authz.ts';
@@ -547,15 +548,11 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult
 /** Parsed and validated documents by query text (least recently used first out), or why one is refused. */
 function documentCache(schema: GraphQLSchema, rules: ValidationRule[], parseOptions: ParseOptions, size: number) {
   type Entry = { document: DocumentNode } | { errors: readonly GraphQLError[] };
-  const cache = new Map<string, Entry>();
+  const cache = new LRUCache<string, Entry>({ max: size });
   return {
     get(query: string): Entry {
       const cached = cache.get(query);
-      if (cached) {
-        cache.delete(query);
-        cache.set(query, cached);
-        return cached;
-      }
+      if (cached) return cached;
       let document: DocumentNode;
       try {
         document = parse(query, parseOptions);
@@ -565,7 +562,6 @@ function documentCache(schema: GraphQLSchema, rules: ValidationRule[], parseOpti
       }
       const invalid = validate(schema, document, rules);
       const entry: Entry = invalid.length ? { errors: invalid.map((error) => codeOf(error, WsErrorCode.GRAPHQL_VALIDATION_FAILED)) } : { document };
-      if (cache.size >= size) cache.delete(cache.keys().next().value!);
       cache.set(query, entry);
       return entry;
     },
