@@ -1,9 +1,11 @@
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode, type ResponsePath } from '@apollo/query-planner';
+import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode, type ResponsePath, type SubscriptionNode } from '@apollo/query-planner';
 import { LRUCache } from 'lru-cache';
-import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  getOperationAST, GraphQLError, parse, print, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
+} from 'graphql';
 import { compileResponseShape, own, satisfiesTypeCondition, type ResponseShape } from './response-shape.ts';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
@@ -32,6 +34,8 @@ export interface PreparedOperation {
   operationContext?: OperationContext;
   /** A subscription's plan for each event, `Sequence [primary, rest]` (its primary fetch answered by the event). */
   perEvent?: PreparedOperation;
+  /** A subscription whose every event is already the answer (see `passesThrough`): no per-event execution. */
+  passesThrough?: boolean;
 }
 
 export interface PlanExecution {
@@ -91,6 +95,7 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
         if (plan.node?.kind === 'Subscription') {
           const { primary, rest } = plan.node;
           operation.perEvent = { ...operation, plan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary } };
+          operation.passesThrough = passesThrough(plan.node, getOperationAST(document, operationName)!);
         }
         prepared.set(key, operation);
       }
@@ -345,4 +350,14 @@ function deepMerge(target: Record<string, unknown>, source: unknown): void {
       target[key] = value;
     }
   }
+}
+
+/**
+ * Whether each event of the subscription is already the answer: no other subgraph to fetch, and the
+ * primary fetch selects exactly what the client did (no fragments, directives or rewrites to apply).
+ * The subgraph then executed the client's very selection.
+ */
+function passesThrough({ primary, rest }: SubscriptionNode, operation: OperationDefinitionNode): boolean {
+  return !rest && !primary.requires && !primary.inputRewrites?.length && !primary.outputRewrites?.length
+    && print(operation.selectionSet) === print(getOperationAST(parse(primary.operation))!.selectionSet);
 }

@@ -1,14 +1,12 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import type { FetchNode, QueryPlan } from '@apollo/query-planner';
+import type { FetchNode } from '@apollo/query-planner';
 import { ErrorCode } from '@shopgraph/kit/errors';
 import type { Session, WsRequest } from '@shopgraph/kit/graphql-ws';
 import type { Logger } from '@shopgraph/kit/log';
 import { mapAsync, pushable, type Pushable, type PushIterator } from '@shopgraph/kit/stream';
 import type { FormattedExecutionResult, SubscribePayload } from 'graphql-ws';
-import {
-  getOperationAST, GraphQLError, parse, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
-} from 'graphql';
+import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { variablesFor, type GatewayRequestContext, type PlanExecution, type PreparedOperation } from './execution.ts';
 import { SubgraphConnection, type OperationFailure, type OperationSink } from './subgraph-connection.ts';
 
@@ -103,7 +101,7 @@ export function createFederatedExecution(options: FederatedExecutionOptions): Fe
     const { primary } = plan.node;
     const variables = variablesFor(primary, request.variables);
     // Passed through: each event is the answer, so no per-event execution (nor its async step).
-    if (passesThrough(plan, request.operation)) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, asResult);
+    if (operation.passesThrough) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, asResult);
     const perEvent = operation.perEvent!;
     const events = upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => event);
     return mapAsync(events, (event) => {
@@ -135,29 +133,11 @@ export function subscriptionsOverWebSocketOnly<C extends BaseContext>(): ApolloS
   };
 }
 
-const passThrough = new WeakMap<QueryPlan, boolean>();
-
 /** A subgraph's event as the client's result: its errors as GraphQL errors naming the subgraph, as the executor reports a fetch's. */
 function asResult(event: FormattedExecutionResult, serviceName: string): ExecutionResult {
   if (!event.errors?.length) return event as ExecutionResult;
   const errors = event.errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: { ...error.extensions, serviceName } }));
   return { ...event, data: event.data ?? null, errors } as ExecutionResult;
-}
-
-/**
- * Whether each event of the subscription is already the answer: no other subgraph to fetch, and the
- * primary fetch selects exactly what the client did (no fragments, directives or rewrites to apply).
- * The subgraph then executed the client's very selection, so the event skips per-event execution.
- */
-function passesThrough(plan: QueryPlan, operation: OperationDefinitionNode): boolean {
-  let known = passThrough.get(plan);
-  if (known === undefined) {
-    const node = plan.node;
-    known = node?.kind === 'Subscription' && !node.rest && !node.primary.requires && !node.primary.inputRewrites?.length && !node.primary.outputRewrites?.length
-      && print(operation.selectionSet) === print(getOperationAST(parse(node.primary.operation))!.selectionSet);
-    passThrough.set(plan, known);
-  }
-  return known;
 }
 
 /** The routing URL with the WebSocket scheme: same host, port and path. */
