@@ -1,29 +1,27 @@
 // `npm run bench:subscriptions`: live order tracking through our router, next to a plain graphql-ws
 // server broadcasting the same events, measured in the same run (BENCHMARKS.md, "Subscriptions").
 //
-// Processes, placed alike in both setups (taskset when present): the event source and the server
+// Processes, placed alike in every setup (taskset when present): the event source and the server
 // measured on the "server core", the clients alone on the other:
 //   source    order status changes from a generator (bench/subscriptions/source.ts), served as the
-//             plain baseline (the orders subgraph's schema served by the kit: graphql-ws, tokens
-//             verified, graphql-js execution per event per subscriber) and as a canned orders
-//             subgraph for the router (precomputed answers: like bench:router's subgraphs, never
-//             the bottleneck)
+//             plain and the stock baselines (below) and as a canned orders subgraph for the router
+//             (precomputed answers: like bench:router's subgraphs, never the bottleneck)
 //   router    our router (bench/router/gateways/router.ts: production config, JWTs verified against
 //             the issuer's JWKS), its orders subgraph being the canned source
 //   clients   every subscriber on a WebSocket of its own, each with its own user's token and order,
 //             spread over --client-processes processes (2), so one's GC pause delays only its share
 //
 // Three setups, in turn each round: "plain" — clients subscribe to the source's kit server directly
-// (graphql-js executes every event for every subscriber, as every subgraph does); "stock" — the same
-// schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents it; "router" —
-// clients subscribe through the router, which multiplexes them over one connection to the canned
-// source. For each,
-// memory per subscription of the server process (RSS and V8 heap growth from no connections to N
-// idle subscriptions, and from N/2 to N, each read after a memory-reducing full GC: see `gc` in
-// bench/subscriptions/router.ts), then at each rate: deliveries/s and event→client latency (the event's `at`, set
-// when the source emits it, to the moment the client has parsed it), and the server's CPU.
+// (graphql-js executes every event for every subscriber, as every subgraph does); "stock" — the
+// same schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents it; "router"
+// — clients subscribe through the router, which multiplexes them over one connection to the canned
+// source. For each, memory per subscription of the server process (RSS and V8 heap growth from no
+// connections to N idle subscriptions, and from N/2 to N, each read after a memory-reducing full
+// GC: see bench/subscriptions/probes.ts), then at each rate: deliveries/s and event→client latency
+// (the event's `at`, set when the source emits it, to the moment the client has parsed it), and the
+// server's CPU.
 //
-//   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2]
+//   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2 --client-processes 2]
 //   npm run bench:subscriptions -- --quick   (1,000 subscriptions, rates 1000,5000, 4 s, 1 round: a smoke run)
 //   --router-flags "--cpu-prof --cpu-prof-dir=…"   extra node flags for the router (experiments, profiles)
 // Prints a table; writes bench/results/subscriptions-<timestamp>.json.
@@ -178,6 +176,7 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
   // The event source shares the server core with the server measured (in plain and stock it is that
   // server), so the clients' core does the same work in every setup.
   const server = setup === 'router' ? router : source;
+  // The previous setup's sockets finish closing before the baseline reading.
   await sleep(2_000);
   /** Heap and RSS in MB, after a memory-reducing full GC. */
   const readMemory = async () => ({ heap: (await server.ask<{ heapUsed: number }>({ type: 'gc' }, 'gc')).heapUsed / 2 ** 20, rss: rssMb(server.pid) });

@@ -12,9 +12,8 @@
 //   { type: 'emit', rate, seconds }  `rate` changes per second, round-robin over the orders being
 //                                    watched, each stamped with its emission time (`at`), so clients
 //                                    measure event→client latency; answers { type: 'emitted', count }
-//   { type: 'stats' }                answers { type: 'stats', watchers, rss }
-//   { type: 'gc' }                   a memory-reducing full collection (as router.ts); answers { type: 'gc', heapUsed }
-//   { type: 'loop' }                 the longest event-loop stall since the last one; answers { type: 'loop', maxMs }
+//   { type: 'stats' }                answers { type: 'stats', watchers }
+//   { type: 'gc' }, { type: 'loop' } the probes every measured server answers (probes.ts)
 // It also serves the issuer's JWKS for the router.
 //
 //   node bench/subscriptions/source.ts   env: JWKS_FILE; prints {"url": ..., "stock": ..., "canned": ...} when listening
@@ -25,9 +24,9 @@ import { TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
 import { parse } from 'graphql';
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { answerProbes } from './probes.ts';
 
 interface Change {
   orderId: string;
@@ -174,19 +173,10 @@ canned.on('connection', (socket) => {
 });
 await new Promise<void>((resolve) => cannedServer.listen(0, '127.0.0.1', resolve));
 
-const loopDelay = monitorEventLoopDelay({ resolution: 5 });
-loopDelay.enable();
+answerProbes();
 process.on('message', (message: { type: string; rate?: number; seconds?: number }) => {
-  if (message.type === 'loop') {
-    process.send!({ type: 'loop', maxMs: Math.round(loopDelay.max / 1e6) });
-    loopDelay.reset();
-  }
   if (message.type === 'emit') void emit(message.rate!, message.seconds!).then((count) => process.send!({ type: 'emitted', count }));
-  if (message.type === 'gc') {
-    globalThis.gc!({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-    process.send!({ type: 'gc', heapUsed: process.memoryUsage().heapUsed });
-  }
-  if (message.type === 'stats') process.send!({ type: 'stats', watchers: [...watchers.values()].reduce((n, s) => n + s.size, 0), rss: process.memoryUsage.rss() });
+  if (message.type === 'stats') process.send!({ type: 'stats', watchers: [...watchers.values()].reduce((n, s) => n + s.size, 0) });
 });
 process.on('SIGTERM', () => void service.close().then(() => process.exit(0)));
 console.log(JSON.stringify({ url: `${url}/graphql`, stock: `http://127.0.0.1:${(stockServer.address() as AddressInfo).port}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` }));
