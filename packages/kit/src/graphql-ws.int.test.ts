@@ -410,4 +410,31 @@ describe('serveGraphQLOverWebSocket keep-alive', () => {
       server.close();
     }
   });
+
+  it('spreads the pings over the interval, not all sockets at once', async () => {
+    const keepAliveMs = 500;
+    const server = createServer();
+    const ws = serveGraphQLOverWebSocket(server, {
+      schema: buildSchema('type Query { ok: Boolean }'),
+      verifier: issuer.verifier,
+      limits: defaultLimits,
+      logger: testLogger('ws-keepalive-test'),
+      production: true,
+      keepAliveMs,
+      context: () => ({}),
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+    const token = bearer(await issuer.customer());
+    const peers = await Promise.all(Array.from({ length: 100 }, () => connectWs(url, token)));
+    try {
+      // Each socket's first ping from now on: one lap of the sweep.
+      const firstPings = await Promise.all(peers.map((peer) => new Promise<number>((resolve) => peer.socket.once('ping', () => resolve(performance.now())))));
+      expect(Math.max(...firstPings) - Math.min(...firstPings)).toBeGreaterThan(keepAliveMs / 2);
+    } finally {
+      await Promise.all(peers.map((peer) => peer.close()));
+      await ws.close();
+      server.close();
+    }
+  });
 });
