@@ -21,9 +21,10 @@
 // (the event's `at`, set when the source emits it, to the moment the client has parsed it), and the
 // server's CPU.
 //
-//   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 10 --rounds 2 --client-processes 2]
+//   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 30 --rounds 2 --client-processes 2]
 //   npm run bench:subscriptions -- --quick   (1,000 subscriptions, rates 1000,5000, 4 s, 1 round: a smoke run)
-//   --router-flags "--cpu-prof --cpu-prof-dir=…"   extra node flags for the router (experiments, profiles)
+//   --router-flags="--cpu-prof --cpu-prof-dir=…"   extra node flags for the router (experiments, profiles)
+//   --setups router                                 only some of the setups (experiments)
 // Prints a table; writes bench/results/subscriptions-<timestamp>.json.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -47,14 +48,18 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     'router-flags': { type: 'string', default: '' },
+    'source-flags': { type: 'string', default: '' },
     'client-processes': { type: 'string', default: '2' },
+    setups: { type: 'string', default: 'router,plain,stock' },
   },
 });
 const quick = args.quick;
 const opts = {
   subscriptions: Number(args.subscriptions ?? (quick ? 1_000 : 10_000)),
   rates: (args.rates ?? (quick ? '1000,5000' : '5000,10000,20000')).split(',').map(Number),
-  seconds: Number(args.seconds ?? (quick ? 4 : 10)),
+  // 30 s: long enough to hold each server's full-GC cycle, whose pause sets the p99 (in 10 s it
+  // fell in some windows and not others, and the p99 swung with it).
+  seconds: Number(args.seconds ?? (quick ? 4 : 30)),
   rounds: Number(args.rounds ?? (quick ? 1 : 2)),
 };
 const QUERY = 'subscription Track($orderId: ID!) { orderStatusChanged(orderId: $orderId) { version status at } }';
@@ -69,11 +74,11 @@ interface Child {
   ask<T>(message: object, type: string, timeoutMs?: number): Promise<T>;
 }
 
-/** Starts `file`; resolves once it prints its first line or sends its first message (`waitForReady`), else at once. */
-function start(file: string, env: NodeJS.ProcessEnv, core: number | null, waitForReady = true, flags: string[] = []): Promise<{ child: Child; firstLine: string | undefined }> {
+/** Starts `file`; resolves with its first message (`waitForReady`), else at once. What it prints goes to our stderr. */
+function start<Ready = unknown>(file: string, env: NodeJS.ProcessEnv, core: number | null, waitForReady = true, flags: string[] = []): Promise<{ child: Child; ready: Ready }> {
   const command = [process.execPath, '--expose-gc', ...flags, file];
   const [bin, ...rest] = core === null || !pin ? command : ['taskset', '-c', String(core), ...command];
-  const proc = spawn(bin!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const proc = spawn(bin!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 2, 'inherit', 'ipc'] });
   const child: Child = {
     proc,
     pid: proc.pid!,
@@ -89,19 +94,10 @@ function start(file: string, env: NodeJS.ProcessEnv, core: number | null, waitFo
       proc.send(message);
     }),
   };
-  // Whatever it prints after its first line goes to our stderr (never left to fill a pipe).
-  const passOn = () => proc.stdout!.pipe(process.stderr);
-  if (!waitForReady) {
-    passOn();
-    return Promise.resolve({ child, firstLine: undefined });
-  }
+  if (!waitForReady) return Promise.resolve({ child, ready: undefined as Ready });
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${file} exited (${code}) during start-up`)));
-    proc.once('message', () => resolve({ child, firstLine: undefined }));
-    proc.stdout!.once('data', (chunk: Buffer) => {
-      passOn();
-      resolve({ child, firstLine: chunk.toString().split('\n')[0] });
-    });
+    proc.once('message', (ready: Ready) => resolve({ child, ready }));
   });
 }
 
@@ -117,8 +113,8 @@ mkdirSync(workDir, { recursive: true });
 const jwksFile = join(workDir, 'jwks.json');
 writeFileSync(jwksFile, JSON.stringify(issuer.jwks));
 
-const { child: source, firstLine } = await start(join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, SERVER_CORE);
-const { url: sourceUrl, stock: stockUrl, canned: cannedUrl } = JSON.parse(firstLine!) as { url: string; stock: string; canned: string };
+const { child: source, ready: { url: sourceUrl, stock: stockUrl, canned: cannedUrl } } = await start<{ url: string; stock: string; canned: string }>(
+  join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, SERVER_CORE, true, args['source-flags']!.split(' ').filter(Boolean));
 const sourceBase = new URL(sourceUrl).origin;
 const routerPort = await freePort();
 const { child: router } = await start(join(here, 'subscriptions', 'router.ts'), {
@@ -233,11 +229,11 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
     kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
-const setups = ['router', 'plain', 'stock'] as const;
+const setups = (['router', 'plain', 'stock'] as const).filter((setup) => args.setups!.split(',').includes(setup));
 const results: SetupResult[] = [];
 try {
   for (let roundNo = 1; roundNo <= opts.rounds; roundNo++) {
-    for (const setup of roundNo % 2 ? (['plain', 'router', 'stock'] as const) : (['stock', 'router', 'plain'] as const)) {
+    for (const setup of (roundNo % 2 ? (['plain', 'router', 'stock'] as const) : (['stock', 'router', 'plain'] as const)).filter((s) => setups.includes(s))) {
       console.log(`round ${roundNo}: ${setup}, ${opts.subscriptions} subscriptions…`);
       results.push(await measure(setup, roundNo));
     }
@@ -266,7 +262,7 @@ console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const rate of opts.rates) {
   for (const setup of setups) {
     const p99 = atRate(setup, rate, (r) => r.p99);
-    const ratio = setup === 'router' ? `${round(p99 / atRate('plain', rate, (r) => r.p99), 2)}×, ${round(p99 / atRate('stock', rate, (r) => r.p99), 2)}×` : '';
+    const ratio = setup === 'router' ? (['plain', 'stock'] as const).map((peer) => setups.includes(peer) ? `${round(p99 / atRate(peer, rate, (r) => r.p99), 2)}×` : '–').join(', ') : '';
     console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${range(setup, rate, (r) => r.serverStallMs)}; ${range(setup, rate, (r) => r.clientStallMs)} | ${ratio} |`);
   }
 }

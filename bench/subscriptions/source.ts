@@ -16,7 +16,7 @@
 //   { type: 'gc' }, { type: 'loop' } the probes every measured server answers (probes.ts)
 // It also serves the issuer's JWKS for the router.
 //
-//   node bench/subscriptions/source.ts   env: JWKS_FILE; prints {"url": ..., "stock": ..., "canned": ...} when listening
+//   node bench/subscriptions/source.ts   env: JWKS_FILE; sends { type: 'ready', url, stock, canned } when listening
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { authorizationOf, createLogger, createSubgraph, createTokenVerifier, defaultLimits, identityFromAuthorization, pushable, type Pushable, type RequestContext } from '@shopgraph/kit';
 import { useServer } from 'graphql-ws/use/ws';
@@ -179,4 +179,4 @@ process.on('message', (message: { type: string; rate?: number; seconds?: number 
   if (message.type === 'stats') process.send!({ type: 'stats', watchers: [...watchers.values()].reduce((n, s) => n + s.size, 0) });
 });
 process.on('SIGTERM', () => void service.close().then(() => process.exit(0)));
-console.log(JSON.stringify({ url: `${url}/graphql`, stock: `http://127.0.0.1:${(stockServer.address() as AddressInfo).port}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` }));
+process.send!({ type: 'ready', url: `${url}/graphql`, stock: `http://127.0.0.1:${(stockServer.address() as AddressInfo).port}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` });
