@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRouterApp } from '../router/src/app.ts';
 import { loadRouterConfig } from '../router/src/config.ts';
+import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { readSupergraphConfig } from '../scripts/compose.ts';
 import { createAccountsApp } from '../subgraphs/accounts/src/app.ts';
 import { loadAccountsConfig } from '../subgraphs/accounts/src/config.ts';
@@ -186,7 +187,7 @@ async function spawnRouterProcess(supergraphSdl: string, env: Record<string, str
     ...Object.fromEntries(Object.entries(overrides).map(([name, value]) => [`SUBGRAPH_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`, value])),
     PORT: String(port), HOST: '127.0.0.1', SUPERGRAPH_PATH: supergraphPath, LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
   };
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../router/src/index.ts')], { env: { ...process.env, ...routerEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...ROUTER_NODE_FLAGS, join(import.meta.dirname, '../router/src/index.ts')], { env: { ...process.env, ...routerEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

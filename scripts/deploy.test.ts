@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { kafkaConfig } from '../packages/kit/src/messaging/kafka.ts';
 import { configSchema as routerConfigSchema } from '../router/src/config.ts';
+import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
 
@@ -23,6 +24,8 @@ interface ServiceSpec {
   defaultPort: number;
   /** What the container runs, relative to the image's working directory (the repo root). */
   entry: string;
+  /** Node flags it runs with. */
+  nodeFlags: readonly string[];
   /** Env names its config reads. */
   reads: Set<string>;
 }
@@ -38,7 +41,7 @@ const subgraphs: ServiceSpec[] = [];
 for (const { name, url } of readSupergraphConfig()) {
   const { configSchema } = (await import(`../subgraphs/${name}/src/config.ts`)) as { configSchema: ConfigSchema };
   const port = Number(new URL(url).port);
-  subgraphs.push({ name, port, defaultPort: defaultPortOf(configSchema), entry: `subgraphs/${name}/src/index.ts`, reads: new Set(keysOf(configSchema)) });
+  subgraphs.push({ name, port, defaultPort: defaultPortOf(configSchema), entry: `subgraphs/${name}/src/index.ts`, nodeFlags: [], reads: new Set(keysOf(configSchema)) });
 }
 const subgraphUrlVar = (subgraph: string) => `SUBGRAPH_${envName(subgraph)}_URL`;
 const router: ServiceSpec = {
@@ -46,6 +49,7 @@ const router: ServiceSpec = {
   port: defaultPortOf(routerConfigSchema),
   defaultPort: defaultPortOf(routerConfigSchema),
   entry: 'router/src/index.ts',
+  nodeFlags: ROUTER_NODE_FLAGS,
   // Besides its schema, the router reads SUBGRAPH_<NAME>_URL for the subgraphs of the supergraph.
   reads: new Set([...keysOf(routerConfigSchema), ...subgraphs.map((s) => subgraphUrlVar(s.name))]),
 };
@@ -98,6 +102,11 @@ describe('Dockerfile', () => {
     expect([...runtimeWorkspaces(serviceDir)].filter(isIgnored)).toEqual([]);
   });
 
+  it('runs the router by default, with its node flags', () => {
+    expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...router.nodeFlags, router.entry]).replaceAll(',', ', ')}`);
+    expect((JSON.parse(read('router/package.json')) as { scripts: { start: string } }).scripts.start).toBe(['node', ...router.nodeFlags, 'src/index.ts'].join(' '));
+  });
+
   it("keeps the router's supergraph.graphql in the build context", () => {
     expect(isIgnored('supergraph.graphql')).toBe(false);
   });
@@ -133,9 +142,9 @@ const composeService = (name: string) => {
 const composeEnv = (name: string) => composeService(name).environment ?? {};
 
 describe('docker-compose.yml', () => {
-  it.each(services)('runs $name on its port', ({ name, port, entry }) => {
+  it.each(services)('runs $name on its port', ({ name, port, entry, nodeFlags }) => {
     expect(existsSync(join(root, entry)), entry).toBe(true);
-    expect(composeService(name).command).toEqual(['node', entry]);
+    expect(composeService(name).command).toEqual(['node', ...nodeFlags, entry]);
     expect(composeEnv(name).PORT).toBe(String(port));
   });
 
@@ -301,9 +310,9 @@ describe('k8s', () => {
     expect(files.filter((f) => !base.resources?.includes(f))).toEqual([]);
   });
 
-  it.each(services)('has a Deployment and a Service for $name on its port', ({ name, port, entry }) => {
+  it.each(services)('has a Deployment and a Service for $name on its port', ({ name, port, entry, nodeFlags }) => {
     const container = containerOf(name);
-    expect(container.command).toEqual(['node', entry]);
+    expect(container.command).toEqual(['node', ...nodeFlags, entry]);
     expect(k8sEnv(name).PORT).toBe(String(port));
     const containerPort = container.ports?.find((p) => p.containerPort === port);
     expect(containerPort, `${name}: containerPort ${port}`).toBeDefined();

@@ -4,6 +4,7 @@
 import { createDatabase, databaseUrl, dropDatabase, ensureKafka, ensurePostgres, ensureRedis, freePort, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { readSupergraphConfig, SUPERGRAPH_FILE } from './compose.ts';
 
 export interface StackOptions {
@@ -76,9 +77,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       GRAPH_URL: routerUrl,
       ...options.env,
     };
-    const start = async (name: string, entry: string, port: number, env: Record<string, string> = {}) => {
+    const start = async (name: string, entry: string, port: number, env: Record<string, string> = {}, nodeFlags: readonly string[] = []) => {
       const logFile = join(logs, `${name}.log`);
-      const child = await spawnManaged(process.execPath, [entry], { logFile, cwd: root, env: { ...process.env, ...shared, ...env, PORT: String(port) } });
+      const child = await spawnManaged(process.execPath, [...nodeFlags, entry], { logFile, cwd: root, env: { ...process.env, ...shared, ...env, PORT: String(port) } });
       children.push(child);
       await waitUntilReady(name, `http://127.0.0.1:${port}/readyz`, child, logFile);
       say(`${name} ready`);
@@ -88,7 +89,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const s of subgraphs.filter((s) => s.name === 'accounts')) await startSubgraph(s);
     await Promise.all(subgraphs.filter((s) => s.name !== 'accounts').map(startSubgraph));
     const overrides = Object.fromEntries(subgraphs.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]!]));
-    await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE, ...overrides });
+    await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE, ...overrides }, ROUTER_NODE_FLAGS);
     return { routerUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.brokers, logs, stop };
   } catch (error) {
     await stop();

@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 import type { Gateway, GatewayId } from './lib/gateways.ts';
 import type { Target } from './lib/load.ts';
 import type { GraphName, Workload } from './workloads.ts';
+import { ROUTER_NODE_FLAGS } from '../../router/src/node-flags.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -222,7 +223,7 @@ async function withGateway<T>(gw: Gateway, graph: GraphName, body: (s: Session) 
     cannedUrl,
     issuer: TEST_ISSUER,
     audience: TEST_AUDIENCE,
-    nodeFlags: [...nodeFlags, ...(gw.id === 'router' ? routerFlags : [])],
+    nodeFlags: [...nodeFlags, ...(gw.id === 'router' ? [...ROUTER_NODE_FLAGS, ...routerFlags] : [])],
   });
   const logFile = join(workDir, `${gw.id}-${graph}.log`);
   const proc = startPinned(canPin ? GATEWAY_CORE : null, command, { ...baseEnv, ...env }, logFile, workDir);
