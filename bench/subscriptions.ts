@@ -4,18 +4,18 @@
 // Processes, placed alike in every setup (taskset when present): the event source and the server
 // measured on the "server core", the clients alone on the other:
 //   source    order status changes from a generator (bench/subscriptions/source.ts), served as the
-//             plain and the stock baselines (below) and as a canned orders subgraph for the router
+//             graphql-ws and the kit baselines (below) and as a canned orders subgraph for the router
 //             (precomputed answers: like bench:router's subgraphs, never the bottleneck)
 //   router    our router (bench/router/gateways/router.ts: production config, JWTs verified against
 //             the issuer's JWKS), its orders subgraph being the canned source
 //   clients   every subscriber on a WebSocket of its own, each with its own user's token and order,
 //             spread over --client-processes processes (2), so one's GC pause delays only its share
 //
-// Three setups, in turn each round: "plain" — clients subscribe to the source's kit server directly
-// (graphql-js executes every event for every subscriber, as every subgraph does); "stock" — the
-// same schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents it; "router"
-// — clients subscribe through the router, which multiplexes them over one connection to the canned
-// source. For each, memory per subscription of the server process (RSS and V8 heap growth from no
+// Three setups, in turn each round: "graphql-ws" — the plain graphql-ws server the router is measured
+// against: the orders schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents
+// it; "kit" — the same schema served by the kit, as every subgraph serves it (graphql-js executes
+// every event for every subscriber; results pushed to the socket); "router" — clients subscribe
+// through the router, which multiplexes them over one connection to the canned source. For each, memory per subscription of the server process (RSS and V8 heap growth from no
 // connections to N idle subscriptions, and from N/2 to N, each read after a memory-reducing full
 // GC: see bench/subscriptions/probes.ts), then at each rate: deliveries/s and event→client latency
 // (the event's `at`, set when the source emits it, to the moment the client has parsed it), and the
@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '@shopgraph/infra';
 import { createTestIssuer, TEST_AUDIENCE, TEST_ISSUER } from '@shopgraph/testkit/issuer';
+import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { cpuMs, hasTaskset, rssMb } from './lib/procs.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
@@ -50,7 +51,7 @@ const { values: args } = parseArgs({
     'router-flags': { type: 'string', default: '' },
     'source-flags': { type: 'string', default: '' },
     'client-processes': { type: 'string', default: '2' },
-    setups: { type: 'string', default: 'router,plain,stock' },
+    setups: { type: 'string', default: 'router,graphql-ws,kit' },
   },
 });
 const quick = args.quick;
@@ -113,15 +114,15 @@ mkdirSync(workDir, { recursive: true });
 const jwksFile = join(workDir, 'jwks.json');
 writeFileSync(jwksFile, JSON.stringify(issuer.jwks));
 
-const { child: source, ready: { url: sourceUrl, stock: stockUrl, canned: cannedUrl } } = await start<{ url: string; stock: string; canned: string }>(
+const { child: source, ready: { kit: kitUrl, graphqlWs: graphqlWsUrl, canned: cannedUrl } } = await start<{ kit: string; graphqlWs: string; canned: string }>(
   join(here, 'subscriptions', 'source.ts'), { JWKS_FILE: jwksFile }, SERVER_CORE, true, args['source-flags']!.split(' ').filter(Boolean));
-const sourceBase = new URL(sourceUrl).origin;
+const sourceBase = new URL(kitUrl).origin;
 const routerPort = await freePort();
 const { child: router } = await start(join(here, 'subscriptions', 'router.ts'), {
   NODE_ENV: 'production', LOG_LEVEL: 'warn', PORT: String(routerPort), HOST: '127.0.0.1', WEB_ROOT: '',
   SUPERGRAPH_PATH: join(root, 'supergraph.graphql'), SUBGRAPH_ORDERS_URL: cannedUrl,
   JWT_ISSUER: TEST_ISSUER, JWT_AUDIENCE: TEST_AUDIENCE, JWT_JWKS_URL: `${sourceBase}/.well-known/jwks.json`,
-}, SERVER_CORE, false, args['router-flags']!.split(' ').filter(Boolean));
+}, SERVER_CORE, false, [...ROUTER_NODE_FLAGS, ...args['router-flags']!.split(' ').filter(Boolean)]);
 const routerUrl = `http://127.0.0.1:${routerPort}/graphql`;
 for (let i = 0; ; i++) {
   if ((await fetch(`http://127.0.0.1:${routerPort}/healthz`).then((r) => r.ok).catch(() => false))) break;
@@ -165,11 +166,11 @@ async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> 
 }
 
 interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; clientStallMs: number; serverStallMs: number; sourceCpuPercent: number }
-type Setup = 'plain' | 'router' | 'stock';
+type Setup = 'router' | 'graphql-ws' | 'kit';
 interface SetupResult { setup: Setup; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; kbPerAddedSubscription: number; heapKbPerAddedSubscription: number; rates: RateResult[]; load1: number }
 
 async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
-  // The event source shares the server core with the server measured (in plain and stock it is that
+  // The event source shares the server core with the server measured (in the baselines it is that
   // server), so the clients' core does the same work in every setup.
   const server = setup === 'router' ? router : source;
   // The previous setup's sockets finish closing before the baseline reading.
@@ -185,7 +186,7 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
   let uncollected = 0;
   const readings: { heap: number; rss: number }[] = [];
   for (const batch of [subscribers.slice(0, half), subscribers.slice(half)]) {
-    const connected = await clients.connect({ plain: sourceUrl, router: routerUrl, stock: stockUrl }[setup], batch);
+    const connected = await clients.connect({ 'graphql-ws': graphqlWsUrl, kit: kitUrl, router: routerUrl }[setup], batch);
     ms += connected.ms;
     refused += connected.refused;
     await untilWatchers(half + (readings.length ? batch.length : 0) - refused);
@@ -229,11 +230,11 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
     kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
-const setups = (['router', 'plain', 'stock'] as const).filter((setup) => args.setups!.split(',').includes(setup));
+const setups = (['router', 'graphql-ws', 'kit'] as const).filter((setup) => args.setups!.split(',').includes(setup));
 const results: SetupResult[] = [];
 try {
   for (let roundNo = 1; roundNo <= opts.rounds; roundNo++) {
-    for (const setup of (roundNo % 2 ? (['plain', 'router', 'stock'] as const) : (['stock', 'router', 'plain'] as const)).filter((s) => setups.includes(s))) {
+    for (const setup of (roundNo % 2 ? (['kit', 'router', 'graphql-ws'] as const) : (['graphql-ws', 'router', 'kit'] as const)).filter((s) => setups.includes(s))) {
       console.log(`round ${roundNo}: ${setup}, ${opts.subscriptions} subscriptions…`);
       results.push(await measure(setup, roundNo));
     }
@@ -254,15 +255,15 @@ console.log(`\n${opts.subscriptions} subscriptions, ${opts.rounds} round(s), med
 console.log('memory per subscription, after a memory-reducing GC: RSS growth in the first round (before that GC), from zero and per added one (the growth from N/2 to N); V8 heap growth (median), from zero and per added one');
 for (const setup of setups) {
   const first = of(setup)[0]!;
-  console.log(`  ${setup}: RSS ${first.kbPerSubscription} KB (${first.kbBeforeCollection}) / ${first.kbPerAddedSubscription} KB; heap ${med(setup, (r) => r.heapKbPerSubscription)} / ${med(setup, (r) => r.heapKbPerAddedSubscription)} KB${setup === 'stock' ? ' (RSS read in the source process after plain\'s round)' : ''}`);
+  console.log(`  ${setup}: RSS ${first.kbPerSubscription} KB (${first.kbBeforeCollection}) / ${first.kbPerAddedSubscription} KB; heap ${med(setup, (r) => r.heapKbPerSubscription)} / ${med(setup, (r) => r.heapKbPerAddedSubscription)} KB${setup === 'graphql-ws' ? ' (RSS read in the source process after the kit\'s round)' : ''}`);
 }
 console.log(`connect + subscribe all: ${setups.map((setup) => `${setup} ${med(setup, (r) => r.connectMs)} ms`).join(', ')}`);
-console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/plain, router/stock |');
+console.log('\n| rate /s | setup | deliveries/s | lost | p50 ms | p99 ms (each round) | max ms | server CPU % | longest stall ms, server / clients (each round) | p99 router/graphql-ws, router/kit |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const rate of opts.rates) {
   for (const setup of setups) {
     const p99 = atRate(setup, rate, (r) => r.p99);
-    const ratio = setup === 'router' ? (['plain', 'stock'] as const).map((peer) => setups.includes(peer) ? `${round(p99 / atRate(peer, rate, (r) => r.p99), 2)}×` : '–').join(', ') : '';
+    const ratio = setup === 'router' ? (['graphql-ws', 'kit'] as const).map((peer) => setups.includes(peer) ? `${round(p99 / atRate(peer, rate, (r) => r.p99), 2)}×` : '–').join(', ') : '';
     console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${range(setup, rate, (r) => r.serverStallMs)}; ${range(setup, rate, (r) => r.clientStallMs)} | ${ratio} |`);
   }
 }

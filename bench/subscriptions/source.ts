@@ -1,10 +1,10 @@
 // The event source of the subscription bench: order status changes from a generator (instead of
 // Kafka), served three ways from one process:
-//   /graphql  the plain baseline: the orders subgraph's real SDL served by the kit like every
-//             subgraph (createSubgraph with graphql-ws: token verification, limits, a fresh context
-//             and graphql-js execution per event per subscriber).
-//   stock     (its own port) the stock baseline: the same schema on graphql-ws's `useServer` with
-//             graphql-js, the token verified at connection_init.
+//   graphql-ws (its own port) the plain graphql-ws baseline: the orders schema on graphql-ws's
+//             `useServer` with graphql-js, the token verified at connection_init.
+//   kit       (/graphql) the orders subgraph's real SDL served by the kit like every subgraph
+//             (createSubgraph: token verification, limits, a fresh context and graphql-js execution
+//             per event per subscriber).
 //   canned    (its own port) the orders subgraph as the router sees it, canned like bench:router's
 //             subgraphs so it is never the bottleneck: graphql-ws protocol, every event a
 //             precomputed answer to the bench's selection, no execution.
@@ -16,7 +16,7 @@
 //   { type: 'gc' }, { type: 'loop' } the probes every measured server answers (probes.ts)
 // It also serves the issuer's JWKS for the router.
 //
-//   node bench/subscriptions/source.ts   env: JWKS_FILE; sends { type: 'ready', url, stock, canned } when listening
+//   node bench/subscriptions/source.ts   env: JWKS_FILE; sends { type: 'ready', kit, graphqlWs, canned } (URLs) when listening
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { authorizationOf, createLogger, createSubgraph, createTokenVerifier, defaultLimits, identityFromAuthorization, pushable, type Pushable, type RequestContext } from '@shopgraph/kit';
 import { useServer } from 'graphql-ws/use/ws';
@@ -127,14 +127,14 @@ const service = await createSubgraph<RequestContext>({
 });
 const url = await service.listen(0, '127.0.0.1');
 
-// The stock graphql-ws server: graphql-ws's `useServer` and graphql-js as graphql-ws's documentation
+// The plain graphql-ws server: graphql-ws's `useServer` and graphql-js as graphql-ws's documentation
 // sets one up, the same schema and resolvers, the token verified once per connection.
-const stockServer = createServer((_req, res) => res.writeHead(404).end());
+const graphqlWsServer = createServer((_req, res) => res.writeHead(404).end());
 useServer({
   schema: buildSubgraphSchema([{ typeDefs, resolvers: resolvers as never }]),
   onConnect: async (ctx) => (await identityFromAuthorization(verifier, authorizationOf(ctx.connectionParams)).catch(() => null)) !== null,
-}, new WebSocketServer({ server: stockServer, path: '/graphql' }));
-await new Promise<void>((resolve) => stockServer.listen(0, '127.0.0.1', resolve));
+}, new WebSocketServer({ server: graphqlWsServer, path: '/graphql' }));
+await new Promise<void>((resolve) => graphqlWsServer.listen(0, '127.0.0.1', resolve));
 
 // The canned orders subgraph: answers the bench's selection (`version status at`) without executing it.
 const cannedServer = createServer((_req, res) => res.writeHead(404).end());
@@ -179,4 +179,4 @@ process.on('message', (message: { type: string; rate?: number; seconds?: number 
   if (message.type === 'stats') process.send!({ type: 'stats', watchers: [...watchers.values()].reduce((n, s) => n + s.size, 0) });
 });
 process.on('SIGTERM', () => void service.close().then(() => process.exit(0)));
-process.send!({ type: 'ready', url: `${url}/graphql`, stock: `http://127.0.0.1:${(stockServer.address() as AddressInfo).port}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` });
+process.send!({ type: 'ready', kit: `${url}/graphql`, graphqlWs: `http://127.0.0.1:${(graphqlWsServer.address() as AddressInfo).port}/graphql`, canned: `http://127.0.0.1:${(cannedServer.address() as AddressInfo).port}/graphql` });
