@@ -377,7 +377,7 @@ describe('serveGraphQLOverWebSocket with a pushed stream (PushIterator)', () => 
 });
 
 describe('serveGraphQLOverWebSocket keep-alive', () => {
-  it('pings every socket each interval and drops one that has not answered by the next', async () => {
+  async function serveWithKeepAlive(keepAliveMs: number) {
     const server = createServer();
     const ws = serveGraphQLOverWebSocket(server, {
       schema: buildSchema('type Query { ok: Boolean }'),
@@ -385,11 +385,15 @@ describe('serveGraphQLOverWebSocket keep-alive', () => {
       limits: defaultLimits,
       logger: testLogger('ws-keepalive-test'),
       production: true,
-      keepAliveMs: 100,
+      keepAliveMs,
       context: () => ({}),
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+    return { server, ws, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql` };
+  }
+
+  it('pings every socket each interval and drops one that has not answered by the next', async () => {
+    const { server, ws, url } = await serveWithKeepAlive(100);
     try {
       const answering = await connectWs(url, bearer(await issuer.customer()));
       let pings = 0;
@@ -411,20 +415,32 @@ describe('serveGraphQLOverWebSocket keep-alive', () => {
     }
   });
 
+  it('keeps a peer that answers late but within the interval, however few the sockets', async () => {
+    const { server, ws, url } = await serveWithKeepAlive(200);
+    try {
+      const slow = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', { autoPong: false });
+      let closed = false;
+      slow.once('close', () => (closed = true));
+      let pings = 0;
+      // Answers every ping after half an interval, as a slow mobile link would.
+      slow.on('ping', () => {
+        pings++;
+        setTimeout(() => slow.readyState === WebSocket.OPEN && slow.pong(), 100);
+      });
+      await new Promise((resolve) => slow.once('open', resolve));
+      await until(() => pings >= 4 || closed, 'pinged four times');
+      expect(closed).toBe(false);
+      expect(pings).toBeLessThanOrEqual(6);
+      slow.close();
+    } finally {
+      await ws.close();
+      server.close();
+    }
+  });
+
   it('spreads the pings over the interval, not all sockets at once', async () => {
     const keepAliveMs = 500;
-    const server = createServer();
-    const ws = serveGraphQLOverWebSocket(server, {
-      schema: buildSchema('type Query { ok: Boolean }'),
-      verifier: issuer.verifier,
-      limits: defaultLimits,
-      logger: testLogger('ws-keepalive-test'),
-      production: true,
-      keepAliveMs,
-      context: () => ({}),
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+    const { server, ws, url } = await serveWithKeepAlive(keepAliveMs);
     const token = bearer(await issuer.customer());
     const peers = await Promise.all(Array.from({ length: 100 }, () => connectWs(url, token)));
     try {

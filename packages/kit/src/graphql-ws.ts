@@ -422,34 +422,38 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
   const onSocketError = (error: Error) => logger.debug({ err: error }, 'WebSocket error');
 
   // Keep-alive: one rolling sweep over all sockets (not a timer per socket) pings each once per
-  // interval, and drops one that has not answered its previous ping. It visits a fiftieth of them
-  // every fiftieth of the interval: pinging 10,000s at once (and reading their pongs) would hold up
-  // deliveries for a quarter of a second.
+  // interval, and drops one that has not answered a ping for an interval. A lap is TICKS ticks of
+  // the interval, each visiting its share of the sockets: pinging 10,000s at once (and reading their
+  // pongs) would hold up deliveries.
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const TICKS = 50;
-  const unanswered = new Set<WebSocket>();
+  const tickMs = keepAliveMs / TICKS;
+  /** Sockets pinged and not answered yet, with when. */
+  const awaitingPong = new Map<WebSocket, number>();
   function onPong(this: WebSocket) {
-    unanswered.delete(this);
+    awaitingPong.delete(this);
   }
   // A Set's iterator is live: it skips sockets closed since and reaches those opened since.
   let lap = wss.clients.values();
+  let tick = 0;
   const sweepSlice = () => {
+    if (tick++ % TICKS === 0) lap = wss.clients.values();
+    const now = performance.now();
     for (let due = Math.ceil(wss.clients.size / TICKS); due > 0; due--) {
-      let next = lap.next();
-      if (next.done) {
-        lap = wss.clients.values();
-        next = lap.next();
-        if (next.done) return;
-      }
+      const next = lap.next();
+      if (next.done) return;
       const socket = next.value;
-      if (unanswered.has(socket)) socket.terminate();
-      else if (socket.readyState === socket.OPEN) {
-        unanswered.add(socket);
+      const pingedAt = awaitingPong.get(socket);
+      // Half a tick of slack: timers are late, never early, but a lap's ticks are not exact.
+      if (pingedAt !== undefined) {
+        if (now - pingedAt >= keepAliveMs - tickMs / 2) socket.terminate();
+      } else if (socket.readyState === socket.OPEN) {
+        awaitingPong.set(socket, now);
         socket.ping();
       }
     }
   };
-  const keepAlive = setInterval(sweepSlice, keepAliveMs / TICKS);
+  const keepAlive = setInterval(sweepSlice, tickMs);
   keepAlive.unref();
 
   wss.on('connection', (socket: WebSocket) => {
@@ -470,7 +474,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       })),
     }, { socket });
     socket.once('close', (code, reason) => {
-      unanswered.delete(socket);
+      awaitingPong.delete(socket);
       void closed(code, String(reason));
     });
   });
