@@ -15,8 +15,9 @@
 // against: the orders schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents
 // it; "kit" — the same schema served by the kit, as every subgraph serves it (graphql-js executes
 // every event for every subscriber; results pushed to the socket); "router" — clients subscribe
-// through the router, which multiplexes them over one connection to the canned source. For each, memory per subscription of the server process (RSS and V8 heap growth from no
-// connections to N idle subscriptions, and from N/2 to N, each read after a memory-reducing full
+// through the router, which multiplexes them over one connection to the canned source. For each,
+// memory per subscription of the server process (RSS and V8 heap growth from no connections to N
+// idle subscriptions, and from N/2 to N, each read after a memory-reducing full
 // GC: see bench/subscriptions/probes.ts), then at each rate: deliveries/s and event→client latency
 // (the event's `at`, set when the source emits it, to the moment the client has parsed it), and the
 // server's CPU.
@@ -24,6 +25,7 @@
 //   npm run bench:subscriptions [-- --subscriptions 10000 --rates 5000,10000,20000 --seconds 30 --rounds 2 --client-processes 2]
 //   npm run bench:subscriptions -- --quick   (1,000 subscriptions, rates 1000,5000, 4 s, 1 round: a smoke run)
 //   --router-flags="--cpu-prof --cpu-prof-dir=…"   extra node flags for the router (experiments, profiles)
+//   --source-flags="--trace-gc"                    extra node flags for the source (it serves the baselines)
 //   --setups router                                 only some of the setups (experiments)
 // Prints a table; writes bench/results/subscriptions-<timestamp>.json.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -63,6 +65,10 @@ const opts = {
   seconds: Number(args.seconds ?? (quick ? 4 : 30)),
   rounds: Number(args.rounds ?? (quick ? 1 : 2)),
 };
+const allSetups = ['router', 'graphql-ws', 'kit'] as const;
+const unknownSetups = args.setups!.split(',').filter((name) => !(allSetups as readonly string[]).includes(name));
+if (unknownSetups.length) throw new Error(`--setups: unknown ${unknownSetups.join(', ')} (known: ${allSetups.join(', ')})`);
+const setups = allSetups.filter((setup) => args.setups!.split(',').includes(setup));
 const QUERY = 'subscription Track($orderId: ID!) { orderStatusChanged(orderId: $orderId) { version status at } }';
 const SERVER_CORE = 1;
 const LOAD_CORE = 0;
@@ -230,11 +236,12 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
     kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
-const setups = (['router', 'graphql-ws', 'kit'] as const).filter((setup) => args.setups!.split(',').includes(setup));
+// The router between the baselines, and the baselines' order swapped every other round.
+const roundOrder = (['kit', 'router', 'graphql-ws'] as const).filter((setup) => setups.includes(setup));
 const results: SetupResult[] = [];
 try {
   for (let roundNo = 1; roundNo <= opts.rounds; roundNo++) {
-    for (const setup of (roundNo % 2 ? (['kit', 'router', 'graphql-ws'] as const) : (['graphql-ws', 'router', 'kit'] as const)).filter((s) => setups.includes(s))) {
+    for (const setup of roundNo % 2 ? roundOrder : roundOrder.toReversed()) {
       console.log(`round ${roundNo}: ${setup}, ${opts.subscriptions} subscriptions…`);
       results.push(await measure(setup, roundNo));
     }

@@ -422,15 +422,20 @@ describe('serveGraphQLOverWebSocket keep-alive', () => {
       let closed = false;
       slow.once('close', () => (closed = true));
       let pings = 0;
+      const pingTimes: number[] = [];
       // Answers every ping after half an interval, as a slow mobile link would.
       slow.on('ping', () => {
         pings++;
+        pingTimes.push(performance.now());
         setTimeout(() => slow.readyState === WebSocket.OPEN && slow.pong(), 100);
       });
       await new Promise((resolve) => slow.once('open', resolve));
       await until(() => pings >= 4 || closed, 'pinged four times');
       expect(closed).toBe(false);
       expect(pings).toBeLessThanOrEqual(6);
+      // Once per interval, however few the sockets (not every few ticks of it).
+      const gaps = pingTimes.slice(1).map((time, i) => time - pingTimes[i]!);
+      expect(Math.min(...gaps)).toBeGreaterThan(200 * 0.75);
       slow.close();
     } finally {
       await ws.close();
