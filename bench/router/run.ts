@@ -28,7 +28,7 @@
 //                     --profile-seconds 20 --profile-gateway router|apollo|hive|hive-rust)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '@shopgraph/infra';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -182,17 +182,6 @@ for (const graph of graphNames) {
 log(`canned subgraphs at ${cannedUrl}; supergraphs, JWKS and logs in ${workDir}`);
 
 // ---- sessions -------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function post(url: string, body: string): Promise<{ status: number; text: string }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: pool.next() }, body, signal: AbortSignal.timeout(30_000) });

@@ -7,7 +7,8 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { cpuBetween, sampleCpu } from './cpu.ts';
 import { sampleSessions } from './pg-sessions.ts';
-import { distribution, median, round, sleep, type Distribution } from './stats.ts';
+import { distribution, median, round, type Distribution } from './stats.ts';
+import { sleep } from '@shopgraph/kit/lifecycle';
 
 const TYPE = 'orders.order.status-changed';
 const TOPIC = contracts[TYPE].topic;

@@ -14,7 +14,8 @@ import { startStack, type Stack } from '../../scripts/stack.ts';
 import { cpuBetween, loadAverage, sampleCpu, type CpuUsage } from './cpu.ts';
 import { sampleSessions } from './pg-sessions.ts';
 import { graphqlClient, type GraphQLResult } from './http.ts';
-import { distribution, round, sleep, type Distribution } from './stats.ts';
+import { distribution, round, type Distribution } from './stats.ts';
+import { sleep } from '@shopgraph/kit/lifecycle';
 
 const FINAL = new Set(['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED']);
 const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };

@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache';
 import {
   getOperationAST, GraphQLError, parse, print, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
 } from 'graphql';
-import { compileResponseShape, own, satisfiesTypeCondition, type ResponseShape } from './response-shape.ts';
+import { compileResponseShape, isObject, own, satisfiesTypeCondition, type ResponseShape } from './response-shape.ts';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 
@@ -328,7 +328,6 @@ function isObjectOfType(schema: GraphQLSchema, object: Record<string, unknown>, 
   return typeof typename === 'string' && !!condition && satisfiesTypeCondition(schema, typename, condition);
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Merges a fetch's answer into what earlier fetches answered: objects key by key, same-length lists element by element. */
 function deepMerge(target: Record<string, unknown>, source: unknown): void {

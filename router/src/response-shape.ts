@@ -263,3 +263,6 @@ const describe = (path: Array<string | number>, type: GraphQLOutputType, parentT
 };
 
 const invalid = (message: string, path: Array<string | number>): GraphQLError => new GraphQLError(message, { path: [...path], extensions: { code: 'INVALID_GRAPHQL' } });
+
+/** A JSON object (not null, not an array). */
+export const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

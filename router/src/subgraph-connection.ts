@@ -1,8 +1,8 @@
 import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, type FormattedExecutionResult, type SubscribePayload } from 'graphql-ws';
 import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
+import { isObject } from './response-shape.ts';
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const areErrors = (value: unknown): value is GraphQLFormattedError[] =>
   Array.isArray(value) && value.length > 0 && value.every((error) => isObject(error) && typeof error.message === 'string');
 const isResult = (value: unknown): value is FormattedExecutionResult =>

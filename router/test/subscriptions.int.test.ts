@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -22,7 +23,6 @@ afterAll(async () => {
 });
 
 const now = () => Math.floor(Date.now() / 1000);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A channel no other test uses. */
 const channel = () => `c-${crypto.randomUUID()}`;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

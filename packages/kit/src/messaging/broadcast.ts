@@ -1,7 +1,9 @@
-import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
+import { InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
-import { errorMessage, internalsOf, sleep } from './internal.ts';
+import type { MessageOutcome } from './consumer.ts';
+import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
+import { sleep } from '../lifecycle.ts';
 import type { KafkaClient } from './kafka.ts';
 import type { Runner } from './relay.ts';
 
@@ -13,18 +15,10 @@ export type BroadcastHandler<T extends EventType> = (event: Envelope<EventData<T
 
 export type BroadcastHandlers = { [T in EventType]?: BroadcastHandler<T> };
 
-/** What became of one message a broadcast consumer took, for metrics and tests. */
-export interface BroadcastOutcome {
-  /** delivered: the handler returned; ignored: a type it does not handle; invalid: not a valid event; failed: the handler threw. */
-  result: 'delivered' | 'ignored' | 'invalid' | 'failed';
-  group: string;
-  topic: string;
-  partition: number;
-  offset: string;
-  eventId?: string;
-  type?: string;
-  error?: string;
-}
+/** delivered: the handler returned; ignored: a type it does not handle; invalid: not a valid event; failed: the handler threw. */
+export type BroadcastResult = 'delivered' | 'ignored' | 'invalid' | 'failed';
+
+export type BroadcastOutcome = MessageOutcome<BroadcastResult>;
 
 export interface BroadcastConsumerOptions {
   /** The group is `<service>.<name>.<random>`: one of its own per process. */
@@ -60,11 +54,7 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
   const group = `${options.service}.${options.name}.${randomBytes(6).toString('hex')}`;
   const log = options.logger.child({ component: 'broadcast-consumer', group });
 
-  const handledTypes = (Object.keys(handlers) as EventType[]).filter((type) => handlers[type]);
-  if (handledTypes.length === 0) throw new Error(`broadcast consumer ${group} handles no event types`);
-  const unknown = handledTypes.filter((type) => !Object.hasOwn(contracts, type));
-  if (unknown.length > 0) throw new Error(`broadcast consumer ${group} handles unknown event types: ${unknown.join(', ')}`);
-  const topics = [...new Set(handledTypes.map((type) => contracts[type].topic))].sort();
+  const topics = topicsHandled(handlers, `broadcast consumer ${group}`);
   await kafka.ensureTopics(topics);
 
   const report = (outcome: Omit<BroadcastOutcome, 'group'>): void => {
@@ -132,18 +122,18 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
         } catch (error) {
           if (!(error instanceof InvalidEvent)) throw error;
           log.warn({ ...where, reason: error.message }, 'invalid message skipped');
-          return report({ ...where, result: 'invalid', error: error.message });
+          return report({ ...where, result: 'invalid', attempts: 0, error: error.message });
         }
         const about = { ...where, eventId: event.id, type: event.type };
         const handler = handlers[event.type] as BroadcastHandler<EventType> | undefined;
-        if (!handler) return report({ ...about, result: 'ignored' });
+        if (!handler) return report({ ...about, result: 'ignored', attempts: 0 });
         try {
           await handler(event as Envelope<EventData<EventType>> & { type: EventType });
         } catch (error) {
           log.error({ ...about, err: error }, 'broadcast handler failed; event skipped');
-          return report({ ...about, result: 'failed', error: errorMessage(error) });
+          return report({ ...about, result: 'failed', attempts: 1, error: errorMessage(error) });
         }
-        report({ ...about, result: 'delivered' });
+        report({ ...about, result: 'delivered', attempts: 1 });
       },
     });
   } catch (error) {

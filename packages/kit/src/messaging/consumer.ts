@@ -3,7 +3,8 @@ import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { EntityManager, Orm } from '../db.ts';
 import type { Logger } from '../log.ts';
 import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
-import { errorMessage, internalsOf, sleep } from './internal.ts';
+import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
+import { sleep } from '../lifecycle.ts';
 import type { KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Runner } from './relay.ts';
 
@@ -36,14 +37,17 @@ export function handleOnly<T extends EventType>(
 
 export type EventHandlers = { [T in EventType]?: EventHandler<T> };
 
-/** What became of one message, for metrics and tests. */
-export interface MessageOutcome {
-  /**
-   * processed: the handler's transaction committed; duplicate: already processed by this group
-   * (the handler did not run); ignored: a type this consumer does not handle; dead-lettered: sent
-   * to `<group>.dlq` (invalid, or failed every attempt).
-   */
-  result: 'processed' | 'duplicate' | 'ignored' | 'dead-lettered';
+/**
+ * What the idempotent consumer did with a message. processed: the handler's transaction
+ * committed; duplicate: already processed by this group (the handler did not run); ignored: a type
+ * this consumer does not handle; dead-lettered: sent to `<group>.dlq` (invalid, or failed every
+ * attempt).
+ */
+export type ConsumerResult = 'processed' | 'duplicate' | 'ignored' | 'dead-lettered';
+
+/** What became of one message a consumer (idempotent or broadcast) took, for metrics and tests. */
+export interface MessageOutcome<R extends string = ConsumerResult> {
+  result: R;
   group: string;
   topic: string;
   partition: number;
@@ -108,11 +112,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   const maxBackoffMs = options.retry?.maxBackoffMs ?? 30_000;
   const log = options.logger.child({ component: 'consumer', group });
 
-  const handledTypes = (Object.keys(handlers) as EventType[]).filter((type) => handlers[type]);
-  if (handledTypes.length === 0) throw new Error(`consumer ${group} handles no event types`);
-  const unknown = handledTypes.filter((type) => !Object.hasOwn(contracts, type));
-  if (unknown.length > 0) throw new Error(`consumer ${group} handles unknown event types: ${unknown.join(', ')}`);
-  const topics = [...new Set(handledTypes.map((type) => contracts[type].topic))].sort();
+  const topics = topicsHandled(handlers, `consumer ${group}`);
   const dlq = deadLetterTopic(group);
   await kafka.ensureTopics([...topics, dlq]);
 

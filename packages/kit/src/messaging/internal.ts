@@ -1,5 +1,6 @@
 // Internal to the messaging module (not exported from the kit): the kafkajs objects behind a
 // KafkaClient, for the consumer, the relay and the dead-letter tools. Services never see kafkajs.
+import { contracts, type EventType } from '@shopgraph/events';
 import type { Kafka, Producer } from 'kafkajs';
 import type { KafkaClient } from './kafka.ts';
 
@@ -21,16 +22,13 @@ export function internalsOf(client: KafkaClient): KafkaInternals {
   return found;
 }
 
-export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
 export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message || error.name : String(error));
+
+/** The topics a consumer's handlers subscribe it to, sorted; refuses handlers of no type or of unknown types. */
+export function topicsHandled(handlers: { [T in EventType]?: unknown }, consumer: string): string[] {
+  const handledTypes = (Object.keys(handlers) as EventType[]).filter((type) => handlers[type]);
+  if (handledTypes.length === 0) throw new Error(`${consumer} handles no event types`);
+  const unknown = handledTypes.filter((type) => !Object.hasOwn(contracts, type));
+  if (unknown.length > 0) throw new Error(`${consumer} handles unknown event types: ${unknown.join(', ')}`);
+  return [...new Set(handledTypes.map((type) => contracts[type].topic))].sort();
+}

@@ -1,7 +1,8 @@
 import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
-import { errorMessage, registerInternals, sleep } from './internal.ts';
+import { errorMessage, registerInternals } from './internal.ts';
+import { sleep } from '../lifecycle.ts';
 
 /** How a service reaches Kafka; `KAFKA_TOPIC_PREFIX` isolates test runs sharing one broker. */
 export const kafkaConfig = z.object({

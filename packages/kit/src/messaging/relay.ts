@@ -2,7 +2,8 @@ import pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Orm } from '../db.ts';
 import type { KafkaClient, OutgoingMessage } from './kafka.ts';
-import { errorMessage, sleep } from './internal.ts';
+import { errorMessage } from './internal.ts';
+import { sleep } from '../lifecycle.ts';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 
 export interface RelayOptions {
