@@ -1,6 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { identityFromAuthorization, verifierFromConfig, type Identity, type TokenVerifier } from '@shopgraph/kit/auth';
+import { requirementsOf } from '@shopgraph/kit/authz';
 import { withHttpStatus } from '@shopgraph/kit/errors';
 import { maskUnexpectedErrors } from '@shopgraph/kit/graphql';
 import { serveGraphQLOverWebSocket } from '@shopgraph/kit/graphql-ws';
@@ -10,7 +11,7 @@ import type { Logger } from '@shopgraph/kit/log';
 import type { Service } from '@shopgraph/kit/subgraph';
 import { parse } from 'graphql';
 import type { IncomingMessage } from 'node:http';
-import { authorizationPlugin, supergraphRequirements } from './authz.ts';
+import { authorizationPlugin } from './authz.ts';
 import type { Config } from './config.ts';
 import { createPlanExecution, planExecutionGateway } from './execution.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
@@ -52,7 +53,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
   const supergraph = parse(supergraphSdl);
   const subgraphs = withUrlOverrides(subgraphsOf(supergraph), { ...config.subgraphUrls, ...subgraphUrls });
   const routingUrl = new Map(subgraphs.map((s) => [s.name, s.url]));
-  const requirements = supergraphRequirements(supergraph);
+  const requirements = requirementsOf(supergraph);
   const verifier = givenVerifier ?? verifierFromConfig(config);
   const client = subgraphClient(config.SUBGRAPH_TIMEOUT_MS);
   const production = config.NODE_ENV === 'production';

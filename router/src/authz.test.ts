@@ -1,8 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { buildASTSchema, parse, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { guardedFieldsOf } from '@shopgraph/kit';
-import { supergraphRequirements } from './authz.ts';
+import { guardedFieldsOf, requirementsOf } from '@shopgraph/kit/authz';
 
 const FEDERATION = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@authenticated", "@requiresScopes"])';
 const composed = composeServices([
@@ -25,7 +24,7 @@ const composed = composeServices([
 ]);
 if (composed.errors) throw composed.errors[0];
 const supergraph = parse(composed.supergraphSdl);
-const requirements = supergraphRequirements(supergraph);
+const requirements = requirementsOf(supergraph);
 // The client-facing schema is enough for TypeInfo; directives are read from the supergraph, not from it.
 const schema = buildASTSchema(parse(`
   type Query { products: [Product!]! node(id: ID!): Node me: Account }
@@ -40,7 +39,7 @@ function guarded(source: string, operationName?: string): string[] {
   return guardedFieldsOf(schema, document, operation, requirements).map(([coordinate]) => coordinate).sort();
 }
 
-describe('supergraphRequirements', () => {
+describe('requirementsOf a supergraph', () => {
   it('reads the directives composition keeps in the supergraph, on fields and types, from every subgraph', () => {
     expect(requirements.get('Mutation.setPrice')).toEqual({ authenticated: true, scopes: [['staff'], ['admin', 'pricing']] });
     expect(requirements.get('Product.cost')).toEqual({ authenticated: true, scopes: [['staff']] });

@@ -1,26 +1,8 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Identity } from '@shopgraph/kit/auth';
-import { assertMeets, guardedFieldsOf, requirementOf, requirementsOf, type GuardedField, type Requirement } from '@shopgraph/kit/authz';
+import { assertMeets, guardedFieldsOf, type GuardedField, type Requirement } from '@shopgraph/kit/authz';
 import { withHttpStatus } from '@shopgraph/kit/errors';
-import { Kind, type DocumentNode, type OperationDefinitionNode } from 'graphql';
-
-/**
- * What each field coordinate demands, from `@authenticated` / `@requiresScopes` in a supergraph
- * (composition keeps them, and propagates implementations' requirements onto their interfaces).
- * The kit's `requirementsOf` reads object types; interface fields are added here.
- */
-export function supergraphRequirements(supergraph: DocumentNode): Map<string, Requirement> {
-  const requirements = requirementsOf(supergraph);
-  for (const definition of supergraph.definitions) {
-    if (definition.kind !== Kind.INTERFACE_TYPE_DEFINITION && definition.kind !== Kind.INTERFACE_TYPE_EXTENSION) continue;
-    const onType = requirementOf(definition.directives);
-    for (const field of definition.fields ?? []) {
-      const requirement = requirementOf(field.directives) ?? onType;
-      if (requirement) requirements.set(`${definition.name.value}.${field.name.value}`, requirement);
-    }
-  }
-  return requirements;
-}
+import type { OperationDefinitionNode } from 'graphql';
 
 export interface AuthorizationContext {
   identity: Identity | null;

@@ -40,12 +40,14 @@ export function assertMeets(identity: Identity | null, requirement: Requirement,
 
 /**
  * Every field coordinate ("Type.field") of an SDL document that carries a requirement, either on
- * the field or on its type. Works on subgraph SDL and on a composed supergraph alike.
+ * the field or on its type, for object types and interfaces. Works on subgraph SDL and on a
+ * composed supergraph alike (composition keeps the directives, and propagates implementations'
+ * requirements onto their interfaces).
  */
 export function requirementsOf(sdl: DocumentNode): Map<string, Requirement> {
   const byCoordinate = new Map<string, Requirement>();
   for (const definition of sdl.definitions) {
-    if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
+    if (!FIELD_OWNERS.has(definition.kind) || !('fields' in definition)) continue;
     const onType = requirementOf(definition.directives);
     for (const field of definition.fields ?? []) {
       const requirement = requirementOf(field.directives) ?? onType;
@@ -54,6 +56,8 @@ export function requirementsOf(sdl: DocumentNode): Map<string, Requirement> {
   }
   return byCoordinate;
 }
+
+const FIELD_OWNERS = new Set<string>([Kind.OBJECT_TYPE_DEFINITION, Kind.OBJECT_TYPE_EXTENSION, Kind.INTERFACE_TYPE_DEFINITION, Kind.INTERFACE_TYPE_EXTENSION]);
 
 /**
  * Wraps the resolvers of every guarded field of an executable schema so they check the caller
