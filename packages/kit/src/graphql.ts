@@ -51,3 +51,32 @@ export async function postGraphQL<T>(url: string, request: GraphQLRequest, optio
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return (await response.json()) as GraphQLResponseBody<T>;
 }
+
+/** Where and how a service asks the supergraph on its callers' behalf. */
+export interface GraphClientOptions {
+  url: string;
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Asks the supergraph (through the router) on behalf of the caller whose token it forwards, and
+ * resolves with the data only when the answer is complete. A network failure, a timeout, an HTTP
+ * error or any GraphQL error (a failing subgraph nulls fields) is logged and rejects, naming
+ * `what` was asked: a failure must never read as "not found".
+ */
+export async function queryGraph<T>(options: GraphClientOptions, what: string, request: GraphQLRequest, token: string | null): Promise<T> {
+  const { url, timeoutMs, logger } = options;
+  let body: GraphQLResponseBody<T>;
+  try {
+    body = await postGraphQL<T>(url, request, { token, timeoutMs });
+  } catch (error) {
+    logger.warn({ err: error, url, what }, 'supergraph query failed');
+    throw new Error(`${what} failed`, { cause: error });
+  }
+  if (body.errors?.length || typeof body.data !== 'object' || body.data === null) {
+    logger.warn({ errors: body.errors, url, what }, 'supergraph query answered with errors');
+    throw new Error(`${what} answered with errors: ${body.errors?.map((e) => e.message).join('; ') ?? 'no data'}`);
+  }
+  return body.data;
+}

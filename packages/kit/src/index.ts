@@ -8,6 +8,7 @@ export * from './graphql-ws.ts';
 export * from './http.ts';
 export * from './lifecycle.ts';
 export * from './limits.ts';
+export * from './loader.ts';
 export * from './log.ts';
 export * from './service.ts';
 export * from './stream.ts';

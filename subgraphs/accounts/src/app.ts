@@ -1,24 +1,15 @@
 import {
   createTokenIssuer, createTokenVerifier, DomainError, runService,
-  type Logger, type Orm, type RequestContext, type Route, type Service, type ServiceDeps,
+  type Logger, type Orm, type Route, type Service, type ServiceDeps,
 } from '@shopgraph/kit';
-import DataLoader from 'dataloader';
-
 import { AccountsService, type SessionSettings } from './domain/accounts.service.ts';
 import { publicOnly, SigningKeyService } from './domain/signing-key.service.ts';
-import { entities, type User } from './entities/index.ts';
+import { accountsContext } from './context.ts';
+import { entities } from './entities/index.ts';
 import type { Jwk } from './entities/signing-key.entity.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
-
-export interface AccountsContext extends RequestContext {
-  accounts: AccountsService;
-  /** Batches the user lookups of one request (entity references, `me`). */
-  users: DataLoader<string, User | null>;
-  /** Users who proved who they are in this request (register, login): they may read their own private fields. */
-  signedIn: Set<string>;
-}
 
 /** Its verifier defaults to one of this service's own signing keys. */
 export type Deps = ServiceDeps<Config>;
@@ -47,14 +38,7 @@ export function createAccountsApp({ config, logger, verifier }: Deps): Promise<S
       keys: jwks,
     })),
     routes: ({ jwks }) => ({ [JWKS_PATH]: jwksRoute(jwks) }),
-    context: ({ identity, em, setup }): AccountsContext => {
-      const accounts = new AccountsService(em, setup.settings);
-      const users = new DataLoader<string, User | null>(async (ids) => {
-        const found = new Map((await accounts.findUsers(ids)).map((user) => [user.id, user]));
-        return ids.map((id) => found.get(id) ?? null);
-      });
-      return { identity, accounts, users, signedIn: new Set() };
-    },
+    context: accountsContext,
   });
 }
 

@@ -1,21 +1,12 @@
-import { runService, type MessageOutcome, type RequestContext, type Service, type ServiceDeps } from '@shopgraph/kit';
-import DataLoader from 'dataloader';
+import { runService, type MessageOutcome, type Service, type ServiceDeps } from '@shopgraph/kit';
 import { graphProductAvailability } from './clients/product-availability.client.ts';
-import { CartService, type CartView } from './domain/cart.service.ts';
+import { cartContext } from './context.ts';
 import type { ProductAvailability } from './domain/product-availability.ts';
 import { entities } from './entities/index.ts';
 import { checkoutHandlers } from './events/checkout.handler.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
-
-export interface CartContext extends RequestContext {
-  carts: CartService;
-  /** Batches the cart reads of one request, by owner (`User.cart` for many users, references). */
-  cartsByUser: DataLoader<string, CartView>;
-  /** The caller's access token, forwarded when cart asks the supergraph about products. */
-  token: string | null;
-}
 
 export interface Deps extends ServiceDeps<Config> {
   /** Defaults to asking the supergraph at GRAPH_URL; tests pass an in-process one. */
@@ -38,13 +29,6 @@ export function createCartApp({ config, logger, verifier, products, onMessage }:
     migrations,
     consumers: { checkout: checkoutHandlers },
     onMessage,
-    context: ({ identity, token, em }): CartContext => {
-      const carts = new CartService(em, availability);
-      const cartsByUser = new DataLoader<string, CartView>(async (userIds) => {
-        const found = await carts.cartsOf(userIds);
-        return userIds.map((userId) => found.get(userId)!);
-      });
-      return { identity, carts, cartsByUser, token };
-    },
+    context: cartContext(availability),
   });
 }

@@ -1,17 +1,9 @@
-import { runService, type RequestContext, type Service, type ServiceDeps } from '@shopgraph/kit';
-import DataLoader from 'dataloader';
-import { CatalogService } from './domain/catalog.service.ts';
-import { entities, type Product } from './entities/index.ts';
+import { runService, type Service, type ServiceDeps } from '@shopgraph/kit';
+import { catalogContext } from './context.ts';
+import { entities } from './entities/index.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
-
-export interface CatalogContext extends RequestContext {
-  catalog: CatalogService;
-  currency: string;
-  /** Batches the product lookups of one request (entity references, cart pricing). */
-  products: DataLoader<string, Product | null>;
-}
 
 export type Deps = ServiceDeps<Config>;
 
@@ -26,13 +18,6 @@ export function createCatalogApp({ config, logger, verifier }: Deps): Promise<Se
     resolvers,
     entities,
     migrations,
-    context: ({ identity, em }): CatalogContext => {
-      const catalog = new CatalogService(em, config.CURRENCY);
-      const products = new DataLoader<string, Product | null>(async (ids) => {
-        const found = new Map((await catalog.findProducts(ids)).map((product) => [product.id, product]));
-        return ids.map((id) => found.get(id) ?? null);
-      });
-      return { identity, catalog, currency: config.CURRENCY, products };
-    },
+    context: catalogContext(config.CURRENCY),
   });
 }

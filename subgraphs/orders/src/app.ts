@@ -1,28 +1,15 @@
-import { runService, type BroadcastOutcome, type MessageOutcome, type RequestContext, type Service, type ServiceDeps } from '@shopgraph/kit';
-import DataLoader from 'dataloader';
+import { runService, type BroadcastOutcome, type MessageOutcome, type Service, type ServiceDeps } from '@shopgraph/kit';
 import { graphCheckoutSource } from './clients/checkout-source.client.ts';
+import { ordersContext } from './context.ts';
 import type { CheckoutSource } from './domain/checkout-source.ts';
-import { LiveStatusService, StatusChangeBus, type StatusFeedHooks } from './domain/live-status.ts';
-import { OrdersService } from './domain/orders.service.ts';
-import { startSagaSweeper } from './domain/saga-sweeper.ts';
-import { entities, type Order, type OrderLine, type OrderStatusChange } from './entities/index.ts';
+import { StatusChangeBus, type StatusFeedHooks } from './domain/live/live-status.ts';
+import { startSagaSweeper } from './domain/saga/saga-sweeper.ts';
+import { entities } from './entities/index.ts';
 import { liveHandlers } from './events/live.handler.ts';
 import { sagaHandlers } from './events/saga.handler.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
-
-export interface OrdersContext extends RequestContext {
-  service: OrdersService;
-  /** Batch the reads of one request (orders by id, their lines and histories): one query per batch. */
-  orders: DataLoader<string, Order | null>;
-  lines: DataLoader<string, OrderLine[]>;
-  history: DataLoader<string, OrderStatusChange[]>;
-  /** The caller's access token, forwarded when orders reads the caller's cart through the supergraph. */
-  token: string | null;
-  /** Live status subscriptions (`Subscription.orderStatusChanged`). */
-  live: LiveStatusService;
-}
 
 export interface Deps extends ServiceDeps<Config> {
   /** Defaults to asking the supergraph at GRAPH_URL; tests pass an in-process one. */
@@ -60,26 +47,6 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
     onBroadcast: onLiveMessage,
     webSocket: true,
     workers: [({ orm }) => startSagaSweeper({ orm, logger, intervalMs: config.SAGA_SWEEP_INTERVAL_MS, timeoutMs: config.SAGA_TIMEOUT_MS })],
-    context: ({ identity, token, em }): OrdersContext => {
-      const orders = new OrdersService(em, source);
-      return {
-        identity,
-        service: orders,
-        token,
-        live: new LiveStatusService(em, bus, liveHooks),
-        orders: new DataLoader(async (ids) => {
-          const found = await orders.ordersById(ids);
-          return ids.map((id) => found.get(id.toLowerCase()) ?? null);
-        }),
-        lines: new DataLoader(async (ids) => {
-          const found = await orders.linesOf(ids);
-          return ids.map((id) => found.get(id) ?? []);
-        }),
-        history: new DataLoader(async (ids) => {
-          const found = await orders.historyOf(ids);
-          return ids.map((id) => found.get(id) ?? []);
-        }),
-      };
-    },
+    context: ordersContext(source, bus, liveHooks),
   });
 }

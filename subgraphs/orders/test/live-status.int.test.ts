@@ -3,7 +3,7 @@ import { connectWs, createTestDatabase, createTestIssuer, eventProducer, graphql
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrdersApp } from '../src/app.ts';
 import { loadOrdersConfig } from '../src/config.ts';
-import { StatusChangeBus, type StatusChange, type StatusFeedHooks } from '../src/domain/live-status.ts';
+import { StatusChangeBus, type StatusChange, type StatusFeedHooks } from '../src/domain/live/live-status.ts';
 import { OrderStatus } from '../src/domain/order-status.ts';
 import { transition } from '../src/domain/status-changes.ts';
 import { entities } from '../src/entities/index.ts';

@@ -1,17 +1,10 @@
-import { runService, type MessageOutcome, type RequestContext, type Service, type ServiceDeps } from '@shopgraph/kit';
-import DataLoader from 'dataloader';
-import { ShippingService, type ShipmentView } from './domain/shipping.service.ts';
+import { runService, type MessageOutcome, type Service, type ServiceDeps } from '@shopgraph/kit';
+import { shippingContext } from './context.ts';
 import { entities } from './entities/index.ts';
-import { sagaHandlers } from './events/index.ts';
+import { sagaHandlers } from './events/saga.handler.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
-
-export interface ShippingContext extends RequestContext {
-  shipping: ShippingService;
-  /** Batches the shipment lookups of one request (Order references), by order id. */
-  shipmentsByOrder: DataLoader<string, ShipmentView | null>;
-}
 
 export interface Deps extends ServiceDeps<Config> {
   /** Sees what became of every message the saga consumer took (tests wait on it instead of sleeping). */
@@ -30,13 +23,6 @@ export function createShippingApp({ config, logger, verifier, onMessage }: Deps)
     migrations,
     consumers: { saga: sagaHandlers },
     onMessage,
-    context: ({ identity, em }): ShippingContext => {
-      const shipping = new ShippingService(em);
-      const shipmentsByOrder = new DataLoader<string, ShipmentView | null>(async (orderIds) => {
-        const found = await shipping.forOrders(orderIds);
-        return orderIds.map((id) => found.get(id.toLowerCase()) ?? null);
-      });
-      return { identity, shipping, shipmentsByOrder };
-    },
+    context: shippingContext,
   });
 }

@@ -1,7 +1,7 @@
 import { ErrorCode, graphqlError, payload, Scope, type GraphQLResolverMap } from '@shopgraph/kit';
 import type { Session } from '../domain/accounts.service.ts';
 import type { User } from '../entities/user.entity.ts';
-import type { AccountsContext } from '../app.ts';
+import type { AccountsContext } from '../context.ts';
 
 type Input<T> = { input: T };
 

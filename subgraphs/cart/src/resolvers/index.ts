@@ -1,6 +1,6 @@
 import { ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
 import { canView, cartIdFor, isStaff, lineIdOf, parseLineId, type CartView, type LineView } from '../domain/cart.service.ts';
-import type { CartContext } from '../app.ts';
+import type { CartContext } from '../context.ts';
 
 /** The signed-in caller (the kit has enforced `@authenticated` on the field being resolved). */
 const viewer = ({ identity }: CartContext): Identity => {

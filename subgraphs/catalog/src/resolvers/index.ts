@@ -1,7 +1,7 @@
 import { ErrorCode, graphqlError, payload, type GraphQLResolverMap } from '@shopgraph/kit';
 import { encodeCursor } from '../domain/catalog.service.ts';
 import type { Product } from '../entities/product.entity.ts';
-import type { CatalogContext } from '../app.ts';
+import type { CatalogContext } from '../context.ts';
 
 interface Money {
   amount: number;

@@ -1,6 +1,6 @@
 import { payload, type GraphQLResolverMap } from '@shopgraph/kit';
 import { availableOf, type StockLevel } from '../domain/inventory.service.ts';
-import type { InventoryContext } from '../app.ts';
+import type { InventoryContext } from '../context.ts';
 
 /** Inventory's part of catalog's Product: its id and what can be sold now. */
 interface Product {

@@ -20,7 +20,7 @@ export async function lockOrder(em: EntityManager, orderId: string): Promise<Ord
  * 2, 3… without gaps), updates the order, and records `orders.order.status-changed`, all in the
  * caller's transaction. Callers hold the order's row lock (or have just created the order) and
  * have checked the transition is legal. Live status subscriptions are fed from the event it
- * records, on every replica (events/live.handler.ts, domain/live-status.ts).
+ * records, on every replica (events/live.handler.ts, domain/live/live-status.ts).
  */
 export function recordStatusChange(em: EntityManager, order: Order, status: OrderStatus, reason: string | null, at = new Date()): OrderStatusChange {
   const version = order.statusVersion + 1;

@@ -1,5 +1,5 @@
 import type { BroadcastHandlers } from '@shopgraph/kit';
-import type { StatusChangeBus } from '../domain/live-status.ts';
+import type { StatusChangeBus } from '../domain/live/live-status.ts';
 
 /**
  * Live order status (broadcast consumer `orders.live.<random>`: every replica gets every change):

@@ -1,5 +1,5 @@
 import type { EventHandlers, Logger } from '@shopgraph/kit';
-import { saga } from '../domain/saga.service.ts';
+import { saga } from '../domain/saga/saga.service.ts';
 import type { TransitionResult } from '../domain/status-changes.ts';
 
 /**

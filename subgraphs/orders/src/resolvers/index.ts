@@ -1,11 +1,11 @@
 import { ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
 import { GraphQLScalarType, Kind } from 'graphql';
-import type { StatusChange } from '../domain/live-status.ts';
+import type { StatusChange } from '../domain/live/live-status.ts';
 import { canView, encodeCursor, type PlaceOrderInput } from '../domain/orders.service.ts';
 import type { Order } from '../entities/order.entity.ts';
 import type { OrderLine } from '../entities/order-line.entity.ts';
 import type { OrderStatusChange } from '../entities/order-status-change.entity.ts';
-import type { OrdersContext } from '../app.ts';
+import type { OrdersContext } from '../context.ts';
 
 /** The signed-in caller (the kit has enforced `@authenticated` on the field being resolved). */
 const viewer = ({ identity }: OrdersContext): Identity => {

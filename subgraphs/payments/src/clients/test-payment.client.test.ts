@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_PAYMENT_METHODS, TestPaymentProvider, type ChargeLedger, type LedgerEntry } from './test-payment.provider.ts';
+import { TEST_PAYMENT_METHODS, TestPaymentProvider, type ChargeLedger, type LedgerEntry } from './test-payment.client.ts';
 
 /** The ledger's contract (first entry per key wins) over a Map. */
 function memoryLedger(): ChargeLedger & { entries: Map<string, LedgerEntry> } {

@@ -1,6 +1,6 @@
 import type { GraphQLResolverMap } from '@shopgraph/kit';
 import { amountOf, canView, isShowable, type ShownPayment } from '../domain/payment.service.ts';
-import type { PaymentsContext } from '../app.ts';
+import type { PaymentsContext } from '../context.ts';
 
 export const resolvers: GraphQLResolverMap<PaymentsContext> = {
   Query: {

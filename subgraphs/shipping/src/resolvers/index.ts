@@ -1,7 +1,7 @@
 import { payload, type GraphQLResolverMap } from '@shopgraph/kit';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { canView } from '../domain/shipping.service.ts';
-import type { ShippingContext } from '../app.ts';
+import type { ShippingContext } from '../context.ts';
 
 /** ISO-8601 with offset on the wire; Date inside. */
 const DateTime = new GraphQLScalarType<Date, string>({

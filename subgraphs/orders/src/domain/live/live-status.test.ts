@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { followStatus, StatusChangeBus, type FollowOptions, type StatusChange } from './live-status.ts';
-import { OrderStatus, type OrderStatus as Status } from './order-status.ts';
+import { OrderStatus, type OrderStatus as Status } from '../order-status.ts';
 
 const ORDER = '0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e';
 const OWNER = 'f3b1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d';

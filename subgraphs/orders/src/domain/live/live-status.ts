@@ -1,9 +1,9 @@
 import { ErrorCode, graphqlError, isUuid, pushable, type EntityManager, type Identity } from '@shopgraph/kit';
 import { GraphQLError } from 'graphql';
-import { Order } from '../entities/order.entity.ts';
-import { OrderStatusChange } from '../entities/order-status-change.entity.ts';
-import { canView } from './orders.service.ts';
-import { isFinal, type OrderStatus } from './order-status.ts';
+import { Order } from '../../entities/order.entity.ts';
+import { OrderStatusChange } from '../../entities/order-status-change.entity.ts';
+import { canView } from '../orders.service.ts';
+import { isFinal, type OrderStatus } from '../order-status.ts';
 import { StatusSequencer } from './status-sequencer.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EventData } from '@shopgraph/events';
 import type { EntityManager } from '@shopgraph/kit';
-import { Order } from '../entities/order.entity.ts';
-import { AWAITING_SAGA, OrderStatus } from './order-status.ts';
-import { cancelLocked, transition, type TransitionResult } from './status-changes.ts';
+import { Order } from '../../entities/order.entity.ts';
+import { AWAITING_SAGA, OrderStatus } from '../order-status.ts';
+import { cancelLocked, transition, type TransitionResult } from '../status-changes.ts';
 
 export const SAGA_TIMEOUT_REASON = 'saga timed out';
 
