@@ -20,6 +20,15 @@ export {
   type KafkaHandle,
   type StartKafkaOptions,
 } from './kafka.ts';
+export {
+  ELASTICSEARCH_VERSIONS,
+  ensureElasticsearch,
+  fetchElasticsearch,
+  startElasticsearch,
+  waitForElasticsearch,
+  type ElasticsearchHandle,
+  type StartElasticsearchOptions,
+} from './elasticsearch.ts';
 export { canConnect, freePort, freePorts } from './ports.ts';
 export { spawnManaged, type ManagedChild } from './process.ts';
 export { redactUrl, type Log } from './util.ts';

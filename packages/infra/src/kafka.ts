@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { canConnect, freePorts, sleep } from './ports.ts';
+import { fetchCached, runMaven } from './maven.ts';
+import { canConnect, freePorts } from './ports.ts';
 import { killStale, spawnManaged, tailFile } from './process.ts';
 import { errorText, noop, type Log } from './util.ts';
 
@@ -66,52 +68,25 @@ export async function ensureKafka(opts: StartKafkaOptions & { brokersTimeoutMs?:
 export async function fetchKafka(opts: { cacheDir: string; version?: string; log?: Log }): Promise<{ version: string; libs: string }> {
   const log = opts.log ?? noop;
   const pinned = opts.version ?? process.env.KAFKA_VERSION;
-  const candidates = pinned ? [pinned] : [...KAFKA_VERSIONS];
   const libsOf = (version: string): string => join(resolve(opts.cacheDir), `kafka-${version}`, 'libs');
-  // The marker is written last, so a half-finished download is never mistaken for a cache hit.
-  const cached = candidates.find((v) => existsSync(join(libsOf(v), '.complete')));
-  if (cached) return { version: cached, libs: libsOf(cached) };
-
-  const failures: string[] = [];
-  for (const version of candidates) {
-    const libs = libsOf(version);
-    const staging = `${libs}.tmp-${process.pid}`; // private to this process: concurrent runs do not collide
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
-    log(`kafka: resolving org.apache.kafka:kafka_2.13:${version} from Maven Central into ${libs}`);
-    const started = Date.now();
-    try {
-      await run(
-        'mvn',
-        // -U: an earlier failed lookup (e.g. a network blip) is otherwise cached by Maven for a day.
-        ['-q', '-B', '-U', '-f', POM, 'dependency:copy-dependencies', `-Dkafka.version=${version}`, `-Dkafka.libs=${staging}`],
-        { maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 },
+  const fetched = await fetchCached({
+    what: 'Kafka',
+    action: 'resolve',
+    done: 'resolved',
+    versions: pinned ? [pinned] : KAFKA_VERSIONS,
+    dirOf: libsOf,
+    log,
+    download: async (version, staging) => {
+      log(`kafka: resolving org.apache.kafka:kafka_2.13:${version} from Maven Central into ${libsOf(version)}`);
+      await runMaven(
+        POM,
+        ['dependency:copy-dependencies', `-Dkafka.version=${version}`, `-Dkafka.libs=${staging}`],
+        'Kafka is fetched with Maven (apt-get install maven), or set KAFKA_BROKERS',
       );
-    } catch (err) {
-      rmSync(staging, { recursive: true, force: true });
-      const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-      if (e.code === 'ENOENT') throw new Error('mvn not found: Kafka is fetched with Maven (apt-get install maven), or set KAFKA_BROKERS', { cause: err });
-      failures.push(`${version}: ${firstMavenError(`${e.stdout ?? ''}${e.stderr ?? ''}`) ?? errorText(err)}`);
-      log(`kafka: ${version} did not resolve, trying an older release`);
-      continue;
-    }
-    writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
-    if (existsSync(join(libs, '.complete'))) {
-      // Another process finished the same download first (and may be running from it): use theirs.
-      rmSync(staging, { recursive: true, force: true });
-    } else {
-      rmSync(libs, { recursive: true, force: true }); // an interrupted earlier attempt
-      try {
-        renameSync(staging, libs);
-      } catch (err) {
-        rmSync(staging, { recursive: true, force: true });
-        if (!existsSync(join(libs, '.complete'))) throw err; // lost a race to another process: fine
-      }
-    }
-    log(`kafka: ${version} resolved in ${Date.now() - started}ms`);
-    return { version, libs };
-  }
-  throw new Error(`could not resolve Kafka from Maven Central (tried ${candidates.join(', ')}):\n${failures.join('\n')}`);
+      return staging;
+    },
+  });
+  return { version: fetched.version, libs: fetched.dir };
 }
 
 /**
@@ -269,11 +244,4 @@ async function runJava(java: string, args: string[]): Promise<string> {
     if (e.code === 'ENOENT') throw new Error(`${java} not found: Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)`, { cause: err });
     throw new Error(`${java} ${args.slice(-4).join(' ')} failed: ${`${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || errorText(err)}`, { cause: err });
   }
-}
-
-/** Maven's first [ERROR] line names the cause; the following ones are boilerplate. */
-function firstMavenError(output: string): string | undefined {
-  // eslint-disable-next-line no-control-regex -- Maven colours output even with -B
-  const lines = output.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
-  return lines.find((line) => /^\[ERROR\] \S/.test(line))?.trim();
 }

@@ -50,5 +50,3 @@ export function canConnect(host: string, port: number, timeoutMs = 1000): Promis
     socket.once('error', () => done(false));
   });
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

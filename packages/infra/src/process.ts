@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { sleep } from './ports.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type ExitInfo = { code: number | null; signal: NodeJS.Signals | null };
 

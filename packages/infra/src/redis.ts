@@ -1,7 +1,8 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort, sleep } from './ports.ts';
+import { freePort } from './ports.ts';
 import { killStale, spawnManaged, tailFile } from './process.ts';
 import { errorText, noop, redactUrl, type Log } from './util.ts';
 
