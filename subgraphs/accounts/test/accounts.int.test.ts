@@ -1,29 +1,20 @@
-import { createTokenVerifier, openDatabase, type Orm } from '@shopgraph/kit';
-import { createTestDatabase, errorCodes, graphql } from '@shopgraph/testkit';
+import { createTokenVerifier, type Orm } from '@shopgraph/kit';
+import { errorCodes, graphql, type ServiceUnderTest } from '@shopgraph/testkit';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
-import { decodeJwt, LOGIN, LOGOUT, ME, mutate, PASSWORD, REFRESH, REGISTER, startApp, uniqueEmail, type RunningApp } from './helpers.ts';
+import { decodeJwt, LOGIN, LOGOUT, ME, mutate, PASSWORD, REFRESH, REGISTER, startAccounts, uniqueEmail, type RunningApp } from './support.ts';
 
-let running: RunningApp;
+let running: ServiceUnderTest & RunningApp;
 let url: string;
 let orm: Orm;
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('accounts');
-  drop = db.drop;
-  running = await startApp(db.url);
-  url = running.url;
-  // A second connection to the same database, to look at what the service stored.
-  orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
+  running = await startAccounts();
+  // orm: a second connection to the same database, to look at what the service stored.
+  ({ url, orm } = running);
 });
-
 afterAll(async () => {
-  await running?.app.close();
-  await orm?.close();
-  await drop?.();
+  await running?.close();
 });
 
 const register = (input: Record<string, unknown>) => mutate(url, REGISTER, { name: 'Ada Lovelace', password: PASSWORD, ...input });

@@ -1,31 +1,24 @@
-import { openDatabase, type Orm } from '@shopgraph/kit';
-import { createTestDatabase, eventually, observe, type EventObserver } from '@shopgraph/testkit';
+import type { Orm } from '@shopgraph/kit';
+import { eventually, observe, type EventObserver, type ServiceUnderTest } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
-import { mutate, PASSWORD, REGISTER, startApp, uniqueEmail, type RunningApp } from './helpers.ts';
+import { mutate, PASSWORD, REGISTER, startAccounts, uniqueEmail } from './support.ts';
 
 // account.user.registered: recorded with the user in one transaction, published by the relay.
 
-let running: RunningApp;
+let running: ServiceUnderTest;
 let orm: Orm;
 let observer: EventObserver;
-let drop: () => Promise<void>;
 const STAFF_EMAIL = uniqueEmail('staff');
 
 beforeAll(async () => {
-  const db = await createTestDatabase('accounts_events');
-  drop = db.drop;
-  running = await startApp(db.url, { STAFF_EMAIL, STAFF_PASSWORD: 'Staff-password-42' });
-  orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
+  running = await startAccounts({ STAFF_EMAIL, STAFF_PASSWORD: 'Staff-password-42' });
+  orm = running.orm;
   observer = await observe('account.user.v1');
 });
 
 afterAll(async () => {
   await observer?.close();
-  await running?.app.close();
-  await orm?.close();
-  await drop?.();
+  await running?.close();
 });
 
 const register = (input: Record<string, unknown>) => mutate(running.url, REGISTER, { name: 'Ada Lovelace', password: PASSWORD, ...input });

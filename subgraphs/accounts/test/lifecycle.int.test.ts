@@ -5,7 +5,7 @@ import { createAccountsApp } from '../src/app.ts';
 import { loadAccountsConfig } from '../src/config.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { decodeJwt, LOGIN, ME, mutate, PASSWORD, REFRESH, REGISTER, startApp, uniqueEmail, type RunningApp } from './helpers.ts';
+import { decodeJwt, LOGIN, ME, mutate, PASSWORD, REFRESH, REGISTER, startApp, uniqueEmail, type RunningApp } from './support.ts';
 
 // Starts, restarts and replicas of the service on one database: what must survive, what must not repeat.
 

@@ -5,7 +5,7 @@ import { AccountsService } from '../src/domain/accounts.service.ts';
 import { SigningKeyService } from '../src/domain/signing-key.service.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
-import { uniqueEmail } from './helpers.ts';
+import { uniqueEmail } from './support.ts';
 
 // What replicas do at start, run many times at once against one database (the domain services
 // directly, so the calls really overlap rather than queueing behind app start-up).

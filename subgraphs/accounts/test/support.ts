@@ -1,7 +1,9 @@
-import { createLogger, type Service } from '@shopgraph/kit';
-import { graphql, serviceEnv } from '@shopgraph/testkit';
+import type { Service } from '@shopgraph/kit';
+import { graphql, serviceEnv, startServiceUnderTest, testLogger, type ServiceUnderTest } from '@shopgraph/testkit';
 import { createAccountsApp, JWKS_PATH } from '../src/app.ts';
 import { loadAccountsConfig } from '../src/config.ts';
+import { entities } from '../src/entities/index.ts';
+import { migrations } from '../src/migrations/index.ts';
 
 export const TOKENS = 'accessToken expiresIn refreshToken';
 export const ERRORS = 'errors { code message field }';
@@ -21,9 +23,24 @@ export interface RunningApp {
 /** Starts the accounts app on port 0 against a database (and the test file's topic prefix), with extra env on top of the test defaults. */
 export async function startApp(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningApp> {
   const config = loadAccountsConfig({ ...serviceEnv(databaseUrl), ...env });
-  const app = await createAccountsApp({ config, logger: createLogger('accounts', 'silent') });
+  const app = await createAccountsApp({ config, logger: testLogger('accounts') });
   const base = await app.listen(0);
   return { app, base, url: `${base}/graphql`, jwksUrl: `${base}${JWKS_PATH}` };
+}
+
+/**
+ * The accounts service on a database of its own (see startServiceUnderTest). Unlike the other
+ * subgraphs it verifies tokens with its own signing keys, the ones it issues tokens with.
+ */
+export async function startAccounts(env: Record<string, string> = {}): Promise<ServiceUnderTest & RunningApp> {
+  const service = await startServiceUnderTest({
+    name: 'accounts',
+    entities,
+    migrations,
+    env,
+    start: ({ env, logger }) => createAccountsApp({ config: loadAccountsConfig(env), logger }),
+  });
+  return { ...service, jwksUrl: `${service.base}${JWKS_PATH}` };
 }
 
 /** Runs a mutation and returns its payload (the one root field), failing on GraphQL errors. */

@@ -1,12 +1,11 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, serviceEnv, type TestIssuer } from '@shopgraph/testkit';
+import { createLogger, type Orm } from '@shopgraph/kit';
+import { errorCodes, graphql, serviceEnv, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCartApp } from '../src/app.ts';
 import { loadCartConfig } from '../src/config.ts';
 import type { ProductAvailability } from '../src/domain/product-availability.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startCart } from './support.ts';
 
 /** Stands in for catalog + inventory behind the router: product id → units available. */
 const stock = new Map<string, number>();
@@ -24,28 +23,18 @@ const newProduct = (available = 1000): string => {
   return id;
 };
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
 let dbUrl: string;
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('cart');
-  drop = db.drop;
-  dbUrl = db.url;
-  issuer = await createTestIssuer();
-  const config = loadCartConfig(serviceEnv(db.url));
-  app = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier, products });
-  url = `${await app.listen(0)}/graphql`;
-  orm = await openDatabase({ url: db.url, entities, migrations });
+  service = await startCart({ products });
+  ({ url, issuer, orm, databaseUrl: dbUrl } = service);
 });
-
 afterAll(async () => {
-  await app?.close();
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 const LINES = 'id lines { id product { id } quantity }';

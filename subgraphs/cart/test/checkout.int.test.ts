@@ -1,42 +1,30 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import type { Orm } from '@shopgraph/kit';
 import type { Envelope, EventData } from '@shopgraph/events';
-import { consumerOutcomes, createTestDatabase, createTestIssuer, eventProducer, graphql, serviceEnv, type EventProducer, type TestIssuer } from '@shopgraph/testkit';
+import { consumerOutcomes, eventProducer, graphql, type EventProducer, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCartApp } from '../src/app.ts';
-import { loadCartConfig } from '../src/config.ts';
 import type { ProductAvailability } from '../src/domain/product-availability.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startCart } from './support.ts';
 
 // "The cart is emptied only on success": orders' events arrive through the real broker; the cart
 // loses exactly the ordered quantities once the order is confirmed, and nothing if it fails.
 
 const products: ProductAvailability = { lookup: async () => ({ exists: true, availableQuantity: 1000 }) };
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
 let producer: EventProducer;
 const consumed = consumerOutcomes();
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('cart_checkout');
-  drop = db.drop;
-  issuer = await createTestIssuer();
-  const config = loadCartConfig(serviceEnv(db.url));
-  app = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier, products, onMessage: consumed.record });
-  url = `${await app.listen(0)}/graphql`;
-  orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
+  service = await startCart({ products, onMessage: consumed.record });
+  ({ url, issuer, orm } = service);
   producer = eventProducer();
 });
-
 afterAll(async () => {
   await producer?.close();
-  await app?.close();
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 const sql = <T>(query: string, params: unknown[] = []): Promise<T[]> => orm.em.fork().execute<T[]>(query, params);

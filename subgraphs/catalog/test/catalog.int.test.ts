@@ -1,28 +1,19 @@
-import { createLogger, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, serviceEnv, type TestIssuer } from '@shopgraph/testkit';
+import { createTestIssuer, errorCodes, graphql, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCatalogApp } from '../src/app.ts';
-import { loadCatalogConfig } from '../src/config.ts';
+import { startCatalog } from './support.ts';
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let staff: string;
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('catalog');
-  drop = db.drop;
-  issuer = await createTestIssuer();
+  service = await startCatalog();
+  ({ url, issuer } = service);
   staff = await issuer.staff();
-  const config = loadCatalogConfig(serviceEnv(db.url));
-  app = await createCatalogApp({ config, logger: createLogger('catalog', 'silent'), verifier: issuer.verifier });
-  url = `${await app.listen(0)}/graphql`;
 });
-
 afterAll(async () => {
-  await app?.close();
-  await drop?.();
+  await service?.close();
 });
 
 const CREATE_CATEGORY = `mutation($input: CreateCategoryInput!) { createCategory(input: $input) { category { id name slug } errors { code field } } }`;

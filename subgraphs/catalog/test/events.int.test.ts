@@ -1,37 +1,25 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, type EventObserver, type Received } from '@shopgraph/testkit';
+import type { Orm } from '@shopgraph/kit';
+import { graphql, observe, type EventObserver, type Received, type ServiceUnderTest } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCatalogApp } from '../src/app.ts';
-import { loadCatalogConfig } from '../src/config.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startCatalog } from './support.ts';
 
 // catalog.product.changed: the whole product, recorded in the transaction that writes it.
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let staff: string;
 let orm: Orm;
 let observer: EventObserver;
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('catalog_events');
-  drop = db.drop;
-  const issuer = await createTestIssuer();
-  staff = await issuer.staff();
-  const config = loadCatalogConfig(serviceEnv(db.url));
-  app = await createCatalogApp({ config, logger: createLogger('catalog', 'silent'), verifier: issuer.verifier });
-  url = `${await app.listen(0)}/graphql`;
-  orm = await openDatabase({ url: db.url, entities, migrations, poolMax: 2 });
+  service = await startCatalog();
+  ({ url, orm } = service);
+  staff = await service.issuer.staff();
   observer = await observe('catalog.product.v1');
 });
-
 afterAll(async () => {
   await observer?.close();
-  await app?.close();
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 const PRODUCT = 'product { id sku name description price { amount currency } category { id } } errors { code }';

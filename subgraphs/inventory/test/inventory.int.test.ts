@@ -1,38 +1,25 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, errorCodes, graphql, serviceEnv, type TestIssuer } from '@shopgraph/testkit';
+import type { Orm } from '@shopgraph/kit';
+import { errorCodes, graphql, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createInventoryApp } from '../src/app.ts';
-import { loadInventoryConfig } from '../src/config.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startInventory } from './support.ts';
 
-let app: Service;
+let service: ServiceUnderTest;
 let baseUrl: string;
 let url: string;
 let issuer: TestIssuer;
 let staff: string;
-let drop: () => Promise<void>;
 /** A second connection to the service's database, to stage what later features (reservations) will write. */
 let db: Orm;
 /** Every SQL statement the service sent since the last reset. */
 let queries: string[] = [];
 
 beforeAll(async () => {
-  const database = await createTestDatabase('inventory');
-  drop = database.drop;
-  issuer = await createTestIssuer();
+  service = await startInventory({ onQuery: (sql) => queries.push(sql) });
+  ({ base: baseUrl, url, issuer, orm: db } = service);
   staff = await issuer.staff();
-  const config = loadInventoryConfig(serviceEnv(database.url));
-  app = await createInventoryApp({ config, logger: createLogger('inventory', 'silent'), verifier: issuer.verifier, onQuery: (sql) => queries.push(sql) });
-  baseUrl = await app.listen(0);
-  url = `${baseUrl}/graphql`;
-  db = await openDatabase({ url: database.url, entities, migrations, poolMax: 2 });
 });
-
 afterAll(async () => {
-  await db?.close();
-  await app?.close();
-  await drop?.();
+  await service?.close();
 });
 
 beforeEach(() => {

@@ -1,44 +1,33 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import type { Orm } from '@shopgraph/kit';
 import type { Envelope, EventData } from '@shopgraph/events';
 import {
-  consumerOutcomes, createTestDatabase, createTestIssuer, eventProducer, observe, serviceEnv,
-  type EventObserver, type EventProducer, type Received,
+  consumerOutcomes, eventProducer, observe,
+  type EventObserver, type EventProducer, type Received, type ServiceUnderTest,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInventoryApp } from '../src/app.ts';
-import { loadInventoryConfig } from '../src/config.ts';
 import { ReservationService } from '../src/domain/reservation.service.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startInventory } from './support.ts';
 
 // The checkout saga's side of inventory, end to end on real Postgres and Kafka: other services'
 // events go in through the broker, inventory's own come out of it.
 
-let app: Service;
+let service: ServiceUnderTest;
 let baseUrl: string;
 let db: Orm;
 let producer: EventProducer;
 let observer: EventObserver;
 const consumed = consumerOutcomes();
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const database = await createTestDatabase('inventory_saga');
-  drop = database.drop;
-  const config = loadInventoryConfig(serviceEnv(database.url));
-  app = await createInventoryApp({ config, logger: createLogger('inventory', 'silent'), verifier: (await createTestIssuer()).verifier, onMessage: consumed.record });
-  baseUrl = await app.listen(0);
-  db = await openDatabase({ url: database.url, entities, migrations, poolMax: 12 });
+  service = await startInventory({ onMessage: consumed.record }, { poolMax: 12 });
+  ({ base: baseUrl, orm: db } = service);
   producer = eventProducer();
   observer = await observe('inventory.stock.v1');
 });
-
 afterAll(async () => {
   await observer?.close();
   await producer?.close();
-  await app?.close();
-  await db?.close();
-  await drop?.();
+  await service?.close();
 });
 
 const sql = <T>(query: string, params: unknown[] = []): Promise<T[]> => db.em.fork().execute<T[]>(query, params);

@@ -1,63 +1,48 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { connectWs, createTestDatabase, createTestIssuer, eventProducer, graphql, serviceEnv, type EventProducer, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
+import type { Orm } from '@shopgraph/kit';
+import { connectWs, eventProducer, graphql, type EventProducer, type ServiceUnderTest, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createOrdersApp } from '../src/app.ts';
-import { loadOrdersConfig } from '../src/config.ts';
 import { StatusChangeBus, type StatusChange, type StatusFeedHooks } from '../src/domain/live/live-status.ts';
 import { OrderStatus } from '../src/domain/order-status.ts';
 import { transition } from '../src/domain/status-changes.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
-import { address, orderEvent, PLACE, standInCheckout } from './support.ts';
+import { address, orderEvent, PLACE, standInCheckout, startOrders } from './support.ts';
 
 // Subscription.orderStatusChanged on the orders subgraph itself (graphql-ws on its own port), fed
 // by its status-change events on the real broker; two replicas on one database.
 const checkout = standInCheckout();
-const logger = createLogger('orders', 'silent');
 /** The first replica's bus, to watch what reaches it and to push changes by hand. */
 const bus = new StatusChangeBus();
 /** Hooks of the first replica, set by the tests that need them. */
 const hooks: StatusFeedHooks = {};
 
-let replicas: Service[] = [];
+let service: ServiceUnderTest;
 let urls: string[];
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
-let drop: () => Promise<void>;
 let producer: EventProducer;
 const clients: WsTestClient[] = [];
 
 beforeAll(async () => {
-  const db = await createTestDatabase('orders_live');
-  drop = db.drop;
-  issuer = await createTestIssuer();
-  const config = loadOrdersConfig({ ...serviceEnv(db.url), SAGA_TIMEOUT_MS: '600000' });
   const liveHooks: StatusFeedHooks = {
     afterLiveSubscribed: (orderId) => hooks.afterLiveSubscribed?.(orderId),
     afterHistoryRead: (orderId, history) => hooks.afterHistoryRead?.(orderId, history),
   };
-  replicas = [
-    await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source, statusBus: bus, liveHooks }),
-    await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source }),
-  ];
-  urls = await Promise.all(replicas.map(async (replica) => `${await replica.listen(0)}/graphql`));
-  url = urls[0]!;
-  orm = await openDatabase({ url: db.url, entities, migrations });
+  service = await startOrders(
+    (replica) => (replica === 0 ? { checkout: checkout.source, statusBus: bus, liveHooks } : { checkout: checkout.source }),
+    { replicas: 2, env: { SAGA_TIMEOUT_MS: '600000' } },
+  );
+  ({ url, issuer, orm } = service);
+  urls = service.replicas.map((replica) => replica.url);
   producer = eventProducer();
 });
-
 afterEach(async () => {
   delete hooks.afterLiveSubscribed;
   delete hooks.afterHistoryRead;
   await Promise.all(clients.splice(0).map((client) => client.close()));
 });
-
 afterAll(async () => {
   await producer?.close();
-  await Promise.all(replicas.map((replica) => replica.close()));
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 const usd = (amount: number) => ({ amount, currency: 'USD' });

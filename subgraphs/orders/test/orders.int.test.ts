@@ -1,52 +1,36 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import { createLogger, type Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, createTestDatabase, createTestIssuer, errorCodes, eventProducer, graphql, observe, serviceEnv,
-  type EventObserver, type EventProducer, type TestIssuer,
+  consumerOutcomes, errorCodes, eventProducer, graphql, observe,
+  type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createOrdersApp } from '../src/app.ts';
 import { graphCheckoutSource } from '../src/clients/checkout-source.client.ts';
-import { loadOrdersConfig } from '../src/config.ts';
 import { OrdersService } from '../src/domain/orders.service.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
-import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout } from './support.ts';
+import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout, startOrders } from './support.ts';
 
 const checkout = standInCheckout();
 const consumed = consumerOutcomes();
 const logger = createLogger('orders', 'silent');
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
-let drop: () => Promise<void>;
 let producer: EventProducer;
 let published: EventObserver;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('orders');
-  drop = db.drop;
-  issuer = await createTestIssuer();
-  const config = loadOrdersConfig({
-    ...serviceEnv(db.url),
-    // The sweeper has its own test file; here no order may time out under a test.
-    SAGA_TIMEOUT_MS: '600000',
-  });
-  app = await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source, onSagaMessage: consumed.record });
-  url = `${await app.listen(0)}/graphql`;
-  orm = await openDatabase({ url: db.url, entities, migrations });
+  // The sweeper has its own test file; here no order may time out under a test.
+  service = await startOrders({ checkout: checkout.source, onSagaMessage: consumed.record }, { env: { SAGA_TIMEOUT_MS: '600000' } });
+  ({ url, issuer, orm } = service);
   producer = eventProducer();
   published = await observe('orders.order.v1');
 });
-
 afterAll(async () => {
   await published?.close();
   await producer?.close();
-  await app?.close();
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 interface Line { productId: string; quantity: number; unitPrice: { amount: number; currency: string } }

@@ -1,47 +1,30 @@
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
-import { createTestDatabase, createTestIssuer, eventProducer, graphql, observe, serviceEnv, type EventObserver, type EventProducer, type TestIssuer } from '@shopgraph/testkit';
+import type { Orm } from '@shopgraph/kit';
+import { eventProducer, graphql, observe, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createOrdersApp } from '../src/app.ts';
-import { loadOrdersConfig } from '../src/config.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
-import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout } from './support.ts';
+import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout, startOrders } from './support.ts';
 
 const SAGA_TIMEOUT_MS = 2000;
 const checkout = standInCheckout();
 
 // Two replicas of the orders process on one database and one set of topics, each with its sweeper.
-let replicas: Service[] = [];
+let service: ServiceUnderTest;
 let urls: string[];
 let issuer: TestIssuer;
 let orm: Orm;
-let drop: () => Promise<void>;
 let producer: EventProducer;
 let published: EventObserver;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('orders_timeout');
-  drop = db.drop;
-  issuer = await createTestIssuer();
-  const config = loadOrdersConfig({
-    ...serviceEnv(db.url),
-    SAGA_TIMEOUT_MS: String(SAGA_TIMEOUT_MS), SAGA_SWEEP_INTERVAL_MS: '100',
-  });
-  const logger = createLogger('orders', 'silent');
-  for (let i = 0; i < 2; i++) replicas.push(await createOrdersApp({ config, logger, verifier: issuer.verifier, checkout: checkout.source }));
-  urls = await Promise.all(replicas.map(async (replica) => `${await replica.listen(0)}/graphql`));
-  orm = await openDatabase({ url: db.url, entities, migrations });
+  service = await startOrders({ checkout: checkout.source }, { replicas: 2, env: { SAGA_TIMEOUT_MS: String(SAGA_TIMEOUT_MS), SAGA_SWEEP_INTERVAL_MS: '100' } });
+  ({ issuer, orm } = service);
+  urls = service.replicas.map((replica) => replica.url);
   producer = eventProducer();
   published = await observe('orders.order.v1');
 });
-
 afterAll(async () => {
   await published?.close();
   await producer?.close();
-  for (const replica of replicas) await replica.close();
-  replicas = [];
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 async function place(token: string, url: string): Promise<string> {

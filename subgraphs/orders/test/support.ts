@@ -1,8 +1,15 @@
 // Helpers of the orders integration tests: a stand-in for the services behind the router, and the
 // saga events of other services about an order.
 import type { EventData, EventType } from '@shopgraph/events';
-import { newEvent, type EventObserver } from '@shopgraph/testkit';
+import { newEvent, serviceStarter, type EventObserver } from '@shopgraph/testkit';
+import { createOrdersApp } from '../src/app.ts';
+import { loadOrdersConfig } from '../src/config.ts';
 import type { Checkout, CheckoutSource } from '../src/domain/checkout-source.ts';
+import { entities } from '../src/entities/index.ts';
+import { migrations } from '../src/migrations/index.ts';
+
+/** The orders service on a database of its own, with test seams (see startServiceUnderTest); close it when done. */
+export const startOrders = serviceStarter({ name: 'orders', createApp: createOrdersApp, loadConfig: loadOrdersConfig, entities, migrations });
 
 /**
  * Stands in for cart + catalog + payments behind the router: each caller (by access token) has a

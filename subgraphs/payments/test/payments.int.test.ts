@@ -1,32 +1,23 @@
 import type { EventData } from '@shopgraph/events';
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import type { Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, createTestDatabase, createTestIssuer, eventProducer, eventually, graphql, newEvent, observe, serviceEnv,
-  type AnyEvent, type EventObserver, type EventProducer, type TestIssuer,
+  consumerOutcomes, eventProducer, eventually, graphql, newEvent, observe,
+  type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPaymentsApp } from '../src/app.ts';
-import { loadPaymentsConfig } from '../src/config.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startPayments } from './support.ts';
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let orm: Orm;
 let producer: EventProducer;
 let observer: EventObserver;
 const handled = consumerOutcomes();
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('payments');
-  drop = db.drop;
-  issuer = await createTestIssuer();
-  const config = loadPaymentsConfig(serviceEnv(db.url));
-  app = await createPaymentsApp({ config, logger: createLogger('payments', process.env.TEST_LOG_LEVEL ?? 'silent'), verifier: issuer.verifier, onMessage: handled.record });
-  url = `${await app.listen(0)}/graphql`;
-  orm = await openDatabase({ url: db.url, entities, migrations });
+  service = await startPayments({ onMessage: handled.record });
+  ({ url, issuer, orm } = service);
   producer = eventProducer();
   observer = await observe('payments.payment.v1');
 });
@@ -34,9 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await observer?.close();
   await producer?.close();
-  await app?.close();
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 interface Order {

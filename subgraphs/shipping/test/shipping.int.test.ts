@@ -1,16 +1,13 @@
 import type { EventData } from '@shopgraph/events';
-import { createLogger, openDatabase, type Orm, type Service } from '@shopgraph/kit';
+import type { Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, createTestDatabase, createTestIssuer, errorCodes, eventProducer, eventually, graphql, newEvent, observe, serviceEnv,
-  type AnyEvent, type EventObserver, type EventProducer, type TestIssuer,
+  consumerOutcomes, errorCodes, eventProducer, eventually, graphql, newEvent, observe,
+  type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createShippingApp } from '../src/app.ts';
-import { loadShippingConfig } from '../src/config.ts';
-import { entities } from '../src/entities/index.ts';
-import { migrations } from '../src/migrations/index.ts';
+import { startShipping } from './support.ts';
 
-let app: Service;
+let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let staff: string;
@@ -18,17 +15,11 @@ let orm: Orm;
 let producer: EventProducer;
 let observer: EventObserver;
 const handled = consumerOutcomes();
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await createTestDatabase('shipping');
-  drop = db.drop;
-  issuer = await createTestIssuer();
+  service = await startShipping({ onMessage: handled.record });
+  ({ url, issuer, orm } = service);
   staff = await issuer.staff();
-  const config = loadShippingConfig(serviceEnv(db.url));
-  app = await createShippingApp({ config, logger: createLogger('shipping', process.env.TEST_LOG_LEVEL ?? 'silent'), verifier: issuer.verifier, onMessage: handled.record });
-  url = `${await app.listen(0)}/graphql`;
-  orm = await openDatabase({ url: db.url, entities, migrations });
   producer = eventProducer();
   observer = await observe('shipping.shipment.v1');
 });
@@ -36,9 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await observer?.close();
   await producer?.close();
-  await app?.close();
-  await orm?.close();
-  await drop?.();
+  await service?.close();
 });
 
 type Status = EventData<'orders.order.status-changed'>['status'];
