@@ -1,9 +1,9 @@
 import { createEvent } from '@shopgraph/events';
 import { kafkaBrokers } from '@shopgraph/testkit';
 import { describe, expect, it } from 'vitest';
-import { consumerTestContext, message, ORDERS, registered } from './consumer.harness.ts';
-import { deadLetterTopic } from './dead-letters.ts';
-import { EFFECT_SQL, runFixture, topicSize } from './test-support.ts';
+import { consumerTestContext, message, ORDERS, registered } from './support.ts';
+import { deadLetterTopic } from '../src/messaging/dead-letters.ts';
+import { EFFECT_SQL, runFixture, topicSize } from './support.ts';
 
 const t = consumerTestContext('consumer');
 const { consume, effects, processedRows } = t;

@@ -1,11 +1,11 @@
 import { contracts, parseEvent } from '@shopgraph/events';
-import { createTestDatabase, createTestKafka, readTopic, uniqueTopicPrefix } from '@shopgraph/testkit';
+import { createTestDatabase, createTestKafka, readTopic, testLogger, uniqueTopicPrefix } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Orm } from '../db.ts';
-import type { KafkaClient } from './kafka.ts';
-import { recordEvent } from './outbox.ts';
-import { startOutboxRelay } from './relay.ts';
-import { openMessagingDatabase, testLogger, userRegistered } from './test-support.ts';
+import type { Orm } from '../src/db.ts';
+import type { KafkaClient } from '../src/messaging/kafka.ts';
+import { recordEvent } from '../src/messaging/outbox.ts';
+import { startOutboxRelay } from '../src/messaging/relay.ts';
+import { openMessagingDatabase, userRegistered } from './support.ts';
 
 const logger = testLogger('outbox-test');
 const TOPIC = contracts['account.user.registered'].topic;

@@ -1,10 +1,10 @@
-import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
+import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, testLogger, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Orm } from './db.ts';
-import { messagingEntities, messagingMigration, recordEvent, type BroadcastOutcome, type Runner } from './messaging/index.ts';
-import { testLogger } from './messaging/test-support.ts';
-import { runService, serviceConfig, type ServiceOptions } from './service.ts';
-import type { RequestContext, Service } from './subgraph.ts';
+import type { Orm } from '../src/db.ts';
+import { messagingEntities, messagingMigration, recordEvent, type BroadcastOutcome, type Runner } from '../src/messaging/index.ts';
+
+import { runService, serviceConfig, type ServiceOptions } from '../src/service.ts';
+import type { RequestContext, Service } from '../src/subgraph.ts';
 
 interface Context extends RequestContext {
   token: string | null;

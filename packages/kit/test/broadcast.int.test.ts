@@ -1,11 +1,10 @@
-import { createTestKafka, uniqueTopicPrefix } from '@shopgraph/testkit';
+import { createTestKafka, testLogger, uniqueTopicPrefix } from '@shopgraph/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome, type BroadcastRunner } from './broadcast.ts';
-import { message, registered, USERS } from './consumer.harness.ts';
-import { deadLetterTopic } from './dead-letters.ts';
-import { internalsOf } from './internal.ts';
-import type { KafkaClient } from './kafka.ts';
-import { testLogger } from './test-support.ts';
+import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome, type BroadcastRunner } from '../src/messaging/broadcast.ts';
+import { message, registered, USERS } from './support.ts';
+import { deadLetterTopic } from '../src/messaging/dead-letters.ts';
+import { internalsOf } from '../src/messaging/internal.ts';
+import type { KafkaClient } from '../src/messaging/kafka.ts';
 
 const logger = testLogger('broadcast-test');
 let kafka: KafkaClient;

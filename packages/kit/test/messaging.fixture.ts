@@ -2,10 +2,11 @@
 // the worst moment, so the crash is real (no cleanup, no offset commit, no lock release but the
 // server's). Usage: node messaging.fixture.ts relay|consumer, with DATABASE_URL, KAFKA_BROKERS,
 // KAFKA_TOPIC_PREFIX, and BATCH_SIZE (relay) or GROUP_NAME (consumer).
-import { createKafka } from './kafka.ts';
-import { startConsumer } from './consumer.ts';
-import { startOutboxRelay } from './relay.ts';
-import { EFFECT_SQL, openMessagingDatabase, testLogger } from './test-support.ts';
+import { testLogger } from '@shopgraph/testkit';
+import { createKafka } from '../src/messaging/kafka.ts';
+import { startConsumer } from '../src/messaging/consumer.ts';
+import { startOutboxRelay } from '../src/messaging/relay.ts';
+import { EFFECT_SQL, openMessagingDatabase } from './support.ts';
 
 const env = (name: string): string => {
   const value = process.env[name];

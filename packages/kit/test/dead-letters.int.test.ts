@@ -4,11 +4,11 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { ConsumerOptions } from './consumer.ts';
-import { consumerTestContext, message, registered, USERS } from './consumer.harness.ts';
-import { deadLetterTopic, replayDeadLetters } from './dead-letters.ts';
-import type { OutgoingMessage } from './kafka.ts';
-import { EFFECT_SQL } from './test-support.ts';
+import type { ConsumerOptions } from '../src/messaging/consumer.ts';
+import { consumerTestContext, message, registered, USERS } from './support.ts';
+import { deadLetterTopic, replayDeadLetters } from '../src/messaging/dead-letters.ts';
+import type { OutgoingMessage } from '../src/messaging/kafka.ts';
+import { EFFECT_SQL } from './support.ts';
 
 const t = consumerTestContext('deadletters');
 const { consume, effects, processedRows } = t;

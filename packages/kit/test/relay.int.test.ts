@@ -1,12 +1,12 @@
 import { contracts } from '@shopgraph/events';
 import { freePort } from '@shopgraph/infra';
-import { createTestDatabase, createTestKafka, kafkaBrokers, readTopic, uniqueTopicPrefix, type ReceivedMessage } from '@shopgraph/testkit';
+import { createTestDatabase, createTestKafka, kafkaBrokers, readTopic, testLogger, uniqueTopicPrefix, type ReceivedMessage } from '@shopgraph/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Orm } from '../db.ts';
-import { createKafka, type KafkaClient } from './kafka.ts';
-import { recordEvent } from './outbox.ts';
-import { startOutboxRelay, type RelayRunner } from './relay.ts';
-import { firstArrivalsByKey, openMessagingDatabase, runFixture, testLogger, userRegistered } from './test-support.ts';
+import type { Orm } from '../src/db.ts';
+import { createKafka, type KafkaClient } from '../src/messaging/kafka.ts';
+import { recordEvent } from '../src/messaging/outbox.ts';
+import { startOutboxRelay, type RelayRunner } from '../src/messaging/relay.ts';
+import { firstArrivalsByKey, openMessagingDatabase, runFixture, userRegistered } from './support.ts';
 
 const logger = testLogger('relay-test');
 const TOPIC = contracts['account.user.registered'].topic;

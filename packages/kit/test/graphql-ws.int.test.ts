@@ -1,15 +1,15 @@
-import { connectWs, createTestIssuer, graphql, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
+import { connectWs, createTestIssuer, graphql, TEST_AUDIENCE, TEST_ISSUER, testLogger, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
 import { buildSchema, GraphQLError, parse, type ExecutionResult } from 'graphql';
 import { createServer, type Server } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from './graphql-ws.ts';
-import { defaultLimits } from './limits.ts';
-import { testLogger } from './messaging/test-support.ts';
-import { pushable, type Pushable } from './stream.ts';
-import { createSubgraph, type RequestContext, type Service } from './subgraph.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from '../src/graphql-ws.ts';
+import { defaultLimits } from '../src/limits.ts';
+
+import { pushable, type Pushable } from '../src/stream.ts';
+import { createSubgraph, type RequestContext, type Service } from '../src/subgraph.ts';
 
 // A subgraph serving its own schema over graphql-ws with `createSubgraph({ webSocket: true })`.
 const typeDefs = parse(`
