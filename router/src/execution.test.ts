@@ -11,7 +11,8 @@ import { graphql, GraphQLError, parse, validate, type DocumentNode, type Executi
 import { describe, expect, it } from 'vitest';
 import { guildSubgraphs } from '../../bench/router/subgraphs/guild.ts';
 import { workloads } from '../../bench/router/workloads.ts';
-import { createPlanExecution, type GatewayRequestContext } from './execution.ts';
+import { createPlanExecution, type ExecutionRequest } from './execution.ts';
+import type { executeQueryPlan as GatewayExecute } from '@apollo/gateway';
 
 // ---------------------------------------------------------------------------------------------
 // Subgraphs: the Guild benchmark's four (users, products, reviews, @requires/@provides), plus
@@ -264,7 +265,10 @@ const requestContext = ({ query, operationName, variables }: Request, document: 
     source: query,
     schema: execution.schema,
     queryHash: '',
-  }) as unknown as GatewayRequestContext;
+  }) as unknown as Parameters<typeof GatewayExecute>[2];
+
+/** The same request, as the router's executor takes it. */
+const executionRequest = ({ variables }: Request): ExecutionRequest => ({ variables, context: {} });
 
 /** A result as a client gets it: JSON (errors by their class too: a data source's own Error is not a GraphQLError). */
 interface Plain {
@@ -294,7 +298,7 @@ async function runBoth(request: Request, scenario: Scenario = {}) {
   const prepared = execution.prepare(`${request.operationName ?? ''}\n${request.query}`, document, request.operationName);
 
   const routerRun = dataSources(scenario);
-  const router = await execution.execute(prepared, routerRun.services, requestContext(request, document));
+  const router = await execution.execute(prepared, routerRun.services, executionRequest(request));
 
   const gatewayRun = dataSources(scenario);
   const operationContext = buildOperationContext({ schema: execution.schema, operationDocument: document, operationName: request.operationName });
@@ -848,7 +852,7 @@ describe('createPlanExecution: the same answers as @apollo/gateway executeQueryP
     const document = parse(request.query);
     const prepared = execution.prepare(`\n${request.query}`, document, undefined);
     const scenario: Scenario = { tamper: { library: (answer) => void (answer.data!['media'] = { __typename: 'Book', id: '1' }) } };
-    const router = execution.execute(prepared, dataSources(scenario).services, requestContext(request, document));
+    const router = execution.execute(prepared, dataSources(scenario).services, executionRequest(request));
     const operationContext = buildOperationContext({ schema: execution.schema, operationDocument: document, operationName: undefined });
     const gateway = executeQueryPlan(prepared.plan, dataSources(scenario).services, requestContext(request, document), operationContext, supergraphSchema, apiSchema);
     await expect(gateway).rejects.toThrow('value.flatMap is not a function');
@@ -883,7 +887,7 @@ describe('prepare', () => {
     const b = execution.prepare(`B\n${document}`, parse(document), 'B');
     expect(a).not.toBe(b);
     const { services } = dataSources({});
-    const ctx = (operationName: string) => requestContext({ query: document, operationName }, parse(document));
+    const ctx = (operationName: string) => executionRequest({ query: document, operationName });
     expect(plain(await execution.execute(b, services, ctx('B')))).toEqual({ data: { media: [{ id: '1' }] } });
     expect(plain(await execution.execute(a, services, ctx('A')))).toEqual({ data: { book: { title: 'Dune' } } });
   });

@@ -1,14 +1,11 @@
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode, type ResponsePath, type SubscriptionNode } from '@apollo/query-planner';
 import { LRUCache } from 'lru-cache';
 import {
   getOperationAST, GraphQLError, parse, print, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
 } from 'graphql';
 import { compileResponseShape, isObject, own, satisfiesTypeCondition, type ResponseShape } from './response-shape.ts';
-
-type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 
 /**
  * Query plans, made by Apollo's query planner and run by the router itself: fetches in the plan's
@@ -19,10 +16,16 @@ type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
  * goes to the gateway's own `executeQueryPlan`, so every operation the gateway answers is answered.
  */
 
-/** Apollo Server's request context, as a gateway executor receives it (what the data sources see as `incomingRequestContext`). */
-export type GatewayRequestContext = Parameters<typeof executeQueryPlan>[2];
+/** The request context @apollo/gateway's executeQueryPlan reads (built only for the plans left to it). */
+type GatewayRequestContext = Parameters<typeof executeQueryPlan>[2];
 type OperationContext = ReturnType<typeof buildOperationContext>;
 type Services = Readonly<Record<string, GraphQLDataSource>>;
+
+/** What one run of an operation needs: the client's variables, and the context its data sources see (who is calling). */
+export interface ExecutionRequest {
+  variables: Record<string, unknown> | undefined;
+  context: object;
+}
 
 export interface PreparedOperation {
   plan: QueryPlan;
@@ -45,33 +48,7 @@ export interface PlanExecution {
   supergraphSdl: string;
   /** The plan and shape of an operation, cached by `key` (the operation's name with its text or a hash of it). */
   prepare(key: string, document: DocumentNode, operationName: string | null | undefined): PreparedOperation;
-  execute(prepared: PreparedOperation, services: Services, requestContext: GatewayRequestContext): Promise<ExecutionResult>;
-}
-
-/**
- * Apollo Server's gateway interface over the router's execution: it hands Apollo Server the API
- * schema (Apollo Server parses, validates and runs its plugins against it) and runs each operation.
- */
-export function planExecutionGateway(execution: PlanExecution, services: Services): GatewayInterface {
-  const listeners = new Set<Parameters<GatewayInterface['onSchemaLoadOrUpdate']>[0]>();
-  return {
-    onSchemaLoadOrUpdate(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    async load() {
-      for (const listener of listeners) listener({ apiSchema: execution.schema, coreSupergraphSdl: execution.supergraphSdl });
-      return {
-        executor: (requestContext) => {
-          const { operationName } = requestContext.request;
-          // Keyed by Apollo Server's SHA-256 of the text, not the text: large documents make no large keys.
-          const operation = execution.prepare(`${operationName ?? ''}\n${requestContext.queryHash}`, requestContext.document, operationName);
-          return execution.execute(operation, services, requestContext as GatewayRequestContext);
-        },
-      };
-    },
-    async stop() {},
-  };
+  execute(prepared: PreparedOperation, services: Services, request: ExecutionRequest): Promise<ExecutionResult>;
 }
 
 export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_000 } = {}): PlanExecution {
@@ -101,18 +78,20 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
       }
       return operation;
     },
-    async execute(operation, services, requestContext) {
+    async execute(operation, services, request) {
       if (!operation.shape) {
         operation.operationContext ??= buildOperationContext({ schema, operationDocument: operation.document, operationName: operation.operationName });
+        // The gateway's executor reads these of Apollo Server's request context, and hands it to the data sources.
+        const requestContext = { request: { variables: request.variables }, context: request.context, metrics: {} } as unknown as GatewayRequestContext;
         return executeQueryPlan(operation.plan, services, requestContext, operation.operationContext, supergraphSchema, apiSchema);
       }
-      const run: Run = { services, requestContext, supergraphSchema, data: {}, errors: [] };
+      const run: Run = { services, request, supergraphSchema, data: {}, errors: [] };
       const root = operation.plan.node;
       if (root?.kind === 'Subscription') throw new Error('A subscription plan runs once per event: execute its `perEvent` plan');
       if (root) await executeNode(run, root, { path: [], data: run.data });
       let shaped: ReturnType<ResponseShape['apply']>;
       try {
-        shaped = operation.shape.apply(run.data, requestContext.request.variables);
+        shaped = operation.shape.apply(run.data, request.variables);
       } catch (error) {
         return { errors: [new GraphQLError(error instanceof Error ? error.message : String(error), { originalError: error instanceof Error ? error : undefined })] };
       }
@@ -142,7 +121,7 @@ function runsHere(node: PlanNode | QueryPlan['node']): boolean {
 
 interface Run {
   services: Services;
-  requestContext: GatewayRequestContext;
+  request: ExecutionRequest;
   supergraphSchema: GraphQLSchema;
   /** The merged answers of every fetch so far, before shaping. */
   data: Record<string, unknown>;
@@ -203,7 +182,7 @@ async function executeFetch(run: Run, fetch: FetchNode, cursor: Cursor): Promise
   if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
   const entities = (Array.isArray(cursor.data) ? cursor.data.filter((entity) => entity !== null && entity !== undefined) : [cursor.data]) as Array<Record<string, unknown>>;
   if (!entities.length) return;
-  const variables = variablesFor(fetch, run.requestContext.request.variables);
+  const variables = variablesFor(fetch, run.request.variables);
 
   if (!fetch.requires) {
     const data = await send(run, service, fetch, cursor, variables);
@@ -245,8 +224,7 @@ async function send(run: Run, service: GraphQLDataSource, fetch: FetchNode, curs
   const response = await service.process({
     kind: 'incoming operation', // GraphQLDataSourceRequestKind.INCOMING_OPERATION (a TypeScript enum the gateway does not export)
     request: { query: fetch.operation, variables, operationName: fetch.operationName },
-    incomingRequestContext: run.requestContext,
-    context: run.requestContext.context,
+    context: run.request.context,
     document: fetch.operationDocumentNode,
     pathInIncomingRequest: cursor.path,
   } as unknown as GraphQLDataSourceProcessOptions);

@@ -28,7 +28,7 @@ beforeAll(async () => {
   await symlink(join(root, 'outside.txt'), join(dir, 'link.txt'));
   routes = await staticRoutes([{ prefix: '/', dir }, graphqlWsClientMount, { prefix: '/missing/', dir: join(root, 'nope') }], logger);
   // Only the HTTP server: no GraphQL request is made.
-  server = createHttpServer({ apollo: undefined as never, context: async () => ({}), logger, maxBodyBytes: 1_000, routes });
+  server = createHttpServer({ graphql: async () => { throw new Error('no GraphQL here'); }, logger, routes });
   base = await listen(server, 0);
 });
 

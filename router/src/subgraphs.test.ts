@@ -2,9 +2,10 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FetchContext } from './pipeline.ts';
 import { subgraphClient, subgraphDataSource, type SubgraphClient, type SubgraphResponse } from './subgraphs.ts';
 
-type Options = GraphQLDataSourceProcessOptions<{ authorization?: string }>;
+type Options = GraphQLDataSourceProcessOptions<FetchContext>;
 
 function recording(answer: Partial<SubgraphResponse>) {
   const calls: Array<{ url: string; headers: Record<string, string>; body: string }> = [];
@@ -22,8 +23,7 @@ const options = (context: { authorization?: string }, restrict?: (hint: unknown)
   ({
     kind: 'incoming operation',
     request: { query: '{ a }', variables: { representations: [{ __typename: 'T', id: '1' }] }, operationName: 'Op' },
-    context,
-    incomingRequestContext: { overallCachePolicy: restrict ? { restrict } : undefined },
+    context: { ...context, cachePolicy: restrict ? { restrict } : undefined },
   }) as unknown as Options;
 
 describe('subgraphDataSource', () => {

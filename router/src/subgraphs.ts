@@ -3,12 +3,7 @@ import type { ReadinessCheck } from '@shopgraph/kit/http';
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-
-/** What the router keeps per request for its subgraph fetches. */
-export interface ForwardingContext {
-  /** The client's `Authorization` header, present only once the router has verified its token. */
-  authorization?: string | undefined;
-}
+import type { CachePolicy, FetchContext } from './pipeline.ts';
 
 export interface SubgraphResponse {
   status: number;
@@ -71,15 +66,15 @@ function collect(resolve: (response: SubgraphResponse) => void, reject: (error: 
 }
 
 /**
- * A subgraph data source that forwards the verified `Authorization` header unchanged (each subgraph
- * re-verifies it against the issuer's keys) and nothing else of the client's request. It behaves as
- * the gateway's RemoteGraphQLDataSource does (same request body, errors for non-2xx answers,
- * subgraph Cache-Control honoured) without its per-fetch Request/Headers objects.
+ * A subgraph data source that forwards the caller's verified `Authorization` header unchanged
+ * (each subgraph re-verifies it against the issuer's keys) and nothing else of the client's
+ * request. It behaves as the gateway's RemoteGraphQLDataSource does (same request body, errors for
+ * non-2xx answers) without its per-fetch Request/Headers objects.
  */
-export function subgraphDataSource<C extends ForwardingContext>(url: string, client: SubgraphClient): GraphQLDataSource<C> {
+export function subgraphDataSource(url: string, client: SubgraphClient): GraphQLDataSource<FetchContext> {
   const target = new URL(url);
   return {
-    async process(options: GraphQLDataSourceProcessOptions<C>) {
+    async process(options: GraphQLDataSourceProcessOptions<FetchContext>) {
       const { request, context } = options;
       const headers: Record<string, string> = {};
       if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
@@ -93,7 +88,7 @@ export function subgraphDataSource<C extends ForwardingContext>(url: string, cli
       const body = parseBody(response);
       if (response.status < 200 || response.status >= 300) throw errorFromResponse(target, response, body);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
-      if ('incomingRequestContext' in options) restrictCachePolicy(options.incomingRequestContext.overallCachePolicy, response.headers['cache-control']?.toString());
+      if (context.cachePolicy) restrictCachePolicy(context.cachePolicy, response.headers['cache-control']?.toString());
       return body as Awaited<ReturnType<GraphQLDataSource['process']>>;
     },
   };
@@ -113,15 +108,9 @@ function errorFromResponse(url: URL, response: SubgraphResponse, body: unknown):
   });
 }
 
-interface CacheHint {
-  maxAge: number;
-  scope?: 'PUBLIC' | 'PRIVATE';
-}
-
 /** Narrows the response's cache policy by a subgraph's Cache-Control header, as the gateway's own data source does. */
-function restrictCachePolicy(policy: unknown, header: string | undefined): void {
-  if (!policy || typeof policy !== 'object' || !('restrict' in policy) || typeof policy.restrict !== 'function') return;
-  const hint: CacheHint = { maxAge: 0 };
+function restrictCachePolicy(policy: CachePolicy, header: string | undefined): void {
+  const hint: { maxAge: number; scope?: 'PUBLIC' | 'PRIVATE' } = { maxAge: 0 };
   for (const part of header?.split(',') ?? []) {
     const [key, raw] = part.trim().split(/\s*=\s*/, 2) as [string, string | undefined];
     const value = raw?.replace(/^"|"$/g, '');
@@ -129,7 +118,7 @@ function restrictCachePolicy(policy: unknown, header: string | undefined): void 
     else if (key === 'private') hint.scope = 'PRIVATE';
     else if (key === 'public') hint.scope = 'PUBLIC';
   }
-  (policy as { restrict(hint: CacheHint): void }).restrict(hint);
+  policy.restrict(hint);
 }
 
 /**

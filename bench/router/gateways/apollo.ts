@@ -1,10 +1,10 @@
 // (b) Stock @apollo/gateway behind @apollo/server's standalone server: no options beyond the
 // supergraph, as in Apollo's getting-started (the gateway's default fetcher, caches and plugins).
-// @apollo/server as published (`apollo-server-stock`), without the patch the router runs with (patches/).
+// @apollo/server as published.
 //   env: SUPERGRAPH_PATH, PORT
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from 'apollo-server-stock';
-import { startStandaloneServer } from 'apollo-server-stock/standalone';
+import { ApolloServer } from '@apollo/server';
+import { startStandaloneServer } from '@apollo/server/standalone';
 import { readFileSync } from 'node:fs';
 
 const gateway = new ApolloGateway({ supergraphSdl: readFileSync(process.env.SUPERGRAPH_PATH!, 'utf8') });

@@ -1,19 +1,20 @@
 import { CloseCode, handleProtocols, makeServer, MessageType, type Context, type ExecutionResult, type OperationResult, type SubscribePayload } from 'graphql-ws';
 import {
-  createSourceEventStream, execute as graphqlExecute, getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules,
-  subscribe as graphqlSubscribe, validate,
-  type DocumentNode, type ExecutionArgs, type FormattedExecutionResult, type ParseOptions, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule,
+  createSourceEventStream, execute as graphqlExecute, GraphQLError, subscribe as graphqlSubscribe,
+  type ExecutionArgs, type FormattedExecutionResult, type GraphQLSchema,
 } from 'graphql';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
-import { assertMeets, guardedFieldsOf, type Requirement } from './authz.ts';
+import type { Requirement } from './authz.ts';
 import { ErrorCode, graphqlError } from './errors.ts';
 import { maskUnexpectedErrors } from './graphql.ts';
-import { operationGuards, type Limits } from './limits.ts';
+import { KeepAlive } from './keep-alive.ts';
+import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
+import { isRefusal, OperationErrorCode, operationPreparer, type OperationInput, type PreparedRequest, type Refusal } from './operation.ts';
+import { authorizationOf, Session, sharedOperation, type SharedOperation } from './session.ts';
 import { isPushIterator, mapAsync } from './stream.ts';
 
 /**
@@ -27,11 +28,10 @@ import { isPushIterator, mapAsync } from './stream.ts';
  *   "Token expired". Before that, the client may present a fresh token in a `ping` payload (same
  *   shape as `connection_init`); it must verify and be for the same user (else 4401 / 4403). The
  *   `pong` answers only once it is accepted, so a pong means the refresh took.
- * - Every subscribe message is parsed with the token cap, validated with graphql's rules plus the
- *   operation limits, and checked against `@authenticated`/`@requiresScopes` before anything runs;
- *   a refused one gets an `error` message with a stable code, and the connection stays up. Parsed
- *   and validated documents are cached by their text: a thousand clients sending the same
- *   subscription share one document.
+ * - Every subscribe message goes through the same stages as an HTTP request before anything runs
+ *   (`prepare`: by default the kit's operationPreparer, parse with the token cap, validate with the
+ *   limits, authorize; the router passes its pipeline's); a refused one gets an `error` message with
+ *   a stable code, and the connection stays up.
  * - With `operationTokens` (subgraphs), a connection may instead carry many users' operations, each
  *   with its own token in `extensions.authorization`: a router multiplexes its clients' subscriptions
  *   over one connection per subgraph. Such a connection says so in `connection_init`
@@ -55,130 +55,40 @@ export const WsCloseCode = {
 
 /** Stable `extensions.code`s of refused subscribe messages, besides the kit's UNAUTHENTICATED / FORBIDDEN / BAD_USER_INPUT. */
 export const WsErrorCode = {
-  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
-  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
-  OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
+  ...OperationErrorCode,
   TOO_MANY_OPERATIONS: 'TOO_MANY_OPERATIONS',
 } as const;
 
-/** One authenticated connection: the caller as of its latest accepted token. */
-export class Session {
-  #identity: Identity;
-  #authorization: string;
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
-  readonly #expire: () => void;
-  readonly #onRefresh = new Set<(session: Session) => void>();
-  readonly #onClose = new Set<() => void>();
-
-  constructor(identity: Identity, authorization: string, expire: () => void) {
-    this.#identity = identity;
-    this.#authorization = authorization;
-    this.#expire = expire;
-    this.#arm();
-  }
-
-  get identity(): Identity {
-    return this.#identity;
-  }
-
-  /** The verified `Authorization` value (`Bearer …`), for calls made on the caller's behalf. */
-  get authorization(): string {
-    return this.#authorization;
-  }
-
-  get expired(): boolean {
-    return this.#identity.expiresAt * 1000 <= Date.now();
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Runs after each accepted token refresh; returns an unsubscribe function. */
-  onRefresh(listener: (session: Session) => void): () => void {
-    this.#onRefresh.add(listener);
-    return () => this.#onRefresh.delete(listener);
-  }
-
-  /** Runs once, when the socket has closed (after its operations were stopped). */
-  onClose(listener: () => void): () => void {
-    if (this.#closed) {
-      listener();
-      return () => {};
-    }
-    this.#onClose.add(listener);
-    return () => this.#onClose.delete(listener);
-  }
-
-  refresh(identity: Identity, authorization: string): void {
-    this.#identity = identity;
-    this.#authorization = authorization;
-    this.#arm();
-    for (const listener of this.#onRefresh) listener(this);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    for (const listener of this.#onClose) listener();
-    this.#onClose.clear();
-    this.#onRefresh.clear();
-  }
-
-  #arm(): void {
-    clearTimeout(this.#timer);
-    // setTimeout holds at most ~24.8 days; a longer-lived token re-arms when that fires.
-    const delay = Math.min(Math.max(this.#identity.expiresAt * 1000 - Date.now(), 0), 2 ** 31 - 1);
-    this.#timer = setTimeout(() => (this.expired ? this.#expire() : this.#arm()), delay);
-    this.#timer.unref();
-  }
-}
-
-/** The `Authorization` value in a `connection_init` or `ping` payload, if any. */
-export function authorizationOf(payload: unknown): string | undefined {
-  if (typeof payload !== 'object' || payload === null) return undefined;
-  const fields = payload as Record<string, unknown>;
-  const header = fields['authorization'] ?? fields['Authorization'];
-  if (typeof header === 'string' && header) return header;
-  const token = fields['token'];
-  if (typeof token === 'string' && token) return `Bearer ${token}`;
-  return undefined;
-}
-
-/** What the server knows of a subscribe message once it has been accepted. */
-export interface WsRequest {
-  session: Session;
-  query: string;
-  operationName: string | undefined;
-  document: DocumentNode;
-  operation: OperationDefinitionNode;
-  variables: Record<string, unknown>;
-}
+/** What the server knows of a subscribe message once it has been accepted: what `prepare` made of it, and its session. */
+export type WsRequest<P extends PreparedRequest = PreparedRequest> = P & { session: Session };
 
 export type WsExecute = (args: ExecutionArgs) => OperationResult;
 
-export interface GraphQLWsOptions<C> {
+export interface GraphQLWsOptions<C, P extends PreparedRequest = PreparedRequest> {
   /** The schema operations are validated against (the router: its API schema). */
   schema: GraphQLSchema;
+  /**
+   * Every check a subscribe message passes before it runs, for the identity it runs as; defaults to
+   * the kit's operationPreparer over `schema`, `limits` and `requirements`.
+   */
+  prepare?: (input: OperationInput, identity: Identity) => P | Refusal;
   verifier: TokenVerifier;
   limits: Limits;
   logger: Logger;
   production: boolean;
   /** Defaults to `/graphql`; upgrades to any other path are refused. */
   path?: string;
-  /** Checked before execution, like the router's HTTP plugin (coordinate → requirement). */
+  /** Checked before execution by the default `prepare` (coordinate → requirement). */
   requirements?: ReadonlyMap<string, Requirement>;
   /** The `contextValue` operations run with. */
-  context: (request: WsRequest) => C | Promise<C>;
+  context: (request: WsRequest<P>) => C | Promise<C>;
   /**
    * With graphql-js's own `subscribe` (no `subscribe` option): the context each event of a
    * subscription is executed with, built anew per event, so the event's fields read current data
    * (fresh loaders, a fresh database session) as a new HTTP request would, with the connection's
    * current identity. Without it every event runs with the subscription's own context.
    */
-  eventContext?: (request: WsRequest) => C | Promise<C>;
+  eventContext?: (request: WsRequest<P>) => C | Promise<C>;
   /** Queries and mutations; graphql-js `execute` by default. */
   execute?: WsExecute;
   /** Subscriptions; graphql-js `subscribe` by default. */
@@ -191,8 +101,6 @@ export interface GraphQLWsOptions<C> {
   operationTokens?: boolean;
   /** Operations one such shared connection may have running at once (a router's, for all its clients). */
   maxOperationsPerSharedConnection?: number;
-  /** Parsed and validated documents kept, by query text. */
-  documentCacheSize?: number;
   /** Bytes a connection may have waiting to go out before a pushed result ends its subscription (overflow). */
   maxBufferedBytes?: number;
   /** Interval of WebSocket-level keep-alive pings (default 12 s); a peer that has not answered one by the next is dropped. */
@@ -206,9 +114,6 @@ export interface GraphQLWsServer {
   close(graceMs?: number): Promise<void>;
 }
 
-const codeOf = (error: GraphQLError, code: string): GraphQLError =>
-  new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions: { ...error.extensions, code } });
-
 /** A close reason must fit in 123 bytes (ws throws otherwise). */
 function closeSocket(socket: WebSocket, code: number, reason: string): void {
   let text = reason;
@@ -218,13 +123,11 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsOptions<C>): GraphQLWsServer {
-  const { schema, verifier, logger, requirements, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000, maxBufferedBytes = 1024 * 1024 } = options;
-  const guards = operationGuards(options.limits);
-  const rules: ValidationRule[] = [...specifiedRules, ...guards.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
+export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = PreparedRequest>(server: Server, options: GraphQLWsOptions<C, P>): GraphQLWsServer {
+  const { schema, verifier, logger, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000, maxBufferedBytes = 1024 * 1024 } = options;
+  const prepare = options.prepare ?? (operationPreparer({ schema, limits: options.limits, production: options.production, requirements: options.requirements }) as unknown as (input: OperationInput, identity: Identity) => P | Refusal);
   const mask = maskUnexpectedErrors(logger);
   const connections = new WeakMap<WebSocket, Connection>();
-  const documents = documentCache(schema, rules, guards.parseOptions, options.documentCacheSize ?? 1_000);
   type Ctx = Context<Record<string, unknown> | undefined, { socket: WebSocket }>;
 
   // Nothing an operation does may throw into graphql-ws: it would close the whole socket with 4500.
@@ -236,7 +139,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     }
   };
   // The request each subscription's context was built for, so each of its events can get a fresh context.
-  const requests = new WeakMap<object, WsRequest>();
+  const requests = new WeakMap<object, WsRequest<P>>();
   const execute = safely(options.execute ?? graphqlExecute);
   const subscribe = safely(options.subscribe ?? (options.eventContext ? subscribeWithEventContext(options.eventContext, requests) : (graphqlSubscribe as WsExecute)));
 
@@ -361,26 +264,8 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
         identity = verified;
         authorization = own;
       }
-      const parsed = documents.get(payload.query);
-      if ('errors' in parsed) return parsed.errors;
-      const { document } = parsed;
-      const operationName = payload.operationName ?? undefined;
-      const operation = getOperationAST(document, operationName);
-      if (!operation) {
-        return [new GraphQLError(operationName ? `Unknown operation named "${operationName}"` : 'Must provide operation name if query contains multiple operations', { extensions: { code: WsErrorCode.OPERATION_RESOLUTION_FAILURE } })];
-      }
-      if (requirements) {
-        try {
-          // With the identity the operation runs with now (a refresh may have changed its scopes).
-          for (const [coordinate, requirement] of guardedFieldsOf(schema, document, operation, requirements)) assertMeets(identity, requirement, coordinate);
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-      }
-      const variables = (payload.variables ?? {}) as Record<string, unknown>;
-      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 25 });
-      if (coerced.errors) return coerced.errors.map((error) => codeOf(error, ErrorCode.BAD_USER_INPUT));
+      const prepared = prepare({ query: payload.query, operationName: payload.operationName, variables: payload.variables }, identity);
+      if (isRefusal(prepared)) return [...prepared.errors];
       let session = connection.session;
       if (!session) {
         const operationState = sharedOperation(identity, authorization);
@@ -388,11 +273,11 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
         session = operationState.session;
         options.onSession?.(session);
       }
-      const request: WsRequest = { session, query: payload.query, operationName, document, operation, variables };
+      const request: WsRequest<P> = { ...prepared, session };
       const contextValue = await options.context(request);
       if (typeof contextValue === 'object' && contextValue !== null) requests.set(contextValue, request);
       // Variables go on as sent: graphql-js and subgraphs coerce them themselves.
-      return { schema, document, operationName, variableValues: variables, contextValue } satisfies ExecutionArgs;
+      return { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variables, contextValue } satisfies ExecutionArgs;
     },
 
     execute,
@@ -421,44 +306,11 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
 
   const onSocketError = (error: Error) => logger.debug({ err: error }, 'WebSocket error');
 
-  // Keep-alive: one rolling sweep over all sockets (not a timer per socket) pings each once per
-  // interval, and drops one that has not answered a ping for an interval. A lap is TICKS ticks of
-  // the interval, each visiting its share of the sockets: pinging 10,000s at once (and reading their
-  // pongs) would hold up deliveries.
-  const keepAliveMs = options.keepAliveMs ?? 12_000;
-  const TICKS = 50;
-  const tickMs = keepAliveMs / TICKS;
-  /** Sockets pinged and not answered yet, with when. */
-  const awaitingPong = new Map<WebSocket, number>();
-  function onPong(this: WebSocket) {
-    awaitingPong.delete(this);
-  }
-  // A Set's iterator is live: it skips sockets closed since and reaches those opened since.
-  let lap = wss.clients.values();
-  let tick = 0;
-  const sweepSlice = () => {
-    if (tick++ % TICKS === 0) lap = wss.clients.values();
-    const now = performance.now();
-    for (let due = Math.ceil(wss.clients.size / TICKS); due > 0; due--) {
-      const next = lap.next();
-      if (next.done) return;
-      const socket = next.value;
-      const pingedAt = awaitingPong.get(socket);
-      // Half a tick of slack: timers are late, never early, but a lap's ticks are not exact.
-      if (pingedAt !== undefined) {
-        if (now - pingedAt >= keepAliveMs - tickMs / 2) socket.terminate();
-      } else if (socket.readyState === socket.OPEN) {
-        awaitingPong.set(socket, now);
-        socket.ping();
-      }
-    }
-  };
-  const keepAlive = setInterval(sweepSlice, tickMs);
-  keepAlive.unref();
+  const keepAlive = new KeepAlive(wss, options.keepAliveMs ?? 12_000);
 
   wss.on('connection', (socket: WebSocket) => {
     socket.on('error', onSocketError);
-    socket.on('pong', onPong);
+    keepAlive.watch(socket);
     const closed = protocol.opened({
       protocol: socket.protocol,
       // Resolves once written: a pulled stream then reads its next result no faster than the client takes them.
@@ -474,7 +326,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
       })),
     }, { socket });
     socket.once('close', (code, reason) => {
-      awaitingPong.delete(socket);
+      keepAlive.forget(socket);
       void closed(code, String(reason));
     });
   });
@@ -485,7 +337,7 @@ export function serveGraphQLOverWebSocket<C>(server: Server, options: GraphQLWsO
     },
     async close(graceMs = 2_000) {
       closing = true;
-      clearInterval(keepAlive);
+      keepAlive.stop();
       const open = [...wss.clients];
       await Promise.all(open.map((socket) => new Promise<void>((resolve) => {
         if (socket.readyState === socket.CLOSED) return resolve();
@@ -505,89 +357,14 @@ interface Connection {
   operations: Map<string, SharedOperation>;
 }
 
-/** An operation on a shared connection: its own session, and a way to end it from the server. */
-interface SharedOperation {
-  session: Session;
-  /** Ends the operation's stream with one last result carrying `error` (expiry, a refused refresh). */
-  end(error: GraphQLError): void;
-  /** The stream the operation's results flow through, ended by `end`. */
-  bind(source: AsyncIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult>;
-}
-
-function sharedOperation(identity: Identity, authorization: string): SharedOperation {
-  let ending: GraphQLError | undefined;
-  let wake = () => {};
-  const ended = new Promise<void>((resolve) => (wake = resolve));
-  const end = (error: GraphQLError) => {
-    if (ending) return;
-    ending = error;
-    session.close();
-    wake();
-  };
-  const session = new Session(identity, authorization, () => end(graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')));
-  const bind = (source: AsyncIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult> => {
-    let finished = false;
-    const finish = async (): Promise<IteratorResult<ExecutionResult>> => {
-      if (!finished) {
-        finished = true;
-        await source.return?.();
-      }
-      return { value: undefined, done: true };
-    };
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      async next() {
-        if (finished) return { value: undefined, done: true };
-        const next = await Promise.race([source.next(), ended.then(() => undefined)]);
-        if (next && !ending) return next;
-        if (next?.done || finished) return finish();
-        // The last result says why; the stream ends with the next call.
-        void finish();
-        return { value: { errors: [ending!] }, done: false };
-      },
-      return: finish,
-      async throw(error: unknown) {
-        await finish();
-        throw error;
-      },
-    };
-  };
-  return { session, end, bind };
-}
-
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> => typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
-
-/** Parsed and validated documents by query text (least recently used first out), or why one is refused. */
-function documentCache(schema: GraphQLSchema, rules: ValidationRule[], parseOptions: ParseOptions, size: number) {
-  type Entry = { document: DocumentNode } | { errors: readonly GraphQLError[] };
-  const cache = new LRUCache<string, Entry>({ max: size });
-  return {
-    get(query: string): Entry {
-      const cached = cache.get(query);
-      if (cached) return cached;
-      let document: DocumentNode;
-      try {
-        document = parse(query, parseOptions);
-      } catch (error) {
-        // Not cached: a flood of distinct broken documents must not evict the good ones.
-        return { errors: [error instanceof GraphQLError ? codeOf(error, WsErrorCode.GRAPHQL_PARSE_FAILED) : new GraphQLError(messageOf(error), { extensions: { code: WsErrorCode.GRAPHQL_PARSE_FAILED } })] };
-      }
-      const invalid = validate(schema, document, rules);
-      const entry: Entry = invalid.length ? { errors: invalid.map((error) => codeOf(error, WsErrorCode.GRAPHQL_VALIDATION_FAILED)) } : { document };
-      cache.set(query, entry);
-      return entry;
-    },
-  };
-}
 
 /**
  * graphql-js `subscribe`, except that each event is executed with a context built for it (see
  * `eventContext`) instead of the subscription's: the source stream is set up with the
  * subscription's context, each event's selection runs like a new request.
  */
-function subscribeWithEventContext<C>(eventContext: (request: WsRequest) => C | Promise<C>, requests: WeakMap<object, WsRequest>): WsExecute {
+function subscribeWithEventContext<C, P extends PreparedRequest>(eventContext: (request: WsRequest<P>) => C | Promise<C>, requests: WeakMap<object, WsRequest<P>>): WsExecute {
   return async (args) => {
     const request = typeof args.contextValue === 'object' && args.contextValue !== null ? requests.get(args.contextValue) : undefined;
     if (!request) return graphqlSubscribe(args);

@@ -1,4 +1,3 @@
-import { HeaderMap, type ApolloServer, type BaseContext, type ContextThunk } from '@apollo/server';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.ts';
@@ -6,11 +5,13 @@ import type { Logger } from './log.ts';
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 export type ReadinessCheck = () => Promise<void>;
 
-export interface HttpOptions<C extends BaseContext> {
-  apollo: ApolloServer<C>;
-  context: (req: IncomingMessage) => Promise<C>;
+/** Answers a GraphQL request (the request's body not read yet); throw an HttpError for a plain error response. */
+export type GraphQLHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
+
+export interface HttpOptions {
+  /** Serves `graphqlPath`: a subgraph's Apollo Server (`apolloHandler`), the router's own pipeline. */
+  graphql: GraphQLHandler;
   logger: Logger;
-  maxBodyBytes: number;
   /** Extra GET routes by exact path (e.g. a JWKS document). */
   routes?: Record<string, Route>;
   /** Each must resolve for /readyz to answer 200. */
@@ -18,7 +19,8 @@ export interface HttpOptions<C extends BaseContext> {
   graphqlPath?: string;
 }
 
-class HttpError extends Error {
+/** An error answered as a plain JSON error response with its status (BAD_REQUEST), before any GraphQL runs. */
+export class HttpError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
     super(message);
@@ -27,10 +29,10 @@ class HttpError extends Error {
 }
 
 /**
- * A plain node:http server in front of an Apollo Server: /graphql, /healthz (alive), /readyz
- * (dependencies answer). Bodies are size-capped and malformed JSON is a 400, both before GraphQL runs.
+ * A plain node:http server: GraphQL on /graphql, /healthz (alive), /readyz (dependencies answer)
+ * and any extra GET routes.
  */
-export function createHttpServer<C extends BaseContext>(options: HttpOptions<C>): Server {
+export function createHttpServer(options: HttpOptions): Server {
   const { logger, routes = {}, readiness = {}, graphqlPath = '/graphql' } = options;
   const getRoutes: Record<string, Route> = {
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -41,7 +43,7 @@ export function createHttpServer<C extends BaseContext>(options: HttpOptions<C>)
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname === graphqlPath) return await handleGraphQL(req, res, url, options);
+      if (url.pathname === graphqlPath) return await options.graphql(req, res, url);
       const route = req.method === 'GET' || req.method === 'HEAD' ? getRoutes[url.pathname] : undefined;
       if (route) return await route(req, res);
       sendJson(res, 404, { error: 'not found' });
@@ -54,28 +56,8 @@ export function createHttpServer<C extends BaseContext>(options: HttpOptions<C>)
   });
 }
 
-async function handleGraphQL<C extends BaseContext>(req: IncomingMessage, res: ServerResponse, url: URL, options: HttpOptions<C>): Promise<void> {
-  const headers = new HeaderMap();
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-  }
-  const body = req.method === 'POST' ? parseBody(await readBody(req, options.maxBodyBytes), headers.get('content-type')) : undefined;
-  const context: ContextThunk<C> = () => options.context(req);
-  const response = await options.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-    context,
-  });
-  for (const [key, value] of response.headers) res.setHeader(key, value);
-  res.statusCode = response.status ?? 200;
-  if (response.body.kind === 'complete') {
-    res.end(response.body.string);
-    return;
-  }
-  for await (const chunk of response.body.asyncIterator) res.write(chunk);
-  res.end();
-}
-
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+/** The request body as text; over `maxBytes`, an HttpError 413 (the rest is drained, not buffered). */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes) {
     req.resume();
@@ -97,16 +79,6 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
-}
-
-function parseBody(raw: string, contentType: string | undefined): unknown {
-  if (!contentType?.startsWith('application/json') && !contentType?.startsWith('application/graphql-response+json')) return raw;
-  if (raw === '') throw new HttpError(400, 'Empty JSON body');
-  try {
-    return JSON.parse(raw);
-  } catch {
-    throw new HttpError(400, 'Malformed JSON body');
-  }
 }
 
 /** A GET route answering 200 when every check resolves, else 503 naming the failing ones. */

@@ -10,6 +10,8 @@ export * from './lifecycle.ts';
 export * from './limits.ts';
 export * from './loader.ts';
 export * from './log.ts';
+export * from './operation.ts';
+export * from './session.ts';
 export * from './service.ts';
 export * from './stream.ts';
 export * from './subgraph.ts';

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from './log.ts';
 import { runUntilSignal } from './lifecycle.ts';
 import type { Route } from './http.ts';
 import { limitsConfig } from './limits.ts';
-import type { Session } from './graphql-ws.ts';
+import type { Session } from './session.ts';
 import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome } from './messaging/broadcast.ts';
 import { startConsumer, type EventHandlers, type MessageOutcome } from './messaging/consumer.ts';
 import { deadLetterTopic } from './messaging/dead-letters.ts';

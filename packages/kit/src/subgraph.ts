@@ -1,15 +1,16 @@
-import { ApolloServer, type BaseContext } from '@apollo/server';
+import { ApolloServer, HeaderMap, type BaseContext, type ContextThunk } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { parse, type DocumentNode } from 'graphql';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
 import { enforceRequirements, requirementsOf } from './authz.ts';
 import { withHttpStatus } from './errors.ts';
 import { maskUnexpectedErrors } from './graphql.ts';
-import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from './graphql-ws.ts';
-import { closeHttpServer, createHttpServer, listen, type ReadinessCheck, type Route } from './http.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer } from './graphql-ws.ts';
+import type { Session } from './session.ts';
+import { closeHttpServer, createHttpServer, HttpError, listen, readBody, type GraphQLHandler, type ReadinessCheck, type Route } from './http.ts';
 import { operationGuards, type Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 
@@ -93,18 +94,17 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     plugins: [ApolloServerPluginInlineTraceDisabled()],
   });
   await apollo.start();
+  const context = async (req: IncomingMessage) => {
+    const identity = await identityFromAuthorization(options.verifier, req.headers.authorization).catch((error: unknown) => {
+      throw withHttpStatus(error);
+    });
+    return options.context(identity, req);
+  };
   const server = createHttpServer({
-    apollo,
+    graphql: apolloHandler(apollo, context, options.limits.LIMIT_MAX_BODY_BYTES),
     logger,
-    maxBodyBytes: options.limits.LIMIT_MAX_BODY_BYTES,
     routes: options.routes,
     readiness: options.readiness,
-    context: async (req) => {
-      const identity = await identityFromAuthorization(options.verifier, req.headers.authorization).catch((error: unknown) => {
-        throw withHttpStatus(error);
-      });
-      return options.context(identity, req);
-    },
   });
   let webSocket: GraphQLWsServer | undefined;
   if (options.webSocket) {
@@ -134,4 +134,43 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
       await apollo.stop();
     },
   };
+}
+
+/**
+ * GraphQL served by an Apollo Server (the subgraphs'). Bodies are size-capped and malformed JSON is
+ * a 400, both before GraphQL runs.
+ */
+export function apolloHandler<C extends BaseContext>(apollo: ApolloServer<C>, context: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number): GraphQLHandler {
+  return (req, res, url) => handleApollo(req, res, url, apollo, context, maxBodyBytes);
+}
+
+async function handleApollo<C extends BaseContext>(req: IncomingMessage, res: ServerResponse, url: URL, apollo: ApolloServer<C>, contextOf: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number): Promise<void> {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const body = req.method === 'POST' ? parseBody(await readBody(req, maxBodyBytes), headers.get('content-type')) : undefined;
+  const context: ContextThunk<C> = () => contextOf(req);
+  const response = await apollo.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+    context,
+  });
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  res.statusCode = response.status ?? 200;
+  if (response.body.kind === 'complete') {
+    res.end(response.body.string);
+    return;
+  }
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+function parseBody(raw: string, contentType: string | undefined): unknown {
+  if (!contentType?.startsWith('application/json') && !contentType?.startsWith('application/graphql-response+json')) return raw;
+  if (raw === '') throw new HttpError(400, 'Empty JSON body');
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new HttpError(400, 'Malformed JSON body');
+  }
 }

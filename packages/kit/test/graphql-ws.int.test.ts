@@ -5,7 +5,8 @@ import { setImmediate as tick } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveGraphQLOverWebSocket, type GraphQLWsServer, type Session } from '../src/graphql-ws.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer } from '../src/graphql-ws.ts';
+import type { Session } from '../src/session.ts';
 import { defaultLimits } from '../src/limits.ts';
 
 import { pushable, type Pushable } from '../src/stream.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { authorizationOf, Session } from '@shopgraph/kit';
-import { webSocketUrl } from './subscriptions.ts';
+import { webSocketUrl } from './subgraph-subscriptions.ts';
 
 describe('authorizationOf', () => {
   it('reads a bearer value or a bare token from a connection_init / ping payload', () => {

@@ -1,24 +1,16 @@
-import type { GraphQLDataSource } from '@apollo/gateway';
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { FetchNode } from '@apollo/query-planner';
 import { ErrorCode } from '@shopgraph/kit/errors';
-import type { Session, WsRequest } from '@shopgraph/kit/graphql-ws';
+import type { Session } from '@shopgraph/kit/session';
 import type { Logger } from '@shopgraph/kit/log';
-import { mapAsync, pushable, type Pushable, type PushIterator } from '@shopgraph/kit/stream';
+import { pushable, type Pushable, type PushIterator } from '@shopgraph/kit/stream';
 import type { FormattedExecutionResult, SubscribePayload } from 'graphql-ws';
-import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import { variablesFor, type GatewayRequestContext, type PlanExecution, type PreparedOperation } from './execution.ts';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import { SubgraphConnection, type OperationFailure, type OperationSink } from './subgraph-connection.ts';
 
 /**
- * Federated operations over the router's WebSocket: queries, mutations and subscriptions planned and
- * run as over HTTP (execution.ts).
- *
- * A subscription plans to `Subscription { primary, rest }`: `primary` is a subscription to the
- * subgraph owning the root field, `rest` fetches the other subgraphs' fields of each event. The
- * router subscribes to that subgraph over graphql-ws (the client's verified Authorization in the
- * subscribe message's extensions) and, for every event, runs the plain plan `Sequence [primary, rest]`
- * with the primary service answering with the event instead of calling the subgraph.
+ * The router's side of subgraph subscriptions: a subscription plans to `Subscription { primary,
+ * rest }`, and `primary` is a subscription to the subgraph owning the root field, made over
+ * graphql-ws on one connection per subgraph (subgraph-connection.ts) shared by every client.
  */
 
 /** Codes of errors a federated subscription can end with, besides those subgraphs send. */
@@ -29,112 +21,8 @@ export const SubscriptionErrorCode = {
   SUBSCRIPTION_OVERFLOW: 'SUBSCRIPTION_OVERFLOW',
 } as const;
 
-/** What each operation runs with: the connection's session (its current identity and token). */
-export interface FederatedContext {
-  request: WsRequest;
-}
-
-export interface FederatedExecutionOptions {
-  /** Plans and runs operations (the same as over HTTP). */
-  execution: PlanExecution;
-  /** The same data sources as over HTTP, by subgraph name, so fetches forward Authorization and keep alive the same way. */
-  dataSources: Readonly<Record<string, GraphQLDataSource>>;
-  /** Routing URLs (http/https) by subgraph name; subscriptions go to the same URL over ws/wss. */
-  routingUrls: ReadonlyMap<string, string>;
-  logger: Logger;
-  /**
-   * Events buffered per subscription for a slow client before it is ended with SUBSCRIPTION_OVERFLOW
-   * (those executed per event; a passed-through one is bounded by the WebSocket's buffered bytes).
-   */
-  maxBufferedEvents?: number;
-}
-
-export interface FederatedExecution {
-  /** The API schema, for validating operations. */
-  schema: GraphQLSchema;
-  execute(args: ExecutionArgs): Promise<ExecutionResult>;
-  subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
-  /** Subgraph subscriptions open now, and upstream sockets (for metrics and tests). */
-  stats(): { upstreamSubscriptions: number; upstreamSockets: number };
-  /** Closes the subgraph connections (after the clients' sockets). */
-  close(): Promise<void>;
-}
-
-export function createFederatedExecution(options: FederatedExecutionOptions): FederatedExecution {
-  const { execution, dataSources, routingUrls, logger, maxBufferedEvents = 1_000 } = options;
-  const { schema } = execution;
-  const upstream = new SubgraphSubscriptions(routingUrls, logger);
-
-  const prepare = (request: WsRequest): PreparedOperation => execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
-
-  const run = (operation: PreparedOperation, services: Record<string, GraphQLDataSource>, request: WsRequest) => {
-    const { session } = request;
-    // What the executor (and the gateway's, for plans it leaves to it) reads of Apollo's request context; a fresh one per run.
-    const requestContext = {
-      request: { query: request.query, operationName: request.operationName, variables: request.variables },
-      // The router's RouterContext: the subgraph data sources forward this Authorization (the latest refreshed one).
-      context: { identity: session.identity, authorization: session.authorization },
-      logger,
-      schema,
-      document: request.document,
-      source: request.query,
-      operationName: request.operationName ?? null,
-      operation: request.operation,
-      queryHash: '',
-      metrics: {},
-    } as unknown as GatewayRequestContext;
-    return execution.execute(operation, services, requestContext);
-  };
-
-  const contextOf = (args: ExecutionArgs): WsRequest => (args.contextValue as FederatedContext).request;
-
-  const execute = async (args: ExecutionArgs): Promise<ExecutionResult> => {
-    const request = contextOf(args);
-    return run(prepare(request), dataSources, request);
-  };
-
-  const subscribe = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
-    const request = contextOf(args);
-    const operation = prepare(request);
-    const { plan } = operation;
-    if (plan.node?.kind !== 'Subscription') return execute(args);
-    const { primary } = plan.node;
-    const variables = variablesFor(primary, request.variables);
-    // Passed through: each event is the answer, so no per-event execution (nor its async step).
-    if (operation.passesThrough) return upstream.subscribe(primary, variables, request.session, maxBufferedEvents, asResult);
-    const perEvent = operation.perEvent!;
-    const events = upstream.subscribe(primary, variables, request.session, maxBufferedEvents, (event) => event);
-    return mapAsync(events, (event) => {
-      // The primary fetch answers with this event; every other subgraph is fetched as usual.
-      const fromEvent: GraphQLDataSource = { process: async () => event };
-      return run(perEvent, { ...dataSources, [primary.serviceName]: fromEvent }, request);
-    });
-  };
-
-  return { schema, execute, subscribe, stats: () => upstream.stats(), close: async () => upstream.close() };
-}
-
-/**
- * Refuses subscription operations over HTTP with a 400 that says where they are served (executing
- * their plan would fail with a 500).
- */
-export function subscriptionsOverWebSocketOnly<C extends BaseContext>(): ApolloServerPlugin<C> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ operation }) {
-          if (operation?.operation !== 'subscription') return;
-          throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws, subprotocol graphql-transport-ws) at this URL, not over HTTP', {
-            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-          });
-        },
-      };
-    },
-  };
-}
-
 /** A subgraph's event as the client's result: its errors as GraphQL errors naming the subgraph, as the executor reports a fetch's. */
-function asResult(event: FormattedExecutionResult, serviceName: string): ExecutionResult {
+export function asResult(event: FormattedExecutionResult, serviceName: string): ExecutionResult {
   if (!event.errors?.length) return event as ExecutionResult;
   const errors = event.errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: { ...error.extensions, serviceName } }));
   return { ...event, data: event.data ?? null, errors } as ExecutionResult;
@@ -155,7 +43,7 @@ function upstreamFailure(serviceName: string, { code, reason }: { code: number; 
 const overflowError = () => new GraphQLError('Events came faster than the client read them', { extensions: { code: SubscriptionErrorCode.SUBSCRIPTION_OVERFLOW } });
 
 /** How a subgraph's event becomes what the client's stream carries. */
-type EventMapper<T> = (event: FormattedExecutionResult, serviceName: string) => T;
+export type EventMapper<T> = (event: FormattedExecutionResult, serviceName: string) => T;
 
 /**
  * The router's subgraph subscriptions: one connection per subgraph (subgraph-connection.ts), shared
@@ -165,7 +53,7 @@ type EventMapper<T> = (event: FormattedExecutionResult, serviceName: string) => 
  * the connection drops, its subscriptions end with SUBGRAPH_SUBSCRIPTION_FAILED: a silent
  * resubscription could miss or repeat events, a client resubscribes with its own cursor.
  */
-class SubgraphSubscriptions {
+export class SubgraphSubscriptions {
   readonly #routingUrls: ReadonlyMap<string, string>;
   readonly #logger: Logger;
   readonly #connections = new Map<string, SubgraphConnection>();

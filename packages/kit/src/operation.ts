@@ -1,0 +1,134 @@
+import {
+  getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, validate,
+  type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type ValidationContext, type ValidationRule,
+} from 'graphql';
+import { LRUCache } from 'lru-cache';
+import type { Identity } from './auth.ts';
+import { assertMeets, guardedFieldsOf, type GuardedField, type Requirement } from './authz.ts';
+import { ErrorCode } from './errors.ts';
+import { operationGuards, type Limits } from './limits.ts';
+
+/**
+ * The stages every GraphQL entry point runs before anything executes, in one place: parse with the
+ * token cap, validate (graphql's rules, the operation limits, no introspection in production),
+ * pick the operation, coerce its variables, and check `@authenticated` / `@requiresScopes` against
+ * the caller. Documents are cached by their text, bounded in bytes; the guarded fields of an
+ * operation are found once per document, so authorizing a cached document is a loop over a list.
+ */
+
+/** Stable codes of refused operations, besides the kit's UNAUTHENTICATED / FORBIDDEN / BAD_USER_INPUT. */
+export const OperationErrorCode = {
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
+} as const;
+
+/** An operation as a client sends it. */
+export interface OperationInput {
+  query: string;
+  operationName?: string | null | undefined;
+  variables?: Record<string, unknown> | null | undefined;
+}
+
+/** An operation that passed every check: ready to plan and run. */
+export interface PreparedRequest {
+  query: string;
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  operationName: string | undefined;
+  /** As sent (executors coerce them themselves). */
+  variables: Record<string, unknown>;
+}
+
+/** Why an operation is refused; `status` is the HTTP status it warrants. */
+export interface Refusal {
+  errors: readonly GraphQLError[];
+  status: number;
+}
+
+export interface OperationPreparerOptions {
+  schema: GraphQLSchema;
+  limits: Limits;
+  production: boolean;
+  /** Coordinate → requirement (`requirementsOf` the SDL); none: no authorization checks. */
+  requirements?: ReadonlyMap<string, Requirement>;
+  /** Bytes of query text the document cache may hold (default 16 MiB). */
+  documentCacheBytes?: number;
+}
+
+/** `readOnly`: only queries (and subscriptions) may run, as over HTTP GET. */
+export type OperationPreparer = (input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }) => PreparedRequest | Refusal;
+
+export const isRefusal = (value: PreparedRequest | Refusal): value is Refusal => 'errors' in value;
+
+/** A GraphQL error with `code` in its extensions (its other fields kept). */
+export const withCode = (error: GraphQLError, code: string): GraphQLError =>
+  new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions: { ...error.extensions, code } });
+
+const refused = (status: number, ...errors: GraphQLError[]): Refusal => ({ errors, status });
+
+/** In production: no `__schema` / `__type` (one error per such field; `__typename` stays allowed). */
+const noIntrospection: ValidationRule = (context: ValidationContext) => ({
+  Field(node) {
+    if (node.name.value === '__schema' || node.name.value === '__type') {
+      context.reportError(new GraphQLError(`GraphQL introspection is disabled, but the operation asked for ${node.name.value}`, { nodes: node }));
+    }
+  },
+});
+
+export function operationPreparer(options: OperationPreparerOptions): OperationPreparer {
+  const { schema, requirements } = options;
+  const guards = operationGuards(options.limits);
+  const rules: ValidationRule[] = [...specifiedRules, ...guards.validationRules, ...(options.production ? [noIntrospection] : [])];
+  type Entry = { document: DocumentNode } | Refusal;
+  // Bounded in bytes, not entries: many distinct large (legal) documents must not grow memory.
+  const documents = new LRUCache<string, Entry>({ maxSize: options.documentCacheBytes ?? 16 * 1024 * 1024, sizeCalculation: (_entry, query) => query.length * 2 + 1024 });
+  const guardedByOperation = new WeakMap<OperationDefinitionNode, readonly GuardedField[]>();
+
+  const documentOf = (query: string): Entry => {
+    const cached = documents.get(query);
+    if (cached) return cached;
+    let document: DocumentNode;
+    try {
+      document = parse(query, guards.parseOptions);
+    } catch (error) {
+      // Not cached: a flood of distinct broken documents must not evict the good ones.
+      const parseError = error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error));
+      return refused(400, withCode(parseError, OperationErrorCode.GRAPHQL_PARSE_FAILED));
+    }
+    const invalid = validate(schema, document, rules);
+    const entry: Entry = invalid.length ? refused(400, ...invalid.map((error) => withCode(error, OperationErrorCode.GRAPHQL_VALIDATION_FAILED))) : { document };
+    documents.set(query, entry);
+    return entry;
+  };
+
+  return (input, identity, { readOnly = false } = {}) => {
+    if (typeof input.query !== 'string') return refused(400, new GraphQLError('The operation has no `query` text', { extensions: { code: 'BAD_REQUEST' } }));
+    const entry = documentOf(input.query);
+    if ('errors' in entry) return entry;
+    const { document } = entry;
+    const operationName = input.operationName ?? undefined;
+    const operation = getOperationAST(document, operationName);
+    if (!operation) {
+      const message = operationName ? `Unknown operation named "${operationName}".` : 'Must provide operation name if query contains multiple operations.';
+      return refused(400, new GraphQLError(message, { extensions: { code: OperationErrorCode.OPERATION_RESOLUTION_FAILURE } }));
+    }
+    if (readOnly && operation.operation === 'mutation') {
+      return refused(405, new GraphQLError('Mutations are not served over GET: send them with POST', { extensions: { code: ErrorCode.BAD_REQUEST } }));
+    }
+    if (requirements) {
+      let guarded = guardedByOperation.get(operation);
+      if (!guarded) guardedByOperation.set(operation, (guarded = guardedFieldsOf(schema, document, operation, requirements)));
+      try {
+        for (const [coordinate, requirement] of guarded) assertMeets(identity, requirement, coordinate);
+      } catch (error) {
+        if (!(error instanceof GraphQLError)) throw error;
+        return refused(error.extensions['code'] === ErrorCode.UNAUTHENTICATED ? 401 : 403, error);
+      }
+    }
+    const variables = input.variables ?? {};
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 25 });
+    if (coerced.errors) return refused(400, ...coerced.errors.map((error) => withCode(error, ErrorCode.BAD_USER_INPUT)));
+    return { query: input.query, document, operation, operationName, variables };
+  };
+}

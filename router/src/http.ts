@@ -1,0 +1,303 @@
+import { identityFromAuthorization, type TokenVerifier } from '@shopgraph/kit/auth';
+import { ErrorCode, graphqlError } from '@shopgraph/kit/errors';
+import { maskUnexpectedErrors } from '@shopgraph/kit/graphql';
+import { HttpError, readBody } from '@shopgraph/kit/http';
+import type { Logger } from '@shopgraph/kit/log';
+import { Session } from '@shopgraph/kit/session';
+import { isPushIterator } from '@shopgraph/kit/stream';
+import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { CachePolicy, isRefusal, type Caller, type Pipeline, type RouterOperation } from './pipeline.ts';
+import type { PersistedQueries } from './persisted-queries.ts';
+
+/**
+ * GraphQL over HTTP on the router's one URL, a thin adapter over the pipeline. What comes back
+ * depends on the operation and the `Accept` header:
+ *
+ * - queries and mutations: JSON (`application/graphql-response+json` or `application/json`);
+ * - subscriptions: Apollo's multipart protocol (`multipart/mixed;subscriptionSpec=1.0`, what Apollo
+ *   Client and Apollo iOS/Kotlin speak), with a heartbeat part every few seconds;
+ * - any operation as Server-Sent Events (`text/event-stream`, the graphql-sse protocol in its
+ *   distinct-connections mode).
+ *
+ * GET serves queries only; POST takes one JSON operation (no batches). Requests a browser could
+ * send cross-site without a preflight are refused (Apollo's CSRF prevention). Automatic persisted
+ * queries work on every transport. A subscription needs a signed-in caller, and ends when its
+ * token expires (the client resubscribes with a fresh token and `after`).
+ */
+
+export interface GraphQLHttpOptions {
+  pipeline: Pipeline;
+  verifier: TokenVerifier;
+  persistedQueries: PersistedQueries;
+  logger: Logger;
+  maxBodyBytes: number;
+  /** Interval of multipart heartbeats (Apollo's protocol: 5 s) and SSE comment pings. */
+  heartbeatMs?: number;
+  /** Bytes a stream may have waiting to go out before a pushed result ends it (overflow). */
+  maxBufferedBytes?: number;
+}
+
+/** The media types the router answers with, in the order it prefers them. */
+const MEDIA = {
+  graphqlResponse: 'application/graphql-response+json',
+  json: 'application/json',
+  multipartSubscription: 'multipart/mixed;subscriptionSpec=1.0',
+  sse: 'text/event-stream',
+} as const;
+const SERVED = Object.values(MEDIA);
+
+/** CSRF prevention as Apollo Server's: content types a browser sends cross-site without a preflight. */
+const SIMPLE_CONTENT_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
+const PREFLIGHT_HEADERS = ['x-apollo-operation-name', 'apollo-require-preflight'];
+
+type Transport = 'json' | 'multipart' | 'sse';
+
+interface MediaRange {
+  type: string;
+  params: Record<string, string>;
+  q: number;
+}
+
+function parseAccept(header: string | undefined): MediaRange[] {
+  const ranges: MediaRange[] = [];
+  for (const part of (header || '*/*').split(',')) {
+    const [type, ...rest] = part.split(';').map((s) => s.trim());
+    if (!type) continue;
+    const params: Record<string, string> = {};
+    for (const param of rest) {
+      const eq = param.indexOf('=');
+      if (eq > 0) params[param.slice(0, eq).trim().toLowerCase()] = param.slice(eq + 1).trim().replace(/^"|"$/g, '');
+    }
+    const q = params['q'] === undefined ? 1 : Number(params['q']);
+    if (q > 0) ranges.push({ type: type.toLowerCase(), params, q });
+  }
+  // Stable: equal q keeps the client's order.
+  return ranges.map((range, i) => ({ range, i })).sort((a, b) => b.range.q - a.range.q || a.i - b.i).map(({ range }) => range);
+}
+
+const matches = (range: MediaRange, type: string) => range.type === type || range.type === '*/*' || (range.type.endsWith('/*') && type.startsWith(range.type.slice(0, -1)));
+
+/** The transports the client accepts, best first, and the JSON media type it prefers. */
+function negotiate(accept: MediaRange[]): { transports: Transport[]; jsonType: string } {
+  const transports: Transport[] = [];
+  let jsonType: string | undefined;
+  for (const range of accept) {
+    if (range.type === 'multipart/mixed' && range.params['subscriptionspec']) transports.push('multipart');
+    else if (range.type === 'text/event-stream') transports.push('sse');
+    else if (matches(range, MEDIA.graphqlResponse) || matches(range, MEDIA.json)) {
+      transports.push('json');
+      jsonType ??= range.type === MEDIA.graphqlResponse ? MEDIA.graphqlResponse : MEDIA.json;
+    }
+  }
+  return { transports: [...new Set(transports)], jsonType: jsonType ?? MEDIA.json };
+}
+
+interface HttpOperation {
+  query: unknown;
+  operationName: unknown;
+  variables: unknown;
+  extensions: unknown;
+}
+
+const badRequest = (message: string, status = 400) => new HttpError(status, message);
+
+function jsonParam(params: URLSearchParams, name: string): unknown {
+  const value = params.get(name);
+  if (value === null || value === '') return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw badRequest(`The ${name} search parameter is not valid JSON`);
+  }
+}
+
+async function readOperation(req: IncomingMessage, url: URL, maxBodyBytes: number): Promise<HttpOperation> {
+  if (req.method === 'GET') {
+    const params = url.searchParams;
+    return { query: params.get('query') ?? undefined, operationName: params.get('operationName') ?? undefined, variables: jsonParam(params, 'variables'), extensions: jsonParam(params, 'extensions') };
+  }
+  const contentType = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (contentType !== 'application/json' && contentType !== MEDIA.graphqlResponse) {
+    throw badRequest('POST requests must have content-type application/json');
+  }
+  const raw = await readBody(req, maxBodyBytes);
+  if (raw === '') throw badRequest('Empty JSON body');
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    throw badRequest('Malformed JSON body');
+  }
+  if (Array.isArray(body)) throw badRequest('Operation batching disabled.');
+  if (typeof body !== 'object' || body === null) throw badRequest('The POST body must be a JSON object');
+  const { query, operationName, variables, extensions } = body as Record<string, unknown>;
+  return { query, operationName, variables, extensions };
+}
+
+/** Refuses what a browser could send cross-site without a preflight (Apollo Server's CSRF prevention). */
+function assertNotCsrf(req: IncomingMessage): void {
+  const contentType = req.headers['content-type'];
+  if (contentType !== undefined && !SIMPLE_CONTENT_TYPES.has(contentType.split(';')[0]!.trim().toLowerCase())) return;
+  if (PREFLIGHT_HEADERS.some((name) => req.headers[name])) return;
+  throw badRequest(
+    "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). Please either specify a 'content-type' header (with a type that is not one of application/x-www-form-urlencoded, multipart/form-data, text/plain) or provide a non-empty value for one of the following headers: x-apollo-operation-name, apollo-require-preflight",
+  );
+}
+
+function validateShape(op: HttpOperation): void {
+  if (op.operationName !== undefined && op.operationName !== null && typeof op.operationName !== 'string') throw badRequest('operationName must be a string');
+  if (op.variables !== undefined && op.variables !== null && (typeof op.variables !== 'object' || Array.isArray(op.variables))) throw badRequest('variables must be a JSON object');
+  if (op.extensions !== undefined && op.extensions !== null && (typeof op.extensions !== 'object' || Array.isArray(op.extensions))) throw badRequest('extensions must be a JSON object');
+  if (op.query !== undefined && typeof op.query !== 'string') throw badRequest('query must be a string');
+}
+
+export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+  const { pipeline, verifier, persistedQueries, logger, heartbeatMs = 5_000, maxBufferedBytes = 1024 * 1024 } = options;
+  const mask = maskUnexpectedErrors(logger);
+  const format = (result: ExecutionResult): FormattedExecutionResult => ({
+    ...(result.errors?.length ? { errors: result.errors.map((error) => mask(error.toJSON(), error)) } : {}),
+    ...('data' in result ? { data: result.data } : {}),
+    ...(result.extensions ? { extensions: result.extensions } : {}),
+  });
+  const sendResult = (res: ServerResponse, status: number, type: string, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+  const errorsOf = (errors: readonly GraphQLError[]) => ({ errors: errors.map((error) => mask(error.toJSON(), error)) });
+
+  return async (req, res, url) => {
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      res.setHeader('allow', 'GET, POST');
+      throw badRequest('GraphQL is served over GET and POST', 405);
+    }
+    const accept = parseAccept(req.headers.accept);
+    const { transports, jsonType } = negotiate(accept);
+    if (!transports.length) {
+      return sendResult(res, 406, MEDIA.json, { errors: [{ message: `Not acceptable: the router answers with ${SERVED.join(', ')}`, extensions: { code: 'NOT_ACCEPTABLE', accepts: SERVED } }] });
+    }
+    assertNotCsrf(req);
+    const received = await readOperation(req, url, options.maxBodyBytes);
+    validateShape(received);
+
+    // One declaration of the caller, for every transport: a bad token fails the request (401).
+    const authorization = req.headers.authorization;
+    let caller: Caller;
+    try {
+      const identity = await identityFromAuthorization(verifier, authorization);
+      caller = { identity, authorization: identity ? authorization : undefined };
+    } catch (error) {
+      return sendResult(res, 401, jsonType, errorsOf([error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error))]));
+    }
+
+    const persisted = persistedQueries.resolve(received.query, received.extensions);
+    if ('error' in persisted) return sendResult(res, persisted.status, jsonType, errorsOf([persisted.error]), { 'cache-control': 'private, no-cache, must-revalidate' });
+    if (persisted.query === undefined || persisted.query === '') {
+      throw badRequest('GraphQL operations must contain a non-empty `query` or a `persistedQuery` extension.');
+    }
+    const input = { query: persisted.query, operationName: received.operationName as string | undefined, variables: received.variables as Record<string, unknown> | undefined };
+    const prepared = pipeline.prepare(input, caller.identity, { readOnly: req.method === 'GET' });
+    const transport = transports[0]!;
+    if (isRefusal(prepared)) {
+      // graphql-sse reports a refused operation in the stream (its clients retry failed connections).
+      if (transport === 'sse') return streamSse(res, [{ errors: prepared.errors }], heartbeatMs, format);
+      return sendResult(res, prepared.status, jsonType, errorsOf(prepared.errors));
+    }
+    persisted.register?.();
+
+    if (prepared.kind !== 'subscription') {
+      const cachePolicy = new CachePolicy();
+      const result = await pipeline.execute(prepared, caller, cachePolicy);
+      if (transport === 'sse') return streamSse(res, [result], heartbeatMs, format);
+      const cacheControl = prepared.kind === 'query' && !result.errors?.length ? cachePolicy.header() : undefined;
+      return sendResult(res, 200, jsonType, format(result), cacheControl ? { 'cache-control': cacheControl } : {});
+    }
+
+    // Subscriptions: a stream transport and a signed-in caller.
+    const streaming = transports.find((t) => t !== 'json');
+    if (!streaming) {
+      return sendResult(res, 400, jsonType, errorsOf([graphqlError(ErrorCode.BAD_REQUEST, 'Subscriptions are served over WebSocket (graphql-ws) at this URL, or over HTTP with Accept: multipart/mixed;subscriptionSpec=1.0 (Apollo\'s multipart protocol) or Accept: text/event-stream (graphql-sse)')]));
+    }
+    if (!caller.identity || !caller.authorization) {
+      return sendResult(res, 401, jsonType, errorsOf([graphqlError(ErrorCode.UNAUTHENTICATED, 'Subscriptions need a signed-in user: send Authorization: Bearer <token>')]));
+    }
+    await subscribeOverHttp(res, streaming, prepared, caller.identity, caller.authorization);
+  };
+
+  async function subscribeOverHttp(res: ServerResponse, transport: 'multipart' | 'sse', operation: RouterOperation, identity: NonNullable<Caller['identity']>, authorization: string): Promise<void> {
+    const stream = transport === 'multipart' ? multipartWriter(res, heartbeatMs) : sseWriter(res, heartbeatMs);
+    let events: AsyncIterator<ExecutionResult> | undefined;
+    // The stream never outlives its token: at `exp` it ends with UNAUTHENTICATED (resubscribe with a fresh one and `after`).
+    let expired = false;
+    const session = new Session(identity, authorization, () => {
+      expired = true;
+      void events?.return?.();
+    });
+    res.once('close', () => {
+      session.close();
+      void events?.return?.();
+    });
+    try {
+      events = pipeline.subscribe(operation, session);
+      if (isPushIterator<ExecutionResult>(events)) {
+        events.deliverTo((result) => res.writableLength <= maxBufferedBytes && (stream.next(format(result)), true));
+        await events.next(); // settles when the stream ends (or throws when it fails)
+      } else {
+        for (let next = await events.next(); !next.done; next = await events.next()) {
+          if (!stream.next(format(next.value))) await once(res, 'drain');
+        }
+      }
+      if (expired) stream.next(errorsOf([graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')]));
+    } catch (error) {
+      stream.next(errorsOf([error instanceof GraphQLError ? error : new GraphQLError(String(error))]));
+    } finally {
+      session.close();
+      stream.end();
+    }
+  }
+}
+
+interface StreamWriter {
+  /** Writes one result; false when the socket's buffer is full. */
+  next(result: unknown): boolean;
+  end(): void;
+}
+
+/** Apollo's multipart subscription protocol: each result in a `{ payload }` part, `{}` heartbeats, a closing boundary. */
+function multipartWriter(res: ServerResponse, heartbeatMs: number): StreamWriter {
+  res.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const part = (body: string) => res.write(`\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${body}`);
+  part('{}');
+  const heartbeat = setInterval(() => part('{}'), heartbeatMs);
+  return {
+    next: (result) => part(JSON.stringify({ payload: result })),
+    end() {
+      clearInterval(heartbeat);
+      if (!res.writableEnded) res.end('\r\n--graphql--\r\n');
+    },
+  };
+}
+
+/** graphql-sse's distinct-connections mode: `next` events, then `complete`; comment pings keep proxies from timing out. */
+function sseWriter(res: ServerResponse, heartbeatMs: number): StreamWriter {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  // An empty comment first: some browsers wait for a byte before they report the stream open.
+  res.write(':\n\n');
+  const ping = setInterval(() => res.write(':\n\n'), heartbeatMs);
+  return {
+    next: (result) => res.write(`event: next\ndata: ${JSON.stringify(result)}\n\n`),
+    end() {
+      clearInterval(ping);
+      if (!res.writableEnded) res.end('event: complete\ndata:\n\n');
+    },
+  };
+}
+
+/** A finished set of results over SSE (a query, or a refusal). */
+function streamSse(res: ServerResponse, results: ExecutionResult[], heartbeatMs: number, format: (result: ExecutionResult) => FormattedExecutionResult): void {
+  const stream = sseWriter(res, heartbeatMs);
+  for (const result of results) stream.next(format(result));
+  stream.end();
+}
