@@ -11,11 +11,13 @@
 //   clients   every subscriber on a WebSocket of its own, each with its own user's token and order,
 //             spread over --client-processes processes (2), so one's GC pause delays only its share
 //
-// Three setups, in turn each round: "graphql-ws" — the plain graphql-ws server the router is measured
+// Setups, in turn each round: "graphql-ws" — the plain graphql-ws server the router is measured
 // against: the orders schema on graphql-ws's own `useServer` with graphql-js, as graphql-ws documents
 // it; "kit" — the same schema served by the kit, as every subgraph serves it (graphql-js executes
 // every event for every subscriber; results pushed to the socket); "router" — clients subscribe
-// through the router, which multiplexes them over one connection to the canned source. For each,
+// through the router over graphql-ws, which multiplexes them over one connection to the canned
+// source; "router-multipart" and "router-sse" — the same through the router's HTTP transports (one
+// streaming request per subscriber: Apollo's multipart protocol, graphql-sse). For each,
 // memory per subscription of the server process (RSS and V8 heap growth from no connections to N
 // idle subscriptions, and from N/2 to N, each read after a memory-reducing full
 // GC: see bench/subscriptions/probes.ts), then at each rate: deliveries/s and event→client latency
@@ -26,7 +28,7 @@
 //   npm run bench:subscriptions -- --quick   (1,000 subscriptions, rates 1000,5000, 4 s, 1 round: a smoke run)
 //   --router-flags="--cpu-prof --cpu-prof-dir=…"   extra node flags for the router (experiments, profiles)
 //   --source-flags="--trace-gc"                    extra node flags for the source (it serves the baselines)
-//   --setups router                                 only some of the setups (experiments)
+//   --setups router,router-sse                      only some of the setups (default: router,router-multipart,router-sse,graphql-ws,kit)
 // Prints a table; writes bench/results/subscriptions-<timestamp>.json.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -53,7 +55,7 @@ const { values: args } = parseArgs({
     'router-flags': { type: 'string', default: '' },
     'source-flags': { type: 'string', default: '' },
     'client-processes': { type: 'string', default: '2' },
-    setups: { type: 'string', default: 'router,graphql-ws,kit' },
+    setups: { type: 'string', default: 'router,router-multipart,router-sse,graphql-ws,kit' },
   },
 });
 const quick = args.quick;
@@ -65,7 +67,9 @@ const opts = {
   seconds: Number(args.seconds ?? (quick ? 4 : 30)),
   rounds: Number(args.rounds ?? (quick ? 1 : 2)),
 };
-const allSetups = ['router', 'graphql-ws', 'kit'] as const;
+const allSetups = ['router', 'router-multipart', 'router-sse', 'graphql-ws', 'kit'] as const;
+/** How each setup's clients subscribe. */
+const transportOf = { router: 'ws', 'router-multipart': 'multipart', 'router-sse': 'sse', 'graphql-ws': 'ws', kit: 'ws' } as const;
 const unknownSetups = args.setups!.split(',').filter((name) => !(allSetups as readonly string[]).includes(name));
 if (unknownSetups.length) throw new Error(`--setups: unknown ${unknownSetups.join(', ')} (known: ${allSetups.join(', ')})`);
 const setups = allSetups.filter((setup) => args.setups!.split(',').includes(setup));
@@ -139,9 +143,9 @@ const clientProcesses = await Promise.all(Array.from({ length: Number(args['clie
 interface ClientReport { received: number; latencies: number[]; errors: number; clientLoopDelayMaxMs: number }
 /** The client processes as one: subscribers dealt out in turn, answers merged. */
 const clients = {
-  async connect(url: string, batch: typeof subscribers): Promise<{ ms: number; refused: number }> {
+  async connect(url: string, transport: 'ws' | 'multipart' | 'sse', batch: typeof subscribers): Promise<{ ms: number; refused: number }> {
     const answers = await Promise.all(clientProcesses.map((child, i) => child.ask<{ ms: number; refused: number }>({
-      type: 'connect', url, query: QUERY, subscribers: batch.filter((_, j) => j % clientProcesses.length === i),
+      type: 'connect', url, query: QUERY, transport, subscribers: batch.filter((_, j) => j % clientProcesses.length === i),
     }, 'connected')));
     return { ms: Math.max(...answers.map((a) => a.ms)), refused: answers.reduce((n, a) => n + a.refused, 0) };
   },
@@ -172,13 +176,13 @@ async function untilWatchers(count: number, timeoutMs = 180_000): Promise<void> 
 }
 
 interface RateResult { rate: number; emitted: number; received: number; errors: number; deliveriesPerSecond: number; p50: number; p99: number; max: number; serverCpuPercent: number; clientStallMs: number; serverStallMs: number; sourceCpuPercent: number }
-type Setup = 'router' | 'graphql-ws' | 'kit';
+type Setup = (typeof allSetups)[number];
 interface SetupResult { setup: Setup; round: number; connectMs: number; refused: number; kbPerSubscription: number; kbBeforeCollection: number; heapKbPerSubscription: number; kbPerAddedSubscription: number; heapKbPerAddedSubscription: number; rates: RateResult[]; load1: number }
 
 async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
   // The event source shares the server core with the server measured (in the baselines it is that
   // server), so the clients' core does the same work in every setup.
-  const server = setup === 'router' ? router : source;
+  const server = setup.startsWith('router') ? router : source;
   // The previous setup's sockets finish closing before the baseline reading.
   await sleep(2_000);
   /** Heap and RSS in MB, after a memory-reducing full GC. */
@@ -192,7 +196,7 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
   let uncollected = 0;
   const readings: { heap: number; rss: number }[] = [];
   for (const batch of [subscribers.slice(0, half), subscribers.slice(half)]) {
-    const connected = await clients.connect({ 'graphql-ws': graphqlWsUrl, kit: kitUrl, router: routerUrl }[setup], batch);
+    const connected = await clients.connect(setup.startsWith('router') ? routerUrl : { 'graphql-ws': graphqlWsUrl, kit: kitUrl }[setup as 'graphql-ws' | 'kit'], transportOf[setup], batch);
     ms += connected.ms;
     refused += connected.refused;
     await untilWatchers(half + (readings.length ? batch.length : 0) - refused);
@@ -236,8 +240,8 @@ async function measure(setup: Setup, roundNo: number): Promise<SetupResult> {
     kbPerAddedSubscription: kb(after.rss - middle.rss, opts.subscriptions - half), heapKbPerAddedSubscription: kb(after.heap - middle.heap, opts.subscriptions - half), rates, load1: round(loadavg()[0]!, 2) };
 }
 
-// The router between the baselines, and the baselines' order swapped every other round.
-const roundOrder = (['kit', 'router', 'graphql-ws'] as const).filter((setup) => setups.includes(setup));
+// The router's setups between the baselines, and the order reversed every other round.
+const roundOrder = (['kit', 'router', 'router-multipart', 'router-sse', 'graphql-ws'] as const).filter((setup) => setups.includes(setup));
 const results: SetupResult[] = [];
 try {
   for (let roundNo = 1; roundNo <= opts.rounds; roundNo++) {
@@ -270,7 +274,7 @@ console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const rate of opts.rates) {
   for (const setup of setups) {
     const p99 = atRate(setup, rate, (r) => r.p99);
-    const ratio = setup === 'router' ? (['graphql-ws', 'kit'] as const).map((peer) => setups.includes(peer) ? `${round(p99 / atRate(peer, rate, (r) => r.p99), 2)}×` : '–').join(', ') : '';
+    const ratio = setup.startsWith('router') ? (['graphql-ws', 'kit'] as const).map((peer) => setups.includes(peer) ? `${round(p99 / atRate(peer, rate, (r) => r.p99), 2)}×` : '–').join(', ') : '';
     console.log(`| ${rate} | ${setup} | ${atRate(setup, rate, (r) => r.deliveriesPerSecond)} | ${atRate(setup, rate, (r) => r.emitted - r.received)} | ${atRate(setup, rate, (r) => r.p50)} | ${p99} (${range(setup, rate, (r) => r.p99)}) | ${atRate(setup, rate, (r) => r.max)} | ${atRate(setup, rate, (r) => r.serverCpuPercent)} | ${range(setup, rate, (r) => r.serverStallMs)}; ${range(setup, rate, (r) => r.clientStallMs)} | ${ratio} |`);
   }
 }

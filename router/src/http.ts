@@ -265,17 +265,22 @@ interface StreamWriter {
   end(): void;
 }
 
-/** Apollo's multipart subscription protocol: each result in a `{ payload }` part, `{}` heartbeats, a closing boundary. */
+/**
+ * Apollo's multipart subscription protocol: each result in a `{ payload }` part, `{}` heartbeats.
+ * Each part is followed by its boundary at once (clients yield a part only when they see the next
+ * boundary), and the stream ends by closing the last one (`--`).
+ */
 function multipartWriter(res: ServerResponse, heartbeatMs: number): StreamWriter {
   res.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0', 'cache-control': 'no-cache', connection: 'keep-alive' });
-  const part = (body: string) => res.write(`\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${body}`);
+  res.write('\r\n--graphql');
+  const part = (body: string) => res.write(`\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${body}\r\n--graphql`);
   part('{}');
   const heartbeat = setInterval(() => part('{}'), heartbeatMs);
   return {
     next: (result) => part(JSON.stringify({ payload: result })),
     end() {
       clearInterval(heartbeat);
-      if (!res.writableEnded) res.end('\r\n--graphql--\r\n');
+      if (!res.writableEnded) res.end('--\r\n');
     },
   };
 }
