@@ -1,7 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { freePort } from '@shopgraph/infra';
 import { createLogger, type Logger, type Service } from '@shopgraph/kit';
-import { createTestDatabase, kafkaBrokers, testTopicPrefix } from '@shopgraph/testkit';
+import { createTestDatabase, kafkaEnv, redisEnv } from '@shopgraph/testkit';
 import { parse } from 'graphql';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -100,7 +100,7 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     const logger = (name: string) => createLogger(name, process.env.E2E_LOG_LEVEL ?? 'silent');
     const base: Record<string, string> = {
       PORT: '0', NODE_ENV: 'test', JWT_ISSUER: ISSUER, GRAPH_URL: routerUrl,
-      KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix,
+      ...kafkaEnv(), ...redisEnv(),
       STAFF_EMAIL: STAFF.email, STAFF_PASSWORD: STAFF.password, STAFF_NAME: STAFF.name,
       ...env,
     };

@@ -72,6 +72,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       NODE_ENV: process.env.NODE_ENV ?? 'development',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
       KAFKA_BROKERS: kafka.brokers.join(','),
+      REDIS_URL: redis.url,
       JWT_ISSUER: issuer,
       JWT_JWKS_URL: `${issuer}/.well-known/jwks.json`,
       GRAPH_URL: routerUrl,

@@ -10,6 +10,7 @@ export * from './lifecycle.ts';
 export * from './limits.ts';
 export * from './loader.ts';
 export * from './log.ts';
+export * from './redis.ts';
 export * from './operation.ts';
 export * from './session.ts';
 export * from './service.ts';

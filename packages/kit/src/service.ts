@@ -13,6 +13,7 @@ import { startConsumer, type EventHandlers, type MessageOutcome } from './messag
 import { deadLetterTopic } from './messaging/dead-letters.ts';
 import { createKafka, kafkaConfig, type KafkaClient } from './messaging/kafka.ts';
 import { startOutboxRelay, type Runner } from './messaging/relay.ts';
+import type { RedisClient } from './redis.ts';
 import { createSubgraph, readSchema, type GraphQLResolverMap, type RequestContext, type Service } from './subgraph.ts';
 
 /** The settings every subgraph service reads; each extends it with its own `PORT` default and more. */
@@ -104,12 +105,20 @@ export interface ServiceOptions<C extends RequestContext, S = undefined> {
   webSocket?: boolean;
   /** Background work beside the consumers (e.g. a sweeper), started in order once the relay runs. */
   workers?: ((resources: ServiceResources) => Runner | Promise<Runner>)[];
+  /**
+   * A Redis client the service uses (see `createRedis`), made by the caller because its context and
+   * handlers hold it. The service owns it from here: it is closed with the service, after HTTP and
+   * the consumers that use it have stopped (and when the start fails). It is not a readiness
+   * check: Redis holds only what can be rebuilt, and a service given one works without it.
+   */
+  redis?: RedisClient;
 }
 
 /** What has started, for closing it in the one right order. */
 interface Started {
   orm?: Orm;
   kafka?: KafkaClient;
+  redis?: RedisClient;
   subgraph?: Service;
   relay?: Runner;
   workers: Runner[];
@@ -123,12 +132,12 @@ interface Started {
  * Kafka. Call `listen` on the result.
  *
  * `close()` stops taking work first and the plumbing it needs last: consumers, workers, relay,
- * HTTP (in-flight requests finish), database, Kafka. A start that fails half-way closes what it
- * had started the same way before it rejects.
+ * HTTP (in-flight requests finish), Redis, database, Kafka. A start that fails half-way closes
+ * what it had started the same way before it rejects.
  */
 export async function runService<C extends RequestContext, S = undefined>(options: ServiceOptions<C, S>): Promise<Service> {
   const { name, config, logger } = options;
-  const started: Started = { workers: [], consumers: [] };
+  const started: Started = { workers: [], consumers: [], redis: options.redis };
   try {
     const orm = (started.orm = await openDatabase({ url: config.DATABASE_URL, entities: options.entities, migrations: options.migrations, logger, onQuery: options.onQuery, service: name }));
     const setup = options.setup ? await options.setup(orm) : (undefined as S);
@@ -181,16 +190,17 @@ export async function runService<C extends RequestContext, S = undefined>(option
 
 /**
  * Consumers first (no new work), then workers, the relay (the outbox keeps what it has not sent),
- * HTTP, the database, Kafka. Every step runs even when one before it failed; the first failure
- * is rethrown at the end.
+ * HTTP, Redis, the database, Kafka. Every step runs even when one before it failed; the first
+ * failure is rethrown at the end.
  */
 async function stop(started: Started, logger: Logger): Promise<void> {
-  const { consumers, workers, relay, subgraph, orm, kafka } = started;
+  const { consumers, workers, relay, subgraph, redis, orm, kafka } = started;
   const steps: (() => Promise<void> | undefined)[] = [
     ...consumers.toReversed().map((consumer) => () => consumer.stop()),
     ...workers.toReversed().map((worker) => () => worker.stop()),
     () => relay?.stop(),
     () => subgraph?.close(),
+    () => redis?.close(),
     () => orm?.close(),
     () => kafka?.close(),
   ];

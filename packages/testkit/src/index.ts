@@ -4,5 +4,6 @@ export * from './graphql.ts';
 export * from './graphql-ws.ts';
 export * from './issuer.ts';
 export * from './kafka.ts';
+export * from './redis.ts';
 export * from './service.ts';
 export * from './wait.ts';

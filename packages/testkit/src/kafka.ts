@@ -2,6 +2,7 @@ import { createKafka, type KafkaClient, type KafkaOptions } from '@shopgraph/kit
 import { internalsOf } from '@shopgraph/kit/messaging/internal';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { redisEnv } from './redis.ts';
 
 /** The brokers of the Kafka the global setup found or started. */
 export function kafkaBrokers(): string[] {
@@ -20,8 +21,11 @@ export const testTopicPrefix = uniqueTopicPrefix();
 /** The env a service under test needs for Kafka: the test broker and this file's topic prefix. */
 export const kafkaEnv = (): { KAFKA_BROKERS: string; KAFKA_TOPIC_PREFIX: string } => ({ KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: testTopicPrefix });
 
-/** The env of a service under test (for its config loader): its database, port 0, NODE_ENV=test and `kafkaEnv()`. */
-export const serviceEnv = (databaseUrl: string): Record<string, string> => ({ DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'test', ...kafkaEnv() });
+/**
+ * The env of a service under test (for its config loader): its database, port 0, NODE_ENV=test,
+ * `kafkaEnv()` and `redisEnv()` (services that use no Redis ignore it).
+ */
+export const serviceEnv = (databaseUrl: string): Record<string, string> => ({ DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'test', ...kafkaEnv(), ...redisEnv() });
 
 /** A kit Kafka client on the test broker, with this file's topic prefix unless told; close it when done. */
 export function createTestKafka(clientId: string, options: Partial<Omit<KafkaOptions, 'brokers' | 'clientId'>> = {}): KafkaClient {

@@ -1,5 +1,6 @@
 import type { RequestContext, RequestInput } from '@shopgraph/kit';
 import DataLoader from 'dataloader';
+import type { CartCache } from './domain/cart-cache.ts';
 import { CartService, type CartView } from './domain/cart.service.ts';
 import type { ProductAvailability } from './domain/product-availability.ts';
 
@@ -12,9 +13,9 @@ export interface CartContext extends RequestContext {
 }
 
 export const cartContext =
-  (availability: ProductAvailability) =>
+  (availability: ProductAvailability, cache: CartCache) =>
   ({ identity, token, em }: RequestInput<unknown>): CartContext => {
-    const carts = new CartService(em, availability);
+    const carts = new CartService(em, availability, cache);
     // Every user has a cart (an empty one until they add a line): cartsOf answers for each id.
     const cartsByUser = new DataLoader<string, CartView>(async (userIds) => {
       const found = await carts.cartsOf(userIds);

@@ -3,6 +3,7 @@ import { DomainError, Scope, type EntityManager, type Identity } from '@shopgrap
 import { createHash } from 'node:crypto';
 import type { Cart } from '../entities/cart.entity.ts';
 import type { CartLine } from '../entities/cart-line.entity.ts';
+import { uncachedCarts, type CartCache } from './cart-cache.ts';
 import type { ProductAvailability } from './product-availability.ts';
 
 /** The tables as Kysely sees them, inferred from the entities. */
@@ -11,7 +12,7 @@ type Db = InferKyselyDB<typeof Cart | typeof CartLine>;
 export const MAX_LINE_QUANTITY = 99;
 export const MAX_LINES = 50;
 
-/** A cart as read: plain data (a cache can hold it as JSON). */
+/** A cart as read: plain data (the cache holds it as JSON). */
 export interface CartView {
   id: string;
   userId: string;
@@ -68,40 +69,51 @@ const emptyCart = (userId: string): CartView => ({ id: cartIdFor(userId), userId
 export class CartService {
   private readonly em: EntityManager;
   private readonly products: ProductAvailability;
+  private readonly cache: CartCache;
 
-  constructor(em: EntityManager, products: ProductAvailability) {
+  constructor(em: EntityManager, products: ProductAvailability, cache: CartCache = uncachedCarts) {
     this.em = em;
     this.products = products;
+    this.cache = cache;
   }
 
   /**
-   * The one way carts are read (a cache slots in here): each user's cart, an empty one (with its
+   * The one way carts are read, through the cache: each user's cart, an empty one (with its
    * future id, and no row written) for users who have none.
    */
   async cartsOf(userIds: readonly string[]): Promise<Map<string, CartView>> {
     const carts = new Map(userIds.map((userId) => [userId, emptyCart(userId)]));
-    const valid = userIds.filter(isId);
+    const valid = [...new Set(userIds.filter(isId).map((userId) => userId.toLowerCase()))];
     if (!valid.length) return carts;
-    const rows = await this.db()
-      .selectFrom('cart as c')
-      .leftJoin('cart_line as l', 'l.cart_id', 'c.id')
-      .select(['c.id as cartId', 'c.user_id as userId', 'l.product_id as productId', 'l.quantity as quantity'])
-      .where('c.user_id', 'in', valid)
-      .orderBy('l.added_at')
-      .orderBy('l.product_id')
-      .execute();
-    const byUser = new Map(valid.map((userId) => [userId.toLowerCase(), userId]));
-    for (const row of rows) {
-      const key = byUser.get(row.userId)!;
-      const cart = carts.get(key)!;
-      cart.id = row.cartId;
-      if (row.productId !== null && row.quantity !== null) cart.lines.push({ cartId: row.cartId, productId: row.productId, quantity: row.quantity });
+    const found = await this.cache.cartsOf(valid, (owners) => this.load(owners));
+    for (const userId of userIds) {
+      const cart = isId(userId) ? found.get(userId.toLowerCase()) : undefined;
+      if (cart) carts.set(userId, { ...cart, userId });
     }
     return carts;
   }
 
   async cartOf(userId: string): Promise<CartView> {
     return (await this.cartsOf([userId])).get(userId)!;
+  }
+
+  /** Reads carts from Postgres: each owner's (ids in lower case), an empty one for owners who have none. */
+  private async load(userIds: readonly string[]): Promise<Map<string, CartView>> {
+    const carts = new Map(userIds.map((userId) => [userId, emptyCart(userId)]));
+    const rows = await this.db()
+      .selectFrom('cart as c')
+      .leftJoin('cart_line as l', 'l.cart_id', 'c.id')
+      .select(['c.id as cartId', 'c.user_id as userId', 'l.product_id as productId', 'l.quantity as quantity'])
+      .where('c.user_id', 'in', userIds)
+      .orderBy('l.added_at')
+      .orderBy('l.product_id')
+      .execute();
+    for (const row of rows) {
+      const cart = carts.get(row.userId)!;
+      cart.id = row.cartId;
+      if (row.productId !== null && row.quantity !== null) cart.lines.push({ cartId: row.cartId, productId: row.productId, quantity: row.quantity });
+    }
+    return carts;
   }
 
   /** Whose cart an id names, if it exists. */
@@ -174,9 +186,21 @@ export class CartService {
   /**
    * Runs a change to a user's cart in one transaction, holding the cart row's lock so changes to
    * one cart apply one at a time. With `create`, a missing cart is created first; concurrent
-   * creators wait for the first and then find its row. (A cache is invalidated after this.)
+   * creators wait for the first and then find its row.
+   *
+   * The cached cart is dropped once the transaction has ended, before the change is reported (and
+   * before the cart the mutation returns is read), so no reader who saw the change succeed gets the
+   * cart of before. Also after a failure: a commit whose outcome is unknown may have happened.
    */
   private async changeCart(userId: string, create: boolean, change: (db: Kysely<Db>, cartId: string) => Promise<void>): Promise<void> {
+    try {
+      await this.changeInTransaction(userId, create, change);
+    } finally {
+      await this.cache.invalidate([userId.toLowerCase()]);
+    }
+  }
+
+  private async changeInTransaction(userId: string, create: boolean, change: (db: Kysely<Db>, cartId: string) => Promise<void>): Promise<void> {
     await this.em.transactional(async (em) => {
       const db = em.getKysely<Db>();
       const now = new Date();

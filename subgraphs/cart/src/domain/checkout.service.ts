@@ -3,6 +3,7 @@ import type { EntityManager } from '@shopgraph/kit';
 import type { Cart } from '../entities/cart.entity.ts';
 import type { CartLine } from '../entities/cart-line.entity.ts';
 import type { Checkout, CheckoutLine } from '../entities/checkout.entity.ts';
+import { afterCommit, uncachedCarts, type CartCache } from './cart-cache.ts';
 
 type Db = InferKyselyDB<typeof Cart | typeof CartLine | typeof Checkout>;
 
@@ -64,10 +65,12 @@ export type SettleOutcome = 'emptied' | 'kept' | 'ignored';
  */
 export class CheckoutService {
   private readonly em: EntityManager;
+  private readonly cache: CartCache;
 
-  constructor(em: EntityManager) {
+  constructor(em: EntityManager, cache: CartCache = uncachedCarts) {
     if (!em.isInTransaction()) throw new Error('CheckoutService needs a transaction');
     this.em = em;
+    this.cache = cache;
   }
 
   /** Remembers an order placed from a user's cart until its outcome is known. A redelivery changes nothing. */
@@ -103,7 +106,10 @@ export class CheckoutService {
     return 'emptied';
   }
 
-  /** Takes the ordered quantities out of the user's cart, holding the cart row's lock like every cart change. */
+  /**
+   * Takes the ordered quantities out of the user's cart, holding the cart row's lock like every cart
+   * change. The cached cart is dropped once the caller's transaction (the consumer's) has committed.
+   */
   private async subtract(userId: string, ordered: CheckoutLine[]): Promise<void> {
     const db = this.db();
     const cart = await db.selectFrom('cart').select('id').where('user_id', '=', userId).forUpdate().executeTakeFirst();
@@ -116,6 +122,7 @@ export class CheckoutService {
       await db.updateTable('cart_line').set({ quantity: line.quantity }).where('cart_id', '=', cart.id).where('product_id', '=', line.productId).execute();
     }
     await db.updateTable('cart').set({ updated_at: new Date() }).where('id', '=', cart.id).execute();
+    afterCommit(this.em, () => this.cache.invalidate([userId.toLowerCase()]));
   }
 
   private db(): Kysely<Db> {
