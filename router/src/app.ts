@@ -70,8 +70,9 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
 
   // Static pages (WEB_ROOT) under `/`, with the graphql-ws browser client they may import.
   const pages = config.WEB_ROOT ? await staticRoutes([{ prefix: '/', dir: config.WEB_ROOT }, graphqlWsClientMount], logger) : {};
+  const http = graphqlOverHttp({ pipeline, verifier, persistedQueries: persistedQueries(), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES });
   const server = createHttpServer({
-    graphql: graphqlOverHttp({ pipeline, verifier, persistedQueries: persistedQueries(), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES }),
+    graphql: http.handle,
     logger,
     readiness,
     routes: { ...pages, '/readyz/subgraphs': readinessRoute(subgraphChecks) },
@@ -103,6 +104,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     close: async () => {
       stopping = true;
       await webSocket.close();
+      http.close();
       pipeline.close();
       await closeHttpServer(server);
       client.close();

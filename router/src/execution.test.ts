@@ -8,10 +8,10 @@ import { Supergraph } from '@apollo/federation-internals';
 import { buildOperationContext, executeQueryPlan, type GraphQLDataSource } from '@apollo/gateway';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { graphql, GraphQLError, parse, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { guildSubgraphs } from '../../bench/router/subgraphs/guild.ts';
 import { workloads } from '../../bench/router/workloads.ts';
-import { createPlanExecution, type ExecutionRequest } from './execution.ts';
+import { createPlanExecution, type ExecutionRequest, type IncrementalPayload } from './execution.ts';
 import type { executeQueryPlan as GatewayExecute } from '@apollo/gateway';
 
 // ---------------------------------------------------------------------------------------------
@@ -893,3 +893,186 @@ describe('prepare', () => {
   });
 });
 
+
+// ---------------------------------------------------------------------------------------------
+// Incremental delivery (@defer): the payloads, merged as Apollo Client merges them (each item's
+// data deep-merged at its path), give the answer of the same query without @defer.
+
+interface PlainItem {
+  data: Record<string, any> | null;
+  path: Array<string | number>;
+  label?: string;
+  errors?: Plain['errors'];
+  extensions?: Record<string, any>;
+}
+type PlainPayload = (Plain & { hasNext: boolean }) | { incremental?: PlainItem[]; hasNext: boolean };
+
+/** Runs `request` incrementally; its payloads as a client gets them, in order. */
+async function deliver(request: Request, scenario: Scenario = {}): Promise<PlainPayload[]> {
+  const document = parse(request.query);
+  expect(validate(execution.schema, document), 'the test operation is valid against the API schema').toEqual([]);
+  const prepared = execution.prepare(`${request.operationName ?? ''}\n${request.query}`, document, request.operationName);
+  const payloads: PlainPayload[] = [];
+  let first = true;
+  // Each payload as JSON at once, as a transport sends it (later ones must not change it).
+  const emit = (payload: IncrementalPayload) => {
+    if (first) {
+      first = false;
+      const { hasNext, ...result } = payload as Plain & { hasNext: boolean };
+      return void payloads.push({ ...plain(result as ExecutionResult), hasNext });
+    }
+    const { incremental, hasNext } = payload as { incremental?: Array<PlainItem & { errors?: GraphQLError[] }>; hasNext: boolean };
+    const items = incremental?.map(({ errors, ...item }) => ({ ...(JSON.parse(JSON.stringify(item)) as PlainItem), ...(errors ? { errors: plain({ errors }).errors } : {}) }));
+    payloads.push({ ...(items ? { incremental: items } : {}), hasNext });
+  };
+  await execution.executeIncremental(prepared, dataSources(scenario).services, executionRequest(request), emit);
+  return payloads;
+}
+
+/** What Apollo Client makes of the payloads (its Defer20220824Handler): data merged at each path, all errors. */
+function merge(payloads: PlainPayload[]): Plain {
+  const [initial, ...rest] = payloads as [Plain & { hasNext: boolean }, ...Array<{ incremental?: PlainItem[] }>];
+  const data = structuredClone(initial.data) as Record<string, any>;
+  const errors = [...(initial.errors ?? [])];
+  const into = (target: any, source: any) => {
+    for (const [key, value] of Object.entries(source)) {
+      if (value && typeof value === 'object' && target[key] && typeof target[key] === 'object') into(target[key], value);
+      else target[key] = value;
+    }
+  };
+  for (const { incremental = [] } of rest) {
+    for (const item of incremental) {
+      if (item.data) into(item.path.reduce((at: any, key) => at[key], data), structuredClone(item.data));
+      errors.push(...(item.errors ?? []));
+    }
+  }
+  return { data, ...(errors.length ? { errors } : {}) };
+}
+
+const hasNexts = (payloads: PlainPayload[]) => payloads.map((p) => p.hasNext);
+const itemsOf = (payloads: PlainPayload[]) => payloads.slice(1).flatMap((p) => ('incremental' in p ? (p.incremental ?? []) : []));
+
+/** The guild heavy query with @defer at several depths: a nested one, on fragment spreads, labelled and not. */
+const HEAVY_DEFERRED = heavy.query
+  .replace('query Heavy {\n  users {\n    ...Person\n    reviews {', 'query HeavyDeferred {\n  users {\n    ...Person\n    ... @defer(label: "user-reviews") { reviews {')
+  .replace('      product {\n        ...Item\n', '      product {\n        ...Item @defer(label: "product")\n')
+  .replace('            reviews { ...Opinion product { ...Item } }\n          }\n        }\n      }\n    }\n  }', '            ... @defer { reviews { ...Opinion product { ...Item } } }\n          }\n        }\n      }\n    } }\n  }')
+  .replace('  topProducts {\n    ...Item\n    reviews {\n      ...Opinion\n', '  topProducts {\n    ...Item\n    reviews {\n      ...Opinion @defer(label: "top-opinions")\n');
+
+describe('executeIncremental (@defer): payloads that merge into the answer without @defer', () => {
+  it('the guild heavy query with @defer at several depths', async () => {
+    expect(HEAVY_DEFERRED.match(/@defer/g)).toHaveLength(4);
+    const whole = plain((await runBoth(heavy)).router);
+    const payloads = await deliver({ query: HEAVY_DEFERRED, operationName: 'HeavyDeferred' });
+
+    expect(merge(payloads)).toStrictEqual(whole);
+    // The same answer as the gateway's for the query without @defer.
+    expect(whole.errors).toBeUndefined();
+    expect(whole.data.users).toHaveLength(6);
+
+    // The first payload without the deferred fragments: users without reviews, top products' reviews without their opinions.
+    const [initial] = payloads as [Plain & { hasNext: boolean }];
+    expect(initial.hasNext).toBe(true);
+    expect(initial.data.users[0]).toEqual({ id: '1', username: 'grace', name: 'Grace Hopper' });
+    expect(Object.keys(initial.data.topProducts[0].reviews[0])).toEqual(['author']);
+    expect(hasNexts(payloads)).toEqual([...payloads.slice(1).map(() => true), false]);
+    expect(payloads.length).toBeGreaterThanOrEqual(5);
+
+    // Each deferred fragment once per object it applies to, with the client's label; nested ones after their parent's.
+    const items = itemsOf(payloads);
+    const byLabel = (label: string | undefined) => items.filter((item) => item.label === label);
+    expect(byLabel('user-reviews').map((item) => item.path)).toEqual([0, 1, 2, 3, 4, 5].map((i) => ['users', i]));
+    expect(byLabel('user-reviews')[0]!.data!['reviews'][0]).toEqual({ id: '1', body: expect.any(String), product: { reviews: expect.any(Array) } });
+    expect(byLabel('product')).toHaveLength(12);
+    expect(byLabel('product')[0]).toMatchObject({ path: ['users', 0, 'reviews', 0, 'product'], data: { upc: '1', name: 'Desk', price: 749, weight: 120, inStock: true, shippingEstimate: 60 } });
+    expect(byLabel('top-opinions')[0]).toMatchObject({ path: ['topProducts', 0, 'reviews', 0], data: { id: '1', body: expect.any(String) } });
+    expect(byLabel(undefined)[0]).toMatchObject({ path: ['users', 0, 'reviews', 0, 'product', 'reviews', 0, 'author'], data: { reviews: expect.any(Array) } });
+    const order = payloads.map((p) => ('incremental' in p ? p.incremental?.[0]?.label ?? (p.incremental ? '(unlabelled)' : '(end)') : '(initial)'));
+    expect(order.indexOf('user-reviews')).toBeLessThan(order.indexOf('product'));
+    expect(order.indexOf('user-reviews')).toBeLessThan(order.indexOf('(unlabelled)'));
+  });
+
+  it('a deferred part fetches in its own time: independent parts in parallel, after the fetches they depend on', async () => {
+    const prepared = execution.prepare('\nq', parse('{ users { id ... @defer { name } } topProducts { upc ... @defer { shippingEstimate } } }'), undefined);
+    const started: string[] = [];
+    const gates = new Map<string, () => void>();
+    const { services } = dataSources({});
+    const slow: Record<string, GraphQLDataSource> = {};
+    for (const [name, source] of Object.entries(services)) {
+      slow[name] = {
+        async process(options) {
+          started.push(`${name}:${options.request.query!.includes('_entities') ? 'entities' : 'root'}`);
+          if (name === 'accounts' && options.request.query!.includes('_entities')) await new Promise<void>((resolve) => gates.set('name', resolve));
+          return source.process(options);
+        },
+      };
+    }
+    const payloads: IncrementalPayload[] = [];
+    const done = execution.executeIncremental(prepared, slow, { variables: {}, context: {} }, (p) => payloads.push(p));
+    // The users' names are held back: the top products' shipping estimates (products then inventory) still come.
+    await vi.waitFor(() => expect(payloads).toHaveLength(2));
+    expect((payloads[1] as { incremental: Array<{ path: unknown[] }> }).incremental[0]!.path).toEqual(['topProducts', 0]);
+    expect(started).toContain('inventory:entities');
+    gates.get('name')!();
+    await done;
+    expect(payloads).toHaveLength(3);
+    expect(payloads.map((p) => p.hasNext)).toEqual([true, true, false]);
+  });
+
+  it("a deferred part's subgraph errors come in its payload, at their paths", async () => {
+    const payloads = await deliver({ query: '{ book(id: "2") { title ... @defer { shelf } } }' }, { faults: ['shelf-throws'] });
+    expect(payloads).toEqual([
+      { data: { book: { title: 'Cosmos' } }, hasNext: true },
+      { incremental: [{ data: { shelf: null }, path: ['book'], errors: [downstream('Shelf label unreadable', ['book', 'shelf'], 'shelf')] }], hasNext: false },
+    ]);
+    expect(merge(payloads)).toEqual(plain((await runBoth({ query: '{ book(id: "2") { title shelf } }' }, { faults: ['shelf-throws'] })).gateway));
+  });
+
+  it("a null for a non-null field of a deferred fragment nulls that fragment's data, not its parent", async () => {
+    const payloads = await deliver({ query: '{ book(id: "2") { title ... @defer { stock } } }' }, { faults: ['stock-throws'] });
+    expect(payloads).toEqual([
+      { data: { book: { title: 'Cosmos' } }, hasNext: true },
+      { incremental: [{ data: null, path: ['book'], errors: [downstream('Stock count unavailable', ['book', 'stock'], 'shelf', { code: 'STOCK_UNAVAILABLE' })] }], hasNext: false },
+    ]);
+  });
+
+  it('on an interface list: an item for each object whose type the fragment selects', async () => {
+    const payloads = await deliver({ query: '{ media { id ... on Book @defer { shelf stock } } }' });
+    expect(payloads[0]).toEqual({ data: { media: [{ id: '1' }, { id: 'f1' }, { id: '2' }, { id: 'f2' }, { id: '3' }] }, hasNext: true });
+    expect(itemsOf(payloads).map(({ path, data }) => ({ path, data }))).toEqual([
+      { path: ['media', 0], data: { shelf: 'A-1', stock: 3 } },
+      { path: ['media', 2], data: { shelf: 'A-2', stock: 6 } },
+      { path: ['media', 4], data: { shelf: 'A-3', stock: 9 } },
+    ]);
+    expect(merge(payloads)).toEqual(plain((await runBoth({ query: '{ media { id ... on Book { shelf stock } } }' })).gateway));
+  });
+
+  it('@defer(if: $defer), and @skip/@include inside deferred fragments, follow the variables', async () => {
+    const query = 'query D($defer: Boolean!, $withAuthor: Boolean = true) { book(id: "1") { title ... @defer(if: $defer) { stock author @include(if: $withAuthor) { name } } } }';
+    const whole = { data: { book: { title: 'Dune', stock: 3, author: { name: 'Frank Herbert' } } } };
+    expect(await deliver({ query, variables: { defer: false } })).toEqual([{ ...whole, hasNext: false }]);
+    const deferred = await deliver({ query, variables: { defer: true } });
+    expect(deferred).toEqual([{ data: { book: { title: 'Dune' } }, hasNext: true }, { incremental: [{ data: { stock: 3, author: { name: 'Frank Herbert' } }, path: ['book'] }], hasNext: false }]);
+    expect(itemsOf(await deliver({ query, variables: { defer: true, withAuthor: false } }))[0]!.data).toEqual({ stock: 3 });
+    // A nullable variable not given: `if` keeps its default, true.
+    const optional = 'query D($defer: Boolean) { book(id: "1") { title ... @defer(if: $defer) { stock } } }';
+    expect(hasNexts(await deliver({ query: optional }))).toEqual([true, false]);
+    expect(hasNexts(await deliver({ query: optional, variables: { defer: false } }))).toEqual([false]);
+  });
+
+  it('a deferred fragment with nothing to apply to: a last `{ hasNext: false }`', async () => {
+    expect(await deliver({ query: '{ search(term: "zzz") { ... on Book @defer { title } } }' })).toEqual([{ data: { search: [] }, hasNext: true }, { hasNext: false }]);
+  });
+
+  it('a mutation with @defer, and a query without, come whole in one payload', async () => {
+    expect(await deliver({ query: 'mutation { addBook(title: "Hyperion") { id ... @defer { title } } }' })).toEqual([{ data: { addBook: { id: '4', title: 'Hyperion' } }, hasNext: false }]);
+    expect(await deliver({ query: '{ book(id: "1") { title } }' })).toEqual([{ data: { book: { title: 'Dune' } }, hasNext: false }]);
+  });
+
+  it('execute answers a query with @defer whole, planned without it', async () => {
+    const query = '{ book(id: "1") { title ... @defer { stock } } }';
+    const prepared = execution.prepare(`\n${query}`, parse(query), undefined);
+    expect(prepared.plan.node?.kind).not.toBe('Defer');
+    expect(plain(await execution.execute(prepared, dataSources({}).services, executionRequest({ query })))).toEqual({ data: { book: { title: 'Dune', stock: 3 } } });
+  });
+});

@@ -5,9 +5,10 @@ import { HttpError, readBody } from '@shopgraph/kit/http';
 import type { Logger } from '@shopgraph/kit/log';
 import { Session } from '@shopgraph/kit/session';
 import { isPushIterator } from '@shopgraph/kit/stream';
-import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
+import { GraphQLError, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import type { InitialPayload, SubsequentPayload } from './execution.ts';
 import { CachePolicy, isRefusal, type Caller, type Pipeline, type RouterOperation } from './pipeline.ts';
 import type { PersistedQueries } from './persisted-queries.ts';
 
@@ -16,6 +17,8 @@ import type { PersistedQueries } from './persisted-queries.ts';
  * depends on the operation and the `Accept` header:
  *
  * - queries and mutations: JSON (`application/graphql-response+json` or `application/json`);
+ * - a query with `@defer`: incrementally, over `multipart/mixed;deferSpec=20220824` (what Apollo
+ *   Client speaks) when the client accepts it (and does not prefer SSE); else whole, as without `@defer`;
  * - subscriptions: Apollo's multipart protocol (`multipart/mixed;subscriptionSpec=1.0`, what Apollo
  *   Client and Apollo iOS/Kotlin speak), with a heartbeat part every few seconds;
  * - any operation as Server-Sent Events (`text/event-stream`, the graphql-sse protocol in its
@@ -44,6 +47,7 @@ const MEDIA = {
   graphqlResponse: 'application/graphql-response+json',
   json: 'application/json',
   multipartSubscription: 'multipart/mixed;subscriptionSpec=1.0',
+  multipartDefer: 'multipart/mixed;deferSpec=20220824',
   sse: 'text/event-stream',
 } as const;
 const SERVED = Object.values(MEDIA);
@@ -52,7 +56,8 @@ const SERVED = Object.values(MEDIA);
 const SIMPLE_CONTENT_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
 const PREFLIGHT_HEADERS = ['x-apollo-operation-name', 'apollo-require-preflight'];
 
-type Transport = 'json' | 'multipart' | 'sse';
+/** `multipart`: Apollo's multipart subscriptions; `incremental`: `@defer` over multipart/mixed. */
+type Transport = 'json' | 'multipart' | 'incremental' | 'sse';
 
 interface MediaRange {
   type: string;
@@ -85,6 +90,7 @@ function negotiate(accept: MediaRange[]): { transports: Transport[]; jsonType: s
   let jsonType: string | undefined;
   for (const range of accept) {
     if (range.type === 'multipart/mixed' && range.params['subscriptionspec']) transports.push('multipart');
+    else if (range.type === 'multipart/mixed' && range.params['deferspec'] === '20220824') transports.push('incremental');
     else if (range.type === 'text/event-stream') transports.push('sse');
     else if (matches(range, MEDIA.graphqlResponse) || matches(range, MEDIA.json)) {
       transports.push('json');
@@ -153,8 +159,17 @@ function validateShape(op: HttpOperation): void {
   if (op.query !== undefined && typeof op.query !== 'string') throw badRequest('query must be a string');
 }
 
-export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+/** The HTTP transport: the handler of `/graphql`, and `close()` to end its open streams (on shutdown). */
+export interface GraphQLOverHttp {
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
+  /** Ends every open subscription stream with SHUTTING_DOWN (resubscribe, to another router, with `after`). */
+  close(): void;
+}
+
+export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
   const { pipeline, verifier, persistedQueries, logger, heartbeatMs = 5_000, maxBufferedBytes = 1024 * 1024 } = options;
+  /** How to end each open subscription stream now. */
+  const openStreams = new Set<() => void>();
   const mask = maskUnexpectedErrors(logger);
   const format = (result: ExecutionResult): FormattedExecutionResult => ({
     ...(result.errors?.length ? { errors: result.errors.map((error) => mask(error.toJSON(), error)) } : {}),
@@ -168,7 +183,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMess
   };
   const errorsOf = (errors: readonly GraphQLError[]) => ({ errors: errors.map((error) => mask(error.toJSON(), error)) });
 
-  return async (req, res, url) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'POST') {
       res.setHeader('allow', 'GET, POST');
       throw badRequest('GraphQL is served over GET and POST', 405);
@@ -181,6 +196,11 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMess
     assertNotCsrf(req);
     const received = await readOperation(req, url, options.maxBodyBytes);
     validateShape(received);
+    const transport = transports[0]!;
+    // A refusal: over SSE in the stream, as graphql-sse reports errors (its clients retry a failed
+    // connection, which would only repeat the refusal); else as JSON with the status it warrants.
+    const refuse = (status: number, errors: readonly GraphQLError[], headers?: Record<string, string>) =>
+      transport === 'sse' ? streamSse(res, [{ errors }], heartbeatMs, format) : sendResult(res, status, jsonType, errorsOf(errors), headers);
 
     // One declaration of the caller, for every transport: a bad token fails the request (401).
     const authorization = req.headers.authorization;
@@ -189,25 +209,24 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMess
       const identity = await identityFromAuthorization(verifier, authorization);
       caller = { identity, authorization: identity ? authorization : undefined };
     } catch (error) {
-      return sendResult(res, 401, jsonType, errorsOf([error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error))]));
+      return refuse(401, [error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error))]);
     }
 
     const persisted = persistedQueries.resolve(received.query, received.extensions);
-    if ('error' in persisted) return sendResult(res, persisted.status, jsonType, errorsOf([persisted.error]), { 'cache-control': 'private, no-cache, must-revalidate' });
+    if ('error' in persisted) return refuse(persisted.status, [persisted.error], { 'cache-control': 'private, no-cache, must-revalidate' });
     if (persisted.query === undefined || persisted.query === '') {
       throw badRequest('GraphQL operations must contain a non-empty `query` or a `persistedQuery` extension.');
     }
     const input = { query: persisted.query, operationName: received.operationName as string | undefined, variables: received.variables as Record<string, unknown> | undefined };
     const prepared = pipeline.prepare(input, caller.identity, { readOnly: req.method === 'GET' });
-    const transport = transports[0]!;
-    if (isRefusal(prepared)) {
-      // graphql-sse reports a refused operation in the stream (its clients retry failed connections).
-      if (transport === 'sse') return streamSse(res, [{ errors: prepared.errors }], heartbeatMs, format);
-      return sendResult(res, prepared.status, jsonType, errorsOf(prepared.errors));
-    }
+    if (isRefusal(prepared)) return refuse(prepared.status, prepared.errors);
     persisted.register?.();
 
     if (prepared.kind !== 'subscription') {
+      // A query with `@defer`, to a client that takes incremental delivery (or only that, for any operation).
+      if (transports.includes('incremental') && transport !== 'sse' && ((prepared.kind === 'query' && prepared.plan.defer) || !transports.includes('json'))) {
+        return deliverIncrementally(res, prepared, caller);
+      }
       const cachePolicy = new CachePolicy();
       const result = await pipeline.execute(prepared, caller, cachePolicy);
       if (transport === 'sse') return streamSse(res, [result], heartbeatMs, format);
@@ -216,29 +235,54 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMess
     }
 
     // Subscriptions: a stream transport and a signed-in caller.
-    const streaming = transports.find((t) => t !== 'json');
+    const streaming = transports.find((t) => t === 'multipart' || t === 'sse');
     if (!streaming) {
       return sendResult(res, 400, jsonType, errorsOf([graphqlError(ErrorCode.BAD_REQUEST, 'Subscriptions are served over WebSocket (graphql-ws) at this URL, or over HTTP with Accept: multipart/mixed;subscriptionSpec=1.0 (Apollo\'s multipart protocol) or Accept: text/event-stream (graphql-sse)')]));
     }
     if (!caller.identity || !caller.authorization) {
-      return sendResult(res, 401, jsonType, errorsOf([graphqlError(ErrorCode.UNAUTHENTICATED, 'Subscriptions need a signed-in user: send Authorization: Bearer <token>')]));
+      return refuse(401, [graphqlError(ErrorCode.UNAUTHENTICATED, 'Subscriptions need a signed-in user: send Authorization: Bearer <token>')]);
     }
     await subscribeOverHttp(res, streaming, prepared, caller.identity, caller.authorization);
   };
+
+  /** Payloads of `@defer` (execution.ts `executeIncremental`) over multipart/mixed, each as soon as it comes. */
+  async function deliverIncrementally(res: ServerResponse, operation: RouterOperation, caller: Caller): Promise<void> {
+    let stream: IncrementalWriter | undefined;
+    try {
+      await pipeline.executeIncremental(operation, caller, (payload) => {
+        if (!stream) {
+          stream = incrementalWriter(res);
+          return stream.next({ ...format(payload as InitialPayload), hasNext: payload.hasNext });
+        }
+        const { incremental, hasNext } = payload as SubsequentPayload;
+        const items = incremental?.map(({ errors, ...item }) => ({ ...item, ...(errors?.length ? errorsOf(errors) : {}) }));
+        stream.next({ ...(items ? { incremental: items } : {}), hasNext });
+      });
+    } catch (error) {
+      if (!stream) throw error;
+      stream.next({ ...errorsOf([error instanceof GraphQLError ? error : new GraphQLError(String(error))]), hasNext: false });
+    } finally {
+      stream?.end();
+    }
+  }
 
   async function subscribeOverHttp(res: ServerResponse, transport: 'multipart' | 'sse', operation: RouterOperation, identity: NonNullable<Caller['identity']>, authorization: string): Promise<void> {
     const stream = transport === 'multipart' ? multipartWriter(res, heartbeatMs) : sseWriter(res, heartbeatMs);
     let events: AsyncIterator<ExecutionResult> | undefined;
     // The stream never outlives its token: at `exp` it ends with UNAUTHENTICATED (resubscribe with a fresh one and `after`).
-    let expired = false;
-    const session = new Session(identity, authorization, () => {
-      expired = true;
+    let ending: GraphQLError | undefined;
+    const endWith = (error: GraphQLError) => {
+      ending ??= error;
       void events?.return?.();
-    });
-    res.once('close', () => {
+    };
+    const session = new Session(identity, authorization, () => endWith(graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')));
+    const shutDown = () => endWith(new GraphQLError('Server shutting down', { extensions: { code: 'SHUTTING_DOWN' } }));
+    openStreams.add(shutDown);
+    const closed = new Promise<void>((resolve) => res.once('close', () => {
       session.close();
       void events?.return?.();
-    });
+      resolve();
+    }));
     try {
       events = pipeline.subscribe(operation, session);
       if (isPushIterator<ExecutionResult>(events)) {
@@ -246,22 +290,33 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): (req: IncomingMess
         await events.next(); // settles when the stream ends (or throws when it fails)
       } else {
         for (let next = await events.next(); !next.done; next = await events.next()) {
-          if (!stream.next(format(next.value))) await once(res, 'drain');
+          // Not `drain` alone: a client gone meanwhile never drains, and the stream must still end (its heartbeat timer with it).
+          if (!stream.next(format(next.value))) await Promise.race([once(res, 'drain'), closed]);
         }
       }
-      if (expired) stream.next(errorsOf([graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')]));
+      if (ending) stream.fail(errorsOf([ending]).errors);
     } catch (error) {
-      stream.next(errorsOf([error instanceof GraphQLError ? error : new GraphQLError(String(error))]));
+      stream.fail(errorsOf([ending ?? (error instanceof GraphQLError ? error : new GraphQLError(String(error)))]).errors);
     } finally {
+      openStreams.delete(shutDown);
       session.close();
       stream.end();
     }
   }
+
+  return {
+    handle,
+    close() {
+      for (const shutDown of [...openStreams]) shutDown();
+    },
+  };
 }
 
 interface StreamWriter {
   /** Writes one result; false when the socket's buffer is full. */
   next(result: unknown): boolean;
+  /** Writes why the stream ends early (token expired, subgraph gone, overflow), before `end`. */
+  fail(errors: readonly GraphQLFormattedError[]): void;
   end(): void;
 }
 
@@ -278,8 +333,34 @@ function multipartWriter(res: ServerResponse, heartbeatMs: number): StreamWriter
   const heartbeat = setInterval(() => part('{}'), heartbeatMs);
   return {
     next: (result) => part(JSON.stringify({ payload: result })),
+    // A fatal transport-level error, as the protocol has it: top-level `errors`, `payload: null`
+    // (Apollo Client reports them as CombinedProtocolErrors; errors in a payload read as one event's).
+    fail: (errors) => void part(JSON.stringify({ payload: null, errors })),
     end() {
       clearInterval(heartbeat);
+      if (!res.writableEnded) res.end('--\r\n');
+    },
+  };
+}
+
+interface IncrementalWriter {
+  next(payload: unknown): void;
+  end(): void;
+}
+
+/**
+ * `@defer` payloads as Apollo Client reads them (`multipart/mixed;deferSpec=20220824`): each in a
+ * part followed by its boundary at once (clients yield a part when they see the next boundary); the
+ * last boundary closed (`--`). No heartbeats: a query's payloads are all on their way.
+ */
+function incrementalWriter(res: ServerResponse): IncrementalWriter {
+  res.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";deferSpec=20220824', 'cache-control': 'no-cache' });
+  res.write('\r\n--graphql');
+  return {
+    next(payload) {
+      if (!res.writableEnded && !res.destroyed) res.write(`\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(payload)}\r\n--graphql`);
+    },
+    end() {
       if (!res.writableEnded) res.end('--\r\n');
     },
   };
@@ -293,6 +374,8 @@ function sseWriter(res: ServerResponse, heartbeatMs: number): StreamWriter {
   const ping = setInterval(() => res.write(':\n\n'), heartbeatMs);
   return {
     next: (result) => res.write(`event: next\ndata: ${JSON.stringify(result)}\n\n`),
+    // graphql-sse has no error event: the errors go in a last `next`, before `complete`.
+    fail: (errors) => void res.write(`event: next\ndata: ${JSON.stringify({ errors })}\n\n`),
     end() {
       clearInterval(ping);
       if (!res.writableEnded) res.end('event: complete\ndata:\n\n');

@@ -1,5 +1,6 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { Identity } from '@shopgraph/kit/auth';
+import { ErrorCode, graphqlError } from '@shopgraph/kit/errors';
 import type { Requirement } from '@shopgraph/kit/authz';
 import type { Session } from '@shopgraph/kit/session';
 import type { Limits } from '@shopgraph/kit/limits';
@@ -7,7 +8,7 @@ import type { Logger } from '@shopgraph/kit/log';
 import { isRefusal, operationPreparer, type OperationInput, type PreparedRequest, type Refusal } from '@shopgraph/kit/operation';
 import { mapAsync, type PushIterator } from '@shopgraph/kit/stream';
 import type { ExecutionResult, GraphQLSchema } from 'graphql';
-import { variablesFor, type PlanExecution, type PreparedOperation } from './execution.ts';
+import { variablesFor, type IncrementalPayload, type PlanExecution, type PreparedOperation } from './execution.ts';
 import { asResult, SubgraphSubscriptions } from './subgraph-subscriptions.ts';
 
 /**
@@ -78,8 +79,18 @@ export interface Pipeline {
   readonly schema: GraphQLSchema;
   /** Every check before execution for the caller's identity, and the plan; or why the operation is refused (with an HTTP status). */
   prepare(input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }): RouterOperation | Refusal;
-  /** Runs a query or mutation; `cachePolicy`, if given, learns how long the answer may be cached. */
+  /**
+   * Runs a query or mutation; `cachePolicy`, if given, learns how long the answer may be cached.
+   * `@defer` is ignored: the answer comes whole (as for every transport but incremental delivery).
+   */
   execute(operation: RouterOperation, caller: Caller, cachePolicy?: CachePolicy): Promise<ExecutionResult>;
+  /**
+   * Runs a query delivering its `@defer`red fragments incrementally: `emit` gets the payload without
+   * them, then theirs as they come (execution.ts `executeIncremental`). A mutation's `@defer` is
+   * ignored (the spec lets a server not defer): it, like any operation without `@defer`, comes
+   * whole in one payload.
+   */
+  executeIncremental(operation: RouterOperation, caller: Caller, emit: (payload: IncrementalPayload) => void): Promise<void>;
   /**
    * Runs a subscription for a signed-in session: its events, each either the subgraph's answer
    * passed through or the per-event plan run with the session's current token. The stream ends
@@ -102,6 +113,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   const run = (operation: RouterOperation, services: Readonly<Record<string, GraphQLDataSource>>, caller: Caller, cachePolicy?: CachePolicy) =>
     execution.execute(operation.plan, services, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization, cachePolicy } satisfies FetchContext });
+  // As graphql-js 17 validates (and Apollo's query planner refuses): each event of a subscription is one payload.
+  const deferredSubscription = () =>
+    ({ status: 400, errors: [graphqlError(ErrorCode.BAD_REQUEST, '@defer is not supported on subscriptions: remove it, or turn it off with @defer(if: false)')] }) satisfies Refusal;
 
   return {
     schema,
@@ -110,9 +124,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (isRefusal(request)) return request;
       // Keyed like the document cache: by the text (and the operation picked from it).
       const plan = execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
+      if (plan.defer && request.operation.operation === 'subscription') return deferredSubscription();
       return { ...request, kind: request.operation.operation, plan };
     },
     execute: (operation, caller, cachePolicy) => run(operation, dataSources, caller, cachePolicy),
+    executeIncremental: (operation, caller, emit) =>
+      execution.executeIncremental(operation.plan, dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit),
     subscribe(operation, session) {
       const node = operation.plan.plan.node;
       if (node?.kind !== 'Subscription') throw new Error('Not a subscription plan');

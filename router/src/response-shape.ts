@@ -58,6 +58,36 @@ interface State {
  * are Object.prototype members (`constructor`, `__proto__`…).
  */
 export function compileResponseShape(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): ResponseShape | undefined {
+  const compiled = compileOperation(schema, document, operationName, undefined);
+  if (!compiled) return undefined;
+  const { root, rootType, defaults, hasDefaults } = compiled;
+  return {
+    apply(input, variables) {
+      const state: State = { schema, variables: hasDefaults ? { ...defaults, ...variables } : (variables ?? {}), errors: [], invalid: false, reported: false };
+      const data: Record<string, unknown> = {};
+      const ok = applySelections(state, input, root, data, rootType, []);
+      return { data: ok ? data : null, errors: state.errors };
+    },
+  };
+}
+
+/** One step from the response's root to a `@defer`red fragment: a field (by response name), or an enclosing fragment. */
+type Ancestor = { kind: 'field'; responseName: string } | { kind: 'fragment'; step: FragmentStep; parentType: GraphQLCompositeType };
+
+/** While compiling for incremental delivery: where the compiler is, and the `@defer`s found so far. */
+interface DeferCollector {
+  ancestry: Ancestor[];
+  enclosing: DeferPart | undefined;
+  parts: DeferPart[];
+}
+
+/**
+ * The operation as selections, with the variables' default values. With a `collector`, each inline
+ * fragment carrying `@defer(label:)` (see defer.ts: every `@defer` of the document is labelled and its
+ * fragment spreads inlined first) becomes a part of its own, and stands in its parent's selections
+ * wrapped in a fragment skipped while its `@defer(if:)` holds.
+ */
+function compileOperation(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, collector: DeferCollector | undefined) {
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
   if (!operation) return undefined;
@@ -82,16 +112,37 @@ export function compileResponseShape(schema: GraphQLSchema, document: DocumentNo
         const field = 'getFields' in parentType ? parentType.getFields()[name] : undefined;
         if (!field) throw new Error(`No field ${parentType.name}.${name} (the document was not validated against this schema)`);
         const fieldType = getNamedType(field.type);
-        return {
-          kind: 'field', responseName, type: field.type, ...conditions,
-          selections: selection.selectionSet && isCompositeType(fieldType) ? compile(selection.selectionSet, fieldType) : undefined,
-        };
+        let selections: Selection[] | undefined;
+        if (selection.selectionSet && isCompositeType(fieldType)) {
+          collector?.ancestry.push({ kind: 'field', responseName });
+          selections = compile(selection.selectionSet, fieldType);
+          collector?.ancestry.pop();
+        }
+        return { kind: 'field', responseName, type: field.type, ...conditions, selections };
       }
       const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
       if (!fragment) throw new Error(`No fragment ${selection.kind === Kind.FRAGMENT_SPREAD ? selection.name.value : ''}`);
       const typeCondition = fragment.typeCondition ? schema.getType(fragment.typeCondition.name.value) : undefined;
       if (typeCondition !== undefined && !isCompositeType(typeCondition)) throw new Error(`Fragment on non-composite type ${String(typeCondition)}`);
-      return { kind: 'fragment', typeCondition, applies: new Map(), ...conditions, selections: compile(fragment.selectionSet, typeCondition ?? parentType) };
+      const step: FragmentStep = { kind: 'fragment', typeCondition, applies: new Map(), ...conditions, selections: [] };
+      if (!collector) {
+        step.selections = compile(fragment.selectionSet, typeCondition ?? parentType);
+        return step;
+      }
+      const defer = selection.kind === Kind.INLINE_FRAGMENT ? deferOf(selection.directives) : undefined;
+      const part: DeferPart | undefined = defer && { ...defer, parent: collector.enclosing, ancestry: [...collector.ancestry], step, parentType };
+      const enclosing = collector.enclosing;
+      if (part) {
+        collector.parts.push(part);
+        collector.enclosing = part;
+      }
+      collector.ancestry.push({ kind: 'fragment', step, parentType });
+      step.selections = compile(fragment.selectionSet, typeCondition ?? parentType);
+      collector.ancestry.pop();
+      collector.enclosing = enclosing;
+      if (!part) return step;
+      // Left out of its parent's payload while deferred; inlined in it when `@defer(if: false)`.
+      return { kind: 'fragment', typeCondition: undefined, applies: new Map(), skip: part.deferred, include: undefined, selections: [step] };
     });
 
   const root = compile(operation.selectionSet, rootType);
@@ -100,16 +151,143 @@ export function compileResponseShape(schema: GraphQLSchema, document: DocumentNo
   for (const definition of operation.variableDefinitions ?? []) {
     if (definition.defaultValue) defaults[definition.variable.name.value] = valueFromASTUntyped(definition.defaultValue);
   }
-  const hasDefaults = Object.keys(defaults).length > 0;
+  return { root, rootType, defaults, hasDefaults: Object.keys(defaults).length > 0 };
+}
 
+/** `@defer(label: "…", if: …)` of a labelled document: its label, and when it defers. */
+function deferOf(directives: readonly DirectiveNode[] | undefined): { label: string; deferred: Flag } | undefined {
+  const directive = directives?.find((d) => d.name.value === 'defer');
+  if (!directive) return undefined;
+  const label = directive.arguments?.find((a) => a.name.value === 'label')?.value;
+  if (label?.kind !== Kind.STRING) throw new Error('An unlabelled @defer (label every @defer before compiling)');
+  const condition = directive.arguments?.find((a) => a.name.value === 'if')?.value;
+  const deferred: Flag = condition === undefined ? true : condition.kind === Kind.VARIABLE ? { variable: condition.name.value } : condition.kind === Kind.BOOLEAN ? condition.value : true;
+  return { label: label.value, deferred };
+}
+
+/** A `@defer`red fragment of an operation: delivered in its own payloads, after its parent's. */
+export interface DeferPart {
+  /** Its label in the (labelled) document, which the query plan's deferred nodes carry. */
+  readonly label: string;
+  /** Deferred when this holds (`@defer(if:)`); else its fragment is part of its parent's payload. */
+  readonly deferred: Flag;
+  /** The nearest `@defer` it is nested in; undefined: the initial payload's. */
+  readonly parent: DeferPart | undefined;
+  readonly ancestry: readonly Ancestor[];
+  /** The fragment itself (its type condition, `@skip`/`@include` and selections). */
+  readonly step: FragmentStep;
+  /** The type of the selection set it is in. */
+  readonly parentType: GraphQLCompositeType;
+}
+
+/** The object a deferred part applies to, at its path in the response. */
+export interface DeferTarget {
+  path: Array<string | number>;
+  /** The subgraphs' merged answers for that object. */
+  input: Record<string, unknown>;
+}
+
+/**
+ * The shape of an operation delivered incrementally (`@defer`): its initial payload, which leaves out
+ * the fragments deferred for the request's variables, and each deferred fragment's payload at every
+ * object it applies to. Variables are passed with their defaults (`variables`).
+ */
+export interface IncrementalShape {
+  readonly parts: readonly DeferPart[];
+  /** The client's variables with the operation's default values (and `@defer(if:)`'s, true, for a variable there not given). */
+  variables(given: Record<string, unknown> | undefined): Record<string, unknown>;
+  /** Whether `part` is deferred for these variables (else its fragment is part of its parent's payload). */
+  isDeferred(part: DeferPart, variables: Record<string, unknown>): boolean;
+  /** The initial payload's data (as `ResponseShape.apply`). */
+  apply(input: Record<string, unknown>, variables: Record<string, unknown>): { data: Record<string, unknown> | null; errors: GraphQLError[] };
+  /**
+   * The objects `part` applies to: those at its place in `view` (the response the client has so far;
+   * none under a null) which its fragment, and the fragments it is nested in, select; their data from `input`.
+   */
+  targets(part: DeferPart, input: Record<string, unknown>, view: Record<string, unknown>, variables: Record<string, unknown>): DeferTarget[];
+  /** The part's payload data for one target (null when a non-null field of it is null). */
+  applyPart(part: DeferPart, target: DeferTarget, variables: Record<string, unknown>): { data: Record<string, unknown> | null; errors: GraphQLError[] };
+}
+
+/** Compiles a labelled document (defer.ts `labelDefers`) for incremental delivery; undefined as `compileResponseShape`. */
+export function compileIncrementalShape(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): IncrementalShape | undefined {
+  const collector: DeferCollector = { ancestry: [], enclosing: undefined, parts: [] };
+  const compiled = compileOperation(schema, document, operationName, collector);
+  if (!compiled) return undefined;
+  const { root, rootType, defaults } = compiled;
+  // `@defer(if: $v)` with a nullable `$v` not given: the argument's default, true. (Validation lets
+  // such a variable only where arguments have defaults: not in `@skip`/`@include`.)
+  const conditions = [...new Set(collector.parts.flatMap(({ deferred }) => (typeof deferred === 'object' ? [deferred.variable] : [])))];
+  const stateOf = (variables: Record<string, unknown>): State => ({ schema, variables, errors: [], invalid: false, reported: false });
   return {
+    parts: collector.parts,
+    variables(given) {
+      const variables = { ...defaults, ...given };
+      for (const name of conditions) variables[name] ??= true;
+      return variables;
+    },
+    isDeferred: (part, variables) => flagValue(part.deferred, variables),
     apply(input, variables) {
-      const state: State = { schema, variables: hasDefaults ? { ...defaults, ...variables } : (variables ?? {}), errors: [], invalid: false, reported: false };
+      const state = stateOf(variables);
       const data: Record<string, unknown> = {};
       const ok = applySelections(state, input, root, data, rootType, []);
       return { data: ok ? data : null, errors: state.errors };
     },
+    targets(part, input, view, variables) {
+      const targets: DeferTarget[] = [];
+      collectTargets(stateOf(variables), part, 0, input, view, [], targets);
+      return targets;
+    },
+    applyPart(part, { path, input }, variables) {
+      const state = stateOf(variables);
+      const data: Record<string, unknown> = {};
+      const ok = applySelections(state, input, part.step.selections, data, part.step.typeCondition ?? objectTypeOf(schema, input, part.parentType), [...path]);
+      return { data: ok ? data : null, errors: state.errors };
+    },
   };
+}
+
+/** The concrete type of an object of the subgraphs' answers (its `__typename`), else the static one. */
+function objectTypeOf(schema: GraphQLSchema, input: Record<string, unknown>, parentType: GraphQLCompositeType): GraphQLCompositeType {
+  const typename = input['__typename'];
+  const type = typeof typename === 'string' ? schema.getType(typename) : undefined;
+  return type && isCompositeType(type) ? type : parentType;
+}
+
+/** Whether a fragment selects this object: not skipped, and its type condition holds. */
+function fragmentApplies(state: State, step: FragmentStep, input: Record<string, unknown>, parentType: GraphQLCompositeType): boolean {
+  if ((step.skip !== undefined || step.include !== undefined) && skipped(step, state.variables)) return false;
+  if (!step.typeCondition) return true;
+  const typename = input['__typename'];
+  if (typename !== undefined && typename !== null && typeof typename !== 'string') return false;
+  return conditionApplies(state.schema, step, typename || parentType.name);
+}
+
+/** Walks `part`'s ancestry from `at` in the subgraphs' answers and the client's view alike, into every list element. */
+function collectTargets(state: State, part: DeferPart, at: number, input: unknown, view: unknown, path: Array<string | number>, out: DeferTarget[]): void {
+  if (input === null || input === undefined || view === null || view === undefined) return;
+  if (Array.isArray(input)) {
+    if (!Array.isArray(view) || view.length !== input.length) return;
+    for (let i = 0; i < input.length; i++) {
+      path.push(i);
+      collectTargets(state, part, at, input[i], view[i], path, out);
+      path.pop();
+    }
+    return;
+  }
+  if (!isObject(input) || !isObject(view)) return;
+  if (at === part.ancestry.length) {
+    if (fragmentApplies(state, part.step, input, part.parentType)) out.push({ path: [...path], input });
+    return;
+  }
+  const ancestor = part.ancestry[at]!;
+  if (ancestor.kind === 'field') {
+    path.push(ancestor.responseName);
+    collectTargets(state, part, at + 1, own(input, ancestor.responseName), own(view, ancestor.responseName), path, out);
+    path.pop();
+  } else if (fragmentApplies(state, ancestor.step, input, ancestor.parentType)) {
+    collectTargets(state, part, at + 1, input, view, path, out);
+  }
 }
 
 function conditionsOf(directives: readonly DirectiveNode[] | undefined): { skip: Flag | undefined; include: Flag | undefined } {

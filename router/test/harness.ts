@@ -221,6 +221,12 @@ export interface World {
   router(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ app: RouterApp; url: string; base: string }>;
   /** All GraphQL requests the subgraphs have received so far. */
   subgraphRequests(): number;
+  /** The ticker's subscriptions (from routers, each with its user's token) for one user that are still open. */
+  openUpstream(userId: string): number;
+  /** Whether a router ever subscribed to the ticker as this user. */
+  reachedTicker(userId: string): boolean;
+  /** A customer token for `userId` that expires in `ttlSeconds` (to watch a subscription end at its `exp`). */
+  shortLivedToken(userId: string, ttlSeconds: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -248,6 +254,9 @@ export async function startWorld(): Promise<World> {
       return { app, base, url: `${base}/graphql` };
     },
     subgraphRequests: () => started.reduce((n, s) => n + s.recorder.requests.length, 0),
+    openUpstream: (userId) => subgraphs.ticker.recorder.sessions.filter((s) => !s.closed && s.identity.userId === userId).length,
+    reachedTicker: (userId) => subgraphs.ticker.recorder.sessions.some((s) => s.identity.userId === userId),
+    shortLivedToken: (userId, ttlSeconds) => signWithIssuerKey(issuer, claims({ sub: userId, exp: now() + ttlSeconds })),
     async close() {
       await Promise.all(routers.map((r) => r.close()));
       await Promise.all(started.map((s) => s.close()));
@@ -257,7 +266,8 @@ export async function startWorld(): Promise<World> {
 }
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-const now = () => Math.floor(Date.now() / 1000);
+/** Seconds since the epoch, as JWT claims count time. */
+export const now = (): number => Math.floor(Date.now() / 1000);
 
 /** Claims a valid customer token would carry; override any to build a bad one. */
 export function claims(overrides: JWTPayload = {}): JWTPayload {
@@ -293,3 +303,22 @@ export async function until(check: () => boolean, what: string, timeoutMs = 5_00
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** A ticker channel no other test uses. */
+export const channel = (): string => `c-${crypto.randomUUID()}`;
+
+/** An `Authorization` header (or graphql-ws `connection_init` payload) carrying `token`. */
+export const bearer = (token: string): { authorization: string } => ({ authorization: `Bearer ${token}` });
+
+/** A subscription whose events are completed with fields of two other subgraphs (per-event execution). */
+export const TICK = 'subscription($channel: String!) { tick(channel: $channel) { n channel item { id name price stock } } }';
+
+/** Hostile subscription documents, as every transport must refuse them before anything runs. */
+export const hostile = {
+  /** `previous { … }` nested `depth` times. */
+  deep: (depth: number): string => `subscription { tick { ${'previous { '.repeat(depth)}n${' }'.repeat(depth)} } }`,
+  /** `count` aliases of one field. */
+  aliased: (count: number): string => `subscription { tick { ${Array.from({ length: count }, (_, i) => `a${i}: n`).join(' ')} } }`,
+  /** One field selected `count` times. */
+  manyTokens: (count: number): string => `subscription { tick { ${'n '.repeat(count)}} }`,
+};

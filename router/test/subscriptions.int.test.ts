@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RouterApp } from '../src/app.ts';
 import { connectWs, webSocketUrlOf, type WsTestClient } from '@shopgraph/testkit';
-import { claims, signWithIssuerKey, startSubgraph, startWorld, ticks, until, type World } from './harness.ts';
+import { bearer, channel, claims, hostile, now, signWithIssuerKey, startSubgraph, startWorld, TICK, ticks, until, type World } from './harness.ts';
 
 let world: World;
 let url: string;
@@ -22,17 +22,9 @@ afterAll(async () => {
   await world?.close();
 });
 
-const now = () => Math.floor(Date.now() / 1000);
-/** A channel no other test uses. */
-const channel = () => `c-${crypto.randomUUID()}`;
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const ticker = () => world.subgraphs.ticker.recorder;
-/** The ticker's subscriptions (from routers, each with its own token) for one user that are still open. */
-const openUpstream = (userId: string) => ticker().sessions.filter((s) => !s.closed && s.identity.userId === userId).length;
-/** Whether a router ever subscribed to the ticker for this user. */
-const reachedTicker = (userId: string) => ticker().sessions.some((s) => s.identity.userId === userId);
-
-const TICK = 'subscription($channel: String!) { tick(channel: $channel) { n channel item { id name price stock } } }';
+const openUpstream = (userId: string) => world.openUpstream(userId);
+const reachedTicker = (userId: string) => world.reachedTicker(userId);
 
 async function signedIn(userId = crypto.randomUUID(), staff = false): Promise<{ client: WsTestClient; token: string; userId: string }> {
   const token = staff ? await world.issuer.staff(userId) : await world.issuer.customer(userId);
@@ -307,9 +299,7 @@ describe('router graphql-ws: the same authorization as HTTP, before any subgraph
 });
 
 describe('router graphql-ws: hostile subscribe messages get an error with a stable code; the connection stays usable', () => {
-  const deep = (depth: number) => `subscription { tick { ${'previous { '.repeat(depth)}n${' }'.repeat(depth)} } }`;
-  const aliased = (count: number) => `subscription { tick { ${Array.from({ length: count }, (_, i) => `a${i}: n`).join(' ')} } }`;
-  const manyTokens = (count: number) => `subscription { tick { ${'n '.repeat(count)}} }`;
+  const { deep, aliased, manyTokens } = hostile;
 
   const cases: [string, () => string, string, RegExp][] = [
     ['depth 10,000 (token cap)', () => deep(10_000), 'GRAPHQL_PARSE_FAILED', /more th[ae][nt] 2000 tokens/],
@@ -391,7 +381,7 @@ describe('router graphql-ws: hostile subscribe messages get an error with a stab
 });
 
 describe('router graphql-ws: tokens expire, and can be refreshed without dropping subscriptions', () => {
-  const shortToken = (userId: string, ttlSeconds: number) => signWithIssuerKey(world.issuer, claims({ sub: userId, exp: now() + ttlSeconds }));
+  const shortToken = (userId: string, ttlSeconds: number) => world.shortLivedToken(userId, ttlSeconds);
 
   it('closes the socket with 4401 "Token expired" at the token\'s exp, and everything upstream with it', async () => {
     const userId = crypto.randomUUID();

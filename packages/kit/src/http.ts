@@ -113,13 +113,19 @@ export function listen(server: Server, port: number, host = '127.0.0.1'): Promis
   });
 }
 
-/** Stops accepting connections, lets in-flight requests finish for up to graceMs, then cuts the rest. */
+/**
+ * Stops accepting connections, lets in-flight requests finish for up to graceMs, then cuts the
+ * rest. Connections are closed as soon as they go idle (a keep-alive one that was streaming when
+ * the close began would otherwise wait for its keep-alive timeout).
+ */
 export function closeHttpServer(server: Server, graceMs = 10_000): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     const timer = setTimeout(() => server.closeAllConnections(), graceMs).unref();
+    const idle = setInterval(() => server.closeIdleConnections(), 50).unref();
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(idle);
       resolve();
     });
     server.closeIdleConnections();
