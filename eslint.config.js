@@ -13,12 +13,4 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  {
-    // The kit's index also loads the database and Kafka layers (MikroORM, kafkajs), which only subgraphs use.
-    files: ['router/src/**/*.ts', 'bench/router/gateways/router.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: '@shopgraph/kit', message: "The router imports the kit's modules one by one (e.g. '@shopgraph/kit/http'): the index would also load MikroORM and kafkajs." }] }],
-    },
-  },
 );

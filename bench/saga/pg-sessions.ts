@@ -1,7 +1,7 @@
 // Where Postgres sessions spend their time: pg_stat_activity sampled every ~20 ms.
 import pg from 'pg';
 import { round } from './stats.ts';
-import { sleep } from '@shopgraph/kit/lifecycle';
+import { sleep } from '@shopgraph/core/lifecycle';
 
 /**
  * Samples the sessions of databases matching `databaseLike` (a LIKE pattern) until `signal`

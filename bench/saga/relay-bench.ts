@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { cpuBetween, sampleCpu } from './cpu.ts';
 import { sampleSessions } from './pg-sessions.ts';
 import { distribution, median, round, type Distribution } from './stats.ts';
-import { sleep } from '@shopgraph/kit/lifecycle';
+import { sleep } from '@shopgraph/core/lifecycle';
 
 const TYPE = 'orders.order.status-changed';
 const TOPIC = contracts[TYPE].topic;

@@ -15,7 +15,7 @@ import { cpuBetween, loadAverage, sampleCpu, type CpuUsage } from './cpu.ts';
 import { sampleSessions } from './pg-sessions.ts';
 import { graphqlClient, type GraphQLResult } from './http.ts';
 import { distribution, round, type Distribution } from './stats.ts';
-import { sleep } from '@shopgraph/kit/lifecycle';
+import { sleep } from '@shopgraph/core/lifecycle';
 
 const FINAL = new Set(['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED']);
 const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };

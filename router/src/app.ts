@@ -1,9 +1,9 @@
-import { verifierFromConfig, type TokenVerifier } from '@shopgraph/kit/auth';
-import { requirementsOf } from '@shopgraph/kit/authz';
-import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/kit/graphql-ws';
-import { closeHttpServer, createHttpServer, listen, readinessRoute, type ReadinessCheck } from '@shopgraph/kit/http';
-import type { Logger } from '@shopgraph/kit/log';
-import type { Service } from '@shopgraph/kit/subgraph';
+import { verifierFromConfig, type TokenVerifier } from '@shopgraph/core/auth';
+import { requirementsOf } from '@shopgraph/core/authz';
+import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/core/graphql-ws';
+import { closeHttpServer, createHttpServer, listen, readinessRoute, type ReadinessCheck } from '@shopgraph/core/http';
+import type { Logger } from '@shopgraph/core/log';
+import type { Service } from '@shopgraph/core/http';
 import { parse, type ExecutionArgs } from 'graphql';
 import type { Config } from './config.ts';
 import { createPlanExecution } from './execution.ts';

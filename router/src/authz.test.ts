@@ -1,7 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { buildASTSchema, parse, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { guardedFieldsOf, requirementsOf } from '@shopgraph/kit/authz';
+import { guardedFieldsOf, requirementsOf } from '@shopgraph/core/authz';
 
 const FEDERATION = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@authenticated", "@requiresScopes"])';
 const composed = composeServices([

@@ -1,5 +1,5 @@
-import { baseConfig, jwtConfig, loadConfig, z } from '@shopgraph/kit/config';
-import { limitsConfig } from '@shopgraph/kit/limits';
+import { baseConfig, jwtConfig, loadConfig, z } from '@shopgraph/core/config';
+import { limitsConfig } from '@shopgraph/core/limits';
 import { fileURLToPath } from 'node:url';
 
 const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);

@@ -1,10 +1,10 @@
-import { identityFromAuthorization, type TokenVerifier } from '@shopgraph/kit/auth';
-import { ErrorCode, graphqlError } from '@shopgraph/kit/errors';
-import { maskUnexpectedErrors } from '@shopgraph/kit/graphql';
-import { HttpError, readBody } from '@shopgraph/kit/http';
-import type { Logger } from '@shopgraph/kit/log';
-import { Session } from '@shopgraph/kit/session';
-import { isPushIterator } from '@shopgraph/kit/stream';
+import { identityFromAuthorization, type TokenVerifier } from '@shopgraph/core/auth';
+import { ErrorCode, graphqlError } from '@shopgraph/core/errors';
+import { maskUnexpectedErrors } from '@shopgraph/core/graphql';
+import { HttpError, readBody } from '@shopgraph/core/http';
+import type { Logger } from '@shopgraph/core/log';
+import { Session } from '@shopgraph/core/session';
+import { isPushIterator } from '@shopgraph/core/stream';
 import { GraphQLError, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';

@@ -1,5 +1,5 @@
-import { runUntilSignal } from '@shopgraph/kit/lifecycle';
-import { createLogger } from '@shopgraph/kit/log';
+import { runUntilSignal } from '@shopgraph/core/lifecycle';
+import { createLogger } from '@shopgraph/core/log';
 import { readFile } from 'node:fs/promises';
 import { createRouterApp } from './app.ts';
 import { loadRouterConfig } from './config.ts';

@@ -1,5 +1,5 @@
-import type { Route } from '@shopgraph/kit/http';
-import type { Logger } from '@shopgraph/kit/log';
+import type { Route } from '@shopgraph/core/http';
+import type { Logger } from '@shopgraph/core/log';
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,8 +1,8 @@
 import type { FetchNode } from '@apollo/query-planner';
-import { ErrorCode } from '@shopgraph/kit/errors';
-import type { Session } from '@shopgraph/kit/session';
-import type { Logger } from '@shopgraph/kit/log';
-import { pushable, type Pushable, type PushIterator } from '@shopgraph/kit/stream';
+import { ErrorCode } from '@shopgraph/core/errors';
+import type { Session } from '@shopgraph/core/session';
+import type { Logger } from '@shopgraph/core/log';
+import { pushable, type Pushable, type PushIterator } from '@shopgraph/core/stream';
 import type { FormattedExecutionResult, SubscribePayload } from 'graphql-ws';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { SubgraphConnection, type OperationFailure, type OperationSink } from './subgraph-connection.ts';

@@ -1,5 +1,5 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { ReadinessCheck } from '@shopgraph/kit/http';
+import type { ReadinessCheck } from '@shopgraph/core/http';
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';

@@ -3,8 +3,8 @@
 // JWKS URL (JWT_JWKS_URL; the harness serves a test issuer's keys), with the verified-token cache,
 // authorization plugin and operation limits of production. Stops cleanly on SIGTERM (so that
 // `node --cpu-prof` can write its profile).
-import { runUntilSignal } from '@shopgraph/kit/lifecycle';
-import { createLogger } from '@shopgraph/kit/log';
+import { runUntilSignal } from '@shopgraph/core/lifecycle';
+import { createLogger } from '@shopgraph/core/log';
 import { readFile } from 'node:fs/promises';
 import { createRouterApp } from '../../../router/src/app.ts';
 import { loadRouterConfig } from '../../../router/src/config.ts';

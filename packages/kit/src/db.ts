@@ -1,9 +1,15 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { MigrationObject } from '@mikro-orm/core';
-import type { Logger } from './log.ts';
+import { z } from '@shopgraph/core/config';
+import type { Logger } from '@shopgraph/core/log';
 
 export type { EntityManager };
+
+/** The service's own Postgres database. */
+export const databaseConfig = z.object({
+  DATABASE_URL: z.url(),
+});
 export type Orm = MikroORM;
 
 export interface DatabaseOptions {

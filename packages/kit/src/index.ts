@@ -1,19 +1,9 @@
-export * from './auth.ts';
-export * from './authz.ts';
-export * from './config.ts';
+// The service layer every subgraph runs on (database, messaging, Redis, the subgraph server), with
+// the core it builds on (@shopgraph/core) re-exported, so a subgraph imports from one place.
+export * from '@shopgraph/core';
 export * from './db.ts';
-export * from './errors.ts';
-export * from './graphql.ts';
-export * from './graphql-ws.ts';
-export * from './http.ts';
-export * from './lifecycle.ts';
-export * from './limits.ts';
 export * from './loader.ts';
-export * from './log.ts';
 export * from './redis.ts';
-export * from './operation.ts';
-export * from './session.ts';
 export * from './service.ts';
-export * from './stream.ts';
 export * from './subgraph.ts';
 export * from './messaging/index.ts';

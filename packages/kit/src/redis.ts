@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Logger } from './log.ts';
+import type { Logger } from '@shopgraph/core/log';
 
 /** The Redis a local machine runs (what `npm start` and the tests look for first). */
 const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';

@@ -3,16 +3,18 @@ import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/dis
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { parse, type DocumentNode } from 'graphql';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { identityFromAuthorization, type Identity, type TokenVerifier } from './auth.ts';
-import { enforceRequirements, requirementsOf } from './authz.ts';
-import { withHttpStatus } from './errors.ts';
-import { maskUnexpectedErrors } from './graphql.ts';
-import { serveGraphQLOverWebSocket, type GraphQLWsServer } from './graphql-ws.ts';
-import type { Session } from './session.ts';
-import { closeHttpServer, createHttpServer, HttpError, listen, readBody, type GraphQLHandler, type ReadinessCheck, type Route } from './http.ts';
-import { operationGuards, type Limits } from './limits.ts';
-import type { Logger } from './log.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { identityFromAuthorization, type Identity, type TokenVerifier } from '@shopgraph/core/auth';
+import { enforceRequirements, requirementsOf } from '@shopgraph/core/authz';
+import { withHttpStatus } from '@shopgraph/core/errors';
+import { maskUnexpectedErrors } from '@shopgraph/core/graphql';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer } from '@shopgraph/core/graphql-ws';
+import type { Session } from '@shopgraph/core/session';
+import { closeHttpServer, createHttpServer, HttpError, listen, readBody, type GraphQLHandler, type ReadinessCheck, type Route, type Service } from '@shopgraph/core/http';
+
+export type { Service };
+import { operationGuards, type Limits } from '@shopgraph/core/limits';
+import type { Logger } from '@shopgraph/core/log';
 
 export type { GraphQLResolverMap };
 
@@ -57,14 +59,6 @@ export interface SubgraphWebSocketOptions {
   maxOperationsPerSharedConnection?: number;
   /** Interval of WebSocket-level keep-alive pings (graphql-ws default). */
   keepAliveMs?: number;
-}
-
-export interface Service {
-  readonly server: Server;
-  /** Resolves with the base URL; port 0 picks a free port. */
-  listen(port: number, host?: string): Promise<string>;
-  /** Stops taking requests (WebSocket connections are closed with 1001 first), lets in-flight ones finish. */
-  close(): Promise<void>;
 }
 
 /** Reads a subgraph's SDL file (path relative to the calling module's URL). */

@@ -5,11 +5,11 @@ import { setImmediate as tick } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveGraphQLOverWebSocket, type GraphQLWsServer } from '../src/graphql-ws.ts';
-import type { Session } from '../src/session.ts';
-import { defaultLimits } from '../src/limits.ts';
+import { serveGraphQLOverWebSocket, type GraphQLWsServer } from '@shopgraph/core/graphql-ws';
+import type { Session } from '@shopgraph/core/session';
+import { defaultLimits } from '@shopgraph/core/limits';
 
-import { pushable, type Pushable } from '../src/stream.ts';
+import { pushable, type Pushable } from '@shopgraph/core/stream';
 import { createSubgraph, type RequestContext, type Service } from '../src/subgraph.ts';
 
 // A subgraph serving its own schema over graphql-ws with `createSubgraph({ webSocket: true })`.

@@ -1,9 +1,9 @@
 import { InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../log.ts';
+import type { Logger } from '@shopgraph/core/log';
 import type { MessageOutcome } from './consumer.ts';
 import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
-import { sleep } from '../lifecycle.ts';
+import { sleep } from '@shopgraph/core/lifecycle';
 import type { KafkaClient } from './kafka.ts';
 import type { Runner } from './relay.ts';
 

@@ -1,10 +1,10 @@
 import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { EntityManager, Orm } from '../db.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '@shopgraph/core/log';
 import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
 import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
-import { sleep } from '../lifecycle.ts';
+import { sleep } from '@shopgraph/core/lifecycle';
 import type { KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Runner } from './relay.ts';
 

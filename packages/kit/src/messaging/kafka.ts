@@ -1,8 +1,8 @@
 import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import type { Logger } from '../log.ts';
+import type { Logger } from '@shopgraph/core/log';
 import { errorMessage, registerInternals } from './internal.ts';
-import { sleep } from '../lifecycle.ts';
+import { sleep } from '@shopgraph/core/lifecycle';
 
 /** How a service reaches Kafka; `KAFKA_TOPIC_PREFIX` isolates test runs sharing one broker. */
 export const kafkaConfig = z.object({

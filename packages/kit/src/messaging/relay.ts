@@ -1,9 +1,9 @@
 import pg from 'pg';
-import type { Logger } from '../log.ts';
+import type { Logger } from '@shopgraph/core/log';
 import type { Orm } from '../db.ts';
 import type { KafkaClient, OutgoingMessage } from './kafka.ts';
 import { errorMessage } from './internal.ts';
-import { sleep } from '../lifecycle.ts';
+import { sleep } from '@shopgraph/core/lifecycle';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 
 export interface RelayOptions {

@@ -1,5 +1,4 @@
-import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { DomainError, ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -8,11 +7,16 @@ import type { Logger } from './log.ts';
  * BAD_USER_INPUT; anything else is logged and
  * reduced to a generic INTERNAL_SERVER_ERROR so internals (SQL, stack traces) never leak.
  */
+/** The error a resolver threw, out of the GraphQLError execution wrapped it in (as Apollo Server's unwrapResolverError). */
+function thrownByResolver(error: unknown): unknown {
+  return error instanceof GraphQLError && error.path && error.originalError ? error.originalError : error;
+}
+
 export function maskUnexpectedErrors(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.['code'];
     if (code && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted;
-    const cause = unwrapResolverError(error);
+    const cause = thrownByResolver(error);
     // A rule broken by a query's arguments (mutations report theirs in the payload).
     if (cause instanceof DomainError) return { ...formatted, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: cause.code, field: cause.field } };
     logger.error({ err: cause, path: formatted.path }, 'unexpected error');

@@ -2,6 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.ts';
 
+/** A server of the product's (a subgraph, the router): listen, then close gracefully. */
+export interface Service {
+  readonly server: Server;
+  /** Resolves with the base URL; port 0 picks a free port. */
+  listen(port: number, host?: string): Promise<string>;
+  /** Stops taking requests (WebSocket connections are closed with 1001 first), lets in-flight ones finish. */
+  close(): Promise<void>;
+}
+
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 export type ReadinessCheck = () => Promise<void>;
 

@@ -29,7 +29,4 @@ export const jwtConfig = z.object({
   JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(5),
 });
 
-export const databaseConfig = z.object({
-  DATABASE_URL: z.url(),
-});
 export { z } from 'zod';
