@@ -6,4 +6,5 @@ export * from './issuer.ts';
 export * from './kafka.ts';
 export * from './redis.ts';
 export * from './service.ts';
+export * from './transports.ts';
 export * from './wait.ts';
