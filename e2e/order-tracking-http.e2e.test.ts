@@ -1,7 +1,7 @@
 import { graphql, subscribeOver, type Live, type Result } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { operation } from './operations.ts';
-import { accountsSigner, createProduct, staffToken, until } from './support.ts';
+import { accountsSigner, createProduct, placeOrder as placeOrderOf, staffToken, until } from './support.ts';
 import { startSupergraph, type RunningSupergraph } from './supergraph.ts';
 
 // Live order tracking over the router's HTTP transports, with the clients apps use: Apollo Client's
@@ -12,8 +12,6 @@ let staff: string;
 let signer: Awaited<ReturnType<typeof accountsSigner>>;
 let kettle: string;
 const streams: Live[] = [];
-
-const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 
 beforeAll(async () => {
   graph = await startSupergraph();
@@ -32,12 +30,7 @@ afterAll(async () => {
 
 const call = (name: string, variables: Record<string, unknown>, token?: string) => graphql(graph.routerUrl, operation(name), variables, token);
 
-async function placeOrder(token: string): Promise<string> {
-  expect((await call('AddToCart', { input: { productId: kettle, quantity: 1 } }, token)).data?.['addToCart'].errors).toEqual([]);
-  const placed = await call('PlaceOrder', { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod: 'pm_card_visa' } }, token);
-  expect(placed.data?.['placeOrder'].errors).toEqual([]);
-  return placed.data!['placeOrder'].order.id;
-}
+const placeOrder = (token: string) => placeOrderOf(graph.routerUrl, token, kettle);
 
 function follow(transport: 'multipart' | 'sse', name: string, token: string, variables: Record<string, unknown>): Live {
   const stream = subscribeOver(transport, graph.routerUrl, operation(name), variables, token);

@@ -1,7 +1,7 @@
 import { graphql } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { operation } from './operations.ts';
-import { accountsSigner, createProduct, staffToken, statuses, until, watchOrder, type OrderWatch } from './support.ts';
+import { accountsSigner, createProduct, placeOrder as placeOrderOf, staffToken, statuses, until, watchOrder, type OrderWatch } from './support.ts';
 import { startSupergraph, type ExtraInstance, type RunningSupergraph } from './supergraph.ts';
 
 // Live order status scaled out: two routers, two orders replicas on one database and one set of
@@ -14,8 +14,6 @@ let lamp: string;
 let ordersB: ExtraInstance;
 let routerB: ExtraInstance;
 const watches: OrderWatch[] = [];
-
-const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 
 beforeAll(async () => {
   graph = await startSupergraph();
@@ -36,12 +34,7 @@ afterAll(async () => {
 
 const call = (name: string, variables: Record<string, unknown>, token?: string, url = graph.routerUrl) => graphql(url, operation(name), variables, token);
 
-async function placeOrder(token: string): Promise<string> {
-  expect((await call('AddToCart', { input: { productId: lamp, quantity: 1 } }, token)).data?.['addToCart'].errors).toEqual([]);
-  const placed = await call('PlaceOrder', { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod: 'pm_card_visa' } }, token);
-  expect(placed.data?.['placeOrder'].errors).toEqual([]);
-  return placed.data!['placeOrder'].order.id;
-}
+const placeOrder = (token: string) => placeOrderOf(graph.routerUrl, token, lamp);
 
 async function watch(url: string, token: string, orderId: string, after?: number): Promise<OrderWatch> {
   const w = await watchOrder(url, token, orderId, after === undefined ? {} : { after });

@@ -2,7 +2,7 @@ import { connectWs, errorCodes, graphql } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { operation } from './operations.ts';
-import { accountsSigner, createProduct, staffToken, statuses, until, watchOrder, type OrderWatch } from './support.ts';
+import { accountsSigner, createProduct, placeOrder as placeOrderOf, staffToken, statuses, until, watchOrder, type OrderWatch } from './support.ts';
 import { startSupergraph, type RunningSupergraph } from './supergraph.ts';
 
 // Live order status end to end: clients on the router's WebSocket, orders feeding the subscription
@@ -12,8 +12,6 @@ let staff: string;
 let signer: Awaited<ReturnType<typeof accountsSigner>>;
 let kettle: string;
 const watches: OrderWatch[] = [];
-
-const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 
 beforeAll(async () => {
   graph = await startSupergraph();
@@ -34,13 +32,7 @@ const call = (name: string, variables: Record<string, unknown>, token?: string) 
 const sub = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).sub as string;
 
 /** A new customer's order of one kettle, placed through the router; its id. */
-async function placeOrder(token: string, paymentMethod = 'pm_card_visa'): Promise<string> {
-  const added = await call('AddToCart', { input: { productId: kettle, quantity: 1 } }, token);
-  expect(added.data?.['addToCart'].errors).toEqual([]);
-  const placed = await call('PlaceOrder', { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod } }, token);
-  expect(placed.data?.['placeOrder'].errors).toEqual([]);
-  return placed.data!['placeOrder'].order.id;
-}
+const placeOrder = (token: string, paymentMethod?: string) => placeOrderOf(graph.routerUrl, token, kettle, paymentMethod);
 
 async function watch(token: string, orderId: string, options: { after?: number; operation?: string; url?: string } = {}): Promise<OrderWatch> {
   const w = await watchOrder(options.url ?? graph.routerUrl, token, orderId, options);

@@ -1,6 +1,7 @@
 import { connectWs, graphql, type WsMessage, type WsTestClient } from '@shopgraph/testkit';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { operation } from './operations.ts';
 import { ISSUER, STAFF, type RunningSupergraph } from './supergraph.ts';
 
@@ -124,3 +125,15 @@ export async function watchOrder(url: string, token: string, orderId: string, op
 
 /** [version, status] of each event, for compact assertions. */
 export const statuses = (events: StatusEvent[]): [number, string][] => events.map((e) => [e.version, e.status]);
+
+/** A shipping address every order of the e2e tests uses. */
+export const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
+
+/** A customer's order of one unit of `productId`, placed through the router (cart, then placeOrder); its id. */
+export async function placeOrder(routerUrl: string, token: string, productId: string, paymentMethod = 'pm_card_visa'): Promise<string> {
+  const added = await graphql(routerUrl, operation('AddToCart'), { input: { productId, quantity: 1 } }, token);
+  expect(added.data?.['addToCart'].errors).toEqual([]);
+  const placed = await graphql(routerUrl, operation('PlaceOrder'), { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod } }, token);
+  expect(placed.data?.['placeOrder'].errors).toEqual([]);
+  return placed.data!['placeOrder'].order.id;
+}

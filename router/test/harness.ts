@@ -307,8 +307,6 @@ export async function until(check: () => boolean, what: string, timeoutMs = 5_00
 /** A ticker channel no other test uses. */
 export const channel = (): string => `c-${crypto.randomUUID()}`;
 
-/** An `Authorization` header (or graphql-ws `connection_init` payload) carrying `token`. */
-export const bearer = (token: string): { authorization: string } => ({ authorization: `Bearer ${token}` });
 
 /** A subscription whose events are completed with fields of two other subgraphs (per-event execution). */
 export const TICK = 'subscription($channel: String!) { tick(channel: $channel) { n channel item { id name price stock } } }';

@@ -3,8 +3,8 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RouterApp } from '../src/app.ts';
-import { connectWs, webSocketUrlOf, type WsTestClient } from '@shopgraph/testkit';
-import { bearer, channel, claims, hostile, now, signWithIssuerKey, startSubgraph, startWorld, TICK, ticks, until, type World } from './harness.ts';
+import { bearer, connectWs, webSocketUrlOf, type WsTestClient } from '@shopgraph/testkit';
+import { channel, claims, hostile, now, signWithIssuerKey, startSubgraph, startWorld, TICK, ticks, until, type World } from './harness.ts';
 
 let world: World;
 let url: string;

@@ -1,16 +1,13 @@
 import { ApolloLink, CombinedGraphQLErrors, gql, type HttpLink } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import {
-  apolloClient, httpLink as linkTo, recordingFetch, subscribeOver, TRANSPORTS,
-  type Exchange, type Live, type Result, type Transport, type WireError,
-} from '@shopgraph/testkit';
+import { apolloClient, bearer, httpLink as linkTo, recordingFetch, subscribeOver, TRANSPORTS, type Exchange, type Live, type Result, type Transport, type WireError } from '@shopgraph/testkit';
 import { parse } from 'graphql';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouterApp } from '../src/app.ts';
 import { createPlanExecution } from '../src/execution.ts';
 import { gatewaySupergraphSdl } from '../src/supergraph.ts';
-import { bearer, channel, hostile, startSubgraph, startWorld, ticks, until, type World } from './harness.ts';
+import { channel, hostile, startSubgraph, startWorld, ticks, until, type World } from './harness.ts';
 
 /**
  * Every transport on the router's one URL, driven by the client libraries users run: graphql-ws's

@@ -97,14 +97,14 @@ export type Transport = (typeof TRANSPORTS)[number];
 /** What the README says graphql-ws close codes mean. */
 const CLOSE_CODES: Record<number, string> = { 4401: 'UNAUTHENTICATED', 4403: 'FORBIDDEN' };
 
-export const jsonOr = (text: string): unknown => {
+const jsonOr = (text: string): unknown => {
   try {
     return JSON.parse(text);
   } catch {
     return text;
   }
 };
-export const errorsIn = (body: unknown): WireError[] => (typeof body === 'object' && body !== null && Array.isArray((body as Result).errors) ? [...(body as Result).errors!] : []);
+const errorsIn = (body: unknown): WireError[] => (typeof body === 'object' && body !== null && Array.isArray((body as Result).errors) ? [...(body as Result).errors!] : []);
 
 /** A `fetch` that records what went over the wire: the request (body parsed) and the response's status, type and JSON body. */
 export interface Exchange {
