@@ -31,7 +31,7 @@ export interface GraphQLRequest {
 }
 
 /** A GraphQL response body; its `errors` and partial `data` are the caller's to judge. */
-export interface GraphQLResponseBody<T> {
+interface GraphQLResponseBody<T> {
   data?: T | null;
   errors?: { message: string }[];
 }
@@ -41,7 +41,7 @@ export interface GraphQLResponseBody<T> {
  * access token) and resolves with the response body. Rejects on a network failure, after
  * `timeoutMs`, or on an HTTP error status.
  */
-export async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { token?: string | null; timeoutMs: number }): Promise<GraphQLResponseBody<T>> {
+async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { token?: string | null; timeoutMs: number }): Promise<GraphQLResponseBody<T>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: {

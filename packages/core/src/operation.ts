@@ -62,7 +62,7 @@ export type OperationPreparer = (input: OperationInput, identity: Identity | nul
 export const isRefusal = (value: PreparedRequest | Refusal): value is Refusal => 'errors' in value;
 
 /** A GraphQL error with `code` in its extensions (its other fields kept). */
-export const withCode = (error: GraphQLError, code: string): GraphQLError =>
+const withCode = (error: GraphQLError, code: string): GraphQLError =>
   new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions: { ...error.extensions, code } });
 
 const refused = (status: number, ...errors: GraphQLError[]): Refusal => ({ errors, status });
