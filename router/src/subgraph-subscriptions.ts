@@ -105,6 +105,7 @@ export class SubgraphSubscriptions {
 class UpstreamSubscription<T> implements OperationSink {
   readonly #events: Pushable<T>;
   readonly #serviceName: string;
+  readonly #session: Session;
   readonly #map: EventMapper<T>;
   readonly #logger: Logger;
   readonly #stop: () => void;
@@ -112,6 +113,7 @@ class UpstreamSubscription<T> implements OperationSink {
 
   constructor(connection: SubgraphConnection, id: string, payload: SubscribePayload & { extensions: { authorization: string } }, session: Session, serviceName: string, map: EventMapper<T>, maxBuffered: number, logger: Logger) {
     this.#serviceName = serviceName;
+    this.#session = session;
     this.#map = map;
     this.#logger = logger;
     this.#events = pushable<T>({ maxBuffered, overflow: overflowError, onReturn: () => this.#finish() });
@@ -127,12 +129,16 @@ class UpstreamSubscription<T> implements OperationSink {
     return this.#events.iterator;
   }
 
+  // The subgraph expires the operation at the same `exp` as the session, and its timer may fire
+  // first: what it then sends is dropped, so the stream ends as the router ends it at expiry.
   next(event: FormattedExecutionResult): void {
+    if (this.#session.expired) return;
     this.#events.push(this.#map(event, this.#serviceName));
   }
 
   error(failure: OperationFailure): void {
     this.#stopForwardingRefreshes();
+    if (this.#session.expired) return;
     if ('errors' in failure) {
       // The subgraph refused the operation: its errors go through the same shaping as any event.
       this.#events.push(this.#map({ errors: failure.errors }, this.#serviceName));
@@ -144,6 +150,7 @@ class UpstreamSubscription<T> implements OperationSink {
 
   complete(): void {
     this.#stopForwardingRefreshes();
+    if (this.#session.expired) return;
     this.#events.end();
   }
 
