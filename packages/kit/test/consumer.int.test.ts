@@ -1,7 +1,9 @@
 import { createEvent } from '@shopgraph/events';
-import { kafkaBrokers } from '@shopgraph/testkit';
+import { kafkaBrokers, outageProxy } from '@shopgraph/testkit';
 import { describe, expect, it } from 'vitest';
-import { consumerTestContext, message, ORDERS, registered } from './support.ts';
+import { sleep } from '@shopgraph/core/lifecycle';
+import { consumerTestContext, message, openMessagingDatabase, ORDERS, registered } from './support.ts';
+import { isTransient } from '../src/messaging/consumer.ts';
 import { deadLetterTopic } from '../src/messaging/dead-letters.ts';
 import { EFFECT_SQL, runFixture, topicSize } from './support.ts';
 
@@ -28,15 +30,77 @@ describe('startConsumer', () => {
     await t.kafka.send([message(first), message(second)]);
     const exit = await runFixture('consumer', { DATABASE_URL: t.databaseUrl, KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: t.kafka.topicPrefix, GROUP_NAME: 'crash' });
     expect(exit.signal, exit.output).toBe('SIGKILL');
-    expect(await effects([first.id, second.id])).toEqual({ [first.id]: 1 }); // committed, then died
+    const committed = await effects([first.id, second.id]);
+    expect(committed[first.id]).toBe(1); // committed (with `second` when one fetch brought both), then died
 
-    // The same group again: the uncommitted offset brings `first` back; processed_message stops it.
+    // The same group again: the uncommitted offsets bring them back; processed_message stops what was committed.
     const { calls, outcomeOf } = await consume('crash', { service: 'fixture' });
-    expect((await outcomeOf(first.id)).result).toBe('duplicate');
-    expect((await outcomeOf(second.id)).result).toBe('processed');
-    expect(calls.get(first.id)).toBeUndefined();
+    for (const event of [first, second]) {
+      expect((await outcomeOf(event.id)).result).toBe(committed[event.id] ? 'duplicate' : 'processed');
+      expect(calls.get(event.id)).toBe(committed[event.id] ? undefined : 1);
+    }
     expect(await effects([first.id, second.id])).toEqual({ [first.id]: 1, [second.id]: 1 });
   }, 40_000);
+
+  it('killed (SIGKILL) in the middle of a batch: nothing of it was committed, and after restart every effect happens once', async () => {
+    const events = ['a', 'b', 'die', 'c', 'd'].map((name) => registered('user-m', name));
+    await t.kafka.send(events.map((e) => message(e)));
+    const env = { DATABASE_URL: t.databaseUrl, KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: t.kafka.topicPrefix, GROUP_NAME: 'mid-batch', DIE_ON: 'die' };
+    const exit = await runFixture('consumer', env);
+    expect(exit.signal, exit.output).toBe('SIGKILL');
+    expect(await effects(events.map((e) => e.id))).toEqual({}); // the batch's transaction never committed
+
+    // The dead member holds the partitions until its session times out; starting does not wait for
+    // that (a restarted service serves HTTP meanwhile), and consumption resumes soon after.
+    const restartedAt = Date.now();
+    const { outcomes, outcomeOf } = await consume('mid-batch', { service: 'fixture' });
+    expect(outcomes).toEqual([]);
+    for (const event of events) expect((await outcomeOf(event.id)).result).toBe('processed');
+    expect(Date.now() - restartedAt).toBeLessThan(10_000);
+    expect(await effects(events.map((e) => e.id))).toEqual(Object.fromEntries(events.map((e) => [e.id, 1])));
+  }, 40_000);
+
+  it('handles what one fetch brings in one transaction, its processed ids in one statement', async () => {
+    const events = Array.from({ length: 200 }, (_, i) => registered(`user-${i % 3}`, String(i)));
+    await t.kafka.send(events.map((e) => message(e)));
+    const transactions = new Set<string>();
+    const { outcomes } = await consume('batches', {
+      handlers: {
+        'account.user.registered': async (event, em) => {
+          const [row] = await em.execute<{ xid: string }[]>('select txid_current()::text as xid');
+          transactions.add(row!.xid);
+          await em.execute(EFFECT_SQL, [event.id]);
+        },
+      },
+    });
+    await expect.poll(() => outcomes.length, { timeout: 20_000 }).toBe(200);
+    expect(outcomes.every((o) => o.result === 'processed')).toBe(true);
+    expect(await effects(events.map((e) => e.id))).toEqual(Object.fromEntries(events.map((e) => [e.id, 1])));
+    // Three partitions, a fetch or two each (fetches are cut at 1 MB, batches at 200): not 200 transactions.
+    expect(transactions.size).toBeLessThanOrEqual(12);
+  });
+
+  it('isolates a poison message in a batch: the others are applied once, only it is dead-lettered', async () => {
+    const events = Array.from({ length: 30 }, (_, i) => registered('user-p', i === 15 ? 'poison' : String(i)));
+    await t.kafka.send(events.map((e) => message(e)));
+    const { outcomes, outcomeOf } = await consume('poison', {
+      retry: { attempts: 2, initialBackoffMs: 10 },
+      handlers: {
+        'account.user.registered': async (event, em) => {
+          await em.execute(EFFECT_SQL, [event.id]);
+          if (event.data.name === 'poison') throw new RangeError('cannot apply this one');
+        },
+      },
+    });
+    const poison = events[15]!;
+    expect(await outcomeOf(poison.id)).toMatchObject({ result: 'dead-lettered', attempts: 2, error: 'cannot apply this one' });
+    await expect.poll(() => outcomes.length, { timeout: 20_000 }).toBe(30);
+    const others = events.filter((e) => e !== poison);
+    expect(outcomes.filter((o) => o.result === 'processed').map((o) => o.eventId)).toEqual(others.map((e) => e.id)); // in order
+    expect(await effects(events.map((e) => e.id))).toEqual(Object.fromEntries(others.map((e) => [e.id, 1])));
+    expect(await processedRows('test.poison')).toEqual(others.map((e) => e.id).sort());
+    expect(await topicSize(t.kafka, deadLetterTopic('test.poison'))).toBe(1);
+  });
 
   it('skips event types it does not handle, writing nothing', async () => {
     const orderId = crypto.randomUUID();
@@ -77,4 +141,39 @@ describe('startConsumer', () => {
     expect(await topicSize(t.kafka, deadLetterTopic('test.flaky'))).toBe(0);
   });
 
+  it('waits out an outage of its database (retrying, heartbeating) and dead-letters nothing', async () => {
+    const outage = await outageProxy(t.databaseUrl);
+    const orm = await openMessagingDatabase(outage.url, { effects: true });
+    try {
+      const before = registered('user-o', 'before');
+      await t.kafka.send([message(before)]);
+      const { outcomes, outcomeOf } = await consume('outage', { orm, retry: { attempts: 2, initialBackoffMs: 50, maxBackoffMs: 500 } });
+      expect((await outcomeOf(before.id)).result).toBe('processed');
+
+      outage.cut();
+      const during = Array.from({ length: 10 }, (_, i) => registered(`user-${i % 3}`, `during-${i}`));
+      await t.kafka.send(during.map((e) => message(e)));
+      await sleep(4_000); // many more retries than `attempts` allows a failing handler
+      expect(outcomes.filter((o) => o.result !== 'processed')).toEqual([]);
+      outage.restore();
+
+      for (const event of during) expect((await outcomeOf(event.id)).result).toBe('processed');
+      expect(await effects(during.map((e) => e.id))).toEqual(Object.fromEntries(during.map((e) => [e.id, 1])));
+      expect(await topicSize(t.kafka, deadLetterTopic('test.outage'))).toBe(0);
+    } finally {
+      await t.stopConsumers();
+      await orm.close();
+      await outage.close();
+    }
+  }, 40_000);
+});
+
+describe('isTransient', () => {
+  it('tells an unavailable dependency from a message that cannot succeed', () => {
+    const pgError = (code: string) => Object.assign(new Error('x'), { code });
+    for (const transient of [pgError('08006'), pgError('57P01'), pgError('40P01'), pgError('ECONNREFUSED'), new Error('Connection terminated unexpectedly'), new Error('wrapped', { cause: pgError('53300') })]) {
+      expect(isTransient(transient), String(transient)).toBe(true);
+    }
+    for (const permanent of [pgError('23505'), pgError('22P02'), new TypeError('x is undefined'), new RangeError('no'), 'a string']) expect(isTransient(permanent), String(permanent)).toBe(false);
+  });
 });

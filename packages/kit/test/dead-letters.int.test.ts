@@ -78,7 +78,7 @@ describe('dead-lettering', () => {
       });
       expect(await outcomeOf(doomed.id)).toMatchObject({ result: 'dead-lettered', attempts: 3, error: 'boom' });
       expect((await outcomeOf(next.id)).result).toBe('processed');
-      expect(calls.get(doomed.id)).toBe(3);
+      expect(calls.get(doomed.id)).toBeOneOf([3, 4]); // its 3 attempts alone, after one in its batch (rolled back) when the fetch brought both
       const [letter] = await dlq.waitFor((m) => m.length === 1);
       expect(letter!.key).toBe('user-f');
       expect(letter!.value).toBe(JSON.stringify(doomed));

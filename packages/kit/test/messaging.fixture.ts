@@ -1,7 +1,9 @@
 // Child-process fixture of the crash tests: a relay or a consumer that SIGKILLs its own process at
 // the worst moment, so the crash is real (no cleanup, no offset commit, no lock release but the
 // server's). Usage: node messaging.fixture.ts relay|consumer, with DATABASE_URL, KAFKA_BROKERS,
-// KAFKA_TOPIC_PREFIX, and BATCH_SIZE (relay) or GROUP_NAME (consumer).
+// KAFKA_TOPIC_PREFIX, and BATCH_SIZE (relay) or GROUP_NAME (consumer). A consumer dies after its
+// batch's transaction committed (before the offsets are), or with DIE_ON=<name> in the middle of
+// the batch's transaction, at the handler of the event with that name.
 import { testLogger } from '@shopgraph/testkit';
 import { createKafka } from '../src/messaging/kafka.ts';
 import { startConsumer } from '../src/messaging/consumer.ts';
@@ -36,10 +38,11 @@ if (mode === 'relay') {
     handlers: {
       'account.user.registered': async (event, em) => {
         await em.execute(EFFECT_SQL, [event.id]);
+        if (event.data.name === process.env.DIE_ON) die();
       },
     },
-    // The effect and processed_message row are committed; the offset is not.
-    afterCommit: die,
+    // The effects and processed_message rows are committed; the offsets are not.
+    afterCommit: process.env.DIE_ON ? undefined : die,
   });
 } else {
   throw new Error(`usage: messaging.fixture.ts relay|consumer (got ${mode})`);

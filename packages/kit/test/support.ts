@@ -106,10 +106,11 @@ export function consumerTestContext(file: string) {
     kafka = createTestKafka(`${file}-test`, { topicPrefix: uniqueTopicPrefix() });
     clients.push(kafka);
   });
-  afterEach(async () => {
+  const stopConsumers = async (): Promise<void> => {
     await Promise.all(runners.map((r) => r.stop()));
     runners = [];
-  });
+  };
+  afterEach(stopConsumers);
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
     await orm?.close();
@@ -156,6 +157,7 @@ export function consumerTestContext(file: string) {
 
   return {
     consume,
+    stopConsumers,
     effects,
     processedRows,
     get kafka() {

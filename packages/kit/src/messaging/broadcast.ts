@@ -91,7 +91,7 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
     await admin.disconnect().catch(() => {});
   }
 
-  const consumer = client.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
+  const consumer = client.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     log.error({ err: payload.error, restart: payload.restart }, payload.restart ? 'broadcast consumer crashed; restarting' : 'broadcast consumer crashed and stopped');
   });

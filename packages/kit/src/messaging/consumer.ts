@@ -11,10 +11,13 @@ import type { Runner } from './relay.ts';
 /**
  * Handles one event inside a transaction: `em` is the transaction's EntityManager, and the
  * processed-message row is written in the same transaction, so the effect happens once however
- * often the event is delivered. Record follow-up events with `recordEvent(em, ...)`.
+ * often the event is delivered. Record follow-up events with `recordEvent(em, ...)`. The
+ * transaction may hold the events before and after this one in the batch too: the handler's
+ * writes are flushed when it returns, and it must not keep entities beyond its call.
  * Throw to retry (with backoff); after the last attempt the message goes to the dead-letter topic.
- * Throw `InvalidEvent` (from @shopgraph/events) for a message that no retry can fix: it is
- * dead-lettered at once.
+ * An unavailable dependency (the database down, a lock timeout, a deadlock) is retried until it
+ * is back, never dead-lettered. Throw `InvalidEvent` (from @shopgraph/events) for a message that
+ * no retry can fix: it is dead-lettered at once.
  */
 export type EventHandler<T extends EventType> = ((event: Envelope<EventData<T>> & { type: T }, em: EntityManager) => Promise<void>) & {
   /**
@@ -67,8 +70,14 @@ export interface ConsumerOptions {
   kafka: KafkaClient;
   logger: Logger;
   handlers: EventHandlers;
-  /** Attempts before dead-lettering (default 5) and the first backoff delay (default 100 ms, doubling, at most maxBackoffMs = 30 s). */
+  /**
+   * Attempts before dead-lettering (default 5) and the first backoff delay (default 100 ms, doubling,
+   * at most maxBackoffMs = 30 s). Transient failures (see `isTransient`) do not count as attempts:
+   * they are retried, at most `maxBackoffMs` apart, until the dependency is back.
+   */
   retry?: { attempts?: number; initialBackoffMs?: number; maxBackoffMs?: number };
+  /** Events handled in one database transaction at most (default 200). */
+  maxBatchSize?: number;
   /** Partitions processed in parallel (default 3, the partitions of a topic); order within a partition always holds. */
   concurrency?: number;
   /**
@@ -76,7 +85,10 @@ export interface ConsumerOptions {
    * before a crash restart). Later commits only mean redeliveries, which processed_message absorbs.
    */
   offsetCommitIntervalMs?: number;
-  /** Kafka group session timeout (default 30 s): how long a crashed consumer's partitions wait before reassignment. */
+  /**
+   * Kafka group session timeout (default 6 s, the broker's minimum): how long a crashed consumer's
+   * partitions wait before another member (or its restart) gets them. Heartbeats go every second.
+   */
   sessionTimeoutMs?: number;
   /** Called once per message with its outcome (metrics, tests). */
   onMessage?: (outcome: MessageOutcome) => void;
@@ -94,6 +106,11 @@ export interface ConsumerOptions {
  * when they have one, without parsing); invalid ones (bad JSON, unknown type or version, data
  * failing its schema) go to the dead-letter topic at once with the reason in headers.
  *
+ * Fixed costs are paid per batch, not per message: what one fetch brought for a partition is
+ * handled in one transaction (up to `maxBatchSize`), its processed-message rows written in one
+ * statement, each handler's writes flushed in turn. When that transaction fails, the batch's
+ * events are handled again one transaction each, so one bad message fails alone.
+ *
  * An offset is committed only after its message's handling finished, i.e. after its transaction
  * committed, and in batches on a timer (`offsetCommitIntervalMs`) rather than per fetch. That
  * order is what makes it safe: a crash after the commit of the transaction but before the commit
@@ -102,7 +119,11 @@ export interface ConsumerOptions {
  *
  * A handler error is retried in-process with exponential backoff (heartbeating meanwhile); after
  * the last attempt the message goes to `<group>.dlq` and its offset is committed, so one poison
- * message never blocks the partition. Resolves once the consumer has joined its group.
+ * message never blocks the partition. A failure of the database (or another dependency) is no
+ * reason to dead-letter: it is retried until the dependency is back.
+ *
+ * Resolves once the consumer is subscribed, without waiting to join its group (which can take a
+ * session timeout after a crash), so a restarted service serves HTTP at once.
  */
 export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   const { orm, kafka, handlers } = options;
@@ -110,6 +131,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   const attempts = Math.max(1, options.retry?.attempts ?? 5);
   const initialBackoffMs = options.retry?.initialBackoffMs ?? 100;
   const maxBackoffMs = options.retry?.maxBackoffMs ?? 30_000;
+  const maxBatchSize = Math.max(1, options.maxBatchSize ?? 200);
   const log = options.logger.child({ component: 'consumer', group });
 
   const topics = topicsHandled(handlers, `consumer ${group}`);
@@ -140,16 +162,25 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     await kafka.send([{ topic: dlq, key: message.key, value: message.value, headers }]);
   };
 
-  const handle = async (topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> => {
+  /** A message whose handler is to run. */
+  interface Work {
+    message: KafkaMessage;
+    event: HandledEvent;
+    handler: EventHandler<EventType>;
+    about: Omit<MessageOutcome, 'group' | 'result' | 'attempts'>;
+  }
+
+  /** What a message is: work for a handler, or nothing to do (skipped, or invalid and dead-lettered here). */
+  const triage = async (topic: string, partition: number, message: KafkaMessage): Promise<Work | undefined> => {
     const where = { topic, partition, offset: message.offset };
     // The relay names the type in a header: a type this group does not handle is skipped unparsed
     // (the groups that handle it validate it).
     const headerType = headerText(message.headers?.['event-type']);
     if (headerType !== undefined && Object.hasOwn(contracts, headerType) && !handlers[headerType as EventType]) {
       report({ ...where, eventId: headerText(message.headers?.['event-id']), type: headerType, result: 'ignored', attempts: 0 });
-      return;
+      return undefined;
     }
-    let event: Envelope & { type: EventType };
+    let event: HandledEvent;
     try {
       event = parseEvent(message.value);
     } catch (error) {
@@ -157,42 +188,77 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
       log.warn({ ...where, reason: error.message }, 'invalid message: dead-lettered');
       await deadLetter(topic, partition, message, error, 0);
       report({ ...where, result: 'dead-lettered', attempts: 0, error: error.message });
-      return;
+      return undefined;
     }
     const handler = handlers[event.type] as EventHandler<EventType> | undefined;
     const about = { ...where, eventId: event.id, type: event.type };
-    if (!handler || (handler.accepts && !handler.accepts(event as Envelope<EventData<EventType>> & { type: EventType }))) {
+    if (!handler || (handler.accepts && !handler.accepts(event))) {
       report({ ...about, result: 'ignored', attempts: 0 });
-      return;
+      return undefined;
     }
-    for (let attempt = 1; ; attempt++) {
+    return { message, event, handler, about };
+  };
+
+  /**
+   * Runs the handlers of `work` in one transaction, after one statement recording their event ids;
+   * an id this group has seen (a redelivery, or the same event twice in the batch) is a duplicate.
+   */
+  const runTogether = (work: Work[]): Promise<boolean[]> =>
+    orm.em.fork().transactional(async (em) => {
+      const ids = work.map((w) => w.event.id);
+      const inserted = await em.execute<{ event_id: string }[]>(
+        `insert into processed_message (consumer, event_id, processed_at) values ${ids.map(() => '(?, ?, now())').join(', ')} on conflict do nothing returning event_id`,
+        ids.flatMap((id) => [group, id]),
+        'all',
+      );
+      const fresh = new Set(inserted.map((row) => row.event_id));
+      const processed: boolean[] = [];
+      for (const { event, handler } of work) {
+        processed.push(fresh.delete(event.id));
+        if (!processed.at(-1)) continue;
+        await handler(event, em);
+        // Each handler sees the writes of those before it, and none of their entities.
+        await em.flush();
+        em.clear();
+      }
+      return processed;
+    });
+
+  /** Waits `delay` in slices, heartbeating in between, so a long backoff does not cost the partition. */
+  const backOff = async (delay: number, heartbeat: () => Promise<void>): Promise<void> => {
+    for (const until = Date.now() + delay; Date.now() < until && !stopping.signal.aborted; ) {
+      await sleep(Math.min(1_000, until - Date.now()), stopping.signal);
+      await heartbeat();
+    }
+  };
+
+  /** One event in a transaction of its own: retried with backoff, dead-lettered when it cannot succeed. */
+  const handleAlone = async (work: Work, heartbeat: () => Promise<void>): Promise<void> => {
+    const { message, event, about } = work;
+    let outages = 0;
+    for (let attempt = 1; ; ) {
       let processed: boolean;
       try {
-        processed = await orm.em.fork().transactional(async (em) => {
-          const inserted = await em.execute<{ event_id: string }[]>(
-            'insert into processed_message (consumer, event_id, processed_at) values (?, ?, now()) on conflict do nothing returning event_id',
-            [group, event.id],
-            'all',
-          );
-          if (inserted.length === 0) return false; // this group handled it before: a redelivery
-          await handler(event as Envelope<EventData<EventType>> & { type: EventType }, em);
-          return true;
-        });
+        [processed = false] = await runTogether([work]);
       } catch (error) {
         if (stopping.signal.aborted) throw new Error(`consumer ${group} stopping; ${event.type} ${event.id} left for redelivery`, { cause: error });
+        if (isTransient(error)) {
+          // Not the message's fault: wait for the dependency, however long, without using up attempts.
+          const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** Math.min(outages++, 16));
+          log.warn({ ...about, err: error, outages, retryInMs: delay }, 'a dependency is unavailable; retrying until it is back');
+          await backOff(delay, heartbeat);
+          continue;
+        }
         if (error instanceof InvalidEvent || attempt >= attempts) {
           log.error({ ...about, err: error, attempts: attempt }, 'handler failed: dead-lettered');
-          await deadLetter(topic, partition, message, error, attempt);
+          await deadLetter(about.topic, about.partition, message, error, attempt);
           report({ ...about, result: 'dead-lettered', attempts: attempt, error: errorMessage(error) });
           return;
         }
         const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (attempt - 1));
         log.warn({ ...about, err: error, attempt, retryInMs: delay }, 'handler failed; retrying');
-        // Sleep in slices and heartbeat in between, so a long backoff does not cost the partition.
-        for (const until = Date.now() + delay; Date.now() < until && !stopping.signal.aborted; ) {
-          await sleep(Math.min(1_000, until - Date.now()), stopping.signal);
-          await heartbeat();
-        }
+        await backOff(delay, heartbeat);
+        attempt++;
         continue;
       }
       report({ ...about, result: processed ? 'processed' : 'duplicate', attempts: processed ? attempt : 0 });
@@ -201,11 +267,36 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     }
   };
 
+  /** The events of one batch: together in one transaction; when that fails, each alone, in order. */
+  const handleBatch = async (work: Work[], heartbeat: () => Promise<void>): Promise<void> => {
+    if (work.length === 0) return;
+    if (work.length > 1) {
+      let processed: boolean[] | undefined;
+      try {
+        processed = await runTogether(work);
+      } catch (error) {
+        if (stopping.signal.aborted) throw new Error(`consumer ${group} stopping; a batch of ${work.length} left for redelivery`, { cause: error });
+        log.debug({ err: error, size: work.length }, 'batch failed; handling its events one by one');
+      }
+      if (processed) {
+        work.forEach(({ about }, i) => report({ ...about, result: processed[i] ? 'processed' : 'duplicate', attempts: processed[i] ? 1 : 0 }));
+        for (const { event } of work) await options.afterCommit?.(event);
+        return;
+      }
+    }
+    for (const one of work) {
+      if (stopping.signal.aborted) throw new Error(`consumer ${group} stopping; ${one.event.type} ${one.event.id} left for redelivery`);
+      await handleAlone(one, heartbeat);
+    }
+  };
+
   const { kafka: client } = internalsOf(kafka);
   const consumer = client.consumer({
     groupId: kafka.groupId(group),
-    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-    heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
+    sessionTimeout: options.sessionTimeoutMs ?? 6_000,
+    heartbeatInterval: Math.min(1_000, Math.floor((options.sessionTimeoutMs ?? 6_000) / 3)),
+    // A fetch answers as soon as there is a byte; an idle group asks once a second (a longer wait
+    // would hold the heartbeats queued behind it on the broker connection).
     maxWaitTimeInMs: 1_000,
     allowAutoTopicCreation: false,
   });
@@ -251,11 +342,19 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     inFlight++;
     try {
-      for (const message of batch.messages) {
+      const { topic, partition } = batch;
+      for (let from = 0; from < batch.messages.length; from += maxBatchSize) {
         if (stopping.signal.aborted || !isRunning() || isStale()) break;
-        await handle(batch.topic, batch.partition, message, heartbeat);
-        resolveOffset(message.offset); // where kafkajs fetches from next
-        pending.set(`${batch.topic}:${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString() });
+        const messages = batch.messages.slice(from, from + maxBatchSize);
+        const work: Work[] = [];
+        for (const message of messages) {
+          const item = await triage(topic, partition, message);
+          if (item) work.push(item);
+        }
+        await handleBatch(work, heartbeat);
+        const last = messages.at(-1)!.offset;
+        resolveOffset(last); // where kafkajs fetches from next
+        pending.set(`${topic}:${partition}`, { topic, partition, offset: (BigInt(last) + 1n).toString() });
         await heartbeat();
       }
     } catch (error) {
@@ -270,17 +369,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.concurrency ?? 3,
-      eachBatch,
-    });
   } catch (error) {
     clearInterval(commitTimer);
     await consumer.disconnect().catch(() => {});
     throw error;
   }
+  // Not awaited: joining waits for the group (up to a session timeout after a crash); kafkajs
+  // retries a failed join itself (a CRASH event, logged above).
+  const running = consumer
+    .run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.concurrency ?? 3, eachBatch })
+    .catch((error: unknown) => {
+      if (!stopping.signal.aborted) log.error({ err: error }, 'consumer could not start');
+    });
   log.info({ topics }, 'consumer started');
   return {
     async stop() {
@@ -289,8 +389,29 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await commitPending();
       await consumer.disconnect();
+      await running;
     },
   };
+}
+
+type HandledEvent = Envelope<EventData<EventType>> & { type: EventType };
+
+/** SQLSTATE classes and codes of failures that pass: connection lost, server shutting down or out of resources, lock timeout, deadlock, serialization. */
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[1-3]|55P03|40001|40P01|57014)/;
+const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * Whether an error says a dependency is unavailable for now, not that the message is wrong: then
+ * the consumer waits for it instead of dead-lettering. Follows `cause` (MikroORM wraps pg errors).
+ */
+export function isTransient(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE_CODES.has(code))) return true;
+    // pg's own errors when a connection breaks or cannot be had carry no code.
+    if (/Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** A header's value as text, if it has exactly one. */

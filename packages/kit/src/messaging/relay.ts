@@ -17,6 +17,11 @@ export interface RelayOptions {
    * NOTIFYs, so the poll only marks the last batch published in a quiet spell and backs NOTIFY up.
    */
   pollIntervalMs?: number;
+  /**
+   * How long to wait after a NOTIFY before reading (default 5 ms), so the commits of a busy moment
+   * go to Kafka in one produce request instead of one each.
+   */
+  lingerMs?: number;
   /** How often a standby tries to become the publisher (default 1000 ms). */
   lockRetryMs?: number;
   /**
@@ -98,6 +103,7 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
   const { orm, kafka, logger } = options;
   const batchSize = options.batchSize ?? 500;
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const lingerMs = options.lingerMs ?? 5;
   const lockRetryMs = options.lockRetryMs ?? 1_000;
   const retentionMs = options.retentionMs ?? 60_000;
   const cleanupIntervalMs = options.cleanupIntervalMs ?? 10_000;
@@ -223,7 +229,10 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
         await sleep(delay, stopping.signal);
         continue;
       }
-      if (outcome === 'idle') await waitForWork();
+      if (outcome === 'idle') {
+        await waitForWork();
+        if (lingerMs > 0) await sleep(lingerMs, stopping.signal);
+      }
     }
     await markSent(client);
   };
