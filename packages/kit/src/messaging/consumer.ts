@@ -78,7 +78,11 @@ export interface ConsumerOptions {
   retry?: { attempts?: number; initialBackoffMs?: number; maxBackoffMs?: number };
   /** Events handled in one database transaction at most (default 200). */
   maxBatchSize?: number;
-  /** Partitions processed in parallel (default 3, the partitions of a topic); order within a partition always holds. */
+  /**
+   * Batches of different partitions handled at once (default 1): a batch's transaction holds its
+   * row locks (a popular product's stock) until it commits, so batches in parallel mostly wait on
+   * each other, or deadlock. Order within a partition always holds.
+   */
   concurrency?: number;
   /**
    * How often the offsets of handled messages are committed (default 1000 ms; also on stop and
@@ -272,11 +276,19 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     if (work.length === 0) return;
     if (work.length > 1) {
       let processed: boolean[] | undefined;
-      try {
-        processed = await runTogether(work);
-      } catch (error) {
-        if (stopping.signal.aborted) throw new Error(`consumer ${group} stopping; a batch of ${work.length} left for redelivery`, { cause: error });
-        log.debug({ err: error, size: work.length }, 'batch failed; handling its events one by one');
+      for (let outages = 0; !processed; ) {
+        try {
+          processed = await runTogether(work);
+        } catch (error) {
+          if (stopping.signal.aborted) throw new Error(`consumer ${group} stopping; a batch of ${work.length} left for redelivery`, { cause: error });
+          // A deadlock with another partition's batch, or the database gone: the batch again, whole.
+          if (isTransient(error) && outages < 3) {
+            await backOff(initialBackoffMs * 2 ** outages++, heartbeat);
+            continue;
+          }
+          log.debug({ err: error, size: work.length }, 'batch failed; handling its events one by one');
+          break;
+        }
       }
       if (processed) {
         work.forEach(({ about }, i) => report({ ...about, result: processed[i] ? 'processed' : 'duplicate', attempts: processed[i] ? 1 : 0 }));
@@ -377,7 +389,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
   // Not awaited: joining waits for the group (up to a session timeout after a crash); kafkajs
   // retries a failed join itself (a CRASH event, logged above).
   const running = consumer
-    .run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.concurrency ?? 3, eachBatch })
+    .run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.concurrency ?? 1, eachBatch })
     .catch((error: unknown) => {
       if (!stopping.signal.aborted) log.error({ err: error }, 'consumer could not start');
     });
