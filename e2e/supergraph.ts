@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createRouterApp } from '../router/src/app.ts';
 import { loadRouterConfig } from '../router/src/config.ts';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
+import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from '../scripts/compose.ts';
 import { createAccountsApp } from '../subgraphs/accounts/src/app.ts';
 import { loadAccountsConfig } from '../subgraphs/accounts/src/config.ts';
@@ -30,6 +31,9 @@ export const STAFF = { email: 'staff@e2e.test', password: 'staff-e2e-password', 
 export const ISSUER = 'http://accounts.e2e.test';
 
 type Start = (env: Record<string, string>, logger: Logger) => Promise<Service>;
+
+/** `SUBGRAPH_<NAME>_URL` variables for subgraph URLs by name, as the router, cart and orders read them. */
+const subgraphUrlEnv = (urls: Record<string, string>) => Object.fromEntries(Object.entries(urls).map(([name, url]) => [`SUBGRAPH_${envName(name)}_URL`, url]));
 
 // How to start each subgraph of supergraph.yaml from its env, as its entrypoint would.
 const subgraphs: Record<string, Start> = {
@@ -99,15 +103,18 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     const routerUrl = `http://127.0.0.1:${routerPort}/graphql`;
     const logger = (name: string) => createLogger(name, process.env.E2E_LOG_LEVEL ?? 'silent');
     const base: Record<string, string> = {
-      PORT: '0', NODE_ENV: 'test', JWT_ISSUER: ISSUER, GRAPH_URL: routerUrl,
+      PORT: '0', NODE_ENV: 'test', JWT_ISSUER: ISSUER,
       ...kafkaEnv(), ...redisEnv(),
       STAFF_EMAIL: STAFF.email, STAFF_PASSWORD: STAFF.password, STAFF_NAME: STAFF.name,
       ...env,
     };
     const databaseUrls: Record<string, string> = {};
     const subgraphUrls: Record<string, string> = {};
+    // Each subgraph learns where those started before it are (cart checks products with catalog and
+    // inventory, orders reads checkouts from cart, catalog and payments).
+    const envOf = (name: string) => ({ ...subgraphUrlEnv(subgraphUrls), ...base, DATABASE_URL: databaseUrls[name]! });
     const run = async (name: string) => {
-      const service = await subgraphs[name]!({ ...base, DATABASE_URL: databaseUrls[name]! }, logger(name));
+      const service = await subgraphs[name]!(envOf(name), logger(name));
       services.set(name, service);
       closers.push(() => service.close());
       return `${await service.listen(0)}/graphql`;
@@ -124,7 +131,11 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     await start('accounts');
     const jwks = { JWT_JWKS_URL: new URL('/.well-known/jwks.json', subgraphUrls['accounts']).href };
     Object.assign(base, jwks);
-    await Promise.all(names.filter((n) => n !== 'accounts').map((n) => start(n)));
+    // Then each after the subgraphs it calls, at the URLs they got: cart after catalog and
+    // inventory, orders (which calls cart) last.
+    const callers = ['cart', 'orders'];
+    await Promise.all(names.filter((n) => n !== 'accounts' && !callers.includes(n)).map((n) => start(n)));
+    for (const caller of callers) await start(caller);
 
     const composed = composeServices(readSupergraphConfig().map(({ name, schemaPath }) => ({ name, url: subgraphUrls[name]!, typeDefs: parse(readFileSync(schemaPath, 'utf8')) })));
     if (composed.errors) throw new Error(composed.errors.map((e) => e.message).join('\n'));
@@ -145,7 +156,7 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
       },
       supergraphSdl,
       async startReplica(name) {
-        const service = await subgraphs[name]!({ ...base, DATABASE_URL: databaseUrls[name]! }, logger(`${name}-replica`));
+        const service = await subgraphs[name]!(envOf(name), logger(`${name}-replica`));
         let closed: Promise<void> | undefined;
         const closeReplica = () => (closed ??= service.close());
         closers.push(closeReplica);
@@ -184,7 +195,7 @@ async function spawnRouterProcess(supergraphSdl: string, env: Record<string, str
   const url = `http://127.0.0.1:${port}/graphql`;
   const routerEnv: Record<string, string> = {
     ...env,
-    ...Object.fromEntries(Object.entries(overrides).map(([name, value]) => [`SUBGRAPH_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`, value])),
+    ...subgraphUrlEnv(overrides),
     PORT: String(port), HOST: '127.0.0.1', SUPERGRAPH_PATH: supergraphPath, LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
   };
   const child = spawn(process.execPath, [...ROUTER_NODE_FLAGS, join(import.meta.dirname, '../router/src/index.ts')], { env: { ...process.env, ...routerEnv }, stdio: ['ignore', 'pipe', 'pipe'] });

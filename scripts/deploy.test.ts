@@ -28,6 +28,8 @@ interface ServiceSpec {
   nodeFlags: readonly string[];
   /** Env names its config reads. */
   reads: Set<string>;
+  /** What its config makes of an env name left unset (undefined: no default). */
+  defaultOf(name: string): unknown;
 }
 
 /** A service's config schema: a zod object (zod 4 keeps a `.refine`d object an object, so accounts' has `.shape` too). */
@@ -36,12 +38,21 @@ interface ConfigSchema {
 }
 const keysOf = (schema: ConfigSchema) => Object.keys(schema.shape);
 const defaultPortOf = (schema: ConfigSchema) => schema.shape.PORT.parse(undefined);
+const defaultOf = (schema: ConfigSchema, name: string) => (schema.shape[name] as { safeParse?(value: unknown): { data?: unknown } } | undefined)?.safeParse?.(undefined).data;
 
 const subgraphs: ServiceSpec[] = [];
 for (const { name, url } of readSupergraphConfig()) {
   const { configSchema } = (await import(`../subgraphs/${name}/src/config.ts`)) as { configSchema: ConfigSchema };
   const port = Number(new URL(url).port);
-  subgraphs.push({ name, port, defaultPort: defaultPortOf(configSchema), entry: `subgraphs/${name}/src/index.ts`, nodeFlags: [], reads: new Set(keysOf(configSchema)) });
+  subgraphs.push({
+    name,
+    port,
+    defaultPort: defaultPortOf(configSchema),
+    entry: `subgraphs/${name}/src/index.ts`,
+    nodeFlags: [],
+    reads: new Set(keysOf(configSchema)),
+    defaultOf: (variable) => defaultOf(configSchema, variable),
+  });
 }
 const subgraphUrlVar = (subgraph: string) => `SUBGRAPH_${envName(subgraph)}_URL`;
 const router: ServiceSpec = {
@@ -52,10 +63,15 @@ const router: ServiceSpec = {
   nodeFlags: ROUTER_NODE_FLAGS,
   // Besides its schema, the router reads SUBGRAPH_<NAME>_URL for the subgraphs of the supergraph.
   reads: new Set([...keysOf(routerConfigSchema), ...subgraphs.map((s) => subgraphUrlVar(s.name))]),
+  defaultOf: (variable) => defaultOf(routerConfigSchema, variable),
 };
 const services = [...subgraphs, router];
 const accounts = subgraphs.find((s) => s.name === 'accounts')!;
 const readBySome = new Set(services.flatMap((s) => [...s.reads]));
+/** The subgraphs a service calls directly: those whose SUBGRAPH_<NAME>_URL its config reads. */
+const calleesOf = (service: ServiceSpec) => subgraphs.filter((s) => service.reads.has(subgraphUrlVar(s.name)));
+/** The subgraphs that call others directly, not through the router (cart for its product checks, orders for checkout). */
+const callers = subgraphs.filter((s) => calleesOf(s).length > 0);
 /** The services that publish or consume events. */
 const kafkaUsers = services.filter((s) => s.reads.has('KAFKA_BROKERS'));
 /** `host:port` entries of a KAFKA_BROKERS value. */
@@ -170,6 +186,10 @@ describe('docker-compose.yml', () => {
       expect(composeService('router').depends_on?.[name], name).toEqual({ condition: 'service_healthy' });
     }
     expect(composeService('router').ports).toContain(`${router.port}:${router.port}`);
+  });
+
+  it.each(callers)('points $name at the subgraphs it calls, by service name', (caller) => {
+    for (const { name, port } of calleesOf(caller)) expect(composeEnv(caller.name)[subgraphUrlVar(name)], name).toBe(`http://${name}:${port}/graphql`);
   });
 
   it('has one JWT issuer everywhere, with the keys from accounts', () => {
@@ -355,6 +375,10 @@ describe('k8s', () => {
     for (const { name, port } of subgraphs) expect(k8sEnv('router')[subgraphUrlVar(name)], name).toBe(`http://${name}:${port}/graphql`);
   });
 
+  it.each(callers)('points $name at the subgraphs it calls, through their Services', (caller) => {
+    for (const { name, port } of calleesOf(caller)) expect(k8sEnv(caller.name)[subgraphUrlVar(name)], name).toBe(`http://${name}:${port}/graphql`);
+  });
+
   it('has one JWT issuer everywhere, with the keys from accounts', () => {
     expect(new Set(services.map((s) => k8sEnv(s.name).JWT_ISSUER)).size).toBe(1);
     for (const { name } of services) expect(k8sEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
@@ -386,5 +410,18 @@ describe('k8s', () => {
 describe('the code', () => {
   it.each(subgraphs)('$name listens by default on the port of its routing_url', ({ port, defaultPort }) => {
     expect(defaultPort).toBe(port);
+  });
+
+  it('has cart check products with catalog and inventory, and orders read checkouts from cart, catalog and payments, not through the router', () => {
+    expect(Object.fromEntries(callers.map((caller) => [caller.name, calleesOf(caller).map((s) => s.name).sort()]))).toEqual({
+      cart: ['catalog', 'inventory'],
+      orders: ['cart', 'catalog', 'payments'],
+    });
+    expect(readBySome.has('GRAPH_URL')).toBe(false);
+  });
+
+  it.each(callers)('$name calls the subgraphs it calls, by default, at their routing_url', (caller) => {
+    const routingUrls = new Map(readSupergraphConfig().map((s) => [s.name, s.url]));
+    for (const { name } of calleesOf(caller)) expect(caller.defaultOf(subgraphUrlVar(name)), name).toBe(routingUrls.get(name));
   });
 });

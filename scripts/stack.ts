@@ -59,6 +59,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const url = (port: number) => `http://127.0.0.1:${port}/graphql`;
     const routerUrl = url(routerPort);
     const subgraphUrls = Object.fromEntries(subgraphs.map((s) => [s.name, url(s.port)]));
+    // Where each subgraph is: the router routes there, cart checks products with catalog and
+    // inventory, orders reads a checkout from cart, catalog and payments.
+    const subgraphUrlEnv = Object.fromEntries(subgraphs.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]!]));
     const databaseUrls: Record<string, string> = {};
     for (const { name } of subgraphs) {
       const database = `${options.databasePrefix}_${name}`;
@@ -75,7 +78,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       REDIS_URL: redis.url,
       JWT_ISSUER: issuer,
       JWT_JWKS_URL: `${issuer}/.well-known/jwks.json`,
-      GRAPH_URL: routerUrl,
+      ...subgraphUrlEnv,
       ...options.env,
     };
     const start = async (name: string, entry: string, port: number, env: Record<string, string> = {}, nodeFlags: readonly string[] = []) => {
@@ -89,8 +92,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Accounts first: every other service fetches the token signing keys from it.
     for (const s of subgraphs.filter((s) => s.name === 'accounts')) await startSubgraph(s);
     await Promise.all(subgraphs.filter((s) => s.name !== 'accounts').map(startSubgraph));
-    const overrides = Object.fromEntries(subgraphs.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]!]));
-    await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE, ...overrides }, ROUTER_NODE_FLAGS);
+    await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE }, ROUTER_NODE_FLAGS);
     return { routerUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.brokers, logs, stop };
   } catch (error) {
     await stop();

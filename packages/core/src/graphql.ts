@@ -37,7 +37,7 @@ interface GraphQLResponseBody<T> {
 }
 
 /**
- * POSTs one operation to a GraphQL endpoint (e.g. the supergraph, on a caller's behalf with its
+ * POSTs one operation to a GraphQL endpoint (e.g. a subgraph, on a caller's behalf with its
  * access token) and resolves with the response body. Rejects on a network failure, after
  * `timeoutMs`, or on an HTTP error status.
  */
@@ -56,7 +56,7 @@ async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { t
   return (await response.json()) as GraphQLResponseBody<T>;
 }
 
-/** Where and how a service asks the supergraph on its callers' behalf. */
+/** Where and how a service asks another service's subgraph on its callers' behalf. */
 export interface GraphClientOptions {
   url: string;
   timeoutMs: number;
@@ -64,7 +64,8 @@ export interface GraphClientOptions {
 }
 
 /**
- * Asks the supergraph (through the router) on behalf of the caller whose token it forwards, and
+ * Asks a subgraph directly (the write paths make no second pass through the router) on behalf of
+ * the caller whose token it forwards (the subgraph verifies it), and
  * resolves with the data only when the answer is complete. A network failure, a timeout, an HTTP
  * error or any GraphQL error (a failing subgraph nulls fields) is logged and rejects, naming
  * `what` was asked: a failure must never read as "not found".
@@ -75,11 +76,11 @@ export async function queryGraph<T>(options: GraphClientOptions, what: string, r
   try {
     body = await postGraphQL<T>(url, request, { token, timeoutMs });
   } catch (error) {
-    logger.warn({ err: error, url, what }, 'supergraph query failed');
+    logger.warn({ err: error, url, what }, 'graph query failed');
     throw new Error(`${what} failed`, { cause: error });
   }
   if (body.errors?.length || typeof body.data !== 'object' || body.data === null) {
-    logger.warn({ errors: body.errors, url, what }, 'supergraph query answered with errors');
+    logger.warn({ errors: body.errors, url, what }, 'graph query answered with errors');
     throw new Error(`${what} answered with errors: ${body.errors?.map((e) => e.message).join('; ') ?? 'no data'}`);
   }
   return body.data;

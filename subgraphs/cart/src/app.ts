@@ -1,6 +1,6 @@
 import { createRedis, runService, type MessageOutcome, type RedisClient, type Service, type ServiceDeps } from '@shopgraph/kit';
 import { redisCartCache } from './clients/cart-cache.client.ts';
-import { graphProductAvailability } from './clients/product-availability.client.ts';
+import { subgraphProductAvailability } from './clients/product-availability.client.ts';
 import { cartContext } from './context.ts';
 import { uncachedCarts, type CartCache } from './domain/cart-cache.ts';
 import type { ProductAvailability } from './domain/product-availability.ts';
@@ -11,7 +11,7 @@ import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
 
 export interface Deps extends ServiceDeps<Config> {
-  /** Defaults to asking the supergraph at GRAPH_URL; tests pass an in-process one. */
+  /** Defaults to asking catalog and inventory at their SUBGRAPH_*_URL; tests pass an in-process one. */
   products?: ProductAvailability;
   /** Sees what became of every message the checkout consumer took (tests wait on it instead of sleeping). */
   onMessage?: (outcome: MessageOutcome) => void;
@@ -27,7 +27,13 @@ export interface Deps extends ServiceDeps<Config> {
  * not wait for Redis nor depend on it (not part of /readyz): without it, carts come from Postgres.
  */
 export function createCartApp({ config, logger, verifier, products, onMessage, onCartLoad, beforeCacheFill }: Deps): Promise<Service> {
-  const availability = products ?? graphProductAvailability({ url: config.GRAPH_URL, timeoutMs: config.PRODUCT_LOOKUP_TIMEOUT_MS, logger });
+  const availability =
+    products ??
+    subgraphProductAvailability({
+      urls: { catalog: config.SUBGRAPH_CATALOG_URL, inventory: config.SUBGRAPH_INVENTORY_URL },
+      timeoutMs: config.PRODUCT_LOOKUP_TIMEOUT_MS,
+      logger,
+    });
   const redis: RedisClient | undefined = config.REDIS_URL ? createRedis({ url: config.REDIS_URL, name: 'cart', logger }) : undefined;
   const cache = observeLoads(
     redis ? redisCartCache({ client: redis, keyPrefix: config.REDIS_KEY_PREFIX, ttlSeconds: config.CART_CACHE_TTL_S, logger, beforeFill: beforeCacheFill }) : uncachedCarts,
@@ -42,7 +48,7 @@ export function createCartApp({ config, logger, verifier, products, onMessage, o
     resolvers,
     entities,
     migrations,
-    consumers: { checkout: checkoutHandlers(cache) },
+    consumers: { checkout: checkoutHandlers(cache, logger) },
     onMessage,
     context: cartContext(availability, cache),
     redis,

@@ -8,7 +8,7 @@ export interface CartContext extends RequestContext {
   carts: CartService;
   /** Batches the cart reads of one request, by owner (`User.cart` for many users, references). */
   cartsByUser: DataLoader<string, CartView>;
-  /** The caller's access token, forwarded when cart asks the supergraph about products. */
+  /** The caller's access token, forwarded when cart asks catalog and inventory about products. */
   token: string | null;
 }
 

@@ -7,7 +7,7 @@ import { loadCartConfig } from '../src/config.ts';
 import type { ProductAvailability } from '../src/domain/product-availability.ts';
 import { startCart } from './support.ts';
 
-/** Stands in for catalog + inventory behind the router: product id → units available. */
+/** Stands in for catalog and inventory: product id → units available. */
 const stock = new Map<string, number>();
 const tokensSeen: (string | null)[] = [];
 const products: ProductAvailability = {
@@ -197,14 +197,15 @@ describe('cart subgraph', () => {
     expect(linesOf((await graphql(url, CART, {}, token)).data!['cart'])).toEqual([[a, 20]]);
   });
 
-  it('answers PRODUCT_LOOKUP_UNAVAILABLE, not an error, when the supergraph cannot be reached', async () => {
+  it('answers PRODUCT_LOOKUP_UNAVAILABLE, not an error, when catalog and inventory cannot be reached', async () => {
     const closedPort = await new Promise<number>((resolve) => {
       const server = createServer().listen(0, '127.0.0.1', () => {
         const { port } = server.address() as { port: number };
         server.close(() => resolve(port));
       });
     });
-    const config = loadCartConfig({ ...serviceEnv(dbUrl), GRAPH_URL: `http://127.0.0.1:${closedPort}/graphql` });
+    const unreachable = `http://127.0.0.1:${closedPort}/graphql`;
+    const config = loadCartConfig({ ...serviceEnv(dbUrl), SUBGRAPH_CATALOG_URL: unreachable, SUBGRAPH_INVENTORY_URL: unreachable });
     const offline = await createCartApp({ config, logger: createLogger('cart', 'silent'), verifier: issuer.verifier });
     try {
       const offlineUrl = `${await offline.listen(0)}/graphql`;

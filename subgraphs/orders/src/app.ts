@@ -1,5 +1,5 @@
 import { runService, type BroadcastOutcome, type MessageOutcome, type Service, type ServiceDeps } from '@shopgraph/kit';
-import { graphCheckoutSource } from './clients/checkout-source.client.ts';
+import { subgraphCheckoutSource } from './clients/checkout-source.client.ts';
 import { ordersContext } from './context.ts';
 import type { CheckoutSource } from './domain/checkout-source.ts';
 import { StatusChangeBus, type StatusFeedHooks } from './domain/live/live-status.ts';
@@ -12,7 +12,7 @@ import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
 
 export interface Deps extends ServiceDeps<Config> {
-  /** Defaults to asking the supergraph at GRAPH_URL; tests pass an in-process one. */
+  /** Defaults to asking cart, catalog and payments at their SUBGRAPH_*_URL; tests pass an in-process one. */
   checkout?: CheckoutSource;
   /** Sees what became of each saga event the consumer took (processed, duplicate, dead-lettered…); for metrics and tests. */
   onSagaMessage?: (outcome: MessageOutcome) => void;
@@ -30,7 +30,13 @@ export interface Deps extends ServiceDeps<Config> {
  * status change on Kafka (broadcast consumer `orders.live.<random>`: each replica gets them all).
  */
 export function createOrdersApp({ config, logger, verifier, checkout, onSagaMessage, statusBus, liveHooks, onLiveMessage }: Deps): Promise<Service> {
-  const source = checkout ?? graphCheckoutSource({ url: config.GRAPH_URL, timeoutMs: config.CHECKOUT_TIMEOUT_MS, logger });
+  const source =
+    checkout ??
+    subgraphCheckoutSource({
+      urls: { cart: config.SUBGRAPH_CART_URL, catalog: config.SUBGRAPH_CATALOG_URL, payments: config.SUBGRAPH_PAYMENTS_URL },
+      timeoutMs: config.CHECKOUT_TIMEOUT_MS,
+      logger,
+    });
   const bus = statusBus ?? new StatusChangeBus();
   return runService({
     name: 'orders',

@@ -11,7 +11,7 @@ export interface OrdersContext extends RequestContext {
   orders: DataLoader<string, Order | null>;
   lines: DataLoader<string, OrderLine[]>;
   history: DataLoader<string, OrderStatusChange[]>;
-  /** The caller's access token, forwarded when orders reads the caller's cart through the supergraph. */
+  /** The caller's access token, forwarded when orders reads the caller's cart, prices and payment method from their subgraphs. */
   token: string | null;
   /** Live status subscriptions (`Subscription.orderStatusChanged`). */
   live: LiveStatusService;

@@ -5,7 +5,7 @@ import {
 } from '@shopgraph/testkit';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { graphCheckoutSource } from '../src/clients/checkout-source.client.ts';
+import { subgraphCheckoutSource } from '../src/clients/checkout-source.client.ts';
 import { OrdersService } from '../src/domain/orders.service.ts';
 import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout, startOrders } from './support.ts';
 
@@ -206,14 +206,15 @@ describe('placeOrder', () => {
     expect(await ordersOf(userId)).toBe(0);
   });
 
-  it('answers CHECKOUT_UNAVAILABLE when the supergraph cannot be reached', async () => {
+  it('answers CHECKOUT_UNAVAILABLE when the subgraphs it reads cannot be reached', async () => {
     const closedPort = await new Promise<number>((resolve) => {
       const server = createServer().listen(0, '127.0.0.1', () => {
         const { port } = server.address() as { port: number };
         server.close(() => resolve(port));
       });
     });
-    const offline = new OrdersService(orm.em.fork(), graphCheckoutSource({ url: `http://127.0.0.1:${closedPort}/graphql`, timeoutMs: 1000, logger }));
+    const nowhere = `http://127.0.0.1:${closedPort}/graphql`;
+    const offline = new OrdersService(orm.em.fork(), subgraphCheckoutSource({ urls: { cart: nowhere, catalog: nowhere, payments: nowhere }, timeoutMs: 1000, logger }));
     const viewer = { userId: crypto.randomUUID(), scopes: new Set(['customer']), expiresAt: 0 };
     await expect(offline.placeOrder(viewer, { idempotencyKey: 'k', shippingAddress: address, paymentMethod: 'pm_card_visa' }, 'tok')).rejects.toMatchObject({ code: 'CHECKOUT_UNAVAILABLE' });
     expect(await ordersOf(viewer.userId)).toBe(0);
@@ -341,6 +342,35 @@ describe('cancelOrder', () => {
     expect((await cancel(token, confirmed)).order?.status).toBe('CANCELLED');
     expect(await cancel(token, shipped)).toEqual({ order: null, errors: [{ code: 'ORDER_NOT_CANCELLABLE', field: ['input', 'orderId'] }] });
     expect((await orderAs(token, shipped)).status).toBe('SHIPPED');
+  });
+
+  it('names the status an order was cancelled from; a confirmed order\'s shipment that had left voids the cancellation', async () => {
+    const { token } = await customer();
+    const [pending, confirmed] = [await placed(token), await placed(token)];
+    await producer.send(orderEvent('payments.payment.succeeded', { orderId: confirmed, paymentId: crypto.randomUUID(), amount: usd(3000) }));
+    await waitForStatus(token, confirmed, 'CONFIRMED');
+    for (const id of [pending, confirmed]) expect((await cancel(token, id)).order?.status).toBe('CANCELLED');
+    await vi.waitFor(() => expect([pending, confirmed].map((id) => publishedFor(id, 'orders.order.cancelled').length)).toEqual([1, 1]), { timeout: 15_000 });
+    expect(publishedFor(pending, 'orders.order.cancelled')[0]!.data).toMatchObject({ previousStatus: 'PENDING' });
+    expect(publishedFor(confirmed, 'orders.order.cancelled')[0]!.data).toMatchObject({ previousStatus: 'CONFIRMED' });
+
+    // Shipping marked the shipment shipped before it heard of the cancellation: the goods left.
+    const shipment = { orderId: confirmed, shipmentId: crypto.randomUUID(), trackingNumber: 'TRK9' };
+    await producer.send(orderEvent('shipping.shipment.shipped', { ...shipment, at: new Date().toISOString() }));
+    await waitForStatus(token, confirmed, 'SHIPPED');
+    expect(await cancel(token, confirmed)).toEqual({ order: null, errors: [{ code: 'ORDER_NOT_CANCELLABLE', field: ['input', 'orderId'] }] });
+    await producer.send(orderEvent('shipping.shipment.delivered', { ...shipment, at: new Date().toISOString() }));
+    await waitForStatus(token, confirmed, 'DELIVERED');
+    expect(await history(token, confirmed)).toEqual([
+      [1, 'PENDING', null],
+      [2, 'STOCK_RESERVED', null],
+      [3, 'CONFIRMED', null],
+      [4, 'CANCELLED', 'cancelled by the customer'],
+      [5, 'SHIPPED', 'Not cancelled: the order had already shipped. Tracking number TRK9'],
+      [6, 'DELIVERED', null],
+    ]);
+    await vi.waitFor(() => expect(publishedFor(confirmed, 'orders.order.status-changed').map((e) => (e.data as any).status)).toEqual(['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'CANCELLED', 'SHIPPED', 'DELIVERED']), { timeout: 15_000 });
+    expect(await outboxOf('orders.order.cancelled', confirmed)).toBe(1);
   });
 
   it('answers ORDER_NOT_FOUND alike for unknown, malformed and other customers\' orders; staff may cancel any', async () => {

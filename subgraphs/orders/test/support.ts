@@ -1,4 +1,4 @@
-// Helpers of the orders integration tests: a stand-in for the services behind the router, and the
+// Helpers of the orders integration tests: a stand-in for the subgraphs checkout reads, and the
 // saga events of other services about an order.
 import type { EventData, EventType } from '@shopgraph/events';
 import { newEvent, serviceStarter, type EventObserver } from '@shopgraph/testkit';
@@ -12,9 +12,9 @@ import { migrations } from '../src/migrations/index.ts';
 export const startOrders = serviceStarter({ name: 'orders', createApp: createOrdersApp, loadConfig: loadOrdersConfig, entities, migrations });
 
 /**
- * Stands in for cart + catalog + payments behind the router: each caller (by access token) has a
- * cart of priced lines; payment methods are a set; a token in `unavailable` gets a rejection, like
- * an unreachable supergraph.
+ * Stands in for cart + catalog + payments: each caller (by access token) has a cart of priced
+ * lines; payment methods are a set; a token in `unavailable` gets a rejection, like an
+ * unreachable subgraph.
  */
 export function standInCheckout() {
   const carts = new Map<string, Checkout['lines']>();
@@ -24,7 +24,7 @@ export function standInCheckout() {
   const source: CheckoutSource = {
     async load(paymentMethod, token) {
       calls.push({ token, paymentMethod });
-      if (token && unavailable.has(token)) throw new Error('router unreachable');
+      if (token && unavailable.has(token)) throw new Error('subgraph unreachable');
       return { lines: (token && carts.get(token)) || [], paymentMethodExists: paymentMethods.has(paymentMethod) };
     },
   };

@@ -1,13 +1,15 @@
 import { createLogger } from '@shopgraph/kit';
 import { stubGraphQLServer, type StubServer } from '@shopgraph/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHECKOUT_QUERY, graphCheckoutSource } from './checkout-source.client.ts';
+import { CART_QUERY, PAYMENT_METHOD_QUERY, PRICES_QUERY, subgraphCheckoutSource } from './checkout-source.client.ts';
 
 const logger = createLogger('orders', 'silent');
 const stubs: StubServer[] = [];
 
-/** A stand-in router answering every request with `answer`; resolves with its URL. */
-async function router(answer: Parameters<typeof stubGraphQLServer>[0]): Promise<string> {
+type Answer = Parameters<typeof stubGraphQLServer>[0];
+
+/** A stand-in subgraph answering every request with `answer`; resolves with its URL. */
+async function subgraph(answer: Answer): Promise<string> {
   const stub = await stubGraphQLServer(answer);
   stubs.push(stub);
   return stub.url;
@@ -16,50 +18,115 @@ async function router(answer: Parameters<typeof stubGraphQLServer>[0]): Promise<
 afterEach(() => Promise.all(stubs.splice(0).map((stub) => stub.close())));
 
 const productId = '7f1e8f9c-1c52-4a57-9d8a-2f3b6a1c0d11';
-const cart = { lines: [{ product: { id: productId }, quantity: 2, unitPrice: { amount: 1299, currency: 'USD' } }], subtotal: { amount: 2598, currency: 'USD' } };
+const lineId = 'line-1';
+const cart = { lines: [{ id: lineId, product: { id: productId }, quantity: 2 }] };
+const prices = [{ unitPrice: { amount: 1299, currency: 'USD' } }];
 
-describe('graphCheckoutSource', () => {
-  it('asks for the cart, its prices and the payment method with the caller\'s token', async () => {
-    let seen: { auth?: string; body?: any } = {};
-    const url = await router((body, req) => {
-      seen = { auth: req.headers.authorization, body };
-      return { body: { data: { cart, paymentMethod: { id: 'pm_card_visa' } } } };
-    });
-    expect(await graphCheckoutSource({ url, timeoutMs: 1000, logger }).load('pm_card_visa', 'tok.en')).toEqual({
+const healthy: Record<'cart' | 'catalog' | 'payments', Answer> = {
+  cart: () => ({ body: { data: { cart } } }),
+  catalog: () => ({ body: { data: { _entities: prices } } }),
+  payments: () => ({ body: { data: { paymentMethod: { id: 'pm_card_visa' } } } }),
+};
+
+/** A source over stand-in cart, catalog and payments subgraphs: healthy ones unless told otherwise. */
+async function source(answers: Partial<typeof healthy> = {}, timeoutMs = 1000) {
+  const { cart, catalog, payments } = { ...healthy, ...answers };
+  const urls = { cart: await subgraph(cart), catalog: await subgraph(catalog), payments: await subgraph(payments) };
+  return subgraphCheckoutSource({ urls, timeoutMs, logger });
+}
+
+describe('subgraphCheckoutSource', () => {
+  it("reads the cart from cart, its prices from catalog's CartLine.unitPrice and the payment method from payments, each with the caller's token", async () => {
+    const seen: Record<string, { auth?: string; body?: any }> = {};
+    const watch = (name: keyof typeof healthy): Answer => (body, req) => {
+      seen[name] = { auth: req.headers.authorization, body };
+      return healthy[name](body, req);
+    };
+    const checkout = await source({ cart: watch('cart'), catalog: watch('catalog'), payments: watch('payments') });
+
+    expect(await checkout.load('pm_card_visa', 'tok.en')).toEqual({
       lines: [{ productId, quantity: 2, unitPrice: { amount: 1299, currency: 'USD' } }],
       paymentMethodExists: true,
     });
-    expect(seen.auth).toBe('Bearer tok.en');
-    expect(seen.body).toMatchObject({ query: CHECKOUT_QUERY, variables: { pm: 'pm_card_visa' } });
-    expect(CHECKOUT_QUERY).toBe('query Checkout($pm: ID!) { cart { lines { product { id } quantity unitPrice { amount currency } } subtotal { amount currency } } paymentMethod(id: $pm) { id } }');
+    expect(Object.values(seen).map((s) => s.auth)).toEqual(['Bearer tok.en', 'Bearer tok.en', 'Bearer tok.en']);
+    expect(seen['cart']!.body).toMatchObject({ query: CART_QUERY });
+    // The representation the router sends for the cart's unitPrice: the key and what it @requires.
+    expect(seen['catalog']!.body).toMatchObject({ query: PRICES_QUERY, variables: { lines: [{ __typename: 'CartLine', id: lineId, product: { id: productId } }] } });
+    expect(seen['payments']!.body).toMatchObject({ query: PAYMENT_METHOD_QUERY, variables: { id: 'pm_card_visa' } });
   });
 
-  it('reads a null payment method as unknown and a null cart as empty', async () => {
-    const url = await router(() => ({ body: { data: { cart: null, paymentMethod: null } } }));
-    expect(await graphCheckoutSource({ url, timeoutMs: 1000, logger }).load('pm_nope', null)).toEqual({ lines: [], paymentMethodExists: false });
+  it('asks payments together with cart, and catalog only once cart has answered', async () => {
+    const arrivals: Partial<Record<keyof typeof healthy, number>> = {};
+    const arrive = (name: keyof typeof healthy, delayMs = 0): Answer => (body, req) => {
+      arrivals[name] = performance.now();
+      return { ...healthy[name](body, req), delayMs };
+    };
+    const checkout = await source({ cart: arrive('cart', 300), catalog: arrive('catalog'), payments: arrive('payments', 300) });
+    await checkout.load('pm_card_visa', null);
+    const { cart, catalog, payments } = arrivals as Required<typeof arrivals>;
+    // One after the other, they would be 300 ms apart.
+    expect(Math.abs(payments - cart)).toBeLessThan(150);
+    expect(catalog - cart).toBeGreaterThanOrEqual(290);
   });
 
-  it('rejects, never answers "unknown method", when a subgraph failed', async () => {
-    const url = await router(() => ({ body: { data: { cart, paymentMethod: null }, errors: [{ message: 'payments down' }] } }));
-    await expect(graphCheckoutSource({ url, timeoutMs: 1000, logger }).load('pm_card_visa', null)).rejects.toThrow(/payments down/);
+  it('reads a null payment method as unknown, and a null or empty cart as empty without asking catalog', async () => {
+    let catalogAsked = false;
+    const catalog: Answer = (body, req) => {
+      catalogAsked = true;
+      return healthy.catalog(body, req);
+    };
+    const unknown = await source({ cart: () => ({ body: { data: { cart: null } } }), catalog, payments: () => ({ body: { data: { paymentMethod: null } } }) });
+    expect(await unknown.load('pm_nope', null)).toEqual({ lines: [], paymentMethodExists: false });
+    const empty = await source({ cart: () => ({ body: { data: { cart: { lines: [] } } } }), catalog });
+    expect(await empty.load('pm_card_visa', null)).toEqual({ lines: [], paymentMethodExists: true });
+    expect(catalogAsked).toBe(false);
   });
 
-  it('rejects an answer without the fields it asked for, or malformed lines', async () => {
-    const missing = await router(() => ({ body: { data: { cart } } }));
-    await expect(graphCheckoutSource({ url: missing, timeoutMs: 1000, logger }).load('pm', null)).rejects.toThrow();
-    const malformed = await router(() => ({ body: { data: { cart: { ...cart, lines: [{ product: null, quantity: 1, unitPrice: null }] }, paymentMethod: null } } }));
-    await expect(graphCheckoutSource({ url: malformed, timeoutMs: 1000, logger }).load('pm', null)).rejects.toThrow(/malformed/);
+  it('rejects, never answers "unknown method", when payments failed', async () => {
+    const checkout = await source({ payments: () => ({ body: { data: { paymentMethod: null }, errors: [{ message: 'payments down' }] } }) });
+    await expect(checkout.load('pm_card_visa', null)).rejects.toThrow(/payments down/);
   });
 
-  it('rejects on an HTTP error status', async () => {
-    const url = await router(() => ({ status: 502, body: { errors: [{ message: 'bad gateway' }] } }));
-    await expect(graphCheckoutSource({ url, timeoutMs: 1000, logger }).load('pm', null)).rejects.toThrow();
+  it('rejects when cart or catalog failed', async () => {
+    const cartDown = await source({ cart: () => ({ body: { data: null, errors: [{ message: 'cart down' }] } }) });
+    await expect(cartDown.load('pm_card_visa', null)).rejects.toThrow(/cart down/);
+    const productGone = await source({ catalog: () => ({ body: { data: { _entities: [null] }, errors: [{ message: 'Product no longer exists' }] } }) });
+    await expect(productGone.load('pm_card_visa', null)).rejects.toThrow(/no longer exists/);
   });
 
-  it('gives up after its timeout', async () => {
-    const url = await router(() => ({ delayMs: 2000, body: { data: { cart, paymentMethod: null } } }));
-    const started = Date.now();
-    await expect(graphCheckoutSource({ url, timeoutMs: 100, logger }).load('pm', null)).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(1500);
+  it('rejects answers without the fields it asked for, malformed lines, or prices that are not one per line', async () => {
+    const answers: Partial<typeof healthy>[] = [
+      { cart: () => ({ body: { data: {} } }) },
+      { payments: () => ({ body: { data: {} } }) },
+      { cart: () => ({ body: { data: { cart: { lines: [{ id: lineId, product: null, quantity: 1 }] } } } }) },
+      { catalog: () => ({ body: { data: { _entities: [] } } }) },
+      { catalog: () => ({ body: { data: { _entities: [...prices, ...prices] } } }) },
+      { catalog: () => ({ body: { data: { _entities: [{ unitPrice: { amount: 12.99, currency: 'USD' } }] } } }) },
+      { catalog: () => ({ body: { data: { _entities: [null] } } }) },
+    ];
+    for (const answer of answers) {
+      await expect((await source(answer)).load('pm_card_visa', null), JSON.stringify(answer)).rejects.toThrow();
+    }
+  });
+
+  it('rejects on an HTTP error status from any of them', async () => {
+    for (const name of ['cart', 'catalog', 'payments'] as const) {
+      const checkout = await source({ [name]: () => ({ status: 502, body: { errors: [{ message: 'bad gateway' }] } }) });
+      await expect(checkout.load('pm_card_visa', null), name).rejects.toThrow();
+    }
+  });
+
+  it('gives up after its timeout, which bounds the cart and its prices together', async () => {
+    const slowPayments = await source({ payments: () => ({ delayMs: 2000, body: { data: { paymentMethod: null } } }) }, 100);
+    let started = performance.now();
+    await expect(slowPayments.load('pm_card_visa', null)).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(1500);
+
+    // Each answers within the timeout, but not both.
+    const slow = (answer: Answer): Answer => (body, req) => ({ ...answer(body, req), delayMs: 300 });
+    const slowCartThenPrices = await source({ cart: slow(healthy.cart), catalog: slow(healthy.catalog) }, 500);
+    started = performance.now();
+    await expect(slowCartThenPrices.load('pm_card_visa', null)).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(580);
   });
 });

@@ -1,34 +1,87 @@
-import { queryGraph, type GraphClientOptions } from '@shopgraph/kit';
+import { queryGraph, type GraphQLRequest, type Logger } from '@shopgraph/kit';
 import type { Checkout, CheckoutSource, Money } from '../domain/checkout-source.ts';
 
-export const CHECKOUT_QUERY =
-  'query Checkout($pm: ID!) { cart { lines { product { id } quantity unitPrice { amount currency } } subtotal { amount currency } } paymentMethod(id: $pm) { id } }';
+export const CART_QUERY = 'query CheckoutCart { cart { lines { id product { id } quantity } } }';
+/**
+ * The price the customer sees on each cart line is catalog's `CartLine.unitPrice`, resolved from
+ * the line's entity representation (`@requires(fields: "product { id }")`): asked for exactly as
+ * the router asks when it shows the cart, so the order is charged what the cart showed.
+ */
+export const PRICES_QUERY = 'query CheckoutPrices($lines: [_Any!]!) { _entities(representations: $lines) { ... on CartLine { unitPrice { amount currency } } } }';
+export const PAYMENT_METHOD_QUERY = 'query CheckoutPaymentMethod($id: ID!) { paymentMethod(id: $id) { id } }';
 
-type Data = {
-  cart?: { lines: { product: { id: string }; quantity: number; unitPrice: Money }[]; subtotal: Money } | null;
-  paymentMethod?: { id: string } | null;
-};
+export interface SubgraphCheckoutSourceOptions {
+  /** GraphQL URLs of the subgraphs that own each part of a checkout. */
+  urls: { cart: string; catalog: string; payments: string };
+  /** For the whole load, the cart and then its prices included. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/** A cart line as cart answered it, before it is checked. */
+type CartLineAnswer = { id?: unknown; product?: { id?: unknown } | null; quantity?: unknown } | null;
+
+interface CartLineRef {
+  id: string;
+  productId: string;
+  quantity: number;
+}
 
 const isMoney = (m: unknown): m is Money =>
   typeof m === 'object' && m !== null && Number.isSafeInteger((m as Money).amount) && typeof (m as Money).currency === 'string';
 
+function cartLine(line: CartLineAnswer): CartLineRef {
+  if (typeof line?.id !== 'string' || typeof line.product?.id !== 'string' || !Number.isSafeInteger(line.quantity)) {
+    throw new Error('Cart lookup answered with a malformed line');
+  }
+  return { id: line.id, productId: line.product.id, quantity: line.quantity as number };
+}
+
 /**
- * Reads the checkout from the supergraph on behalf of the caller: cart says what is in the cart,
- * catalog prices it, payments says whether the payment method exists. Anything short of a complete
- * answer rejects (a failing payments subgraph nulls paymentMethod; that is not "no such method").
+ * Reads the checkout from the subgraphs that own it, on behalf of the caller whose token it
+ * forwards as the router does (each subgraph verifies it): cart says what is in the cart, catalog
+ * prices those lines, payments says whether the payment method exists. Payments is asked while
+ * cart and then catalog are. Anything short of a complete answer rejects (a failing payments
+ * subgraph is not "no such method", a price catalog did not give is not a price).
  */
-export function graphCheckoutSource(options: GraphClientOptions): CheckoutSource {
+export function subgraphCheckoutSource({ urls, timeoutMs, logger }: SubgraphCheckoutSourceOptions): CheckoutSource {
   return {
     async load(paymentMethod, token): Promise<Checkout> {
-      const data = await queryGraph<Data>(options, 'Checkout lookup', { query: CHECKOUT_QUERY, operationName: 'Checkout', variables: { pm: paymentMethod } }, token);
-      if (data.cart === undefined || data.paymentMethod === undefined) throw new Error('Checkout lookup answered without cart or paymentMethod');
-      const lines = (data.cart?.lines ?? []).map((line) => {
-        if (typeof line?.product?.id !== 'string' || !Number.isSafeInteger(line.quantity) || !isMoney(line.unitPrice)) {
-          throw new Error('Checkout lookup answered with a malformed cart line');
-        }
-        return { productId: line.product.id, quantity: line.quantity, unitPrice: { amount: line.unitPrice.amount, currency: line.unitPrice.currency } };
-      });
-      return { lines, paymentMethodExists: data.paymentMethod !== null };
+      const deadline = performance.now() + timeoutMs;
+      const ask = <T>(url: string, what: string, request: GraphQLRequest) =>
+        queryGraph<T>({ url, logger, timeoutMs: Math.max(1, Math.ceil(deadline - performance.now())) }, what, request, token);
+
+      const pricedLines = async (): Promise<Checkout['lines']> => {
+        const { cart } = await ask<{ cart?: { lines: CartLineAnswer[] } | null }>(urls.cart, 'Cart lookup', { query: CART_QUERY, operationName: 'CheckoutCart' });
+        if (cart === undefined) throw new Error('Cart lookup answered without cart');
+        const lines = (cart?.lines ?? []).map(cartLine);
+        if (!lines.length) return [];
+        const representations = lines.map((line) => ({ __typename: 'CartLine', id: line.id, product: { id: line.productId } }));
+        const { _entities: prices } = await ask<{ _entities?: ({ unitPrice?: unknown } | null)[] }>(urls.catalog, 'Price lookup', {
+          query: PRICES_QUERY,
+          operationName: 'CheckoutPrices',
+          variables: { lines: representations },
+        });
+        if (!Array.isArray(prices) || prices.length !== lines.length) throw new Error('Price lookup answered for other lines than it was asked');
+        return lines.map((line, i) => {
+          const unitPrice = prices[i]?.unitPrice;
+          if (!isMoney(unitPrice)) throw new Error('Price lookup answered with a malformed price');
+          return { productId: line.productId, quantity: line.quantity, unitPrice: { amount: unitPrice.amount, currency: unitPrice.currency } };
+        });
+      };
+
+      const paymentMethodExists = async (): Promise<boolean> => {
+        const data = await ask<{ paymentMethod?: { id: string } | null }>(urls.payments, 'Payment method lookup', {
+          query: PAYMENT_METHOD_QUERY,
+          operationName: 'CheckoutPaymentMethod',
+          variables: { id: paymentMethod },
+        });
+        if (data.paymentMethod === undefined) throw new Error('Payment method lookup answered without paymentMethod');
+        return data.paymentMethod !== null;
+      };
+
+      const [lines, exists] = await Promise.all([pricedLines(), paymentMethodExists()]);
+      return { lines, paymentMethodExists: exists };
     },
   };
 }
