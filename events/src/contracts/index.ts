@@ -38,7 +38,17 @@ export const contracts = {
   'orders.order.cancelled': {
     topic: 'orders.order.v1',
     dataVersion: 1,
-    schema: z.object({ orderId: id, userId: id, reason: z.string() }),
+    schema: z.object({
+      orderId: id,
+      userId: id,
+      reason: z.string(),
+      /**
+       * The status the order was cancelled from. CONFIRMED means a shipment exists, and shipping
+       * decides whether the cancellation stands (`shipping.shipment.cancelled`) or comes too late
+       * (the goods left: `shipping.shipment.shipped`); absent in events recorded before the field.
+       */
+      previousStatus: orderStatus.optional(),
+    }),
   },
   'inventory.stock.reserved': {
     topic: 'inventory.stock.v1',
@@ -79,6 +89,12 @@ export const contracts = {
     topic: 'shipping.shipment.v1',
     dataVersion: 1,
     schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string(), at: z.iso.datetime({ offset: true }) }),
+  },
+  'shipping.shipment.cancelled': {
+    topic: 'shipping.shipment.v1',
+    dataVersion: 1,
+    /** The shipment stopped before it left, because its order was cancelled (`reason`: the order's). */
+    schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string(), reason: z.string(), at: z.iso.datetime({ offset: true }) }),
   },
   'shipping.shipment.delivered': {
     topic: 'shipping.shipment.v1',

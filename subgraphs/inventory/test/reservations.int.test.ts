@@ -1,7 +1,7 @@
-import type { Orm } from '@shopgraph/kit';
+import { replayDeadLetters, type Orm } from '@shopgraph/kit';
 import type { Envelope, EventData } from '@shopgraph/events';
 import {
-  consumerOutcomes, eventProducer, observe,
+  consumerOutcomes, createTestKafka, eventProducer, observe,
   type EventObserver, type EventProducer, type Received, type ServiceUnderTest,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +67,17 @@ const handled = (event: Envelope) => consumed.handled(event);
 const published = (orderId: string, type: string, count = 1) => observer.waitFor((e: Received) => e.envelope.subject === orderId && e.envelope.type === type, count);
 const publishedSoFar = (orderId: string) => observer.received.filter((e) => e.envelope.subject === orderId).map((e) => e.envelope.type);
 const outboxed = async (orderId: string) => (await sql<{ type: string }>('select type from outbox_message where key = ? order by seq', [orderId])).map((row) => row.type);
+
+/** Makes inserts of `orderId`'s reservations fail (a fault injected into the database) until the returned repair is called. */
+async function failReservationsOf(orderId: string): Promise<() => Promise<void>> {
+  const name = `injected_fault_${crypto.randomUUID().replaceAll('-', '')}`;
+  await sql(`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'injected fault'; end $$`);
+  await sql(`create trigger ${name} before insert on reservation for each row when (new.order_id = '${orderId}') execute function ${name}()`);
+  return async () => {
+    await sql(`drop trigger ${name} on reservation`);
+    await sql(`drop function ${name}()`);
+  };
+}
 
 describe('inventory in the checkout saga', () => {
   it('reserves all lines of an order and publishes inventory.stock.reserved with them', async () => {
@@ -177,6 +188,58 @@ describe('inventory in the checkout saga', () => {
     await handled(await producer.publish('orders.order.cancelled', rejectedOrder, { orderId: rejectedOrder, userId: crypto.randomUUID(), reason: 'customer' }));
     expect(await outboxed(rejectedOrder)).toEqual(['inventory.stock.rejected']);
     expect(await stock(a)).toEqual({ on_hand: 2, reserved: 0 });
+  });
+
+  it('gives a confirmed order\'s stock back only once shipping stopped its shipment', async () => {
+    const a = await stocked(5);
+    const [stopped, gone] = [crypto.randomUUID(), crypto.randomUUID()];
+    for (const orderId of [stopped, gone]) {
+      await placeOrder(orderId, [[a, 2]]);
+      await published(orderId, 'inventory.stock.reserved');
+      await handled(await paid(orderId));
+    }
+    expect(await stock(a)).toEqual({ on_hand: 1, reserved: 0 });
+
+    const cancellation = (orderId: string) => ({ orderId, userId: crypto.randomUUID(), reason: 'customer changed their mind', previousStatus: 'CONFIRMED' as const });
+    for (const orderId of [stopped, gone]) await handled(await producer.publish('orders.order.cancelled', orderId, cancellation(orderId)));
+    expect(await stock(a)).toEqual({ on_hand: 1, reserved: 0 });
+    expect(await reservations(stopped)).toEqual([{ product_id: a, quantity: 2, status: 'COMMITTED' }]);
+
+    // Shipping's verdict for one of them: its shipment was stopped. The other had left: no verdict, no restock.
+    const shipmentId = crypto.randomUUID();
+    const verdict = await producer.publish('shipping.shipment.cancelled', shipmentId, { orderId: stopped, shipmentId, trackingNumber: 'SG1234567890', reason: 'customer changed their mind', at: new Date().toISOString() });
+    await producer.send(verdict);
+    expect((await published(stopped, 'inventory.stock.released'))[0]!.envelope.data).toEqual({ orderId: stopped, reason: 'customer changed their mind' });
+    await consumed.handled(verdict, 2);
+    expect(await stock(a)).toEqual({ on_hand: 3, reserved: 0 });
+    expect(await reservations(stopped)).toEqual([{ product_id: a, quantity: 2, status: 'RELEASED' }]);
+    expect(await reservations(gone)).toEqual([{ product_id: a, quantity: 2, status: 'COMMITTED' }]);
+    expect(await outboxed(gone)).toEqual(['inventory.stock.reserved']);
+  });
+
+  it('reserves nothing when a dead-lettered order.placed is replayed after the saga cancelled the order', async () => {
+    const a = await stocked(3);
+    const orderId = crypto.randomUUID();
+    const repair = await failReservationsOf(orderId);
+    const placement = await placeOrder(orderId, [[a, 2]]);
+    expect((await handled(placement)).map((o) => o.result)).toEqual(['dead-lettered']);
+    await repair();
+
+    // The saga times the order out; inventory held nothing for it, so it releases nothing, but remembers.
+    await handled(await producer.publish('orders.order.cancelled', orderId, { orderId, userId: crypto.randomUUID(), reason: 'saga timed out', previousStatus: 'PENDING' }));
+    expect(await sql('select reason from cancelled_order where order_id = ?', [orderId])).toEqual([{ reason: 'saga timed out' }]);
+
+    // Replayed with the same event id, which was never recorded as processed: handled, not deduplicated.
+    const kafka = createTestKafka('dlq-replay');
+    try {
+      expect(await replayDeadLetters(kafka, 'inventory.saga')).toBe(1);
+    } finally {
+      await kafka.close();
+    }
+    expect((await consumed.handled(placement, 2)).map((o) => o.result)).toEqual(['dead-lettered', 'processed']);
+    expect(await stock(a)).toEqual({ on_hand: 3, reserved: 0 });
+    expect(await reservations(orderId)).toEqual([]);
+    expect(await outboxed(orderId)).toEqual([]);
   });
 
   it('confirms exactly 50 of 200 one-unit orders for the last 50 units, published through Kafka', async () => {

@@ -1,7 +1,7 @@
 import type { EventData } from '@shopgraph/events';
-import type { Orm } from '@shopgraph/kit';
+import { replayDeadLetters, type Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, eventProducer, eventually, graphql, newEvent, observe,
+  consumerOutcomes, createTestKafka, eventProducer, eventually, graphql, newEvent, observe,
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,21 @@ const ledgerOf = (orderId: string) =>
 const recorded = async (orderId: string) =>
   (await orm.em.fork().execute<{ type: string }[]>(`select type from outbox_message where envelope->'data'->>'orderId' = ? order by seq`, [orderId])).map((r) => r.type);
 const published = (orderId: string, type: string) => observer.waitFor((r) => r.envelope.type === type && (r.envelope.data as { orderId: string }).orderId === orderId);
+
+/**
+ * Makes inserts into `table` whose `column` is `value` fail (a fault injected into the database,
+ * e.g. a provider that is down) until the returned repair is called.
+ */
+async function failInserts(table: string, column: string, value: string): Promise<() => Promise<void>> {
+  const name = `injected_fault_${crypto.randomUUID().replaceAll('-', '')}`;
+  const sql = (query: string) => orm.em.fork().execute(query);
+  await sql(`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'injected fault'; end $$`);
+  await sql(`create trigger ${name} before insert on ${table} for each row when (new.${column} = '${value}') execute function ${name}()`);
+  return async () => {
+    await sql(`drop trigger ${name} on ${table}`);
+    await sql(`drop function ${name}()`);
+  };
+}
 
 describe('payments saga', () => {
   it('charges the test cards with their outcomes and publishes the result', async () => {
@@ -218,6 +233,78 @@ describe('payments saga', () => {
     expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: false });
     expect(await ledgerOf(order.orderId)).toEqual([]);
     expect(await recorded(order.orderId)).toEqual([]);
+  });
+
+  describe('a confirmed order\'s cancellation waits for shipping\'s verdict', () => {
+    const cancelledOnceConfirmed = (order: Order) =>
+      newEvent('orders.order.cancelled', order.orderId, { orderId: order.orderId, userId: order.userId, reason: 'Cancelled by the customer', previousStatus: 'CONFIRMED' });
+    const shipmentCancelled = (order: Order) => {
+      const shipmentId = crypto.randomUUID();
+      return newEvent('shipping.shipment.cancelled', shipmentId, { orderId: order.orderId, shipmentId, trackingNumber: 'SG1234567890', reason: 'Cancelled by the customer', at: new Date().toISOString() });
+    };
+    const charged = (order: Order) => ledgerOf(order.orderId).then((rows) => rows.map((r) => [r.kind, r.outcome]));
+
+    it('refunds once shipping stopped the shipment, whichever of the two events comes first', async () => {
+      const [first, second] = [newOrder(), newOrder()];
+      await deliverInOrder(first.placed, first.reserved, second.placed, second.reserved);
+      await settled(first.orderId, 'SUCCEEDED');
+      await settled(second.orderId, 'SUCCEEDED');
+
+      await deliverInOrder(cancelledOnceConfirmed(first));
+      expect(await paymentOf(first.orderId)).toMatchObject({ status: 'SUCCEEDED' });
+      expect(await charged(first)).toEqual([['charge', 'succeeded']]);
+      const verdict = shipmentCancelled(first);
+      await deliverInOrder(verdict, verdict, shipmentCancelled(first));
+
+      await deliverInOrder(shipmentCancelled(second), cancelledOnceConfirmed(second));
+      for (const order of [first, second]) {
+        expect(await paymentOf(order.orderId)).toMatchObject({ status: 'REFUNDED' });
+        expect(await charged(order)).toEqual([['charge', 'succeeded'], ['refund', 'succeeded']]);
+        expect(await recorded(order.orderId)).toEqual(['payments.payment.succeeded', 'payments.payment.refunded']);
+      }
+    });
+
+    it('keeps the payment when no verdict comes (the goods had left)', async () => {
+      const order = newOrder();
+      await deliverInOrder(order.placed, order.reserved);
+      await settled(order.orderId, 'SUCCEEDED');
+      const cancelled = cancelledOnceConfirmed(order);
+      await deliverInOrder(cancelled);
+      expect(handled.resultsOf(cancelled)).toEqual(['processed']);
+      expect(await paymentOf(order.orderId)).toMatchObject({ status: 'SUCCEEDED' });
+      expect(await charged(order)).toEqual([['charge', 'succeeded']]);
+      expect(await recorded(order.orderId)).toEqual(['payments.payment.succeeded']);
+    });
+  });
+
+  it('charges nothing when a dead-lettered placed or stock.reserved is replayed after the order was cancelled', async () => {
+    // The charge fails (a fault injected into the provider's ledger) until the event is dead-lettered.
+    const lateReservation = newOrder();
+    const latePlacement = newOrder();
+    await deliverInOrder(lateReservation.placed, latePlacement.reserved);
+    const repairs = [await failInserts('test_provider_charge', 'idempotency_key', lateReservation.orderId), await failInserts('test_provider_charge', 'idempotency_key', latePlacement.orderId)];
+    const deadLetters = [lateReservation.reserved, latePlacement.placed];
+    await producer.send(...deadLetters);
+    for (const event of deadLetters) expect((await handled.handled(event)).map((o) => o.result)).toEqual(['dead-lettered']);
+    for (const repair of repairs) await repair();
+
+    // The saga times the orders out; payments voids both payments.
+    const timedOut = (order: Order) => newEvent('orders.order.cancelled', order.orderId, { orderId: order.orderId, userId: order.userId, reason: 'saga timed out', previousStatus: 'STOCK_RESERVED' });
+    await deliverInOrder(timedOut(lateReservation), timedOut(latePlacement));
+
+    // Replayed with the same event ids, which were never recorded as processed: handled, not deduplicated.
+    const kafka = createTestKafka('dlq-replay');
+    try {
+      expect(await replayDeadLetters(kafka, 'payments.saga')).toBe(2);
+    } finally {
+      await kafka.close();
+    }
+    for (const event of deadLetters) expect((await handled.handled(event, 2)).map((o) => o.result)).toEqual(['dead-lettered', 'processed']);
+    for (const order of [lateReservation, latePlacement]) {
+      expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', amount: 4_200, stock_reserved: true });
+      expect(await ledgerOf(order.orderId)).toEqual([]);
+      expect(await recorded(order.orderId)).toEqual([]);
+    }
   });
 
   it('leaves a failed payment as it is when the order is cancelled', async () => {

@@ -41,7 +41,7 @@ function newOrder(userId: string = crypto.randomUUID()) {
     userId,
     status: (status: Status): AnyEvent =>
       newEvent('orders.order.status-changed', orderId, { orderId, userId, version: ++version, status, reason: null, at: new Date().toISOString() }),
-    cancelled: (): AnyEvent => newEvent('orders.order.cancelled', orderId, { orderId, userId, reason: 'Cancelled by the customer' }),
+    cancelled: (previousStatus?: Status): AnyEvent => newEvent('orders.order.cancelled', orderId, { orderId, userId, reason: 'Cancelled by the customer', previousStatus }),
   };
 }
 
@@ -120,6 +120,61 @@ describe('shipping saga', () => {
     await deliverInOrder(never.status('PENDING'), never.cancelled());
     expect(await shipmentRows(never.orderId)).toEqual([]);
   });
+
+  it('gives its verdict on a confirmed order\'s cancellation: shipping.shipment.cancelled once, or nothing when the goods had left', async () => {
+    const stopped = await confirmedOrder();
+    const cancelled = stopped.cancelled('CONFIRMED');
+    await deliverInOrder(cancelled, cancelled, { ...cancelled, id: crypto.randomUUID() });
+    const [row] = await shipmentRows(stopped.orderId);
+    expect(row!.status).toBe('CANCELLED');
+    expect(await recorded(stopped.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
+    const [verdict] = await published(stopped.orderId, 'shipping.shipment.cancelled');
+    expect(verdict!.key).toBe(row!.id);
+    expect(verdict!.envelope.data).toEqual({ orderId: stopped.orderId, shipmentId: row!.id, trackingNumber: row!.tracking_number, reason: 'Cancelled by the customer', at: expect.any(String) });
+    expect((await mark(MARK_SHIPPED, stopped.orderId)).errors).toEqual([{ code: 'INVALID_TRANSITION', message: expect.stringMatching(/CANCELLED/), field: ['input', 'orderId'] }]);
+
+    // The shipment left first: its shipped event (published before) is the refusal; nothing more.
+    const gone = await confirmedOrder();
+    expect((await mark(MARK_SHIPPED, gone.orderId)).errors).toEqual([]);
+    await deliverInOrder(gone.cancelled('CONFIRMED'));
+    expect((await shipmentRows(gone.orderId))[0]!.status).toBe('SHIPPED');
+    expect(await recorded(gone.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.shipped']);
+  });
+
+  it('lets exactly one of markShipped and a racing cancellation win, for every order', async () => {
+    const orders = await Promise.all(Array.from({ length: 6 }, () => confirmedOrder()));
+    const outcomes = await Promise.all(
+      orders.map(async (order) => {
+        const [marked] = await Promise.all([mark(MARK_SHIPPED, order.orderId), deliverInOrder(order.cancelled('CONFIRMED'))]);
+        const [row] = await shipmentRows(order.orderId);
+        return { marked, status: row!.status, recorded: await recorded(order.orderId) };
+      }),
+    );
+    for (const { marked, status, recorded } of outcomes) {
+      if (marked.errors.length) {
+        expect(marked).toEqual({ shipment: null, errors: [{ code: 'INVALID_TRANSITION', message: expect.stringMatching(/CANCELLED/), field: ['input', 'orderId'] }] });
+        expect(status).toBe('CANCELLED');
+        expect(recorded).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
+      } else {
+        expect(marked.shipment!.status).toBe('SHIPPED');
+        expect(status).toBe('SHIPPED');
+        expect(recorded).toEqual(['shipping.shipment.created', 'shipping.shipment.shipped']);
+      }
+    }
+  });
+
+  it('cancels at once the shipment of a confirmed order whose CONFIRMED it has not handled yet; the late CONFIRMED adds none', async () => {
+    const order = newOrder();
+    const confirmed = order.status('CONFIRMED');
+    await deliverInOrder(order.cancelled('CONFIRMED'));
+    const rows = await shipmentRows(order.orderId);
+    expect(rows).toEqual([{ id: expect.any(String), status: 'CANCELLED', tracking_number: expect.any(String), user_id: order.userId }]);
+    expect(await recorded(order.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
+
+    await deliverInOrder(confirmed);
+    expect(await shipmentRows(order.orderId)).toEqual(rows);
+    expect(await recorded(order.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
+  });
 });
 
 describe('shipping API', () => {
@@ -169,7 +224,7 @@ describe('shipping API', () => {
     for (const query of [MARK_SHIPPED, MARK_DELIVERED]) {
       expect((await mark(query, cancelled.orderId)).errors).toEqual([{ code: 'INVALID_TRANSITION', message: expect.stringMatching(/CANCELLED/), field: ['input', 'orderId'] }]);
     }
-    expect(await recorded(cancelled.orderId)).toEqual(['shipping.shipment.created']);
+    expect(await recorded(cancelled.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
   });
 
   it('lets only staff mark shipments (FORBIDDEN for customers, UNAUTHENTICATED for anonymous callers)', async () => {

@@ -1,3 +1,4 @@
+import type { EventData } from '@shopgraph/events';
 import { recordEvent, type EntityManager } from '@shopgraph/kit';
 import { ReservationStatus } from '../entities/reservation.entity.ts';
 
@@ -19,8 +20,18 @@ export interface Shortage {
 export type ReserveOutcome =
   | { outcome: 'reserved'; lines: ReservationLine[] }
   | { outcome: 'rejected'; shortages: Shortage[] }
-  /** The order holds reservations already (a redelivery): nothing changed, nothing recorded. */
+  /**
+   * The order holds reservations already (a redelivery), or was cancelled before its placement
+   * was handled (a dead letter replayed late): nothing changed, nothing recorded.
+   */
   | { outcome: 'unchanged' };
+
+/**
+ * Whether an order's cancellation waits for shipping's verdict before its stock is given back: a
+ * CONFIRMED order has a shipment, and only shipping knows whether the goods left. Its stock comes
+ * back on `shipping.shipment.cancelled`, and never if the shipment had already gone.
+ */
+export const awaitsShipping = (cancelled: EventData<'orders.order.cancelled'>): boolean => cancelled.previousStatus === 'CONFIRMED';
 
 export interface EventMeta {
   /** The W3C trace context of the event being handled, carried on to the events it causes. */
@@ -105,8 +116,13 @@ export class ReservationService {
     const lines = mergeLines(order.lines);
     // A later delivery of an order already reserved (its rows exist) changes nothing. Concurrent
     // deliveries both get here, but the reservation rows' primary key lets only one commit.
-    const [held] = await this.em.execute<{ n: number }[]>('select count(*)::int as n from reservation where order_id = ?', [orderId]);
-    if (held!.n > 0) return { outcome: 'unchanged' };
+    // Nor does a placement of a cancelled order (its tombstone exists): placed and cancelled of
+    // one order share a partition, so the cancellation was handled before it, not beside it.
+    const [seen] = await this.em.execute<{ n: number }[]>(
+      'select count(*)::int as n from (select order_id from reservation where order_id = ? union all select order_id from cancelled_order where order_id = ?) as known',
+      [orderId, orderId],
+    );
+    if (seen!.n > 0) return { outcome: 'unchanged' };
 
     const shortages: Shortage[] = [];
     await this.em.execute('savepoint reserve_order');
@@ -147,11 +163,14 @@ export class ReservationService {
   }
 
   /**
-   * The order was cancelled (allowed only before it ships): reserved units become available
-   * again, and units already taken for it (paid) go back on the shelf. An order that holds
-   * nothing (rejected, or given back already) changes nothing and records nothing.
+   * The order's cancellation stands (before CONFIRMED, or shipping stopped the shipment): reserved
+   * units become available again, and units already taken for it (paid) go back on the shelf. An
+   * order that holds nothing (rejected, given back already, or not yet reserved) changes no stock
+   * and records no event. Either way the order's tombstone is kept, so a placement handled later
+   * (a replayed dead letter) reserves nothing for it.
    */
   async cancel(orderId: string, reason: string, meta: EventMeta = {}): Promise<ReservationLine[]> {
+    await this.em.execute('insert into cancelled_order (order_id, reason) values (?, ?) on conflict do nothing', [orderId.toLowerCase(), reason]);
     const lines = await this.lock(orderId, [ReservationStatus.RESERVED, ReservationStatus.COMMITTED]);
     for (const line of lines) {
       if (line.status === ReservationStatus.RESERVED) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line);

@@ -1,6 +1,7 @@
 import { messagingEntities } from '@shopgraph/kit';
+import { CancelledOrder } from './cancelled-order.entity.ts';
 import { Reservation } from './reservation.entity.ts';
 import { StockItem } from './stock-item.entity.ts';
 
-export { Reservation, StockItem };
-export const entities = [StockItem, Reservation, ...messagingEntities];
+export { CancelledOrder, Reservation, StockItem };
+export const entities = [StockItem, Reservation, CancelledOrder, ...messagingEntities];

@@ -1,10 +1,15 @@
 import type { EventHandlers } from '@shopgraph/kit';
-import { ReservationService } from '../domain/reservation.service.ts';
+import { awaitsShipping, ReservationService } from '../domain/reservation.service.ts';
 
 /**
  * Inventory's part of the checkout saga (consumer group `inventory.saga`): reserve on order
  * placed, take the units on payment, give them back on payment failure or cancellation. Each runs
  * in the consumer's transaction, next to its processed-message row.
+ *
+ * Shipping decides a CONFIRMED order's cancellation (the goods may have left already), so that
+ * one is left alone here and the restock waits for `shipping.shipment.cancelled`; if the shipment
+ * had gone, no verdict comes and the units stay sold. Every cancellation inventory compensates
+ * leaves a tombstone, so a placement replayed from the dead letters afterwards reserves nothing.
  */
 export const sagaHandlers: EventHandlers = {
   'orders.order.placed': async (event, em) => {
@@ -17,6 +22,10 @@ export const sagaHandlers: EventHandlers = {
     await new ReservationService(em).release(event.data.orderId, 'payment failed', { traceparent: event.traceparent });
   },
   'orders.order.cancelled': async (event, em) => {
+    if (awaitsShipping(event.data)) return; // restocked on shipping.shipment.cancelled, if ever
+    await new ReservationService(em).cancel(event.data.orderId, event.data.reason, { traceparent: event.traceparent });
+  },
+  'shipping.shipment.cancelled': async (event, em) => {
     await new ReservationService(em).cancel(event.data.orderId, event.data.reason, { traceparent: event.traceparent });
   },
 };

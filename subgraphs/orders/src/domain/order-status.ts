@@ -2,9 +2,13 @@
  * The order state machine: the one place that decides which status changes are legal.
  *
  *   PENDING ──► STOCK_RESERVED ──► CONFIRMED ──► SHIPPED ──► DELIVERED
- *      │               │
- *      │               └─► PAYMENT_FAILED
+ *      │               │                            ▲
+ *      │               └─► PAYMENT_FAILED           └── CANCELLED, if shipping refuses it
  *      └─► OUT_OF_STOCK           (PENDING, STOCK_RESERVED, CONFIRMED) ──► CANCELLED
+ *
+ * Shipping owns whether goods left: a CONFIRMED order cancelled once its shipment was on its way
+ * is not cancelled after all. Shipping refuses the cancellation, and the shipment's
+ * `shipping.shipment.shipped` moves the order from CANCELLED on to SHIPPED (saga.service.ts).
  *
  * Orders observes events from several topics, which Kafka orders only within a topic: a payment
  * outcome may be seen before the stock reservation that caused it. Payments charges only once
@@ -36,14 +40,19 @@ const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
   [DELIVERED]: [],
   [OUT_OF_STOCK]: [],
   [PAYMENT_FAILED]: [],
-  [CANCELLED]: [],
+  [CANCELLED]: [SHIPPED],
 };
 
 /** Whether an order in `from` may move to `to`; staying in the same status is never a transition. */
 export const canTransition = (from: OrderStatus, to: OrderStatus): boolean => TRANSITIONS[from].includes(to);
 
-/** Statuses nothing leaves. */
-export const isFinal = (status: OrderStatus): boolean => TRANSITIONS[status].length === 0;
+const FINAL: readonly OrderStatus[] = [DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED, CANCELLED];
+
+/**
+ * Statuses the saga ends in (live status subscriptions complete on them). Nothing leaves them but
+ * a cancellation shipping refused: CANCELLED → SHIPPED.
+ */
+export const isFinal = (status: OrderStatus): boolean => FINAL.includes(status);
 
 /** Until the order ships, its customer (or staff) may cancel it. */
 export const isCancellable = (status: OrderStatus): boolean => canTransition(status, CANCELLED);

@@ -39,24 +39,29 @@ export type TransitionResult = 'applied' | 'ignored' | 'unknown-order';
 /**
  * Moves a locked order to `status` if the state machine allows it; anything else (a duplicate, a
  * late event, a final order) is ignored, which is not an error: the saga's events may arrive
- * late or twice.
+ * late or twice. `reason` may depend on the status the order moves from.
  */
-export async function transition(em: EntityManager, orderId: string, status: OrderStatus, reason: string | null): Promise<TransitionResult> {
+export async function transition(em: EntityManager, orderId: string, status: OrderStatus, reason: string | null | ((from: OrderStatus) => string | null)): Promise<TransitionResult> {
   const order = await lockOrder(em, orderId);
   if (!order) return 'unknown-order';
   if (!canTransition(order.status, status)) return 'ignored';
-  if (status === OrderStatus.CANCELLED) cancelLocked(em, order, reason ?? 'cancelled');
-  else recordStatusChange(em, order, status, reason);
+  const why = typeof reason === 'function' ? reason(order.status) : reason;
+  if (status === OrderStatus.CANCELLED) cancelLocked(em, order, why ?? 'cancelled');
+  else recordStatusChange(em, order, status, why);
   await em.flush();
   return 'applied';
 }
 
 /**
- * Cancels a locked, cancellable order: CANCELLED in its history, and `orders.order.cancelled`,
- * on which inventory releases the reservation, payments refunds and shipping stops the shipment.
+ * Cancels a locked, cancellable order: CANCELLED in its history, and `orders.order.cancelled`
+ * naming the status it was cancelled from. Before CONFIRMED, inventory releases the reservation
+ * and payments voids (or refunds) the payment on it. A CONFIRMED order has a shipment, so shipping decides:
+ * it stops the shipment (`shipping.shipment.cancelled`, on which inventory restocks and payments
+ * refunds), or the goods had left and the order moves on to SHIPPED (saga.service.ts).
  */
 export function cancelLocked(em: EntityManager, order: Order, reason: string): void {
   if (!canTransition(order.status, OrderStatus.CANCELLED)) throw new Error(`Order ${order.id} in ${order.status} cannot be cancelled`);
+  const previousStatus = order.status;
   recordStatusChange(em, order, OrderStatus.CANCELLED, reason);
-  recordEvent(em, 'orders.order.cancelled', order.id, { orderId: order.id, userId: order.userId, reason });
+  recordEvent(em, 'orders.order.cancelled', order.id, { orderId: order.id, userId: order.userId, reason, previousStatus });
 }

@@ -6,6 +6,8 @@ import type { TransitionResult } from '../domain/status-changes.ts';
  * The checkout saga as orders observes it (consumer group `orders.saga`): each step of inventory,
  * payments and shipping moves the order's status. Each handler runs in the consumer's
  * transaction, so the status change, its events and the processed-message row commit together.
+ * Shipping decides a CONFIRMED order's cancellation: `shipping.shipment.shipped` for an order
+ * cancelled meanwhile means it came too late, and the order moves on from CANCELLED to SHIPPED.
  */
 export function sagaHandlers(logger: Logger): EventHandlers {
   const outcome = (event: { id: string; type: string; data: { orderId: string } }) => (result: TransitionResult) => {

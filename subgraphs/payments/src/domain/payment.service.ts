@@ -23,6 +23,13 @@ export interface PaymentFacts {
  */
 export const readyToCharge = (facts: PaymentFacts): boolean => facts.status === 'PENDING' && facts.orderKnown && facts.stockReserved;
 
+/**
+ * Whether an order's cancellation waits for shipping's verdict before its payment is touched: a
+ * CONFIRMED order has a shipment, and only shipping knows whether the goods left. It is refunded
+ * on `shipping.shipment.cancelled`, and never if the shipment had already gone.
+ */
+export const awaitsShipping = (cancelled: EventData<'orders.order.cancelled'>): boolean => cancelled.previousStatus === 'CONFIRMED';
+
 /** What cancelling the order does to its payment: refund a captured one, void a pending one, else nothing. */
 export function onOrderCancelled(status: PaymentStatus): 'refund' | 'cancel' | 'none' {
   if (status === 'SUCCEEDED') return 'refund';
@@ -93,14 +100,16 @@ export class PaymentService {
   }
 
   /**
-   * `orders.order.cancelled`: a captured payment is refunded, a pending one is cancelled so it is
-   * never charged later (even if stock.reserved still arrives); failed, refunded or cancelled
-   * payments stay as they are. An order payments has not heard of gets a CANCELLED payment, so
-   * events still in flight cannot charge it.
+   * The order's cancellation stands (`orders.order.cancelled` before CONFIRMED, or
+   * `shipping.shipment.cancelled` after): a captured payment is refunded, a pending one is
+   * cancelled so it is never charged later; failed, refunded or cancelled payments stay as they
+   * are. An order payments has not heard of gets a CANCELLED payment. That row is the order's
+   * tombstone: a late `orders.order.placed` or `inventory.stock.reserved` (still in flight, or a
+   * dead letter replayed) finds a payment that is no longer PENDING, and charges nothing.
    */
-  async orderCancelled(order: EventData<'orders.order.cancelled'>): Promise<Payment> {
+  async orderCancelled(order: { orderId: string; userId?: string }): Promise<Payment> {
     const payment = await this.lockedPayment(order.orderId);
-    payment.userId ??= order.userId;
+    payment.userId ??= order.userId ?? null;
     switch (onOrderCancelled(payment.status)) {
       case 'cancel':
         payment.status = 'CANCELLED';

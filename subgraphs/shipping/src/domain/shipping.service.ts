@@ -86,23 +86,39 @@ export class ShippingService {
     await advisoryLock(this.em, `shipment:${orderId}`);
     const existing = await this.em.findOne(Shipment, { orderId }, { refresh: true });
     if (existing) return existing;
-    const at = new Date();
-    const shipment = this.em.create(Shipment, { id: crypto.randomUUID(), orderId, userId: change.userId.toLowerCase(), status: 'PENDING', trackingNumber: newTrackingNumber(), createdAt: at, updatedAt: at });
-    this.em.create(ShipmentEvent, { shipment, status: 'PENDING', description: DESCRIPTIONS.PENDING, at });
-    recordEvent(this.em, 'shipping.shipment.created', shipment.id, { orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber });
+    const shipment = this.create(orderId, change.userId);
     await this.em.flush();
     return shipment;
   }
 
   /**
-   * `orders.order.cancelled`: a PENDING shipment is CANCELLED (the contract has no event for it);
-   * one already shipped or delivered stays as it is, and an order without a shipment has nothing to cancel.
+   * `orders.order.cancelled`: shipping decides whether the cancellation stands, since only it
+   * knows whether the goods left. A PENDING shipment is CANCELLED and `shipping.shipment.cancelled`
+   * recorded, on which payments refunds and inventory restocks. One already shipped (or delivered)
+   * stays as it is and nothing is recorded: its `shipping.shipment.shipped`, published before,
+   * is the refusal (orders moves the order on to SHIPPED; nobody compensates). The shipment's row
+   * lock makes this and `markShipped` take turns, so exactly one of the two wins. An order without
+   * a shipment (cancelled before CONFIRMED) has nothing to cancel.
    */
   async orderCancelled(order: EventData<'orders.order.cancelled'>): Promise<Shipment | null> {
-    const shipment = await this.em.findOne(Shipment, { orderId: order.orderId.toLowerCase() }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    const orderId = order.orderId.toLowerCase();
+    // The lock the creation of the order's shipment takes: it may be created here too.
+    await advisoryLock(this.em, `shipment:${orderId}`);
+    const found = await this.em.findOne(Shipment, { orderId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    // A CONFIRMED order whose shipment is not there (its CONFIRMED event still to come, e.g. a dead
+    // letter) gets one cancelled at once: the verdict still comes, and a late CONFIRMED adds none.
+    const shipment = found ?? (order.previousStatus === 'CONFIRMED' ? this.create(orderId, order.userId) : null);
     if (!shipment || !cancelsWithOrder(shipment.status)) return shipment;
+    const at = new Date();
     shipment.status = 'CANCELLED';
-    this.em.create(ShipmentEvent, { shipment, status: 'CANCELLED', description: DESCRIPTIONS.CANCELLED, at: new Date() });
+    this.em.create(ShipmentEvent, { shipment, status: 'CANCELLED', description: DESCRIPTIONS.CANCELLED, at });
+    recordEvent(this.em, 'shipping.shipment.cancelled', shipment.id, {
+      orderId: shipment.orderId,
+      shipmentId: shipment.id,
+      trackingNumber: shipment.trackingNumber,
+      reason: order.reason,
+      at: at.toISOString(),
+    });
     await this.em.flush();
     return shipment;
   }
@@ -113,6 +129,15 @@ export class ShippingService {
 
   markDelivered(orderId: string): Promise<ShipmentView> {
     return this.move(orderId, 'DELIVERED');
+  }
+
+  /** A new PENDING shipment of an order, with its first tracking step and `shipping.shipment.created`; not flushed. */
+  private create(orderId: string, userId: string): Shipment {
+    const at = new Date();
+    const shipment = this.em.create(Shipment, { id: crypto.randomUUID(), orderId, userId: userId.toLowerCase(), status: 'PENDING', trackingNumber: newTrackingNumber(), createdAt: at, updatedAt: at });
+    this.em.create(ShipmentEvent, { shipment, status: 'PENDING', description: DESCRIPTIONS.PENDING, at });
+    recordEvent(this.em, 'shipping.shipment.created', shipment.id, { orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber });
+    return shipment;
   }
 
   private async move(orderId: string, to: Move): Promise<ShipmentView> {

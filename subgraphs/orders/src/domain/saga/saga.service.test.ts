@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { outOfStockReason, paymentFailedReason } from './saga.service.ts';
+import { OrderStatus } from '../order-status.ts';
+import { outOfStockReason, paymentFailedReason, shippedReason } from './saga.service.ts';
 
 const orderId = '7f1e8f9c-1c52-4a57-9d8a-2f3b6a1c0d11';
 const [p1, p2] = ['0b0e2c4a-8a51-4f0e-9f63-5d8f4f7a6b22', '1c1e2c4a-8a51-4f0e-9f63-5d8f4f7a6b33'];
@@ -13,5 +14,11 @@ describe('saga reasons', () => {
 
   it('keeps the payment provider\'s reason and code', () => {
     expect(paymentFailedReason({ orderId, paymentId: p1, amount: { amount: 100, currency: 'USD' }, code: 'card_declined', reason: 'Your card was declined' })).toBe('Your card was declined (card_declined)');
+  });
+
+  it('tells a customer whose cancellation came too late that the order shipped anyway', () => {
+    const shipped = { orderId, shipmentId: p1, trackingNumber: 'SG1234567890', at: new Date().toISOString() };
+    expect(shippedReason(shipped, OrderStatus.CONFIRMED)).toBe('Tracking number SG1234567890');
+    expect(shippedReason(shipped, OrderStatus.CANCELLED)).toBe('Not cancelled: the order had already shipped. Tracking number SG1234567890');
   });
 });

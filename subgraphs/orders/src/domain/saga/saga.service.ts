@@ -18,6 +18,12 @@ export function paymentFailedReason(data: EventData<'payments.payment.failed'>):
   return data.reason ? `${data.reason} (${data.code})` : `Payment failed (${data.code})`;
 }
 
+/** Why an order is SHIPPED: its tracking number, and from CANCELLED, that the cancellation came too late. */
+export function shippedReason(data: EventData<'shipping.shipment.shipped'>, from: OrderStatus): string {
+  const tracking = `Tracking number ${data.trackingNumber}`;
+  return from === OrderStatus.CANCELLED ? `Not cancelled: the order had already shipped. ${tracking}` : tracking;
+}
+
 /**
  * A payment outcome proves the stock was reserved (payments charges only after that), even when
  * the reservation event has not been seen yet: record the reservation first, then the outcome.
@@ -41,8 +47,14 @@ export const saga = {
     afterReservation(em, data.orderId, OrderStatus.CONFIRMED, null),
   paymentFailed: (em: EntityManager, data: EventData<'payments.payment.failed'>): Promise<TransitionResult> =>
     afterReservation(em, data.orderId, OrderStatus.PAYMENT_FAILED, paymentFailedReason(data)),
+  /**
+   * The goods left. Shipping marks a shipment shipped only while it is not cancelled, so for an
+   * order CANCELLED meanwhile this is shipping's refusal of the cancellation: the order moves on to
+   * SHIPPED, and payments and inventory, which wait for shipping's verdict on a CONFIRMED order's
+   * cancellation, never compensate it.
+   */
   shipmentShipped: (em: EntityManager, data: EventData<'shipping.shipment.shipped'>): Promise<TransitionResult> =>
-    transition(em, data.orderId, OrderStatus.SHIPPED, `Tracking number ${data.trackingNumber}`),
+    transition(em, data.orderId, OrderStatus.SHIPPED, (from) => shippedReason(data, from)),
   shipmentDelivered: (em: EntityManager, data: EventData<'shipping.shipment.delivered'>): Promise<TransitionResult> =>
     transition(em, data.orderId, OrderStatus.DELIVERED, null),
 
