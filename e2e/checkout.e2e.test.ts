@@ -71,7 +71,25 @@ describe('checkout saga', () => {
     await until('the cart to be emptied', async () => (await call('Cart', {}, token)).data!['cart'].lines.length === 0);
   });
 
-  it('fails a declined card: stock released, nothing charged, cart kept', async () => {
+  it('charges to the minor unit what the cart shows through the router, at the price current when the order is placed', async () => {
+    const teapot = await createProduct(graph, staff, { sku: 'E2E-TEAPOT', name: 'Teapot', price: 2_499, stock: 10 });
+    const spoon = await createProduct(graph, staff, { sku: 'E2E-SPOON', name: 'Spoon', price: 333, stock: 10 });
+    const token = await signer.customer();
+    await fill(token, [[teapot, 1], [spoon, 3]]);
+    // Repriced after it was carted: the cart shows the new price, and so must the order.
+    expect((await call('UpdateProduct', { input: { id: teapot, price: { amount: 2_187, currency: 'USD' } } }, staff)).data!['updateProduct'].errors).toEqual([]);
+
+    const cart = (await call('Cart', {}, token)).data!['cart'];
+    expect(cart.subtotal).toEqual({ amount: 2_187 + 3 * 333, currency: 'USD' });
+    const { order, errors } = await place(token);
+    expect(errors).toEqual([]);
+    const linesOf = (lines: any[]) => lines.map((line) => ({ productId: line.product.id, quantity: line.quantity, unitPrice: line.unitPrice, lineTotal: line.lineTotal }));
+    expect(linesOf(order.lines)).toEqual(linesOf(cart.lines));
+    expect(order.total).toEqual(cart.subtotal);
+    expect((await settled(order.id, token)).payment).toMatchObject({ status: 'SUCCEEDED', amount: cart.subtotal });
+  });
+
+  it('fails a declined card: stock released, nothing charged, the lines back in the cart', async () => {
     const mug = await createProduct(graph, staff, { sku: 'E2E-MUG', name: 'Mug', price: 1_250, stock: 10 });
     for (const [method, reason] of [['pm_card_chargeDeclined', /declined/i], ['pm_card_chargeDeclinedInsufficientFunds', /insufficient funds/i]] as const) {
       const token = await signer.customer();
@@ -83,7 +101,11 @@ describe('checkout saga', () => {
       expect(failed.payment).toMatchObject({ status: 'FAILED', failureReason: expect.stringMatching(reason) });
       expect(await charges(order.id)).toEqual([{ kind: 'charge', outcome: 'declined' }]);
       await until('the reservation to be released', async () => (await available(mug)) === 10);
-      expect((await call('Cart', {}, token)).data!['cart'].lines).toHaveLength(1);
+      // The lines left the cart when the order was placed; the cart takes them back once it sees the failure.
+      await until('the lines back in the cart', async () => {
+        const lines = (await call('Cart', {}, token)).data!['cart'].lines;
+        return lines.length === 1 && lines[0].product.id === mug && lines[0].quantity === 3;
+      });
     }
   });
 
@@ -110,6 +132,8 @@ describe('checkout saga', () => {
     const again = await place(token, 'pm_card_visa', key);
     expect(again.order.id).toBe(first.order.id);
 
+    // The first order takes its lines out of the cart: something to check out again.
+    await fill(token, [[pen, 1]]);
     const racing = crypto.randomUUID();
     const results = await Promise.all(Array.from({ length: 8 }, () => place(token, 'pm_card_visa', racing)));
     expect(new Set(results.map((r) => r.order.id)).size).toBe(1);

@@ -76,7 +76,7 @@ describe('web client', () => {
     expect(await checkout(page, 'pm_card_visa')).toBe('CONFIRMED');
     const timeline = await page.getByRole('list', { name: 'Status history' }).locator('li strong').allTextContents();
     expect(timeline).toEqual(['PENDING', 'STOCK_RESERVED', 'CONFIRMED']);
-    // The cart is emptied once the order is confirmed.
+    // The order took the lines out of the cart (and keeps them, confirmed).
     await page.getByTestId('subtotal').filter({ hasText: '—' }).waitFor();
     await page.screenshot({ path: '/tmp/web-e2e-confirmed.png', fullPage: true });
     expect(problems).toEqual([]);

@@ -182,7 +182,7 @@ describe('cart cache on Redis', () => {
     expect((await cached(redis, userId))?.lines).toEqual([[a, 5]]);
   });
 
-  it("drops the cached cart when checkout takes the ordered quantities out (after the consumer's commit)", async () => {
+  it("drops the cached cart when checkout takes an order's lines out and when a failed order puts them back (after the consumer's commit)", async () => {
     const { userId, token } = await customer(service);
     const a = crypto.randomUUID();
     await add(service, token, a, 3);
@@ -198,14 +198,13 @@ describe('cart cache on Redis', () => {
       shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
     };
     await consumed.handled(await producer.publish('orders.order.placed', orderId, placed));
-    // Placing the order leaves the cart (and its cached copy) alone.
-    expect((await cached(redis, userId))?.lines).toEqual([[a, 3]]);
-    expect(await readCart(service, token)).toEqual([[a, 3]]);
+    expect(await cached(redis, userId)).toBeNull();
+    await cacheInUse(started, token, [[a, 1]]);
 
     const at = new Date().toISOString();
-    await consumed.handled(await producer.publish('orders.order.status-changed', orderId, { orderId, userId, version: 2, status: 'CONFIRMED', reason: null, at }));
+    await consumed.handled(await producer.publish('orders.order.status-changed', orderId, { orderId, userId, version: 2, status: 'PAYMENT_FAILED', reason: null, at }));
     expect(await cached(redis, userId)).toBeNull();
-    expect(await readCart(service, token)).toEqual([[a, 1]]);
+    expect(await readCart(service, token)).toEqual([[a, 3]]);
   });
 
   it('reads a cold cart from Postgres once for 50 concurrent readers', async () => {

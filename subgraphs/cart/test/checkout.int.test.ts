@@ -2,11 +2,13 @@ import type { Orm } from '@shopgraph/kit';
 import type { Envelope, EventData } from '@shopgraph/events';
 import { consumerOutcomes, eventProducer, graphql, type EventProducer, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LINE_QUANTITY } from '../src/domain/cart.service.ts';
 import type { ProductAvailability } from '../src/domain/product-availability.ts';
 import { startCart } from './support.ts';
 
-// "The cart is emptied only on success": orders' events arrive through the real broker; the cart
-// loses exactly the ordered quantities once the order is confirmed, and nothing if it fails.
+// Checkout from the cart's side, with orders' events through the real broker: an order's lines
+// leave the cart when it is placed and come back only if it fails before it was confirmed; the
+// cart the customer fills meanwhile is never touched by the order's outcome.
 
 const products: ProductAvailability = { lookup: async () => ({ exists: true, availableQuantity: 1000 }) };
 
@@ -47,17 +49,17 @@ async function lines(token: string): Promise<[string, number][]> {
 }
 
 const money = { amount: 500, currency: 'USD' };
+const placedData = (orderId: string, userId: string, ordered: [productId: string, quantity: number][]): EventData<'orders.order.placed'> => ({
+  orderId,
+  userId,
+  lines: ordered.map(([productId, quantity]) => ({ productId, quantity, unitPrice: money })),
+  total: { amount: 500 * ordered.reduce((sum, [, quantity]) => sum + quantity, 0), currency: 'USD' },
+  paymentMethod: 'pm_card_visa',
+  shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
+});
 function placeOrder(userId: string, ordered: [productId: string, quantity: number][]) {
   const orderId = crypto.randomUUID();
-  const data: EventData<'orders.order.placed'> = {
-    orderId,
-    userId,
-    lines: ordered.map(([productId, quantity]) => ({ productId, quantity, unitPrice: money })),
-    total: { amount: 500 * ordered.reduce((sum, [, quantity]) => sum + quantity, 0), currency: 'USD' },
-    paymentMethod: 'pm_card_visa',
-    shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
-  };
-  return producer.publish('orders.order.placed', orderId, data);
+  return producer.publish('orders.order.placed', orderId, placedData(orderId, userId, ordered));
 }
 
 let version = 1;
@@ -66,80 +68,159 @@ const statusChanged = (order: { orderId: string; userId: string }, status: Event
 
 /** Waits until cart's consumer has handled an event (its effect committed, or it was a duplicate). */
 const handled = (event: Envelope) => consumed.handled(event);
-const checkoutOf = async (orderId: string) => (await sql<{ user_id: string; lines: unknown }>('select user_id, lines from checkout where order_id = ?', [orderId]))[0];
+
+interface CheckoutRow {
+  user_id: string;
+  lines: { productId: string; quantity: number }[];
+  taken: boolean;
+  confirmed: boolean;
+  returned: boolean;
+}
+const checkoutOf = async (orderId: string) =>
+  (
+    await sql<CheckoutRow>(
+      'select user_id, lines, taken_at is not null as taken, confirmed_at is not null as confirmed, returned_at is not null as returned from checkout where order_id = ?',
+      [orderId],
+    )
+  )[0];
 
 describe('cart in checkout', () => {
-  it('removes only the ordered quantities once the order is confirmed, keeping lines added after checkout', async () => {
+  it('takes the ordered quantities out when the order is placed, recording what it took', async () => {
     const { userId, token } = await customer();
-    const [a, b, c, d] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    const [a, b, c, gone] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
     await add(token, a, 3);
     await add(token, b, 2);
     await add(token, c, 1);
 
-    const placed = await placeOrder(userId, [[a, 2], [b, 2]]);
+    // `gone` is no longer in the cart (the customer removed it right after placing the order).
+    const placed = await placeOrder(userId, [[a, 2], [b, 2], [gone, 1]]);
     await handled(placed);
-    expect(await checkoutOf(placed.data.orderId)).toEqual({ user_id: userId, lines: expect.arrayContaining([{ productId: a, quantity: 2 }, { productId: b, quantity: 2 }]) });
-    // Placing the order leaves the cart as it is.
-    expect(await lines(token)).toEqual([[a, 3], [b, 2], [c, 1]]);
-
-    // The customer keeps shopping while the order is under way.
-    await add(token, d, 1);
-    await add(token, a, 1);
-    await handled(await statusChanged(placed.data, 'STOCK_RESERVED'));
-    expect(await lines(token)).toEqual([[a, 4], [b, 2], [c, 1], [d, 1]]);
-
-    await handled(await statusChanged(placed.data, 'CONFIRMED'));
-    expect(await lines(token)).toEqual([[a, 2], [c, 1], [d, 1]]);
-    expect(await checkoutOf(placed.data.orderId)).toBeUndefined();
+    expect(await lines(token)).toEqual([[a, 1], [c, 1]]);
+    expect(await checkoutOf(placed.data.orderId)).toEqual({
+      user_id: userId,
+      lines: [{ productId: a, quantity: 2 }, { productId: b, quantity: 2 }],
+      taken: true,
+      confirmed: false,
+      returned: false,
+    });
   });
 
-  it('applies a confirmation once, however often it is delivered', async () => {
-    const { userId, token } = await customer();
-    const a = crypto.randomUUID();
-    await add(token, a, 5);
-    const placed = await placeOrder(userId, [[a, 2]]);
-    await producer.send(placed); // the same event twice
-
-    const confirmed = await statusChanged(placed.data, 'CONFIRMED');
-    await producer.send(confirmed); // the same event again: processed_message
-    await statusChanged(placed.data, 'CONFIRMED'); // the same fact under another id: the checkout is gone
-    await handled(await statusChanged(placed.data, 'SHIPPED')); // one key, one partition: all of the above came first
-
-    expect(await lines(token)).toEqual([[a, 3]]);
-    expect(await checkoutOf(placed.data.orderId)).toBeUndefined();
-  });
-
-  it.each(['OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED'] as const)('leaves the cart untouched when the order ends %s', async (status) => {
+  it('leaves the cart the customer fills after placing an order alone when that order is confirmed, or cancelled after it', async () => {
     const { userId, token } = await customer();
     const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
     await add(token, a, 2);
     await add(token, b, 1);
     const placed = await placeOrder(userId, [[a, 2], [b, 1]]);
     await handled(placed);
-    expect(await checkoutOf(placed.data.orderId)).toBeDefined();
+    expect(await lines(token)).toEqual([]);
 
-    await handled(await statusChanged(placed.data, status));
-    expect(await checkoutOf(placed.data.orderId)).toBeUndefined();
-    // A late confirmation (it cannot follow a final status, but if it did) finds nothing to apply.
+    // The reported bug: the cart emptied by the order, the product added again while it is under way.
+    await add(token, a, 1);
+    await handled(await statusChanged(placed.data, 'STOCK_RESERVED'));
     await handled(await statusChanged(placed.data, 'CONFIRMED'));
-    expect(await lines(token)).toEqual([[a, 2], [b, 1]]);
+    expect(await lines(token)).toEqual([[a, 1]]);
+    expect(await checkoutOf(placed.data.orderId)).toMatchObject({ confirmed: true, returned: false });
+
+    // A paid order cancelled later is refunded; its lines do not come back into the cart.
+    await handled(await statusChanged(placed.data, 'CANCELLED'));
+    expect(await lines(token)).toEqual([[a, 1]]);
+    expect(await checkoutOf(placed.data.orderId)).toMatchObject({ confirmed: true, returned: false });
   });
 
-  it('ignores the status of an order it never saw placed, without failing the event', async () => {
+  it('takes the lines once, however often the placement is delivered', async () => {
+    const { userId, token } = await customer();
+    const a = crypto.randomUUID();
+    await add(token, a, 5);
+    const placed = await placeOrder(userId, [[a, 2]]);
+    await producer.send(placed); // the same event again: processed_message
+    await handled(await producer.publish('orders.order.placed', placed.data.orderId, placed.data)); // the same fact under another id: the checkout row
+    expect(await lines(token)).toEqual([[a, 3]]);
+    expect(consumed.resultsOf(placed).sort()).toEqual(['duplicate', 'processed']);
+  });
+
+  it.each(['OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED'] as const)('puts the lines back, merged into the current cart, once, when the order ends %s', async (status) => {
+    const { userId, token } = await customer();
+    const [a, b, c] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    await add(token, a, 2);
+    await add(token, b, 1);
+    const placed = await placeOrder(userId, [[a, 2], [b, 1]]);
+    await handled(placed);
+    expect(await lines(token)).toEqual([]);
+    await add(token, a, 1);
+    await add(token, c, 1);
+
+    const failed = await statusChanged(placed.data, status);
+    await producer.send(failed); // the same event again: processed_message
+    await statusChanged(placed.data, status); // the same fact under another id: the checkout row is settled
+    await handled(await statusChanged(placed.data, 'CONFIRMED')); // cannot follow a final status; if it did, nothing to apply
+    expect(consumed.resultsOf(failed).sort()).toEqual(['duplicate', 'processed']);
+
+    // a merged into the line the customer added again; b back as a new line, last.
+    expect(await lines(token)).toEqual([[a, 3], [c, 1], [b, 1]]);
+    expect(await checkoutOf(placed.data.orderId)).toMatchObject({ taken: true, confirmed: false, returned: true });
+  });
+
+  it('caps a line that would exceed the per-line limit when the lines come back', async () => {
+    const { userId, token } = await customer();
+    const a = crypto.randomUUID();
+    await add(token, a, 5);
+    const placed = await placeOrder(userId, [[a, 5]]);
+    await handled(placed);
+    await add(token, a, MAX_LINE_QUANTITY - 2);
+
+    await handled(await statusChanged(placed.data, 'PAYMENT_FAILED'));
+    expect(await lines(token)).toEqual([[a, MAX_LINE_QUANTITY]]);
+  });
+
+  it('loses no change to a line that orders take from while the customer adds to it', async () => {
+    const { userId, token } = await customer();
+    const a = crypto.randomUUID();
+    await add(token, a, 50);
+    // Orders of one customer have different keys: the consumer handles them on several partitions at once.
+    const placed = Promise.all(Array.from({ length: 10 }, () => placeOrder(userId, [[a, 1]])));
+    await Promise.all(Array.from({ length: 20 }, () => add(token, a, 1)));
+    for (const event of await placed) await handled(event);
+    expect(await lines(token)).toEqual([[a, 60]]);
+  });
+
+  it('ignores the outcome of an order it never saw placed, and after a failure takes nothing if the placement comes late', async () => {
     const { userId, token } = await customer();
     const a = crypto.randomUUID();
     await add(token, a, 1);
-    const stranger = { orderId: crypto.randomUUID(), userId };
-    await handled(await statusChanged(stranger, 'CONFIRMED'));
+    await handled(await statusChanged({ orderId: crypto.randomUUID(), userId }, 'CONFIRMED'));
     expect(await lines(token)).toEqual([[a, 1]]);
+
+    // A placement replayed from the dead-letter topic after its order failed.
+    const orderId = crypto.randomUUID();
+    await handled(await statusChanged({ orderId, userId }, 'OUT_OF_STOCK'));
+    expect(await lines(token)).toEqual([[a, 1]]);
+    await handled(await producer.publish('orders.order.placed', orderId, placedData(orderId, userId, [[a, 1]])));
+    expect(await lines(token)).toEqual([[a, 1]]);
+    expect(await checkoutOf(orderId)).toMatchObject({ lines: [], taken: false, returned: true });
   });
 
-  it('confirms an order for a customer whose cart is already gone, harmlessly', async () => {
+  it('places and confirms an order for a customer without a cart, harmlessly', async () => {
     const { userId } = await customer();
     const placed = await placeOrder(userId, [[crypto.randomUUID(), 1]]);
     await handled(await statusChanged(placed.data, 'CONFIRMED'));
-    expect(await checkoutOf(placed.data.orderId)).toBeUndefined();
+    expect(await checkoutOf(placed.data.orderId)).toMatchObject({ lines: [], taken: true, confirmed: true });
     expect(await sql('select 1 from cart where user_id = ?', [userId])).toEqual([]);
+  });
+
+  it('settles an order placed under the previous release (its lines still in the cart) the old way', async () => {
+    const { userId, token } = await customer();
+    const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+    await add(token, a, 3);
+    await add(token, b, 1);
+    const [confirmed, failed] = [crypto.randomUUID(), crypto.randomUUID()];
+    for (const [orderId, productId] of [[confirmed, a], [failed, b]]) {
+      await sql('insert into checkout (order_id, user_id, lines) values (?, ?, ?)', [orderId, userId, JSON.stringify([{ productId, quantity: 1 }])]);
+    }
+
+    await handled(await statusChanged({ orderId: confirmed, userId }, 'CONFIRMED'));
+    expect(await lines(token)).toEqual([[a, 2], [b, 1]]);
+    await handled(await statusChanged({ orderId: failed, userId }, 'PAYMENT_FAILED'));
+    expect(await lines(token)).toEqual([[a, 2], [b, 1]]);
   });
 
   it('has migrations that build exactly the schema its entities describe', async () => {

@@ -4,26 +4,27 @@ import type { Cart } from '../entities/cart.entity.ts';
 import type { CartLine } from '../entities/cart-line.entity.ts';
 import type { Checkout, CheckoutLine } from '../entities/checkout.entity.ts';
 import { afterCommit, uncachedCarts, type CartCache } from './cart-cache.ts';
+import { MAX_LINE_QUANTITY, MAX_LINES } from './cart.service.ts';
 
 type Db = InferKyselyDB<typeof Cart | typeof CartLine | typeof Checkout>;
 
-/** What an order status means for the cart it was placed from. */
+/** What an order status means for the lines the order took from its customer's cart. */
 export type CheckoutAction =
-  /** Confirmed: the ordered quantities leave the cart. */
-  | 'empty'
-  /** Failed for good: the cart stays as it is, so the customer can try again. */
-  | 'forget'
+  /** Confirmed: the lines stay out of the cart for good. */
+  | 'keep'
+  /** Failed for good: the lines go back into the cart (unless the order was confirmed before), so the customer can try again. */
+  | 'return'
   /** Not decided yet (or decided already): nothing to do. */
   | 'wait';
 
 export function checkoutAction(status: string): CheckoutAction {
   switch (status) {
     case 'CONFIRMED':
-      return 'empty';
+      return 'keep';
     case 'OUT_OF_STOCK':
     case 'PAYMENT_FAILED':
     case 'CANCELLED':
-      return 'forget';
+      return 'return';
     default:
       // PENDING and STOCK_RESERVED come before the outcome; SHIPPED and DELIVERED after CONFIRMED.
       return 'wait';
@@ -39,29 +40,72 @@ export function orderedQuantities(lines: readonly CheckoutLine[]): CheckoutLine[
   return [...byProduct].map(([productId, quantity]) => ({ productId, quantity }));
 }
 
-/**
- * What subtracting an order's quantities does to a cart's lines: lines that reach zero or less go,
- * others shrink; lines of products the order did not take (added after checkout) are untouched.
- */
-export function subtractOrdered(cartLines: readonly CheckoutLine[], ordered: readonly CheckoutLine[]): { remove: string[]; update: CheckoutLine[] } {
-  const taken = new Map(orderedQuantities(ordered).map((line) => [line.productId, line.quantity]));
-  const remove: string[] = [];
-  const update: CheckoutLine[] = [];
-  for (const line of cartLines) {
-    const quantity = taken.get(line.productId.toLowerCase());
-    if (quantity === undefined) continue;
-    if (line.quantity - quantity <= 0) remove.push(line.productId);
-    else update.push({ productId: line.productId, quantity: line.quantity - quantity });
-  }
-  return { remove, update };
+/** A change to a cart's lines: products whose line goes, and lines written with their new quantity (created if missing). */
+export interface LinesChange {
+  remove: string[];
+  set: CheckoutLine[];
 }
 
-export type SettleOutcome = 'emptied' | 'kept' | 'ignored';
+/**
+ * What taking an order's quantities out of a cart does: each ordered product's line shrinks by the
+ * quantity ordered, or goes when that is all of it; lines of other products are untouched. `taken`
+ * is what actually left the cart: less than ordered where the cart held fewer.
+ */
+export function takeOrdered(cartLines: readonly CheckoutLine[], ordered: readonly CheckoutLine[]): LinesChange & { taken: CheckoutLine[] } {
+  const inCart = quantitiesOf(cartLines);
+  const change: LinesChange & { taken: CheckoutLine[] } = { remove: [], set: [], taken: [] };
+  for (const { productId, quantity } of orderedQuantities(ordered)) {
+    const held = inCart.get(productId);
+    if (held === undefined) continue;
+    const taken = Math.min(held, quantity);
+    change.taken.push({ productId, quantity: taken });
+    if (taken === held) change.remove.push(productId);
+    else change.set.push({ productId, quantity: held - taken });
+  }
+  return change;
+}
 
 /**
- * Checkout from the cart's side: "the cart is emptied only on success". An order placed from a
- * cart is remembered with its lines; once the order is confirmed exactly those quantities leave
- * the cart, and if it fails the cart is left alone. Runs inside the consumer's transaction.
+ * What putting taken lines back into a cart does: merged into the line of the same product, or a
+ * new line. The cart's limits hold as for a customer's add (at most MAX_LINE_QUANTITY per line,
+ * MAX_LINES products): what does not fit is `dropped`, not forced in.
+ */
+export function returnTaken(cartLines: readonly CheckoutLine[], taken: readonly CheckoutLine[]): { set: CheckoutLine[]; dropped: CheckoutLine[] } {
+  const inCart = quantitiesOf(cartLines);
+  let products = inCart.size;
+  const set: CheckoutLine[] = [];
+  const dropped: CheckoutLine[] = [];
+  for (const { productId, quantity } of orderedQuantities(taken)) {
+    const held = inCart.get(productId);
+    const room = held === undefined ? (products < MAX_LINES ? MAX_LINE_QUANTITY : 0) : Math.max(0, MAX_LINE_QUANTITY - held);
+    const back = Math.min(quantity, room);
+    if (back > 0) {
+      set.push({ productId, quantity: (held ?? 0) + back });
+      if (held === undefined) products++;
+    }
+    if (back < quantity) dropped.push({ productId, quantity: quantity - back });
+  }
+  return { set, dropped };
+}
+
+const quantitiesOf = (lines: readonly CheckoutLine[]) => new Map(lines.map((line) => [line.productId.toLowerCase(), line.quantity]));
+
+/** What applying an order's status did to the cart. */
+export type SettleOutcome =
+  /** Confirmed: its lines stay out of the cart. */
+  | { result: 'kept' }
+  /** Failed before it was confirmed: its lines are back in the cart, but for `dropped`, which did not fit. */
+  | { result: 'returned'; dropped: CheckoutLine[] }
+  /** Nothing to apply: settled already, not an outcome, or the order was never seen placed. */
+  | { result: 'ignored' };
+
+/**
+ * Checkout from the cart's side: an order's lines leave the cart when it is placed, and come back
+ * only if it fails without ever having been confirmed (a cancelled paid order is refunded; the
+ * customer did not ask to buy it again). A checkout row per order records each step, and each
+ * step claims the row with a conditional write first, so a redelivered or repeated event of the
+ * order changes the cart once at most. Cart changes hold the cart row's lock, like every change in
+ * CartService. Runs inside the consumer's transaction.
  */
 export class CheckoutService {
   private readonly em: EntityManager;
@@ -73,55 +117,114 @@ export class CheckoutService {
     this.cache = cache;
   }
 
-  /** Remembers an order placed from a user's cart until its outcome is known. A redelivery changes nothing. */
-  async remember(order: { orderId: string; userId: string; lines: readonly CheckoutLine[] }): Promise<boolean> {
-    const lines = orderedQuantities(order.lines);
-    const inserted = await this.db()
+  /**
+   * Takes a placed order's quantities out of the user's cart, and records what it took. An order
+   * seen before (a duplicate, or an order whose failure came first: see `settle`) takes nothing.
+   */
+  async place(order: { orderId: string; userId: string; lines: readonly CheckoutLine[] }): Promise<boolean> {
+    const claimed = await this.db()
       .insertInto('checkout')
-      .values({ order_id: order.orderId, user_id: order.userId, lines: JSON.stringify(lines) as unknown as CheckoutLine[] })
+      .values({ order_id: order.orderId, user_id: order.userId, lines: asJson([]), taken_at: new Date() })
       .onConflict((oc) => oc.column('order_id').doNothing())
       .returning('order_id')
       .executeTakeFirst();
-    return inserted !== undefined;
+    if (!claimed) return false;
+    const taken = await this.takeFromCart(order.userId, order.lines);
+    await this.db().updateTable('checkout').set({ lines: asJson(taken) }).where('order_id', '=', order.orderId).execute();
+    return true;
   }
 
   /**
-   * Applies an order's new status to the cart it came from. Deleting the checkout row claims it:
-   * of two deliveries of the outcome only the first finds the row, so the cart changes once.
+   * Applies an order's outcome to the cart it came from. The first outcome claims the checkout row;
+   * later ones (a redelivery, CANCELLED after CONFIRMED) find it settled and change nothing.
    *
-   * A status with no checkout row to claim is ignored. That is never a status "arriving before"
-   * its order: `orders.order.placed` and `orders.order.status-changed` share the topic
-   * `orders.order.v1` and are keyed by the order id (see events/src/contracts), so one order's
-   * events sit on one partition and reach this consumer in the order they were recorded; placed
-   * always comes first. No row therefore means the outcome was applied already (a redelivery, or
-   * SHIPPED after CONFIRMED), and doing nothing is right.
+   * One order's events share the topic `orders.order.v1` and its key, so placed comes first; only a
+   * placement replayed from the dead-letter topic can come after the outcome. A failure without a
+   * row is therefore recorded as settled, so that such a placement takes nothing from the cart; a
+   * confirmation is not, so that one takes the lines the confirmed order bought.
    */
-  async settle(change: { orderId: string; status: string }): Promise<SettleOutcome> {
+  async settle(change: { orderId: string; userId: string; status: string }): Promise<SettleOutcome> {
     const action = checkoutAction(change.status);
-    if (action === 'wait') return 'ignored';
-    const checkout = await this.db().deleteFrom('checkout').where('order_id', '=', change.orderId).returning(['user_id', 'lines']).executeTakeFirst();
-    if (!checkout) return 'ignored';
-    if (action === 'forget') return 'kept';
-    await this.subtract(checkout.user_id, checkout.lines as unknown as CheckoutLine[]);
-    return 'emptied';
+    if (action === 'wait') return { result: 'ignored' };
+    const now = new Date();
+    const checkout = await this.db()
+      .updateTable('checkout')
+      .set(action === 'keep' ? { confirmed_at: now } : { returned_at: now })
+      .where('order_id', '=', change.orderId)
+      .where('confirmed_at', 'is', null)
+      .where('returned_at', 'is', null)
+      .returning(['user_id', 'lines', 'taken_at'])
+      .executeTakeFirst();
+    if (!checkout) {
+      if (action === 'return') {
+        await this.db()
+          .insertInto('checkout')
+          .values({ order_id: change.orderId, user_id: change.userId, lines: asJson([]), returned_at: now })
+          .onConflict((oc) => oc.column('order_id').doNothing())
+          .execute();
+      }
+      return { result: 'ignored' };
+    }
+    const lines = checkout.lines as unknown as CheckoutLine[];
+    // A row without `taken_at` was placed under the previous release, which left the lines in the
+    // cart until the order was confirmed.
+    const taken = checkout.taken_at !== null;
+    if (action === 'keep') {
+      if (!taken) await this.takeFromCart(checkout.user_id, lines);
+      return { result: 'kept' };
+    }
+    return { result: 'returned', dropped: taken ? await this.returnToCart(checkout.user_id, lines) : [] };
+  }
+
+  /** Takes ordered quantities out of the user's cart (if they have one); returns what it took. */
+  private async takeFromCart(userId: string, ordered: readonly CheckoutLine[]): Promise<CheckoutLine[]> {
+    const cart = await this.lockCart(userId);
+    if (!cart) return [];
+    const { taken, ...change } = takeOrdered(await this.linesOf(cart.id), ordered);
+    await this.changeCart(cart.id, userId, change);
+    return taken;
   }
 
   /**
-   * Takes the ordered quantities out of the user's cart, holding the cart row's lock like every cart
-   * change. The cached cart is dropped once the caller's transaction (the consumer's) has committed.
+   * Puts taken lines back into the user's current cart, merged with what is there now; returns
+   * what did not fit. The cart exists: the lines were taken from it, and carts are never deleted.
    */
-  private async subtract(userId: string, ordered: CheckoutLine[]): Promise<void> {
+  private async returnToCart(userId: string, taken: readonly CheckoutLine[]): Promise<CheckoutLine[]> {
+    if (!taken.length) return [];
+    const cart = await this.lockCart(userId);
+    if (!cart) return [...taken];
+    const { set, dropped } = returnTaken(await this.linesOf(cart.id), taken);
+    await this.changeCart(cart.id, userId, { remove: [], set });
+    return dropped;
+  }
+
+  /** The user's cart, its row locked until the transaction ends (the lock every cart change holds). */
+  private lockCart(userId: string) {
+    return this.db().selectFrom('cart').select('id').where('user_id', '=', userId).forUpdate().executeTakeFirst();
+  }
+
+  private async linesOf(cartId: string): Promise<CheckoutLine[]> {
+    const lines = await this.db().selectFrom('cart_line').select(['product_id', 'quantity']).where('cart_id', '=', cartId).execute();
+    return lines.map((line) => ({ productId: line.product_id, quantity: line.quantity }));
+  }
+
+  /**
+   * Applies a change to a locked cart. A new line goes last, as if just added; an existing one
+   * keeps its place. The cached cart is dropped once the caller's transaction (the consumer's) has
+   * committed.
+   */
+  private async changeCart(cartId: string, userId: string, { remove, set }: LinesChange): Promise<void> {
+    if (!remove.length && !set.length) return;
     const db = this.db();
-    const cart = await db.selectFrom('cart').select('id').where('user_id', '=', userId).forUpdate().executeTakeFirst();
-    if (!cart) return;
-    const lines = await db.selectFrom('cart_line').select(['product_id', 'quantity']).where('cart_id', '=', cart.id).execute();
-    const { remove, update } = subtractOrdered(lines.map((line) => ({ productId: line.product_id, quantity: line.quantity })), ordered);
-    if (!remove.length && !update.length) return;
-    if (remove.length) await db.deleteFrom('cart_line').where('cart_id', '=', cart.id).where('product_id', 'in', remove).execute();
-    for (const line of update) {
-      await db.updateTable('cart_line').set({ quantity: line.quantity }).where('cart_id', '=', cart.id).where('product_id', '=', line.productId).execute();
+    if (remove.length) await db.deleteFrom('cart_line').where('cart_id', '=', cartId).where('product_id', 'in', remove).execute();
+    if (set.length) {
+      await db
+        .insertInto('cart_line')
+        .values((eb) => set.map((line) => ({ cart_id: cartId, product_id: line.productId, quantity: line.quantity, added_at: eb.fn<Date>('clock_timestamp', []) })))
+        .onConflict((oc) => oc.columns(['cart_id', 'product_id']).doUpdateSet((eb) => ({ quantity: eb.ref('excluded.quantity') })))
+        .execute();
     }
-    await db.updateTable('cart').set({ updated_at: new Date() }).where('id', '=', cart.id).execute();
+    await db.updateTable('cart').set({ updated_at: new Date() }).where('id', '=', cartId).execute();
     afterCommit(this.em, () => this.cache.invalidate([userId.toLowerCase()]));
   }
 
@@ -129,3 +232,6 @@ export class CheckoutService {
     return this.em.getKysely<Db>();
   }
 }
+
+/** A jsonb value as the insert expects it. */
+const asJson = (lines: readonly CheckoutLine[]) => JSON.stringify(lines) as unknown as CheckoutLine[];
