@@ -3,7 +3,7 @@ import { kafkaBrokers, outageProxy } from '@shopgraph/testkit';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { consumerTestContext, message, openMessagingDatabase, ORDERS, registered } from './support.ts';
-import { isTransient } from '../src/messaging/consumer.ts';
+import { DependencyUnavailable, isTransient } from '../src/messaging/consumer.ts';
 import { deadLetterTopic } from '../src/messaging/dead-letters.ts';
 import { EFFECT_SQL, runFixture, topicSize } from './support.ts';
 
@@ -171,7 +171,7 @@ describe('startConsumer', () => {
 describe('isTransient', () => {
   it('tells an unavailable dependency from a message that cannot succeed', () => {
     const pgError = (code: string) => Object.assign(new Error('x'), { code });
-    for (const transient of [pgError('08006'), pgError('57P01'), pgError('40P01'), pgError('ECONNREFUSED'), new Error('Connection terminated unexpectedly'), new Error('wrapped', { cause: pgError('53300') })]) {
+    for (const transient of [pgError('08006'), pgError('57P01'), pgError('40P01'), pgError('ECONNREFUSED'), new Error('Connection terminated unexpectedly'), new Error('wrapped', { cause: pgError('53300') }), new DependencyUnavailable('Elasticsearch')]) {
       expect(isTransient(transient), String(transient)).toBe(true);
     }
     for (const permanent of [pgError('23505'), pgError('22P02'), new TypeError('x is undefined'), new RangeError('no'), 'a string']) expect(isTransient(permanent), String(permanent)).toBe(false);

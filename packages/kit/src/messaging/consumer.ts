@@ -408,6 +408,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
 
 type HandledEvent = Envelope<EventData<EventType>> & { type: EventType };
 
+/**
+ * Thrown by a handler whose dependency other than its database (a search engine, a provider) is
+ * unavailable: the consumer waits for it like for its database, instead of dead-lettering.
+ */
+export class DependencyUnavailable extends Error {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(`${what} is unavailable`, options);
+    this.name = 'DependencyUnavailable';
+  }
+}
+
 /** SQLSTATE classes and codes of failures that pass: connection lost, server shutting down or out of resources, lock timeout, deadlock, serialization. */
 const TRANSIENT_SQLSTATE = /^(08|53|57P0[1-3]|55P03|40001|40P01|57014)/;
 const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -418,6 +429,7 @@ const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT',
  */
 export function isTransient(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof DependencyUnavailable) return true;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE_CODES.has(code))) return true;
     // pg's own errors when a connection breaks or cannot be had carry no code.
