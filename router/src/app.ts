@@ -48,7 +48,7 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
   const execution = createPlanExecution(gatewaySupergraphSdl(supergraph));
   const pipeline = createPipeline({
     execution,
-    dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(url, client)])),
+    dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(name, url, client)])),
     routingUrls: new Map(subgraphs.map((s) => [s.name, s.url])),
     requirements: requirementsOf(supergraph),
     limits: config,

@@ -171,8 +171,10 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
   /** How to end each open subscription stream now. */
   const openStreams = new Set<() => void>();
   const mask = maskUnexpectedErrors(logger);
+  // The plan executor, like the gateway's, may report a plain Error (a malformed subgraph answer): masked as internal, not a 500.
+  const formatError = (error: GraphQLError | Error) => mask(error instanceof GraphQLError ? error.toJSON() : { message: error.message }, error);
   const format = (result: ExecutionResult): FormattedExecutionResult => ({
-    ...(result.errors?.length ? { errors: result.errors.map((error) => mask(error.toJSON(), error)) } : {}),
+    ...(result.errors?.length ? { errors: result.errors.map(formatError) } : {}),
     ...('data' in result ? { data: result.data } : {}),
     ...(result.extensions ? { extensions: result.extensions } : {}),
   });
@@ -181,7 +183,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
     res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
   };
-  const errorsOf = (errors: readonly GraphQLError[]) => ({ errors: errors.map((error) => mask(error.toJSON(), error)) });
+  const errorsOf = (errors: readonly GraphQLError[]) => ({ errors: errors.map(formatError) });
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'POST') {

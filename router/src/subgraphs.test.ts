@@ -29,7 +29,7 @@ const options = (context: { authorization?: string }, restrict?: (hint: unknown)
 describe('subgraphDataSource', () => {
   it('POSTs the body the gateway’s own data source would, with the verified Authorization only', async () => {
     const { client, calls } = recording({});
-    const source = subgraphDataSource('http://catalog:4001/graphql', client);
+    const source = subgraphDataSource('catalog', 'http://catalog:4001/graphql', client);
     expect(await source.process(options({ authorization: 'Bearer t' }))).toEqual({ data: { a: 1 } });
     expect(calls).toEqual([
       {
@@ -43,19 +43,19 @@ describe('subgraphDataSource', () => {
   });
 
   it('turns an error status into a GraphQL error carrying the answer', async () => {
-    const source = subgraphDataSource('http://catalog:4001/graphql', recording({ status: 401, body: '{"errors":[{"message":"no"}]}' }).client);
+    const source = subgraphDataSource('catalog', 'http://catalog:4001/graphql', recording({ status: 401, body: '{"errors":[{"message":"no"}]}' }).client);
     const error = await source.process(options({})).catch((e: unknown) => e);
     expect(error).toMatchObject({ message: '401: Unauthorized', extensions: { code: 'UNAUTHENTICATED', response: { status: 401, body: { errors: [{ message: 'no' }] } } } });
   });
 
   it('refuses an answer that is not a JSON object', async () => {
-    const source = subgraphDataSource('http://catalog:4001/graphql', recording({ headers: { 'content-type': 'text/plain' }, body: 'hello' }).client);
+    const source = subgraphDataSource('catalog', 'http://catalog:4001/graphql', recording({ headers: { 'content-type': 'text/plain' }, body: 'hello' }).client);
     await expect(source.process(options({}))).rejects.toThrow('Expected JSON response body, but received: hello');
   });
 
   it('narrows the response cache policy by the subgraph’s Cache-Control', async () => {
     const hints: unknown[] = [];
-    const source = subgraphDataSource('http://catalog:4001/graphql', recording({ headers: { 'content-type': 'application/json', 'cache-control': 'max-age=60, private' } }).client);
+    const source = subgraphDataSource('catalog', 'http://catalog:4001/graphql', recording({ headers: { 'content-type': 'application/json', 'cache-control': 'max-age=60, private' } }).client);
     await source.process(options({}, (hint) => hints.push(hint)));
     expect(hints).toEqual([{ maxAge: 60, scope: 'PRIVATE' }]);
   });

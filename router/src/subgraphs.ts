@@ -71,7 +71,7 @@ function collect(resolve: (response: SubgraphResponse) => void, reject: (error: 
  * request. It behaves as the gateway's RemoteGraphQLDataSource does (same request body, errors for
  * non-2xx answers) without its per-fetch Request/Headers objects.
  */
-export function subgraphDataSource(url: string, client: SubgraphClient): GraphQLDataSource<FetchContext> {
+export function subgraphDataSource(name: string, url: string, client: SubgraphClient): GraphQLDataSource<FetchContext> {
   const target = new URL(url);
   return {
     async process(options: GraphQLDataSourceProcessOptions<FetchContext>) {
@@ -84,7 +84,10 @@ export function subgraphDataSource(url: string, client: SubgraphClient): GraphQL
       if (!request.query) throw new Error('Missing query');
       // The same body as RemoteGraphQLDataSource sends (its key order too): `http` is not part of it.
       const { http: _http, query, ...rest } = request;
-      const response = await client.post(target, headers, JSON.stringify({ query, ...rest }));
+      const response = await client.post(target, headers, JSON.stringify({ query, ...rest })).catch((error: unknown) => {
+        // Down, reset or too slow: the client learns which subgraph, not its address or the socket's words.
+        throw new GraphQLError(`Subgraph "${name}" is unavailable`, { originalError: error instanceof Error ? error : undefined, extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: name } });
+      });
       const body = parseBody(response);
       if (response.status < 200 || response.status >= 300) throw errorFromResponse(target, response, body);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);

@@ -124,4 +124,18 @@ describe('router: health', () => {
     expect(await down.json()).toEqual({ status: 'unavailable', failing: ['inventory'] });
     expect((await fetch(`${router.base}/readyz`)).status).toBe(200);
   });
+
+  it("answers what it could with a subgraph down: the others' data, and an error naming the unreachable one (no 500, no URL)", async () => {
+    const inventory = await startSubgraph('inventory', world.issuer);
+    const router = await world.router({}, { subgraphUrls: { inventory: inventory.url } });
+    await inventory.service.close();
+    const response = await graphql(router.url, '{ products { id name stock } }');
+    expect(response.status).toBe(200);
+    expect(response.data).toBeNull(); // `stock` is non-null all the way up
+    expect(response.errors).toEqual([{ message: 'Subgraph "inventory" is unavailable', extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: 'inventory' } }]);
+    // What needs only the subgraphs that are up is answered as before.
+    const other = await graphql(router.url, '{ products { id name } }');
+    expect(other).toMatchObject({ status: 200, data: { products: [{ id: 'p1', name: 'Kettle' }, { id: 'p2', name: 'Mug' }] } });
+    await router.app.close();
+  });
 });
