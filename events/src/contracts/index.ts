@@ -65,6 +65,16 @@ export const contracts = {
     dataVersion: 1,
     schema: z.object({ orderId: id, reason: z.string() }),
   },
+  'inventory.stock.level-changed': {
+    topic: 'inventory.stock.v1',
+    dataVersion: 1,
+    /**
+     * A product's stock as a change left it, keyed by product id (its subject). Recorded by every
+     * staff count (setStock, adjustStock) and whenever the saga flips `inStock`; not by every
+     * reservation, so `availableQuantity` is the figure at that moment, not a running one.
+     */
+    schema: z.object({ productId: id, availableQuantity: z.number().int().nonnegative(), inStock: z.boolean() }),
+  },
   'payments.payment.succeeded': {
     topic: 'payments.payment.v1',
     dataVersion: 1,

@@ -281,3 +281,48 @@ describe('inventory in the checkout saga', () => {
     expect(await response.json()).toEqual({ status: 'ready' });
   });
 });
+
+describe('stock levels for read models (inventory.stock.level-changed)', () => {
+  const levels = (productId: string) =>
+    observer.received.filter((e) => e.envelope.type === 'inventory.stock.level-changed' && e.key === productId).map((e) => e.envelope.data);
+  const levelsOutboxed = async (productId: string) =>
+    (await sql<{ envelope: { data: unknown } }>(`select envelope from outbox_message where key = ? and type = 'inventory.stock.level-changed' order by seq`, [productId])).map((row) => row.envelope.data);
+  const levelsPublished = (productId: string, count: number) => observer.waitFor((e) => e.envelope.type === 'inventory.stock.level-changed' && e.key === productId, count);
+
+  async function staffSets(productId: string, field: 'quantity' | 'delta', value: number): Promise<void> {
+    const mutation = field === 'quantity' ? 'setStock(input: { productId: $id, quantity: $value })' : 'adjustStock(input: { productId: $id, delta: $value })';
+    const response = await fetch(`${baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await service.issuer.staff()}` },
+      body: JSON.stringify({ query: `mutation($id: ID!, $value: Int!) { ${mutation} { errors { code } } }`, variables: { id: productId, value } }),
+    });
+    expect(((await response.json()) as { data: Record<string, { errors: unknown[] }> }).data).toEqual({ [field === 'quantity' ? 'setStock' : 'adjustStock']: { errors: [] } });
+  }
+
+  it('publishes a product\'s level on every staff count, and from the saga only when it goes out of or back in stock', async () => {
+    const a = crypto.randomUUID();
+    const level = (availableQuantity: number) => ({ productId: a, availableQuantity, inStock: availableQuantity > 0 });
+    await staffSets(a, 'quantity', 3);
+    await levelsPublished(a, 1);
+    expect(levels(a)).toEqual([level(3)]);
+
+    // 2 of 3 reserved: still in stock, nothing to say.
+    const [first, second] = [crypto.randomUUID(), crypto.randomUUID()];
+    await placeOrder(first, [[a, 2]]);
+    await published(first, 'inventory.stock.reserved');
+    expect(await levelsOutboxed(a)).toEqual([level(3)]);
+    // The last one: out of stock.
+    await placeOrder(second, [[a, 1]]);
+    await levelsPublished(a, 2);
+    // Paid: the units leave the shelf, availability does not change.
+    await handled(await paid(second));
+    // The first order's payment fails: its units are available again, back in stock.
+    await handled(await producer.publish('payments.payment.failed', first, { orderId: first, paymentId: crypto.randomUUID(), amount: money, code: 'card_declined', reason: 'declined' }));
+    await levelsPublished(a, 3);
+    await staffSets(a, 'delta', -2);
+    await levelsPublished(a, 4);
+    expect(levels(a)).toEqual([level(3), level(0), level(2), level(0)]);
+    expect(await levelsOutboxed(a)).toEqual(levels(a));
+    expect(observer.received.find((e) => e.key === a)?.topic).toBe('inventory.stock.v1');
+  });
+});

@@ -5,7 +5,8 @@ import { InventoryService } from './inventory.service.ts';
 
 /** An EntityManager whose every statement fails the way Postgres would. */
 function failingWith(error: Error): InventoryService {
-  return new InventoryService({ execute: () => Promise.reject(error) } as unknown as EntityManager);
+  const em = { execute: () => Promise.reject(error), transactional: (run: (em: unknown) => Promise<unknown>) => run(em) };
+  return new InventoryService(em as unknown as EntityManager);
 }
 
 const checkViolation = (constraint: string) => new CheckConstraintViolationException(Object.assign(new Error(`violates check constraint "${constraint}"`), { code: '23514', constraint }));

@@ -1,5 +1,5 @@
 import { CheckConstraintViolationException, DriverException } from '@mikro-orm/core';
-import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
+import { DomainError, isUuid, recordEvent, type EntityManager } from '@shopgraph/kit';
 import { StockItem } from '../entities/stock-item.entity.ts';
 
 /** The stock of one product as the last statement that touched it left it. */
@@ -12,6 +12,18 @@ export interface StockLevel {
 /** What can be sold now: units on hand that no order holds. */
 export const availableOf = (level: StockLevel | null | undefined): number => (level ? level.onHand - level.reserved : 0);
 
+/**
+ * Records `inventory.stock.level-changed` for a product's stock as the caller's transaction left
+ * it (`available`: units on hand that no order holds), for read models such as search's in-stock
+ * flag. Recorded by every staff count and, from the saga, only when a change flips `inStock`: the
+ * saga moves units hundreds of times a second, and what can be sold right now is served live by
+ * inventory itself (Product.availableQuantity), so readers of the event need the flips only.
+ */
+export function recordStockLevel(em: EntityManager, productId: string, available: number): void {
+  const id = productId.toLowerCase();
+  const availableQuantity = Math.max(0, available);
+  recordEvent(em, 'inventory.stock.level-changed', id, { productId: id, availableQuantity, inStock: availableQuantity > 0 });
+}
 
 interface StockRow {
   product_id: string;
@@ -70,13 +82,12 @@ export class InventoryService {
     const productId = validProductId(input.productId);
     if (!Number.isSafeInteger(input.quantity) || input.quantity < 0) throw new DomainError('INVALID_QUANTITY', 'Quantity must be zero or more', ['input', 'quantity']);
     const belowReserved = new DomainError('BELOW_RESERVED', 'Quantity is below the units reserved for orders', ['input', 'quantity']);
-    const rows = await this.run(SET_STOCK, [productId, input.quantity], {
+    return this.write(SET_STOCK, [productId, input.quantity], {
       stock_item_on_hand_check: new DomainError('INVALID_QUANTITY', 'Quantity must be zero or more', ['input', 'quantity']),
       stock_item_reserved_within_on_hand_check: belowReserved,
+      // No row: the product exists and its guard (reserved <= quantity) refused the update.
+      noRow: belowReserved,
     }, ['input', 'quantity']);
-    // No row: the product exists and its guard (reserved <= quantity) refused the update.
-    if (!rows[0]) throw belowReserved;
-    return toLevel(rows[0]);
   }
 
   /**
@@ -87,19 +98,30 @@ export class InventoryService {
     const productId = validProductId(input.productId);
     if (!Number.isSafeInteger(input.delta)) throw new DomainError('INVALID_QUANTITY', 'Delta must be a whole number', ['input', 'delta']);
     const insufficient = new DomainError('INSUFFICIENT_STOCK', 'Not enough unreserved stock to remove that many units', ['input', 'delta']);
-    const onCheck = { stock_item_on_hand_check: insufficient, stock_item_reserved_within_on_hand_check: insufficient };
-    const rows = input.delta >= 0
-      ? await this.run(RECEIVE_STOCK, [productId, input.delta], onCheck, ['input', 'delta'])
-      : await this.run(REMOVE_STOCK, [input.delta, productId, input.delta], onCheck, ['input', 'delta']);
     // No row: unknown product (nothing to remove) or the guard refused the removal.
-    if (!rows[0]) throw insufficient;
-    return toLevel(rows[0]);
+    const errors = { stock_item_on_hand_check: insufficient, stock_item_reserved_within_on_hand_check: insufficient, noRow: insufficient };
+    return input.delta >= 0
+      ? this.write(RECEIVE_STOCK, [productId, input.delta], errors, ['input', 'delta'])
+      : this.write(REMOVE_STOCK, [input.delta, productId, input.delta], errors, ['input', 'delta']);
   }
 
-  /** Runs one write, turning a violated CHECK (the last line of defence) and int overflow into typed errors. */
-  private async run(sql: string, params: unknown[], onCheck: Record<string, DomainError>, field: string[]): Promise<StockRow[]> {
+  /**
+   * Runs one write and records the level it left, in one transaction. A violated CHECK (the last
+   * line of defence), no row and int overflow become typed errors.
+   */
+  private write(sql: string, params: unknown[], errors: Record<string, DomainError> & { noRow: DomainError }, field: string[]): Promise<StockLevel> {
+    return this.em.transactional(async (em) => {
+      const [row] = await this.run(em, sql, params, errors, field);
+      if (!row) throw errors.noRow;
+      const level = toLevel(row);
+      recordStockLevel(em, level.productId, availableOf(level));
+      return level;
+    });
+  }
+
+  private async run(em: EntityManager, sql: string, params: unknown[], onCheck: Record<string, DomainError>, field: string[]): Promise<StockRow[]> {
     try {
-      return await this.em.execute<StockRow[]>(sql, params);
+      return await em.execute<StockRow[]>(sql, params);
     } catch (error) {
       if (error instanceof CheckConstraintViolationException) {
         const mapped = onCheck[(error as { constraint?: string }).constraint ?? ''];

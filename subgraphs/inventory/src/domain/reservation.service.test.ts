@@ -24,7 +24,7 @@ function fakeTransaction(free: Record<string, number>, held = 0) {
         const [quantity, productId] = params as [number, string];
         if ((free[productId] ?? 0) < quantity) return [];
         free[productId]! -= quantity;
-        return [{ product_id: productId }];
+        return [{ product_id: productId, available: free[productId] }];
       }
       if (text.startsWith('select on_hand - reserved')) return productId(params) in free ? [{ available: free[productId(params)] }] : [];
       return [];
@@ -46,7 +46,7 @@ describe('mergeLines', () => {
 
 describe('ReservationService.reserve', () => {
   it('reserves every line inside a savepoint and records stock.reserved with the lines', async () => {
-    const { em, statements, outbox } = fakeTransaction({ [a]: 5, [b]: 1 });
+    const { em, statements, outbox } = fakeTransaction({ [a]: 6, [b]: 2 });
     const outcome = await new ReservationService(em).reserve({ orderId, lines: [{ productId: b, quantity: 1 }, { productId: a, quantity: 5 }] });
     expect(outcome).toEqual({ outcome: 'reserved', lines: [{ productId: a, quantity: 5 }, { productId: b, quantity: 1 }] });
     expect(statements).toEqual(['select count(*)::int', 'savepoint reserve_order', 'update stock_item', 'update stock_item', 'release savepoint', 'insert into']);
@@ -55,8 +55,17 @@ describe('ReservationService.reserve', () => {
     ]);
   });
 
-  it('rejects the whole order when one line is short: rolls back the lines before it, reserves none after it', async () => {
-    const { em, statements, outbox } = fakeTransaction({ [a]: 5, [b]: 1, [c]: 0 });
+  it('records the stock level of each product whose last units it reserves, and only those', async () => {
+    const { em, outbox } = fakeTransaction({ [a]: 5, [b]: 2 });
+    await new ReservationService(em).reserve({ orderId, lines: [{ productId: a, quantity: 5 }, { productId: b, quantity: 1 }] });
+    expect(outbox.map((row) => [row.type, row.envelope.subject, row.envelope.data])).toEqual([
+      ['inventory.stock.reserved', orderId, { orderId, lines: [{ productId: a, quantity: 5 }, { productId: b, quantity: 1 }] }],
+      ['inventory.stock.level-changed', a, { productId: a, availableQuantity: 0, inStock: false }],
+    ]);
+  });
+
+  it('rejects the whole order when one line is short: rolls back the lines before it (and their levels), reserves none after it', async () => {
+    const { em, statements, outbox } = fakeTransaction({ [a]: 2, [b]: 1, [c]: 0 });
     const outcome = await new ReservationService(em).reserve({ orderId, lines: [{ productId: a, quantity: 2 }, { productId: b, quantity: 3 }, { productId: c, quantity: 1 }] });
     const shortages = [{ productId: b, requested: 3, available: 1 }, { productId: c, requested: 1, available: 0 }];
     expect(outcome).toEqual({ outcome: 'rejected', shortages });

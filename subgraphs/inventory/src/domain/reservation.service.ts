@@ -1,6 +1,7 @@
 import type { EventData } from '@shopgraph/events';
 import { recordEvent, type EntityManager } from '@shopgraph/kit';
 import { ReservationStatus } from '../entities/reservation.entity.ts';
+import { recordStockLevel } from './inventory.service.ts';
 
 /** Largest count a stock column holds (Postgres int); a larger request can never be met. */
 const MAX_COUNT = 2_147_483_647;
@@ -59,7 +60,7 @@ const RESERVE = `
   update stock_item
     set reserved = reserved + ?, version = version + 1, updated_at = now()
     where product_id = ? and on_hand - reserved >= ?
-  returning product_id`;
+  returning product_id, on_hand - reserved as available`;
 
 const AVAILABLE = `select on_hand - reserved as available from stock_item where product_id = ?`;
 
@@ -75,13 +76,19 @@ const UNRESERVE = `
   update stock_item
     set reserved = reserved - ?, version = version + 1, updated_at = now()
     where product_id = ? and reserved >= ?
-  returning product_id`;
+  returning product_id, on_hand - reserved as available`;
 
 const RESTOCK = `
   update stock_item
     set on_hand = on_hand + ?, version = version + 1, updated_at = now()
     where product_id = ?
-  returning product_id`;
+  returning product_id, on_hand - reserved as available`;
+
+/** What a guarded stock statement returns: the row it changed and, unless the change keeps it, what is available now. */
+interface StockChange {
+  product_id: string;
+  available?: number;
+}
 
 interface ReservationRow {
   product_id: string;
@@ -125,12 +132,18 @@ export class ReservationService {
     if (seen!.n > 0) return { outcome: 'unchanged' };
 
     const shortages: Shortage[] = [];
+    /** Products this order takes the last free units of; their level is recorded only if the order is reserved. */
+    const soldOut: string[] = [];
     await this.em.execute('savepoint reserve_order');
     for (const line of lines) {
       // Once one line is short the order is rejected: later lines are only checked, not reserved.
-      const fits = shortages.length === 0 && line.quantity <= MAX_COUNT
-        && (await this.em.execute<{ product_id: string }[]>(RESERVE, [line.quantity, line.productId, line.quantity])).length > 0;
-      if (fits) continue;
+      const [reserved] = shortages.length === 0 && line.quantity <= MAX_COUNT
+        ? await this.em.execute<StockChange[]>(RESERVE, [line.quantity, line.productId, line.quantity])
+        : [];
+      if (reserved) {
+        if (reserved.available === 0) soldOut.push(line.productId);
+        continue;
+      }
       const available = await this.available(line.productId);
       if (shortages.length === 0 || available < line.quantity) shortages.push({ productId: line.productId, requested: line.quantity, available });
     }
@@ -144,6 +157,7 @@ export class ReservationService {
     const values = lines.map(() => `(?, ?, ?, '${ReservationStatus.RESERVED}')`).join(', ');
     await this.em.execute(`insert into reservation (order_id, product_id, quantity, status) values ${values}`, lines.flatMap((line) => [orderId, line.productId, line.quantity]));
     recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines }, { traceparent: meta.traceparent });
+    for (const productId of soldOut) recordStockLevel(this.em, productId, 0);
     return { outcome: 'reserved', lines };
   }
 
@@ -158,7 +172,7 @@ export class ReservationService {
   /** Payment failed (compensation): the reserved units become available again. */
   async release(orderId: string, reason: string, meta: EventMeta = {}): Promise<ReservationLine[]> {
     const lines = await this.lock(orderId, [ReservationStatus.RESERVED]);
-    for (const line of lines) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line);
+    for (const line of lines) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line, line.quantity);
     return this.released(orderId, lines, reason, meta);
   }
 
@@ -173,8 +187,8 @@ export class ReservationService {
     await this.em.execute('insert into cancelled_order (order_id, reason) values (?, ?) on conflict do nothing', [orderId.toLowerCase(), reason]);
     const lines = await this.lock(orderId, [ReservationStatus.RESERVED, ReservationStatus.COMMITTED]);
     for (const line of lines) {
-      if (line.status === ReservationStatus.RESERVED) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line);
-      else await this.change(RESTOCK, [line.quantity, line.product_id], line);
+      if (line.status === ReservationStatus.RESERVED) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line, line.quantity);
+      else await this.change(RESTOCK, [line.quantity, line.product_id], line, line.quantity);
     }
     return this.released(orderId, lines, reason, meta);
   }
@@ -207,10 +221,15 @@ export class ReservationService {
     );
   }
 
-  /** One guarded stock change for a reservation line; no row means an invariant broke (retry, then dead letter). */
-  private async change(sql: string, params: unknown[], line: ReservationRow): Promise<void> {
-    const rows = await this.em.execute<{ product_id: string }[]>(sql, params);
-    if (!rows.length) throw new Error(`stock of product ${line.product_id} does not cover its ${line.status} reservation of ${line.quantity}`);
+  /**
+   * One guarded stock change for a reservation line; no row means an invariant broke (retry, then
+   * dead letter). `freed`: the units it makes available again; when the product had none before,
+   * it is back in stock and its level is recorded.
+   */
+  private async change(sql: string, params: unknown[], line: ReservationRow, freed = 0): Promise<void> {
+    const [row] = await this.em.execute<StockChange[]>(sql, params);
+    if (!row) throw new Error(`stock of product ${line.product_id} does not cover its ${line.status} reservation of ${line.quantity}`);
+    if (freed > 0 && row.available === freed) recordStockLevel(this.em, line.product_id, row.available);
   }
 
   private async available(productId: string): Promise<number> {
