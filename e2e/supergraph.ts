@@ -1,7 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { freePort } from '@shopgraph/infra';
 import { createLogger, type Logger, type Service } from '@shopgraph/kit';
-import { createTestDatabase, kafkaEnv, redisEnv } from '@shopgraph/testkit';
+import { createTestDatabase, elasticsearchEnv, kafkaEnv, redisEnv } from '@shopgraph/testkit';
 import { parse } from 'graphql';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,8 @@ import { createOrdersApp } from '../subgraphs/orders/src/app.ts';
 import { loadOrdersConfig } from '../subgraphs/orders/src/config.ts';
 import { createPaymentsApp } from '../subgraphs/payments/src/app.ts';
 import { loadPaymentsConfig } from '../subgraphs/payments/src/config.ts';
+import { createSearchApp } from '../subgraphs/search/src/app.ts';
+import { loadSearchConfig } from '../subgraphs/search/src/config.ts';
 import { createShippingApp } from '../subgraphs/shipping/src/app.ts';
 import { loadShippingConfig } from '../subgraphs/shipping/src/config.ts';
 
@@ -44,6 +46,7 @@ const subgraphs: Record<string, Start> = {
   orders: (env, logger) => createOrdersApp({ config: loadOrdersConfig(env), logger }),
   payments: (env, logger) => createPaymentsApp({ config: loadPaymentsConfig(env), logger }),
   shipping: (env, logger) => createShippingApp({ config: loadShippingConfig(env), logger }),
+  search: (env, logger) => createSearchApp({ config: loadSearchConfig(env), logger }),
 };
 
 /** A service started beside the supergraph's own (a replica, another router). */
@@ -104,7 +107,7 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     const logger = (name: string) => createLogger(name, process.env.E2E_LOG_LEVEL ?? 'silent');
     const base: Record<string, string> = {
       PORT: '0', NODE_ENV: 'test', JWT_ISSUER: ISSUER,
-      ...kafkaEnv(), ...redisEnv(),
+      ...kafkaEnv(), ...redisEnv(), ...elasticsearchEnv(),
       STAFF_EMAIL: STAFF.email, STAFF_PASSWORD: STAFF.password, STAFF_NAME: STAFF.name,
       ...env,
     };

@@ -74,6 +74,8 @@ const calleesOf = (service: ServiceSpec) => subgraphs.filter((s) => service.read
 const callers = subgraphs.filter((s) => calleesOf(s).length > 0);
 /** The services that publish or consume events. */
 const kafkaUsers = services.filter((s) => s.reads.has('KAFKA_BROKERS'));
+/** The services that use Elasticsearch (search). */
+const elasticsearchUsers = services.filter((s) => s.reads.has('ELASTICSEARCH_URL'));
 /** `host:port` entries of a KAFKA_BROKERS value. */
 const brokersOf = (value: string) => value.split(',').map((broker) => broker.trim());
 
@@ -218,6 +220,15 @@ describe('docker-compose.yml', () => {
     expect(new Set(kafkaUsers.map((s) => composeEnv(s.name).KAFKA_BROKERS)).size).toBe(1);
     expect(new Set(kafkaUsers.map((s) => composeEnv(s.name).KAFKA_TOPIC_PREFIX ?? '')).size).toBe(1);
   });
+
+  it('connects search to the Elasticsearch of the stack, once it is healthy', () => {
+    expect(elasticsearchUsers.map((s) => s.name)).toEqual(['search']);
+    for (const { name } of elasticsearchUsers) {
+      const host = new URL(composeEnv(name).ELASTICSEARCH_URL ?? '').hostname;
+      expect(Object.keys(compose.services), `${name}: ELASTICSEARCH_URL`).toContain(host);
+      expect(composeService(name).depends_on?.[host], `${name}: depends on ${host}`).toEqual({ condition: 'service_healthy' });
+    }
+  });
 });
 
 // --- k8s/ -----------------------------------------------------------------------------------------
@@ -358,6 +369,12 @@ describe('k8s', () => {
     expect(databaseUrl, `${name}: DATABASE_URL from a Secret`).toBeDefined();
     const placeholder = manifest('Secret', databaseUrl!.name).stringData?.[databaseUrl!.key];
     expect(new URL(placeholder ?? '').pathname).toBe(`/shopgraph_${name}`);
+  });
+
+  it.each(elasticsearchUsers)('gives $name its Elasticsearch URL (credentials and all) from the Secret', ({ name }) => {
+    const elasticsearchUrl = containerOf(name).env?.find((e) => e.name === 'ELASTICSEARCH_URL')?.valueFrom?.secretKeyRef;
+    expect(elasticsearchUrl, `${name}: ELASTICSEARCH_URL from a Secret`).toBeDefined();
+    expect(() => new URL(manifest('Secret', elasticsearchUrl!.name).stringData?.[elasticsearchUrl!.key] ?? '')).not.toThrow();
   });
 
   it('refers only to Secret and ConfigMap keys that exist', () => {

@@ -1,7 +1,7 @@
 // The whole supergraph as separate processes on this machine, no Docker: finds or starts the
 // infrastructure, gives each subgraph its own database, starts the subgraphs, then the router.
 // `npm start` runs it on the ports of supergraph.yaml; benchmarks run it on free ports.
-import { createDatabase, databaseUrl, dropDatabase, ensureKafka, ensurePostgres, ensureRedis, freePort, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
+import { createDatabase, databaseUrl, dropDatabase, ensureElasticsearch, ensureKafka, ensurePostgres, ensureRedis, freePort, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
@@ -26,6 +26,7 @@ export interface Stack {
   subgraphUrls: Record<string, string>;
   databaseUrls: Record<string, string>;
   kafkaBrokers: string[];
+  elasticsearchUrl: string;
   logs: string;
   stop(): Promise<void>;
 }
@@ -49,8 +50,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(postgres.stop);
     const redis = await ensureRedis({ dataDir: join(data, 'redis'), log: say });
     stops.push(redis.stop);
-    const kafka = await ensureKafka({ cacheDir: cache, dataDir: join(data, 'kafka'), log: say });
-    stops.push(kafka.stop);
+    // Kafka and Elasticsearch are JVMs that take seconds to start: both at once.
+    const [kafka, elasticsearch] = await Promise.allSettled([
+      ensureKafka({ cacheDir: cache, dataDir: join(data, 'kafka'), log: say }),
+      ensureElasticsearch({ cacheDir: cache, dataDir: join(data, 'elasticsearch'), log: say }),
+    ]);
+    for (const started of [kafka, elasticsearch]) if (started.status === 'fulfilled') stops.push(started.value.stop);
+    if (kafka.status === 'rejected') throw kafka.reason;
+    if (elasticsearch.status === 'rejected') throw elasticsearch.reason;
 
     const subgraphs = await Promise.all(
       readSupergraphConfig().map(async (s) => ({ name: s.name, port: options.ports === 'fixed' ? Number(new URL(s.url).port) : await freePort() })),
@@ -74,8 +81,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const shared = {
       NODE_ENV: process.env.NODE_ENV ?? 'development',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-      KAFKA_BROKERS: kafka.brokers.join(','),
+      KAFKA_BROKERS: kafka.value.brokers.join(','),
       REDIS_URL: redis.url,
+      ELASTICSEARCH_URL: elasticsearch.value.url,
       JWT_ISSUER: issuer,
       JWT_JWKS_URL: `${issuer}/.well-known/jwks.json`,
       ...subgraphUrlEnv,
@@ -93,7 +101,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const s of subgraphs.filter((s) => s.name === 'accounts')) await startSubgraph(s);
     await Promise.all(subgraphs.filter((s) => s.name !== 'accounts').map(startSubgraph));
     await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE }, ROUTER_NODE_FLAGS);
-    return { routerUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.brokers, logs, stop };
+    return { routerUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, logs, stop };
   } catch (error) {
     await stop();
     throw error;

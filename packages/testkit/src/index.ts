@@ -1,4 +1,5 @@
 export * from './database.ts';
+export * from './elasticsearch.ts';
 export * from './events.ts';
 export * from './graphql.ts';
 export * from './graphql-ws.ts';

@@ -2,6 +2,7 @@ import { createKafka, type KafkaClient, type KafkaOptions } from '@shopgraph/kit
 import { internalsOf } from '@shopgraph/kit/messaging/internal';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { elasticsearchEnv } from './elasticsearch.ts';
 import { redisEnv } from './redis.ts';
 
 /** The brokers of the Kafka the global setup found or started. */
@@ -23,9 +24,10 @@ export const kafkaEnv = (): { KAFKA_BROKERS: string; KAFKA_TOPIC_PREFIX: string 
 
 /**
  * The env of a service under test (for its config loader): its database, port 0, NODE_ENV=test,
- * `kafkaEnv()` and `redisEnv()` (services that use no Redis ignore it).
+ * `kafkaEnv()`, `redisEnv()` and `elasticsearchEnv()` (services that use no Redis or
+ * Elasticsearch ignore them).
  */
-export const serviceEnv = (databaseUrl: string): Record<string, string> => ({ DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'test', ...kafkaEnv(), ...redisEnv() });
+export const serviceEnv = (databaseUrl: string): Record<string, string> => ({ DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'test', ...kafkaEnv(), ...redisEnv(), ...elasticsearchEnv() });
 
 /** A kit Kafka client on the test broker, with this file's topic prefix unless told; close it when done. */
 export function createTestKafka(clientId: string, options: Partial<Omit<KafkaOptions, 'brokers' | 'clientId'>> = {}): KafkaClient {
