@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.cache/**', '.data/**', '**/*.js', '!eslint.config.js'] },
+  { ignores: ['**/node_modules/**', '.cache/**', '.data/**', '**/*.js', '!eslint.config.js', '!web/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -11,6 +11,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
+    },
+  },
+  {
+    // The web client: plain browser modules, no build step.
+    files: ['web/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'fetch', 'URL', 'URLSearchParams', 'localStorage', 'sessionStorage', 'setTimeout', 'clearTimeout', 'console', 'crypto', 'Intl', 'navigator', 'AbortController', 'Event', 'CustomEvent', 'HTMLElement', 'atob', 'WebSocket', 'FormData'].map((name) => [name, 'readonly']),
+      ),
     },
   },
 );

@@ -1,6 +1,7 @@
-// The Shopgraph web client: sign in, add a product to the cart, pay with a test card and watch the
-// order's status live. Plain DOM, no build step; it talks to the router it is served by: GraphQL
-// over HTTP at /graphql, and graphql-ws on the same URL for the live status.
+// The Shopgraph web client: sign in, search the catalog or pick a product, add it to the cart, pay
+// with a test card and watch the order's status live. Plain DOM, no build step; it talks to the
+// router it is served by: GraphQL over HTTP at /graphql, and graphql-ws on the same URL for the
+// live status.
 import { createClient } from '/vendor/graphql-ws/client.js';
 
 // Operations. (They live here, not in e2e/operations, while the subscription is not in every
@@ -9,7 +10,17 @@ const CART_VIEW = 'fragment CartView on Cart { lines { product { id name } quant
 const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { accessToken refreshToken expiresIn user { id email name } errors { code message field } } }';
 const REFRESH = 'mutation RefreshToken($input: RefreshTokenInput!) { refreshToken(input: $input) { accessToken refreshToken expiresIn errors { code message } } }';
 const LOGOUT = 'mutation Logout($input: LogoutInput!) { logout(input: $input) { errors { code message } } }';
-const SHOP = `query Shop { products(first: 8) { edges { node { id name price { amount currency } availableQuantity inStock } } } paymentMethods { id description } cart { ...CartView } } ${CART_VIEW}`;
+const PRODUCT_ROW = 'fragment ProductRow on Product { id name price { amount currency } availableQuantity inStock }';
+const SHOP = `query Shop { products(first: 8) { edges { node { ...ProductRow } } } paymentMethods { id description } cart { ...CartView } } ${PRODUCT_ROW} ${CART_VIEW}`;
+const SEARCH_SUGGESTIONS = 'query SearchSuggestions($prefix: String!, $first: Int) { searchSuggestions(prefix: $prefix, first: $first) }';
+const SEARCH_PRODUCTS = `query SearchProducts($query: String!, $first: Int, $after: String, $filter: ProductSearchFilter) {
+  searchProducts(query: $query, first: $first, after: $after, filter: $filter) {
+    total
+    edges { node { ...ProductRow } }
+    pageInfo { hasNextPage endCursor }
+    facets { categories { category { id name } count } priceRanges { min max count } }
+  }
+} ${PRODUCT_ROW}`;
 const ADD_TO_CART = `mutation AddToCart($input: AddToCartInput!) { addToCart(input: $input) { cart { ...CartView } errors { code message } } } ${CART_VIEW}`;
 const PLACE_ORDER = 'mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status statusHistory { version status reason at } } errors { code message field } } }';
 const ORDER = 'query Order($id: ID!) { order(id: $id) { id status statusHistory { version status reason at } payment { status } shipment { trackingNumber } } }';
@@ -253,13 +264,16 @@ function renderCart(cart) {
   checkoutKey = undefined; // a different cart is a different order
 }
 
+/** A product's row in a product table (the list and the search results). */
+const productRow = (product) => h('tr', {},
+  h('th', { scope: 'row' }, product.name),
+  h('td', {}, money(product.price)),
+  h('td', {}, product.inStock ? String(product.availableQuantity) : 'Sold out'),
+  h('td', {}, h('button', { type: 'button', disabled: !product.inStock, 'aria-label': `Add ${product.name} to cart`, onclick: () => addToCart(product.id) }, 'Add to cart')),
+);
+
 function renderProducts(products) {
-  $('products').replaceChildren(...products.map((product) => h('tr', {},
-    h('th', { scope: 'row' }, product.name),
-    h('td', {}, money(product.price)),
-    h('td', {}, product.inStock ? String(product.availableQuantity) : 'Sold out'),
-    h('td', {}, h('button', { type: 'button', disabled: !product.inStock, 'aria-label': `Add ${product.name} to cart`, onclick: () => addToCart(product.id) }, 'Add to cart')),
-  )));
+  $('products').replaceChildren(...products.map(productRow));
 }
 
 function renderPaymentMethods(methods) {
@@ -291,6 +305,208 @@ async function addToCart(productId) {
   } catch (error) {
     $('cart-error').textContent = error.message;
   }
+}
+
+// --- search: suggestions as you type (a combobox), results with facets and paging ------------------
+
+const SUGGEST_DELAY_MS = 150;
+const SUGGESTIONS = 6;
+const RESULTS_PAGE = 10;
+
+const searchInput = $('search-input');
+const suggestionList = $('suggestions');
+
+/** The search on screen ({ query, filter, shown, endCursor }); null when there is none. */
+let search = null;
+/** Each request takes the next number; an answer to anything but the latest is dropped. */
+let suggestRequest = 0;
+let searchRequest = 0;
+let suggestTimer;
+
+function searchErrorMessage(error) {
+  if (error.code === 'SEARCH_UNAVAILABLE') return 'Search is unavailable right now; please try again in a moment. The rest of the shop still works.';
+  if (error.code === 'BAD_USER_INPUT') return `That search could not be run: ${error.message}`;
+  return `Search failed: ${error.message}`;
+}
+
+const suggestionOptions = () => [...suggestionList.children];
+const activeSuggestion = () => suggestionOptions().findIndex((option) => option.getAttribute('aria-selected') === 'true');
+
+function setActiveSuggestion(index) {
+  const options = suggestionOptions();
+  options.forEach((option, i) => option.setAttribute('aria-selected', String(i === index)));
+  if (options[index]) {
+    searchInput.setAttribute('aria-activedescendant', options[index].id);
+    options[index].scrollIntoView({ block: 'nearest' });
+  } else {
+    searchInput.removeAttribute('aria-activedescendant');
+  }
+}
+
+function setSuggestionsOpen(open) {
+  suggestionList.hidden = !open;
+  searchInput.setAttribute('aria-expanded', String(open));
+  if (!open) setActiveSuggestion(-1);
+}
+
+function showSuggestions(suggestions) {
+  suggestionList.replaceChildren(...suggestions.map((text, index) => h('li', {
+    id: `suggestion-${index}`, role: 'option', 'aria-selected': 'false',
+    onmousedown: (event) => event.preventDefault(), // keeps the focus (and the list) in the box
+    onclick: () => chooseSuggestion(text),
+  }, text)));
+  setSuggestionsOpen(suggestions.length > 0);
+}
+
+function closeSuggestions() {
+  clearTimeout(suggestTimer);
+  suggestRequest += 1; // an answer still on its way is no longer wanted
+  setSuggestionsOpen(false);
+}
+
+/** Asks for suggestions once typing pauses, not on every key. */
+function suggestSoon() {
+  clearTimeout(suggestTimer);
+  const prefix = searchInput.value.trim();
+  if (!prefix) return closeSuggestions();
+  suggestTimer = setTimeout(() => suggest(prefix), SUGGEST_DELAY_MS);
+}
+
+async function suggest(prefix) {
+  const request = ++suggestRequest;
+  try {
+    const { searchSuggestions } = await gql(SEARCH_SUGGESTIONS, { prefix, first: SUGGESTIONS });
+    if (request === suggestRequest) showSuggestions(searchSuggestions);
+  } catch (error) {
+    // Suggestions are a convenience: the box still searches, and a search says what is wrong.
+    if (request === suggestRequest) setSuggestionsOpen(false);
+    console.warn('suggestions failed', error);
+  }
+}
+
+function chooseSuggestion(text) {
+  searchInput.value = text;
+  runSearch(text);
+}
+
+function onSearchKey(event) {
+  const options = suggestionOptions();
+  const open = !suggestionList.hidden;
+  if ((event.key === 'ArrowDown' || event.key === 'ArrowUp') && options.length) {
+    event.preventDefault();
+    setSuggestionsOpen(true);
+    const current = activeSuggestion();
+    const step = event.key === 'ArrowDown' ? 1 : -1;
+    setActiveSuggestion(current < 0 ? (step > 0 ? 0 : options.length - 1) : (current + step + options.length) % options.length);
+  } else if (event.key === 'Enter' && open && activeSuggestion() >= 0) {
+    event.preventDefault();
+    chooseSuggestion(options[activeSuggestion()].textContent);
+  } else if (event.key === 'Escape' && open) {
+    event.preventDefault();
+    closeSuggestions();
+  }
+}
+
+function runSearch(text) {
+  closeSuggestions();
+  const query = text.trim();
+  if (!query) {
+    $('search-error').textContent = 'Type what you are looking for.';
+    return;
+  }
+  search = { query, filter: {}, shown: 0, endCursor: null };
+  loadResults();
+}
+
+/** Changes the filter (a key set to null is dropped) and searches again from the first page. */
+function narrow(changes) {
+  const filter = Object.fromEntries(Object.entries({ ...search.filter, ...changes }).filter(([, value]) => value != null));
+  search = { ...search, filter, shown: 0, endCursor: null };
+  loadResults();
+}
+
+async function loadResults({ more = false } = {}) {
+  const current = search;
+  const request = ++searchRequest;
+  const results = $('search-results');
+  $('search-error').textContent = '';
+  $('more-results').disabled = true;
+  results.setAttribute('aria-busy', 'true');
+  try {
+    const variables = { query: current.query, first: RESULTS_PAGE, after: more ? current.endCursor : null, filter: Object.keys(current.filter).length ? current.filter : null };
+    const { searchProducts: page } = await gql(SEARCH_PRODUCTS, variables);
+    if (request !== searchRequest) return;
+    const products = page.edges.map((edge) => edge.node);
+    current.shown += products.length;
+    current.endCursor = page.pageInfo.endCursor;
+    if (more) $('search-products').append(...products.map(productRow));
+    else {
+      $('search-products').replaceChildren(...products.map(productRow));
+      renderFacets(page.facets, current.filter, products[0]?.price.currency ?? 'USD');
+    }
+    $('search-summary').textContent = summaryOf(current, page.total);
+    $('more-results').hidden = !page.pageInfo.hasNextPage;
+    results.querySelector('table').hidden = current.shown === 0;
+    results.hidden = false;
+  } catch (error) {
+    if (request !== searchRequest) return;
+    $('search-error').textContent = searchErrorMessage(error);
+    if (!more) results.hidden = true; // the results of another query or filter would mislead
+  } finally {
+    if (request === searchRequest) {
+      $('more-results').disabled = false;
+      results.removeAttribute('aria-busy');
+    }
+  }
+}
+
+function summaryOf({ query, filter, shown }, total) {
+  const narrowed = Object.keys(filter).length ? ' (filtered)' : '';
+  if (total === 0) return `No products match “${query}”${narrowed}.`;
+  const count = `${total} ${total === 1 ? 'result' : 'results'} for “${query}”${narrowed}`;
+  return shown < total ? `${count}, showing ${shown}.` : `${count}.`;
+}
+
+/** A price band; both ends are inclusive, the last band has no upper end. */
+function priceRangeLabel({ min, max }, currency) {
+  if (max == null) return `${money({ amount: min, currency })} and up`;
+  if (min === 0) return `Up to ${money({ amount: max, currency })}`;
+  return `${money({ amount: min, currency })} – ${money({ amount: max, currency })}`;
+}
+
+/** A facet as a toggle: pressing narrows the results to it, pressing again widens them back. */
+const facetButton = (label, count, pressed, onPress) =>
+  h('button', { type: 'button', class: 'facet', 'aria-pressed': String(pressed), onclick: onPress }, label, ' ', h('span', { class: 'count' }, `(${count})`));
+
+function renderFacets(facets, filter, currency) {
+  const group = (id, title, buttons) => buttons.length
+    ? h('div', { class: 'facet-group', role: 'group', 'aria-labelledby': id }, h('span', { id, class: 'facet-title' }, title), ...buttons)
+    : null;
+  const categories = facets.categories.filter(({ count, category }) => count > 0 || filter.categoryId === category.id).map(({ category, count }) => {
+    const pressed = filter.categoryId === category.id;
+    return facetButton(category.name, count, pressed, () => narrow({ categoryId: pressed ? null : category.id }));
+  });
+  const chosen = (range) => filter.minPrice === range.min && (filter.maxPrice ?? null) === range.max;
+  const prices = facets.priceRanges.filter((range) => range.count > 0 || chosen(range)).map((range) => {
+    const pressed = chosen(range);
+    return facetButton(priceRangeLabel(range, currency), range.count, pressed, () => narrow(pressed ? { minPrice: null, maxPrice: null } : { minPrice: range.min, maxPrice: range.max }));
+  });
+  const inStock = filter.inStock === true;
+  $('facets').replaceChildren(...[
+    group('facet-category', 'Category', categories),
+    group('facet-price', 'Price', prices),
+    group('facet-stock', 'Availability', [h('button', { type: 'button', class: 'facet', 'aria-pressed': String(inStock), onclick: () => narrow({ inStock: inStock ? null : true }) }, 'In stock only')]),
+    Object.keys(filter).length ? h('button', { type: 'button', class: 'link', onclick: () => narrow({ categoryId: null, minPrice: null, maxPrice: null, inStock: null }) }, 'Clear filters') : null,
+  ].filter(Boolean));
+}
+
+function clearSearch() {
+  search = null;
+  searchRequest += 1;
+  closeSuggestions();
+  searchInput.value = '';
+  $('search-error').textContent = '';
+  $('search-results').hidden = true;
 }
 
 /** Kept until the server answers, so retrying after a lost response never orders twice. */
@@ -359,6 +575,7 @@ function signOut(message = '') {
   if (ended && !message) gql(LOGOUT, { input: { refreshToken: ended.refreshToken } }, { authorized: false }).catch(() => {});
   $('order').hidden = true;
   $('ship-name').value = '';
+  clearSearch();
   showSignedIn(false);
   notice(message);
 }
@@ -366,3 +583,11 @@ function signOut(message = '') {
 $('sign-in-form').addEventListener('submit', signIn);
 $('checkout-form').addEventListener('submit', placeOrder);
 $('sign-out').addEventListener('click', () => signOut());
+$('search-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  runSearch(searchInput.value);
+});
+searchInput.addEventListener('input', suggestSoon);
+searchInput.addEventListener('keydown', onSearchKey);
+searchInput.addEventListener('blur', closeSuggestions);
+$('more-results').addEventListener('click', () => loadResults({ more: true }));
