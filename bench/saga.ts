@@ -9,11 +9,10 @@
 //          --rounds 3  --rate-seconds 10  --products 10
 //          --profile (V8 CPU profiles of every service into .data/bench/profiles/; figures then not comparable)
 import { ensureKafka, ensurePostgres, repoDirs } from '@shopgraph/infra';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { machineInfo } from './lib/machine.ts';
 import { loadAverage } from './saga/cpu.ts';
 import { benchRelay, type RelayBenchResult } from './saga/relay-bench.ts';
 import { benchSagas, type LevelResult, type SagaBenchResult } from './saga/saga-load.ts';
@@ -130,18 +129,6 @@ if (failure) {
 }
 // kafkajs and pg pools may keep timers alive a moment longer; everything is closed.
 setTimeout(() => process.exit(), 1_000).unref();
-
-function machineInfo() {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
-  let nproc = cpus().length;
-  try {
-    nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
-  } catch {
-    // os.cpus() it is
-  }
-  return { nproc, cpuModel: model, memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, node: process.version, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim() };
-}
 
 function table(r: typeof report): string {
   const out: string[] = [];

@@ -33,8 +33,8 @@ export interface CpuUsage {
 
 /**
  * Labels a process, or undefined to ignore it: our own children by their entry point (router,
- * each subgraph, the Kafka broker), Postgres backends by database (only databases whose name
- * starts with `dbPrefix`), and Postgres' background processes.
+ * each subgraph, the Kafka broker, Elasticsearch, the reindex script), Postgres backends by
+ * database (only databases whose name starts with `dbPrefix`), and Postgres' background processes.
  */
 function labelOf(pid: number, ppid: number, cmdline: string, dbPrefix: string): string | undefined {
   if (ppid === process.pid) {
@@ -42,8 +42,12 @@ function labelOf(pid: number, ppid: number, cmdline: string, dbPrefix: string): 
     if (subgraph) return subgraph[1]!;
     if (cmdline.includes('router/src/index.ts')) return 'router';
     if (cmdline.includes('kafka.Kafka')) return 'kafka (JVM)';
+    if (cmdline.includes('org.elasticsearch.')) return 'elasticsearch (JVMs)';
+    if (cmdline.includes('scripts/search-reindex.ts')) return 'search:reindex';
     return undefined;
   }
+  // Elasticsearch's server JVM is the child of its launcher, which is ours.
+  if (cmdline.includes('org.elasticsearch.bootstrap.Elasticsearch') && readStat(ppid)?.ppid === process.pid) return 'elasticsearch (JVMs)';
   if (!cmdline.startsWith('postgres')) return undefined;
   // "postgres: 15/main: <user> <database> 127.0.0.1(port) <state>" (the cluster name is optional).
   const backend = /^postgres: (?:\S+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])/.exec(cmdline);

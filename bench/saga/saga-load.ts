@@ -266,8 +266,11 @@ async function seedProducts(call: Call, count: number): Promise<string[]> {
   return ids;
 }
 
-/** A new customer per saga (so each starts with an empty cart): a token signed with the accounts service's own key, as e2e/support.ts does. */
-async function customerTokens(stack: Stack): Promise<() => Promise<string>> {
+/**
+ * Customer tokens signed with the accounts service's own key, as e2e/support.ts does: a new
+ * customer per call (so each saga starts with an empty cart), or the one given.
+ */
+export async function customerTokens(stack: Stack): Promise<(subject?: string) => Promise<string>> {
   const db = new pg.Client({ connectionString: stack.databaseUrls['accounts'] });
   await db.connect();
   let jwk: JWK;
@@ -278,12 +281,12 @@ async function customerTokens(stack: Stack): Promise<() => Promise<string>> {
   }
   const key = await importJWK(jwk, jwk.alg);
   const issuer = new URL(stack.subgraphUrls['accounts']!).origin; // the stack's JWT_ISSUER
-  return () =>
+  return (subject = crypto.randomUUID()) =>
     new SignJWT({ scope: 'customer' })
       .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid! })
       .setIssuer(issuer)
       .setAudience('shopgraph')
-      .setSubject(crypto.randomUUID())
+      .setSubject(subject)
       .setIssuedAt()
       .setExpirationTime('10m')
       .sign(key);

@@ -1,0 +1,141 @@
+// Figure 2: how long after catalog answers an updateProduct the change is searchable, while
+// changes flow at a fixed rate. Each change renames and reprices a different product (catalog
+// records catalog.product.changed in its outbox; the relay, Kafka, the search consumer and the
+// index's refresh do the rest). Every 50 ms one Elasticsearch search asks which pending products
+// already have their new price: a search sees refreshed segments only (unlike a realtime GET),
+// and name and price arrive in the same partial update. Only those that match come back, so
+// polling costs little however many changes are pending.
+import { sleep } from '@shopgraph/core/lifecycle';
+import { operation } from '../../e2e/operations.ts';
+import type { graphqlClient } from '../saga/http.ts';
+import { distribution, round, type Distribution } from '../saga/stats.ts';
+import { productName, random, type ProductSpec } from './catalog.ts';
+import type { ElasticsearchClient } from './elasticsearch.ts';
+import { failures, now, openLoop } from './load.ts';
+import { problemOf } from './searches.ts';
+
+const UPDATE_PRODUCT = operation('UpdateProduct');
+const POLL_EVERY_MS = 50;
+/** Products per poll; more wait for the next one. */
+const POLL_BATCH = 2_000;
+/** A change not searchable this long after the window counts as lost. */
+const GIVE_UP_MS = 30_000;
+
+export interface FreshnessResult {
+  rate: number;
+  seconds: number;
+  changesSent: number;
+  changesAccepted: number;
+  achievedPerS: number;
+  mutationFailed: Record<string, number>;
+  /** Not sent: `maxInFlight` updates were still waiting (catalog could not keep up). */
+  skipped: number;
+  /** updateProduct, from when it was due to its answer. */
+  mutationMs: Distribution;
+  /** From updateProduct's answer to the first poll that found the new price. */
+  answerToSearchableMs: Distribution;
+  /** Accepted changes never seen searchable (within 30 s of the window's end). */
+  notSearchable: number;
+  pollMs: Distribution;
+}
+
+export async function measureFreshness(options: {
+  catalog: ReturnType<typeof graphqlClient>;
+  staffToken: string;
+  es: ElasticsearchClient;
+  alias: string;
+  products: readonly ProductSpec[];
+  currency: string;
+  rate: number;
+  seconds: number;
+  maxInFlight: number;
+  signal: AbortSignal;
+  seed: number;
+}): Promise<FreshnessResult> {
+  const { catalog, staffToken, es, alias, products, rate, seconds, signal } = options;
+  const rand = random(options.seed);
+  // A different product for every change (in a shuffled order), so no two changes of one product are pending at once.
+  const order = products.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const pending = new Map<string, { price: number; answeredAt: number }>();
+  const latencies: number[] = [];
+  const polls: number[] = [];
+  const loadDone = new AbortController();
+
+  const poller = (async () => {
+    let giveUpAt = Number.POSITIVE_INFINITY;
+    while (!signal.aborted) {
+      if (loadDone.signal.aborted) {
+        if (pending.size === 0) return;
+        giveUpAt = Math.min(giveUpAt, now() + GIVE_UP_MS);
+        if (now() > giveUpAt) return;
+      }
+      const started = now();
+      if (pending.size > 0) {
+        const batch = [...pending].slice(0, POLL_BATCH);
+        const { status, body } = await es.request<{ hits?: { hits: { _id: string; fields?: { 'price.amount'?: number[] } }[] } }>('POST', `/${alias}/_search`, {
+          query: { bool: { filter: [{ ids: { values: batch.map(([id]) => id) } }, { terms: { 'price.amount': [...new Set(batch.map(([, change]) => change.price))] } }] } },
+          size: batch.length,
+          _source: false,
+          docvalue_fields: ['price.amount'],
+        });
+        const seen = now();
+        polls.push(seen - started);
+        if (status === 200) {
+          for (const hit of body.hits?.hits ?? []) {
+            const change = pending.get(hit._id);
+            // Another pending change's price may be this product's old one: its own price decides.
+            if (change && hit.fields?.['price.amount']?.[0] === change.price) {
+              latencies.push(seen - change.answeredAt);
+              pending.delete(hit._id);
+            }
+          }
+        }
+      }
+      await sleep(Math.max(0, POLL_EVERY_MS - (now() - started)), signal);
+    }
+  })();
+
+  const load = await openLoop({
+    rate,
+    seconds,
+    maxInFlight: options.maxInFlight,
+    signal,
+    send: async (i) => {
+      const product = products[order[i % order.length]!]!;
+      let name = productName(rand, product.noun);
+      while (name === product.name) name = productName(rand, product.noun);
+      const step = 100 + Math.floor(rand() * 900);
+      const price = product.price > step + 99 && rand() < 0.5 ? product.price - step : product.price + step;
+      const result = await catalog.post(UPDATE_PRODUCT, { input: { id: product.id, name, price: { amount: price, currency: options.currency } } }, staffToken);
+      const answeredAt = now();
+      const payload = result.data?.['updateProduct'];
+      const problem = problemOf(result) ?? (payload?.product ? undefined : `updateProduct: ${JSON.stringify(payload?.errors ?? null)}`);
+      if (problem) return { ok: false, error: problem };
+      product.name = name;
+      product.price = price;
+      pending.set(product.id, { price, answeredAt });
+      return { ok: true };
+    },
+  });
+  loadDone.abort();
+  await poller;
+
+  const accepted = load.samples.filter((s) => s.outcome.ok);
+  return {
+    rate,
+    seconds: round(load.seconds),
+    changesSent: load.samples.length,
+    changesAccepted: accepted.length,
+    achievedPerS: round(accepted.length / load.seconds),
+    mutationFailed: failures(load.samples),
+    skipped: load.skipped,
+    mutationMs: distribution(accepted.map((s) => s.end - s.due)),
+    answerToSearchableMs: distribution(latencies),
+    notSearchable: pending.size,
+    pollMs: distribution(polls),
+  };
+}
