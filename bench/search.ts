@@ -3,8 +3,8 @@
 // subgraphs, the router, real Postgres, Kafka, Redis and Elasticsearch); the shop is written into
 // catalog's and inventory's databases in bulk and the index built from them by
 // `npm run search:reindex`. Then:
-//  1. searchProducts through the router at fixed rates (open loop), and the search service's own
-//     Elasticsearch query sent directly at the same rates, with Elasticsearch's `took`;
+//  1. searchProducts at fixed rates (open loop) through the router, of the search subgraph alone,
+//     and as the search service's own Elasticsearch query sent directly, with its `took`;
 //  2. product change → searchable, while updateProduct runs at a fixed rate against catalog;
 //  3. a full reindex with searches running throughout: its time, and failed searches;
 //  4. cart reads with the Redis cache and without (a second cart process), as ratios.
@@ -187,6 +187,8 @@ async function measure(stack: Stack): Promise<void> {
   const es = elasticsearchClient(stack.elasticsearchUrl, { maxSockets: 256, timeoutMs: 10_000 });
   const router = graphqlClient(stack.routerUrl, { maxSockets: 256, timeoutMs: 10_000 });
   try {
+    // What an interrupted run left (Ctrl-C stops Elasticsearch before the run can drop its indices).
+    await dropIndices(es, DB_PREFIX, serviceEnv.ELASTICSEARCH_INDEX_PREFIX);
     const reindexEnv = {
       ELASTICSEARCH_URL: stack.elasticsearchUrl,
       ELASTICSEARCH_INDEX_PREFIX: serviceEnv.ELASTICSEARCH_INDEX_PREFIX,
@@ -209,9 +211,9 @@ async function measure(stack: Stack): Promise<void> {
       for (let quiet = 0; quiet < 2 && performance.now() < until && !signal.aborted; ) quiet = (await stackCpu()) <= idlePct * 1.3 + 15 ? quiet + 1 : 0;
       if (performance.now() >= until) log('the stack is still busy after 90 s; going on');
     };
-    const window = async <T>(measure: () => Promise<T>): Promise<T & { cpu: CpuUsage }> => {
+    const window = async <T>(work: () => Promise<T>): Promise<T & { cpu: CpuUsage }> => {
       const before = sampleCpu(`${DB_PREFIX}_`);
-      const result = await measure();
+      const result = await work();
       return { ...result, cpu: cpuBetween(before, sampleCpu(`${DB_PREFIX}_`)) };
     };
 
@@ -239,13 +241,13 @@ async function measure(stack: Stack): Promise<void> {
       try {
         for (const rate of options.rates) {
           if (signal.aborted) break;
-          const measure = async (send: (i: number) => Promise<Outcome>, withTook = false) => {
+          const searchWindow = async (send: (i: number) => Promise<Outcome>, withTook = false) => {
             await settle();
             return window(async () => summarize(await openLoop({ rate, seconds: options.seconds, maxInFlight: 256, signal, send }), withTook));
           };
-          const routerWindow = await measure(routerSearch(router, cases));
-          const subgraphWindow = await measure(subgraphSearch(subgraph, cases));
-          const esWindow = await measure(directSearch(es, alias, cases), true);
+          const routerWindow = await searchWindow(routerSearch(router, cases));
+          const subgraphWindow = await searchWindow(subgraphSearch(subgraph, cases));
+          const esWindow = await searchWindow(directSearch(es, alias, cases), true);
           results.search.push({ rate, router: routerWindow, subgraph: subgraphWindow, elasticsearch: esWindow });
           log(
             `searches at ${rate}/s: router p50 ${routerWindow.latencyMs.p50} ms p99 ${routerWindow.latencyMs.p99} ms (failed ${JSON.stringify(routerWindow.failed)}, skipped ${routerWindow.skipped}); ` +

@@ -47,11 +47,11 @@ export async function aliasTarget(es: ElasticsearchClient, alias: string): Promi
   return status === 200 ? Object.keys(body)[0] : undefined;
 }
 
-/** Drops every index whose name starts with `prefix` (the run's own; the node keeps its data between runs). */
-export async function dropIndices(es: ElasticsearchClient, prefix: string): Promise<void> {
+/** Drops every index whose name starts with `prefix`, except those starting with `keep` (the node keeps its data between runs). */
+export async function dropIndices(es: ElasticsearchClient, prefix: string, keep?: string): Promise<void> {
   if (!prefix) throw new Error('dropIndices needs a prefix');
   // By name: deleting by wildcard is refused (action.destructive_requires_name).
   const { body } = await es.request<{ index: string }[]>('GET', `/_cat/indices/${encodeURIComponent(prefix)}*?format=json&h=index&expand_wildcards=all`);
-  const names = body.map((row) => row.index).filter((name) => name.startsWith(prefix));
+  const names = body.map((row) => row.index).filter((name) => name.startsWith(prefix) && !(keep && name.startsWith(keep)));
   if (names.length) await es.request('DELETE', `/${names.map(encodeURIComponent).join(',')}`);
 }
