@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine.ts';
+import { positive, startBenchRun } from './lib/run.ts';
 import { loadAverage } from './saga/cpu.ts';
 import { benchRelay, type RelayBenchResult } from './saga/relay-bench.ts';
 import { benchSagas, type LevelResult, type SagaBenchResult } from './saga/saga-load.ts';
@@ -30,11 +31,6 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
   },
 });
-const positive = (name: string, value: string | undefined): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got ${value})`);
-  return n;
-};
 const options = {
   relay: args.only !== 'sagas',
   sagas: args.only !== 'relay',
@@ -51,26 +47,7 @@ const options = {
 if (args.only && args.only !== 'relay' && args.only !== 'sagas') throw new Error('--only is relay or sagas');
 
 const TARGETS = { relayRatio: 0.5, commitToPublishP99Ms: 50, sagasPerS: 200, sagasPerSStretch: 500 };
-const startedAt = new Date();
-const log = (message: string) => process.stderr.write(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
-
-// Ctrl-C / SIGTERM: stop measuring, then the finally blocks stop the stack and drop the scratch database.
-// (Listening here also keeps the infra package's exit hook from exiting before that cleanup.)
-const interrupted = new AbortController();
-let signals = 0;
-for (const name of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(name, () => {
-    if (++signals > 1) process.exit(130);
-    log(`${name}: stopping (again to force)`);
-    interrupted.abort();
-  });
-}
-// Bounded in time whatever happens: past this, abort (the cleanup still runs).
-const deadline = setTimeout(() => {
-  log('time limit reached: stopping');
-  interrupted.abort();
-}, 20 * 60_000);
-deadline.unref();
+const { startedAt, log, signal } = startBenchRun(20);
 
 const machine = machineInfo();
 const load = { start: loadAverage(), end: '' };
@@ -89,7 +66,7 @@ try {
   // The stack finds these instead of starting its own.
   process.env.DATABASE_URL = postgres.url;
   process.env.KAFKA_BROKERS = kafka.brokers.join(',');
-  if (options.relay && !interrupted.signal.aborted) {
+  if (options.relay && !signal.aborted) {
     log(`relay vs raw producer: ${options.events} events x ${options.rounds} rounds`);
     relay = await benchRelay({
       postgresUrl: postgres.url,
@@ -98,14 +75,14 @@ try {
       rounds: options.rounds,
       batchSize: 500,
       rate: { eventsPerSecond: 1000, perTransaction: 10, seconds: options.rateSeconds },
-      signal: interrupted.signal,
+      signal,
       log,
     });
   }
-  if (options.sagas && !interrupted.signal.aborted) {
+  if (options.sagas && !signal.aborted) {
     const profileDir = options.profile ? join(data, 'bench', 'profiles', startedAt.toISOString().replaceAll(':', '-')) : undefined;
     if (profileDir) log(`profiling the services into ${profileDir}`);
-    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, profileDir, signal: interrupted.signal, log });
+    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, profileDir, signal, log });
   }
 } catch (error) {
   failure = error;
@@ -116,7 +93,7 @@ try {
 load.end = loadAverage();
 
 const command = `npm run bench:saga${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), command, machine, loadAverage: load, options, targets: TARGETS, relay, sagas, interrupted: interrupted.signal.aborted, error: failure ? String(failure instanceof Error ? (failure.stack ?? failure.message) : failure) : undefined };
+const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), command, machine, loadAverage: load, options, targets: TARGETS, relay, sagas, interrupted: signal.aborted, error: failure ? String(failure instanceof Error ? (failure.stack ?? failure.message) : failure) : undefined };
 const resultsDir = join(import.meta.dirname, 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `saga-${startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);

@@ -24,6 +24,7 @@ import { sleep } from '@shopgraph/core/lifecycle';
 import { operation } from '../e2e/operations.ts';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { machineInfo } from './lib/machine.ts';
+import { positive, startBenchRun } from './lib/run.ts';
 import { cpuBetween, loadAverage, sampleCpu, type CpuUsage } from './saga/cpu.ts';
 import { graphqlClient } from './saga/http.ts';
 import { benchCart, type CartResult } from './search/cart.ts';
@@ -53,11 +54,6 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: FIGURES.join(',') },
   },
 });
-const positive = (name: string, value: string | undefined): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got ${value})`);
-  return n;
-};
 const only = new Set((args.only ?? '').split(',').map((s) => s.trim()));
 for (const figure of only) if (!(FIGURES as readonly string[]).includes(figure)) throw new Error(`--only takes ${FIGURES.join(',')} (got ${figure})`);
 const options = {
@@ -79,25 +75,7 @@ const options = {
 const TARGETS = { searchP99Ms: 50, searchableP99Ms: 1000, failedDuringReindex: 0 };
 const CURRENCY = 'USD'; // catalog's default CURRENCY
 const DB_PREFIX = 'benchsearch';
-const startedAt = new Date();
-const log = (message: string) => process.stderr.write(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
-
-// Ctrl-C / SIGTERM: stop measuring, then the finally block stops the stack and drops what the run made.
-const interrupted = new AbortController();
-let signals = 0;
-for (const name of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(name, () => {
-    if (++signals > 1) process.exit(130);
-    log(`${name}: stopping (again to force)`);
-    interrupted.abort();
-  });
-}
-const deadline = setTimeout(() => {
-  log('time limit reached: stopping');
-  interrupted.abort();
-}, 45 * 60_000);
-deadline.unref();
-const { signal } = interrupted;
+const { startedAt, log, signal } = startBenchRun(45);
 
 const machine = machineInfo();
 const load = { start: loadAverage(), end: '' };
