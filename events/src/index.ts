@@ -7,6 +7,13 @@ export { envelopeSchema, type Envelope } from './envelope.ts';
 /** Every topic the system uses, with the settings it is created with. */
 export const topics = [...new Set(Object.values(contracts).map((c) => c.topic))].sort();
 
+/**
+ * Whether a cancellation waits for shipping's verdict: a CONFIRMED order has a shipment, and only
+ * shipping knows whether the goods left. Compensation then follows `shipping.shipment.cancelled`,
+ * and never comes if the shipment had already gone (the cancellation is void).
+ */
+export const awaitsShippingVerdict = (cancelled: EventData<'orders.order.cancelled'>): boolean => cancelled.previousStatus === 'CONFIRMED';
+
 export const isEventType = (type: string): type is EventType => Object.hasOwn(contracts, type);
 
 /** Why a message cannot be handled whatever the retry: it goes straight to the dead-letter topic. */

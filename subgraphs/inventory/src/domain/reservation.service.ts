@@ -1,4 +1,3 @@
-import type { EventData } from '@shopgraph/events';
 import { recordEvent, type EntityManager } from '@shopgraph/kit';
 import { ReservationStatus } from '../entities/reservation.entity.ts';
 import { recordStockLevel } from './inventory.service.ts';
@@ -26,13 +25,6 @@ export type ReserveOutcome =
    * was handled (a dead letter replayed late): nothing changed, nothing recorded.
    */
   | { outcome: 'unchanged' };
-
-/**
- * Whether an order's cancellation waits for shipping's verdict before its stock is given back: a
- * CONFIRMED order has a shipment, and only shipping knows whether the goods left. Its stock comes
- * back on `shipping.shipment.cancelled`, and never if the shipment had already gone.
- */
-export const awaitsShipping = (cancelled: EventData<'orders.order.cancelled'>): boolean => cancelled.previousStatus === 'CONFIRMED';
 
 export interface EventMeta {
   /** The W3C trace context of the event being handled, carried on to the events it causes. */

@@ -1,5 +1,6 @@
+import { awaitsShippingVerdict } from '@shopgraph/events';
 import type { EventHandlers } from '@shopgraph/kit';
-import { awaitsShipping, ReservationService } from '../domain/reservation.service.ts';
+import { ReservationService } from '../domain/reservation.service.ts';
 
 /**
  * Inventory's part of the checkout saga (consumer group `inventory.saga`): reserve on order
@@ -22,7 +23,7 @@ export const sagaHandlers: EventHandlers = {
     await new ReservationService(em).release(event.data.orderId, 'payment failed', { traceparent: event.traceparent });
   },
   'orders.order.cancelled': async (event, em) => {
-    if (awaitsShipping(event.data)) return; // restocked on shipping.shipment.cancelled, if ever
+    if (awaitsShippingVerdict(event.data)) return; // restocked on shipping.shipment.cancelled, if ever
     await new ReservationService(em).cancel(event.data.orderId, event.data.reason, { traceparent: event.traceparent });
   },
   'shipping.shipment.cancelled': async (event, em) => {

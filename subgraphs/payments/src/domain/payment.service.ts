@@ -23,13 +23,6 @@ export interface PaymentFacts {
  */
 export const readyToCharge = (facts: PaymentFacts): boolean => facts.status === 'PENDING' && facts.orderKnown && facts.stockReserved;
 
-/**
- * Whether an order's cancellation waits for shipping's verdict before its payment is touched: a
- * CONFIRMED order has a shipment, and only shipping knows whether the goods left. It is refunded
- * on `shipping.shipment.cancelled`, and never if the shipment had already gone.
- */
-export const awaitsShipping = (cancelled: EventData<'orders.order.cancelled'>): boolean => cancelled.previousStatus === 'CONFIRMED';
-
 /** What cancelling the order does to its payment: refund a captured one, void a pending one, else nothing. */
 export function onOrderCancelled(status: PaymentStatus): 'refund' | 'cancel' | 'none' {
   if (status === 'SUCCEEDED') return 'refund';

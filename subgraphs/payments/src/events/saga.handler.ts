@@ -1,6 +1,7 @@
+import { awaitsShippingVerdict } from '@shopgraph/events';
 import type { EventHandlers } from '@shopgraph/kit';
 import type { PaymentGateway } from '../domain/payment-provider.ts';
-import { awaitsShipping, PaymentService } from '../domain/payment.service.ts';
+import { PaymentService } from '../domain/payment.service.ts';
 
 /**
  * Payments' part of the checkout saga (consumer group `payments.saga`): an order's payment intent
@@ -24,7 +25,7 @@ export const sagaHandlers = (gateway: PaymentGateway): EventHandlers => ({
     await new PaymentService(em, gateway).stockRejected(event.data.orderId);
   },
   'orders.order.cancelled': async (event, em) => {
-    if (awaitsShipping(event.data)) return; // refunded on shipping.shipment.cancelled, if ever
+    if (awaitsShippingVerdict(event.data)) return; // refunded on shipping.shipment.cancelled, if ever
     await new PaymentService(em, gateway).orderCancelled(event.data);
   },
   'shipping.shipment.cancelled': async (event, em) => {

@@ -1,5 +1,5 @@
 import { LockMode } from '@mikro-orm/postgresql';
-import type { EventData } from '@shopgraph/events';
+import { awaitsShippingVerdict, type EventData } from '@shopgraph/events';
 import { advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
 import { randomInt } from 'node:crypto';
 import { ShipmentEvent } from '../entities/shipment-event.entity.ts';
@@ -107,7 +107,7 @@ export class ShippingService {
     const found = await this.em.findOne(Shipment, { orderId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
     // A CONFIRMED order whose shipment is not there (its CONFIRMED event still to come, e.g. a dead
     // letter) gets one cancelled at once: the verdict still comes, and a late CONFIRMED adds none.
-    const shipment = found ?? (order.previousStatus === 'CONFIRMED' ? this.create(orderId, order.userId) : null);
+    const shipment = found ?? (awaitsShippingVerdict(order) ? this.create(orderId, order.userId) : null);
     if (!shipment || !cancelsWithOrder(shipment.status)) return shipment;
     const at = new Date();
     shipment.status = 'CANCELLED';
