@@ -1,13 +1,15 @@
 import { batchLoader, type RequestContext, type RequestInput } from '@shopgraph/kit';
 import type DataLoader from 'dataloader';
 import { CatalogService } from './domain/catalog.service.ts';
-import type { Product } from './entities/index.ts';
+import type { Category, Product } from './entities/index.ts';
 
 export interface CatalogContext extends RequestContext {
   catalog: CatalogService;
   currency: string;
   /** Batches the product lookups of one request (entity references, cart pricing). */
   products: DataLoader<string, Product | null>;
+  /** Batches the category references of one request (every product of a page names one). */
+  categories: DataLoader<string, Category | null>;
 }
 
 export const catalogContext =
@@ -15,5 +17,6 @@ export const catalogContext =
   ({ identity, em }: RequestInput<unknown>): CatalogContext => {
     const catalog = new CatalogService(em, currency);
     const products = batchLoader(async (ids) => new Map((await catalog.findProducts(ids)).map((product) => [product.id, product])), null);
-    return { identity, catalog, currency, products };
+    const categories = batchLoader(async (ids) => new Map((await catalog.findCategories(ids)).map((category) => [category.id, category])), null);
+    return { identity, catalog, currency, products, categories };
   };

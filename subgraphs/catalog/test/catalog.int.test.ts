@@ -85,6 +85,28 @@ describe('catalog subgraph', () => {
     expect(bad.errors?.[0]).toMatchObject({ message: expect.stringMatching(/first must be between/), extensions: { code: 'BAD_USER_INPUT', reason: 'INVALID_PAGE_SIZE' } });
   });
 
+  it('pages through products of the same name by id, each exactly once', async () => {
+    const twins = await graphql(url, CREATE_CATEGORY, { input: { name: 'Twins', slug: 'twins' } }, staff);
+    const twinsId = twins.data!['createCategory'].category.id;
+    const created: string[] = [];
+    for (const n of [1, 2, 3, 4, 5]) created.push((await createProduct({ sku: `TWIN-${n}`, name: 'Same name', categoryId: twinsId })).product.id);
+    const query = `query($after: String, $categoryId: ID) { products(first: 2, after: $after, categoryId: $categoryId) { edges { node { id } } pageInfo { hasNextPage endCursor } } }`;
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const page: any = (await graphql(url, query, { categoryId: twinsId, after })).data!['products'];
+      seen.push(...page.edges.map((e: any) => e.node.id));
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+    } while (after);
+    expect(seen).toEqual([...created].sort());
+  });
+
+  it('resolves category references', async () => {
+    const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Category { id name } } }`;
+    const response = await graphql(url, query, { r: [{ __typename: 'Category', id: categoryId }, { __typename: 'Category', id: crypto.randomUUID() }, { __typename: 'Category', id: categoryId }] });
+    expect(response.data!['_entities']).toEqual([{ id: categoryId, name: expect.any(String) }, null, { id: categoryId, name: expect.any(String) }]);
+  });
+
   it('prices cart lines and subtotals from current prices (entity references)', async () => {
     const a = await createProduct({ sku: 'PRICE-A', name: 'A', price: { amount: 250, currency: 'USD' } });
     const b = await createProduct({ sku: 'PRICE-B', name: 'B', price: { amount: 1_000, currency: 'USD' } });

@@ -1,4 +1,4 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { LockMode, raw, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { DomainError, isUuid, recordEvent, type EntityManager } from '@shopgraph/kit';
 import type { EventData } from '@shopgraph/events';
 import { Category } from '../entities/category.entity.ts';
@@ -67,8 +67,9 @@ export class CatalogService {
     return valid.length ? this.em.find(Product, { id: { $in: valid } }, { populate: ['category'] }) : Promise.resolve([]);
   }
 
-  category(id: string): Promise<Category | null> {
-    return isUuid(id) ? this.em.findOne(Category, { id }) : Promise.resolve(null);
+  findCategories(ids: readonly string[]): Promise<Category[]> {
+    const valid = ids.filter(isUuid);
+    return valid.length ? this.em.find(Category, { id: { $in: valid } }) : Promise.resolve([]);
   }
 
   async listProducts(first: number, after: string | null | undefined, categoryId: string | null | undefined): Promise<ProductPage> {
@@ -78,7 +79,8 @@ export class CatalogService {
     const page = after
       ? (() => {
           const [name, id] = decodeCursor(after);
-          return { $or: [{ name: { $gt: name } }, { name, id: { $gt: id } }] };
+          // A row comparison, so the (name, id) index finds the page's start instead of every earlier row being scanned.
+          return { [raw((alias: string) => `(${alias}.name, ${alias}.id) > (?, ?)`, [name, id])]: [] };
         })()
       : {};
     const [rows, totalCount] = await Promise.all([

@@ -44,7 +44,7 @@ export const resolvers: GraphQLResolverMap<CatalogContext> = {
     price: priceOf,
   },
   Category: {
-    __resolveReference: ({ id }: { id: string }, { catalog }: CatalogContext) => catalog.category(id),
+    __resolveReference: ({ id }: { id: string }, { categories }: CatalogContext) => categories.load(id),
   },
   CartLine: {
     __resolveReference: (line: LineRef) => line,
