@@ -1,5 +1,5 @@
 // What every GraphQL service of the product shares, the router included: config, JWT verification,
-// authorization directives, operation limits and checks, HTTP and graphql-ws, logging, shutdown.
+// authorization directives, operation limits and checks, HTTP and graphql-ws, logging, metrics, shutdown.
 // Nothing here loads a database, Kafka or Redis client.
 export * from './auth.ts';
 export * from './authz.ts';
@@ -12,6 +12,7 @@ export * from './keep-alive.ts';
 export * from './lifecycle.ts';
 export * from './limits.ts';
 export * from './log.ts';
+export * from './metrics.ts';
 export * from './operation.ts';
 export * from './session.ts';
 export * from './stream.ts';

@@ -6,12 +6,14 @@ import { databaseConfig, openDatabase, pingDatabase, type DatabaseOptions, type 
 import { createLogger, type Logger } from '@shopgraph/core/log';
 import { runUntilSignal } from '@shopgraph/core/lifecycle';
 import type { Route } from '@shopgraph/core/http';
+import { createMetrics, metricsRoute, type Registry } from '@shopgraph/core/metrics';
 import { limitsConfig } from '@shopgraph/core/limits';
 import type { Session } from '@shopgraph/core/session';
 import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome } from './messaging/broadcast.ts';
 import { startConsumer, type EventHandlers, type MessageOutcome } from './messaging/consumer.ts';
 import { deadLetterTopic } from './messaging/dead-letters.ts';
 import { createKafka, kafkaConfig, type KafkaClient } from './messaging/kafka.ts';
+import { messagingMetrics } from './messaging/metrics.ts';
 import { startOutboxRelay, type Runner } from './messaging/relay.ts';
 import type { RedisClient } from './redis.ts';
 import { createSubgraph, readSchema, type GraphQLResolverMap, type RequestContext, type Service } from './subgraph.ts';
@@ -57,6 +59,7 @@ export interface RequestInput<S> {
 export interface ServiceResources {
   orm: Orm;
   kafka: KafkaClient;
+  metrics: Registry;
 }
 
 export interface ServiceOptions<C extends RequestContext, S = undefined> {
@@ -84,6 +87,11 @@ export interface ServiceOptions<C extends RequestContext, S = undefined> {
   verifier?: TokenVerifier | ((setup: S) => TokenVerifier);
   /** Extra GET routes by exact path (e.g. a JWKS document). */
   routes?: Record<string, Route> | ((setup: S) => Record<string, Route>);
+  /**
+   * The registry served on `/metrics` (see `createMetrics`): pass one to add the domain's own
+   * metrics to it; by default a new one. The messaging plumbing's metrics are added here.
+   */
+  metrics?: Registry;
   /** The per-request context resolvers see. */
   context: (request: RequestInput<S>) => C | Promise<C>;
   /** Idempotent consumers by name (consumer group `<name>.<consumer>`), each with its event handlers. */
@@ -152,6 +160,9 @@ export async function runService<C extends RequestContext, S = undefined>(option
     // Every contract topic (whoever publishes it) and this service's dead-letter topics, at once.
     await kafka.ensureTopics([...topics, ...consumers.map(([consumer]) => deadLetterTopic(`${name}.${consumer}`))]);
 
+    const metrics = options.metrics ?? createMetrics(name);
+    const messaging = messagingMetrics(metrics, orm);
+    const routes = typeof options.routes === 'function' ? options.routes(setup) : options.routes;
     const verifier = typeof options.verifier === 'function' ? options.verifier(setup) : (options.verifier ?? verifierFromConfig(config));
     started.subgraph = await createSubgraph<C>({
       name,
@@ -161,7 +172,8 @@ export async function runService<C extends RequestContext, S = undefined>(option
       limits: config,
       logger,
       production: config.NODE_ENV === 'production',
-      routes: typeof options.routes === 'function' ? options.routes(setup) : options.routes,
+      routes: { ...routes, '/metrics': metricsRoute(metrics) },
+      metrics,
       readiness: { database: () => pingDatabase(orm), kafka: () => kafka.ping() },
       webSocket: options.webSocket,
       // The kit has verified the header (or the connection's token) by the time this runs: with an identity it holds the token.
@@ -171,13 +183,15 @@ export async function runService<C extends RequestContext, S = undefined>(option
       },
     });
 
-    started.relay = await startOutboxRelay({ orm, kafka, logger });
-    for (const start of options.workers ?? []) started.workers.push(await start({ orm, kafka }));
+    started.relay = await startOutboxRelay({ orm, kafka, logger, onPublished: messaging.onPublished });
+    for (const start of options.workers ?? []) started.workers.push(await start({ orm, kafka, metrics }));
+    const onMessage = both(messaging.onMessage, options.onMessage);
     for (const [consumer, handlers] of consumers) {
-      started.consumers.push(await startConsumer({ service: name, name: consumer, orm, kafka, logger, handlers, onMessage: options.onMessage }));
+      started.consumers.push(await startConsumer({ service: name, name: consumer, orm, kafka, logger, handlers, onMessage, onBatch: messaging.onBatch }));
     }
+    const onBroadcast = both(messaging.onMessage, options.onBroadcast);
     for (const [consumer, handlers] of Object.entries(options.broadcastConsumers ?? {})) {
-      started.consumers.push(await startBroadcastConsumer({ service: name, name: consumer, kafka, logger, handlers, onMessage: options.onBroadcast }));
+      started.consumers.push(await startBroadcastConsumer({ service: name, name: consumer, kafka, logger, handlers, onMessage: onBroadcast }));
     }
   } catch (error) {
     await stop(started, logger).catch((cleanup: unknown) => logger.error({ err: cleanup }, `${name}: cleanup after a failed start failed`));
@@ -186,6 +200,11 @@ export async function runService<C extends RequestContext, S = undefined>(option
   const { server, listen } = started.subgraph;
   let closing: Promise<void> | undefined;
   return { server, listen, close: () => (closing ??= stop(started, logger)) };
+}
+
+/** Calls the plumbing's hook, then the service's own (if any). */
+function both<T>(first: (value: T) => void, second: ((value: T) => void) | undefined): (value: T) => void {
+  return second ? (value) => (first(value), second(value)) : first;
 }
 
 /**

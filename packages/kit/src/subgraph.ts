@@ -1,4 +1,4 @@
-import { ApolloServer, HeaderMap, type BaseContext, type ContextThunk } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext, type ContextThunk } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { parse, type DocumentNode } from 'graphql';
@@ -15,6 +15,7 @@ import { closeHttpServer, createHttpServer, HttpError, listen, readBody, type Gr
 export type { Service };
 import { operationGuards, type Limits } from '@shopgraph/core/limits';
 import type { Logger } from '@shopgraph/core/log';
+import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '@shopgraph/core/metrics';
 
 export type { GraphQLResolverMap };
 
@@ -39,6 +40,8 @@ export interface SubgraphOptions<C extends RequestContext> {
   production: boolean;
   routes?: Record<string, Route>;
   readiness?: Record<string, ReadinessCheck>;
+  /** Where request counts and latencies go (served by the caller on `/metrics`). */
+  metrics?: Registry;
   /**
    * Also serve the schema over graphql-ws (`graphql-transport-ws`) on the same port and path, for
    * subscriptions above all: signed-in callers only (the token in `connection_init`, verified by
@@ -85,7 +88,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     includeStacktraceInErrorResponses: false,
     formatError: maskUnexpectedErrors(logger),
     // No Apollo Studio here: skip building traces for every subgraph response.
-    plugins: [ApolloServerPluginInlineTraceDisabled()],
+    plugins: [ApolloServerPluginInlineTraceDisabled(), ...(options.metrics ? [requestMetrics(options.metrics)] : [])],
   });
   await apollo.start();
   const context = async (req: IncomingMessage) => {
@@ -126,6 +129,24 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
       await webSocket?.close();
       await closeHttpServer(server);
       await apollo.stop();
+    },
+  };
+}
+
+/** Requests and their latency by operation type (the router's fetches, mostly) and result. */
+function requestMetrics(registry: Registry): ApolloServerPlugin {
+  const requests = new Counter({ name: 'shopgraph_graphql_requests_total', help: 'GraphQL requests served over HTTP, by operation type and result (ok, error: any error in the response)', labelNames: ['operation_type', 'result'], registers: [registry] });
+  const seconds = new Histogram({ name: 'shopgraph_graphql_request_seconds', help: 'Time to answer a GraphQL request over HTTP', labelNames: ['operation_type'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  return {
+    async requestDidStart() {
+      const started = performance.now();
+      return {
+        async willSendResponse({ operation, errors }) {
+          const type = operation?.operation ?? 'invalid';
+          requests.inc({ operation_type: type, result: errors?.length ? 'error' : 'ok' });
+          seconds.observe({ operation_type: type }, (performance.now() - started) / 1000);
+        },
+      };
     },
   };
 }

@@ -1,4 +1,4 @@
-import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, serviceEnv, testLogger, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
+import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, scrapeMetrics, serviceEnv, testLogger, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Orm } from '../src/db.ts';
 import { messagingEntities, messagingMigration, recordEvent, type BroadcastOutcome, type Runner } from '../src/messaging/index.ts';
@@ -89,6 +89,19 @@ describe('runService', () => {
 
     const ready = await fetch(new URL('/readyz', url));
     expect(await ready.json()).toEqual({ status: 'ready' });
+
+    // What it did shows on /metrics, in Prometheus's text format.
+    const metrics = await scrapeMetrics(url);
+    const echo = { group: 'svc.echo', service: 'svc' };
+    expect(metrics.value('shopgraph_consumer_messages_total', { ...echo, result: 'processed' })).toBe(1);
+    expect(metrics.value('shopgraph_consumer_batch_seconds_count', echo)).toBe(1);
+    expect(metrics.value('shopgraph_consumer_lag_messages', echo)).toBe(0);
+    expect(metrics.value('shopgraph_outbox_published_total', { service: 'svc' })).toBe(1);
+    // The relay marks its last batch of a quiet spell at its next poll.
+    await expect.poll(async () => (await scrapeMetrics(url)).value('shopgraph_outbox_backlog_messages', { service: 'svc' }), { timeout: 5_000 }).toBe(0);
+    expect(metrics.value('shopgraph_process_resident_memory_bytes', { service: 'svc' })).toBeGreaterThan(0);
+    expect(metrics.value('shopgraph_graphql_requests_total', { operation_type: 'mutation', result: 'ok' })).toBe(1);
+    expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(2);
   });
 
   it('with webSocket and broadcastConsumers: the schema over graphql-ws (the connection\'s token in the context), and every event fanned out', async () => {

@@ -96,12 +96,24 @@ export interface ConsumerOptions {
   sessionTimeoutMs?: number;
   /** Called once per message with its outcome (metrics, tests). */
   onMessage?: (outcome: MessageOutcome) => void;
+  /** Called after each handled batch (metrics): its size, how long it took, and the messages still behind it in its partition. */
+  onBatch?: (batch: BatchOutcome) => void;
   /**
    * Test seam: runs after the handler's transaction committed and before the message's offset is
    * committed. A throw here is handled like a crash at that point: the offset is not committed
    * and the message is delivered again (and found in processed_message).
    */
   afterCommit?: (event: Envelope & { type: EventType }) => Promise<void> | void;
+}
+
+export interface BatchOutcome {
+  group: string;
+  topic: string;
+  partition: number;
+  messages: number;
+  seconds: number;
+  /** Messages in the partition after this batch (its high watermark minus the next offset). */
+  lag: number;
 }
 
 /**
@@ -148,6 +160,14 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
       options.onMessage?.({ group, ...outcome });
     } catch (error) {
       log.warn({ err: error }, 'onMessage hook failed');
+    }
+  };
+
+  const reportBatch = (outcome: Omit<BatchOutcome, 'group'>): void => {
+    try {
+      options.onBatch?.({ group, ...outcome });
+    } catch (error) {
+      log.warn({ err: error }, 'onBatch hook failed');
     }
   };
 
@@ -358,6 +378,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
       for (let from = 0; from < batch.messages.length; from += maxBatchSize) {
         if (stopping.signal.aborted || !isRunning() || isStale()) break;
         const messages = batch.messages.slice(from, from + maxBatchSize);
+        const started = performance.now();
         const work: Work[] = [];
         for (const message of messages) {
           const item = await triage(topic, partition, message);
@@ -365,6 +386,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
         }
         await handleBatch(work, heartbeat);
         const last = messages.at(-1)!.offset;
+        reportBatch({ topic, partition, messages: messages.length, seconds: (performance.now() - started) / 1000, lag: Number(BigInt(batch.highWatermark) - 1n - BigInt(last)) });
         resolveOffset(last); // where kafkajs fetches from next
         pending.set(`${topic}:${partition}`, { topic, partition, offset: (BigInt(last) + 1n).toString() });
         await heartbeat();

@@ -7,3 +7,4 @@ export * from './relay.ts';
 export * from './consumer.ts';
 export * from './dead-letters.ts';
 export * from './broadcast.ts';
+export * from './metrics.ts';
