@@ -1,8 +1,9 @@
-import { runService, type BroadcastOutcome, type MessageOutcome, type Service, type ServiceDeps } from '@shopgraph/kit';
+import { createMetrics, runService, type BroadcastOutcome, type MessageOutcome, type Service, type ServiceDeps } from '@shopgraph/kit';
 import { subgraphCheckoutSource } from './clients/checkout-source.client.ts';
 import { ordersContext } from './context.ts';
 import type { CheckoutSource } from './domain/checkout-source.ts';
 import { StatusChangeBus, type StatusFeedHooks } from './domain/live/live-status.ts';
+import { sagaMetrics } from './domain/saga/saga-metrics.ts';
 import { startSagaSweeper } from './domain/saga/saga-sweeper.ts';
 import { entities } from './entities/index.ts';
 import { liveHandlers } from './events/live.handler.ts';
@@ -38,6 +39,8 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
       logger,
     });
   const bus = statusBus ?? new StatusChangeBus();
+  const metrics = createMetrics('orders');
+  const sagas = sagaMetrics(metrics);
   return runService({
     name: 'orders',
     config,
@@ -47,12 +50,16 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
     resolvers,
     entities,
     migrations,
-    consumers: { saga: sagaHandlers(logger) },
-    onMessage: onSagaMessage,
+    metrics,
+    consumers: { saga: sagaHandlers(logger, sagas) },
+    onMessage: (outcome) => {
+      sagas.onMessage(outcome);
+      onSagaMessage?.(outcome);
+    },
     broadcastConsumers: { live: liveHandlers(bus) },
     onBroadcast: onLiveMessage,
     webSocket: true,
-    workers: [({ orm }) => startSagaSweeper({ orm, logger, intervalMs: config.SAGA_SWEEP_INTERVAL_MS, timeoutMs: config.SAGA_TIMEOUT_MS })],
+    workers: [({ orm }) => startSagaSweeper({ orm, logger, metrics: sagas, intervalMs: config.SAGA_SWEEP_INTERVAL_MS, timeoutMs: config.SAGA_TIMEOUT_MS })],
     context: ordersContext(source, bus, liveHooks),
   });
 }

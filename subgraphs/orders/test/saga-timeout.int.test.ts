@@ -1,5 +1,5 @@
 import type { Orm } from '@shopgraph/kit';
-import { eventProducer, graphql, observe, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
+import { eventProducer, graphql, observe, scrapeMetrics, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { address, ORDER, orderEvent, PLACE, publishedEvents, standInCheckout, startOrders } from './support.ts';
 
@@ -95,6 +95,14 @@ describe('stuck-saga timeout', () => {
     // Well past the timeout, the confirmed order is untouched.
     expect(await history(token, confirmed)).toHaveLength(3);
     expect(await statusOf(token, confirmed)).toBe('CONFIRMED');
+
+    // How the sagas ended, summed over both replicas' /metrics: each counted once, where it happened.
+    const scrapes = await Promise.all(urls.map((url) => scrapeMetrics(url)));
+    const total = (name: string, outcome: string) => scrapes.reduce((sum, scrape) => sum + (scrape.value(name, { outcome }) || 0), 0);
+    expect(total('shopgraph_saga_completed_total', 'timed_out')).toBe(cancelled.length);
+    expect(total('shopgraph_saga_duration_seconds_count', 'timed_out')).toBe(cancelled.length);
+    expect(total('shopgraph_saga_completed_total', 'confirmed')).toBe(2); // the warm-up order and `confirmed`
+    expect(total('shopgraph_saga_duration_seconds_sum', 'timed_out')).toBeGreaterThanOrEqual((cancelled.length * SAGA_TIMEOUT_MS) / 1000);
   });
 
   it('leaves a late saga step after the timeout without effect', async () => {

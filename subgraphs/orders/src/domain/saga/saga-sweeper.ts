@@ -1,9 +1,11 @@
 import type { Logger, Orm, Runner } from '@shopgraph/kit';
+import type { SagaMetrics } from './saga-metrics.ts';
 import { saga } from './saga.service.ts';
 
 export interface SagaSweeperOptions {
   orm: Orm;
   logger: Logger;
+  metrics: SagaMetrics;
   /** How often to look (SAGA_SWEEP_INTERVAL_MS). */
   intervalMs: number;
   /** How long an order may wait for the saga's next step (SAGA_TIMEOUT_MS). */
@@ -18,7 +20,7 @@ export interface SagaSweeperOptions {
  * replicas (each skips rows another holds). `stop()` waits for a sweep in progress.
  */
 export function startSagaSweeper(options: SagaSweeperOptions): Runner {
-  const { orm, logger, intervalMs, timeoutMs, batchSize = 100 } = options;
+  const { orm, logger, metrics, intervalMs, timeoutMs, batchSize = 100 } = options;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -27,7 +29,8 @@ export function startSagaSweeper(options: SagaSweeperOptions): Runner {
     while (!stopped) {
       const stuckSince = new Date(Date.now() - timeoutMs);
       const cancelled = await orm.em.fork().transactional((em) => saga.cancelStuckOrders(em, stuckSince, batchSize));
-      if (cancelled.length) logger.info({ orders: cancelled }, `cancelled ${cancelled.length} order(s) whose saga timed out`);
+      metrics.timedOut(cancelled);
+      if (cancelled.length) logger.info({ orders: cancelled.map((order) => order.id) }, `cancelled ${cancelled.length} order(s) whose saga timed out`);
       if (cancelled.length < batchSize) return;
     }
   };

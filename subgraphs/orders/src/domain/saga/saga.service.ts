@@ -62,9 +62,9 @@ export const saga = {
    * Cancels up to `limit` orders the saga has left in PENDING or STOCK_RESERVED since before
    * `stuckSince`, through the same cancellation as a customer's (so compensation follows). Rows
    * another replica (or a saga step) holds are skipped (`for update skip locked`), never waited on.
-   * Returns the ids cancelled.
+   * Returns the orders cancelled.
    */
-  async cancelStuckOrders(em: EntityManager, stuckSince: Date, limit: number): Promise<string[]> {
+  async cancelStuckOrders(em: EntityManager, stuckSince: Date, limit: number): Promise<Order[]> {
     if (!em.isInTransaction()) throw new Error('cancelStuckOrders needs a transaction');
     const stuck = await em.find(
       Order,
@@ -73,6 +73,6 @@ export const saga = {
     );
     for (const order of stuck) cancelLocked(em, order, SAGA_TIMEOUT_REASON);
     await em.flush();
-    return stuck.map((order) => order.id);
+    return stuck;
   },
 };
