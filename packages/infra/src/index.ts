@@ -30,5 +30,6 @@ export {
   type StartElasticsearchOptions,
 } from './elasticsearch.ts';
 export { canConnect, freePort, freePorts } from './ports.ts';
-export { spawnManaged, type ManagedChild } from './process.ts';
+export { findBinary, spawnManaged, type ManagedChild } from './process.ts';
+export { startPrometheus, type PrometheusHandle, type StartPrometheusOptions } from './prometheus.ts';
 export { redactUrl, type Log } from './util.ts';

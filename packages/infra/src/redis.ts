@@ -1,9 +1,9 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.ts';
-import { killStale, spawnManaged, tailFile } from './process.ts';
+import { findBinary, killStale, spawnManaged, tailFile } from './process.ts';
 import { errorText, noop, redactUrl, type Log } from './util.ts';
 
 export type RedisHandle = {
@@ -55,7 +55,7 @@ export async function ensureRedis(opts: { dataDir: string; log?: Log }): Promise
  */
 export async function startRedisServer(opts: { dataDir: string; port?: number; log?: Log }): Promise<RedisHandle> {
   const log = opts.log ?? noop;
-  const binary = findRedisServer();
+  const binary = findBinary('redis-server');
   if (!binary) {
     throw new Error(
       'No Redis available: REDIS_URL is unset, nothing answers on 127.0.0.1:6379 and no redis-server binary ' +
@@ -119,20 +119,4 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<void> {
   } finally {
     client.disconnect();
   }
-}
-
-function findRedisServer(): string | undefined {
-  // /usr/sbin is not on every user's PATH; Debian installs redis-server in /usr/bin.
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, 'redis-server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
 }
