@@ -1,5 +1,5 @@
 // What every GraphQL service of the product shares, the router included: config, JWT verification,
-// authorization directives, operation limits and checks, HTTP and graphql-ws, logging, metrics, shutdown.
+// authorization directives, operation limits and checks, HTTP and graphql-ws, logging, metrics, traces, shutdown.
 // Nothing here loads a database, Kafka or Redis client.
 export * from './auth.ts';
 export * from './authz.ts';
@@ -16,3 +16,4 @@ export * from './metrics.ts';
 export * from './operation.ts';
 export * from './session.ts';
 export * from './stream.ts';
+export * from './tracing.ts';

@@ -32,4 +32,5 @@ export {
 export { canConnect, freePort, freePorts } from './ports.ts';
 export { findBinary, spawnManaged, type ManagedChild } from './process.ts';
 export { startPrometheus, type PrometheusHandle, type StartPrometheusOptions } from './prometheus.ts';
+export { ensureZipkin, startZipkin, ZIPKIN_VERSIONS, type ZipkinHandle } from './zipkin.ts';
 export { redactUrl, type Log } from './util.ts';

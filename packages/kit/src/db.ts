@@ -3,6 +3,7 @@ import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresq
 import type { MigrationObject } from '@mikro-orm/core';
 import { z } from '@shopgraph/core/config';
 import type { Logger } from '@shopgraph/core/log';
+import { SpanKind, type Tracer } from '@shopgraph/core/tracing';
 
 export type { EntityManager };
 
@@ -22,6 +23,8 @@ export interface DatabaseOptions {
   logger?: Logger;
   /** Sees every SQL statement run; for tests that count round trips. */
   onQuery?: (sql: string) => void;
+  /** Traces every SQL statement (its text without literals) in the active trace, when tracing is on. */
+  tracer?: Tracer;
   /**
    * The service that owns the database. Every EntityManager of the ORM (forks, transactions,
    * consumer handlers) knows it through `serviceOf`; `recordEvent` signs envelopes with it.
@@ -56,12 +59,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     logger: (message) => options.logger?.debug(message),
   });
   if (options.service) owners.set(orm.config, options.service);
-  if (options.onQuery) {
+  if (options.onQuery || options.tracer) {
     const ormLogger = orm.config.getLogger();
     const logQuery = ormLogger.logQuery.bind(ormLogger);
-    const onQuery = options.onQuery;
+    const { onQuery, tracer } = options;
     ormLogger.logQuery = (context) => {
-      if (context.query) onQuery(context.query);
+      if (context.query) {
+        onQuery?.(context.query);
+        // Reported once the statement finished, in the caller's async context: a span after the fact.
+        if (tracer) tracer.startSpan('db', { kind: SpanKind.CLIENT, startTime: Date.now() - (context.took ?? 0), attributes: { 'db.system.name': 'postgresql', 'db.query.text': withoutLiterals(context.query) } }).end();
+      }
       logQuery(context);
     };
   }
@@ -86,6 +93,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
 export async function advisoryLock(em: EntityManager, name: string): Promise<void> {
   if (!em.isInTransaction()) throw new Error('advisoryLock needs a transaction');
   await em.execute(`select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))`, [name]);
+}
+
+/** A statement as the ORM logs it (values inlined), with its literals replaced: no customer data in a trace. */
+export function withoutLiterals(sql: string): string {
+  return sql.replace(/'(?:[^']|'')*'/g, '?').replace(/\b\d+(?:\.\d+)?\b/g, '?').slice(0, 2_000);
 }
 
 /** Readiness probe: one round trip to the database. */

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '@shopgraph/core/log';
 import { runUntilSignal } from '@shopgraph/core/lifecycle';
 import type { Route } from '@shopgraph/core/http';
 import { createMetrics, metricsRoute, type Registry } from '@shopgraph/core/metrics';
+import { createTracing, tracingConfig, type Tracer, type Tracing } from '@shopgraph/core/tracing';
 import { limitsConfig } from '@shopgraph/core/limits';
 import type { Session } from '@shopgraph/core/session';
 import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome } from './messaging/broadcast.ts';
@@ -25,6 +26,7 @@ export const serviceConfig = z.object({
   ...jwtConfig.shape,
   ...limitsConfig.shape,
   ...kafkaConfig.shape,
+  ...tracingConfig.shape,
 });
 export type ServiceConfig = z.infer<typeof serviceConfig>;
 
@@ -60,6 +62,8 @@ export interface ServiceResources {
   orm: Orm;
   kafka: KafkaClient;
   metrics: Registry;
+  /** The service's tracer when tracing is on (OTEL_*), else undefined: nothing to pay. */
+  tracer?: Tracer;
 }
 
 export interface ServiceOptions<C extends RequestContext, S = undefined> {
@@ -124,6 +128,7 @@ export interface ServiceOptions<C extends RequestContext, S = undefined> {
 
 /** What has started, for closing it in the one right order. */
 interface Started {
+  tracing?: Tracing;
   orm?: Orm;
   kafka?: KafkaClient;
   redis?: RedisClient;
@@ -147,7 +152,10 @@ export async function runService<C extends RequestContext, S = undefined>(option
   const { name, config, logger } = options;
   const started: Started = { workers: [], consumers: [], redis: options.redis };
   try {
-    const orm = (started.orm = await openDatabase({ url: config.DATABASE_URL, entities: options.entities, migrations: options.migrations, logger, onQuery: options.onQuery, service: name }));
+    const metrics = options.metrics ?? createMetrics(name);
+    const tracing = (started.tracing = createTracing(name, config, metrics));
+    const tracer = tracing.enabled ? tracing.tracer : undefined;
+    const orm = (started.orm = await openDatabase({ url: config.DATABASE_URL, entities: options.entities, migrations: options.migrations, logger, onQuery: options.onQuery, tracer, service: name }));
     const setup = options.setup ? await options.setup(orm) : (undefined as S);
     const kafka = (started.kafka = createKafka({
       brokers: config.KAFKA_BROKERS,
@@ -160,7 +168,6 @@ export async function runService<C extends RequestContext, S = undefined>(option
     // Every contract topic (whoever publishes it) and this service's dead-letter topics, at once.
     await kafka.ensureTopics([...topics, ...consumers.map(([consumer]) => deadLetterTopic(`${name}.${consumer}`))]);
 
-    const metrics = options.metrics ?? createMetrics(name);
     const messaging = messagingMetrics(metrics, orm);
     const routes = typeof options.routes === 'function' ? options.routes(setup) : options.routes;
     const verifier = typeof options.verifier === 'function' ? options.verifier(setup) : (options.verifier ?? verifierFromConfig(config));
@@ -174,6 +181,7 @@ export async function runService<C extends RequestContext, S = undefined>(option
       production: config.NODE_ENV === 'production',
       routes: { ...routes, '/metrics': metricsRoute(metrics) },
       metrics,
+      tracer,
       readiness: { database: () => pingDatabase(orm), kafka: () => kafka.ping() },
       webSocket: options.webSocket,
       // The kit has verified the header (or the connection's token) by the time this runs: with an identity it holds the token.
@@ -183,11 +191,11 @@ export async function runService<C extends RequestContext, S = undefined>(option
       },
     });
 
-    started.relay = await startOutboxRelay({ orm, kafka, logger, onPublished: messaging.onPublished });
-    for (const start of options.workers ?? []) started.workers.push(await start({ orm, kafka, metrics }));
+    started.relay = await startOutboxRelay({ orm, kafka, logger, onPublished: messaging.onPublished, tracer });
+    for (const start of options.workers ?? []) started.workers.push(await start({ orm, kafka, metrics, tracer }));
     const onMessage = both(messaging.onMessage, options.onMessage);
     for (const [consumer, handlers] of consumers) {
-      started.consumers.push(await startConsumer({ service: name, name: consumer, orm, kafka, logger, handlers, onMessage, onBatch: messaging.onBatch }));
+      started.consumers.push(await startConsumer({ service: name, name: consumer, orm, kafka, logger, handlers, onMessage, onBatch: messaging.onBatch, tracer }));
     }
     const onBroadcast = both(messaging.onMessage, options.onBroadcast);
     for (const [consumer, handlers] of Object.entries(options.broadcastConsumers ?? {})) {
@@ -213,7 +221,7 @@ function both<T>(first: (value: T) => void, second: ((value: T) => void) | undef
  * failure is rethrown at the end.
  */
 async function stop(started: Started, logger: Logger): Promise<void> {
-  const { consumers, workers, relay, subgraph, redis, orm, kafka } = started;
+  const { consumers, workers, relay, subgraph, redis, orm, kafka, tracing } = started;
   const steps: (() => Promise<void> | undefined)[] = [
     ...consumers.toReversed().map((consumer) => () => consumer.stop()),
     ...workers.toReversed().map((worker) => () => worker.stop()),
@@ -222,6 +230,7 @@ async function stop(started: Started, logger: Logger): Promise<void> {
     () => redis?.close(),
     () => orm?.close(),
     () => kafka?.close(),
+    () => tracing?.shutdown(),
   ];
   let failure: { error: unknown } | undefined;
   for (const step of steps) {

@@ -16,6 +16,7 @@ export type { Service };
 import { operationGuards, type Limits } from '@shopgraph/core/limits';
 import type { Logger } from '@shopgraph/core/log';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '@shopgraph/core/metrics';
+import { inSpan, SpanKind, trace, traceContextOf, type Tracer } from '@shopgraph/core/tracing';
 
 export type { GraphQLResolverMap };
 
@@ -42,6 +43,8 @@ export interface SubgraphOptions<C extends RequestContext> {
   readiness?: Record<string, ReadinessCheck>;
   /** Where request counts and latencies go (served by the caller on `/metrics`). */
   metrics?: Registry;
+  /** Traces each HTTP request (continuing the caller's `traceparent`), when tracing is on. */
+  tracer?: Tracer;
   /**
    * Also serve the schema over graphql-ws (`graphql-transport-ws`) on the same port and path, for
    * subscriptions above all: signed-in callers only (the token in `connection_init`, verified by
@@ -88,7 +91,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     includeStacktraceInErrorResponses: false,
     formatError: maskUnexpectedErrors(logger),
     // No Apollo Studio here: skip building traces for every subgraph response.
-    plugins: [ApolloServerPluginInlineTraceDisabled(), ...(options.metrics ? [requestMetrics(options.metrics)] : [])],
+    plugins: [ApolloServerPluginInlineTraceDisabled(), ...(options.metrics ? [requestMetrics(options.metrics)] : []), ...(options.tracer ? [spanNaming] : [])],
   });
   await apollo.start();
   const context = async (req: IncomingMessage) => {
@@ -98,7 +101,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     return options.context(identity, req);
   };
   const server = createHttpServer({
-    graphql: apolloHandler(apollo, context, options.limits.LIMIT_MAX_BODY_BYTES),
+    graphql: apolloHandler(apollo, context, options.limits.LIMIT_MAX_BODY_BYTES, options.tracer),
     logger,
     routes: options.routes,
     readiness: options.readiness,
@@ -155,9 +158,24 @@ function requestMetrics(registry: Registry): ApolloServerPlugin {
  * GraphQL served by an Apollo Server (the subgraphs'). Bodies are size-capped and malformed JSON is
  * a 400, both before GraphQL runs.
  */
-export function apolloHandler<C extends BaseContext>(apollo: ApolloServer<C>, context: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number): GraphQLHandler {
-  return (req, res, url) => handleApollo(req, res, url, apollo, context, maxBodyBytes);
+export function apolloHandler<C extends BaseContext>(apollo: ApolloServer<C>, context: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number, tracer?: Tracer): GraphQLHandler {
+  if (!tracer) return (req, res, url) => handleApollo(req, res, url, apollo, context, maxBodyBytes);
+  return (req, res, url) => inSpan(tracer, 'graphql', { kind: SpanKind.SERVER, parent: traceContextOf(req.headers) }, () => handleApollo(req, res, url, apollo, context, maxBodyBytes));
 }
+
+/** Names the request's span after its operation once it is known; never variables or tokens. */
+const spanNaming: ApolloServerPlugin = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation, operationName }) {
+        const span = trace.getActiveSpan();
+        const type = operation?.operation ?? 'unknown';
+        span?.updateName(`${type} ${operationName ?? 'anonymous'}`);
+        span?.setAttributes({ 'graphql.operation.type': type, 'graphql.operation.name': operationName ?? '' });
+      },
+    };
+  },
+};
 
 async function handleApollo<C extends BaseContext>(req: IncomingMessage, res: ServerResponse, url: URL, apollo: ApolloServer<C>, contextOf: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number): Promise<void> {
   const headers = new HeaderMap();

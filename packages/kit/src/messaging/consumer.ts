@@ -2,6 +2,7 @@ import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, ty
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { EntityManager, Orm } from '../db.ts';
 import type { Logger } from '@shopgraph/core/log';
+import { inSpan, SpanKind, traceContextOfTraceparent, type Tracer } from '@shopgraph/core/tracing';
 import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
 import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
@@ -96,6 +97,8 @@ export interface ConsumerOptions {
   sessionTimeoutMs?: number;
   /** Called once per message with its outcome (metrics, tests). */
   onMessage?: (outcome: MessageOutcome) => void;
+  /** Traces each handler call as a child of the span that recorded its event (the envelope's `traceparent`), when tracing is on. */
+  tracer?: Tracer;
   /** Called after each handled batch (metrics): its size, how long it took, and the messages still behind it in its partition. */
   onBatch?: (batch: BatchOutcome) => void;
   /**
@@ -105,6 +108,8 @@ export interface ConsumerOptions {
    */
   afterCommit?: (event: Envelope & { type: EventType }) => Promise<void> | void;
 }
+
+const consumeAttributes = (group: string, topic: string, eventId: string) => ({ 'messaging.system': 'kafka', 'messaging.consumer.group.name': group, 'messaging.destination.name': topic, 'messaging.message.id': eventId });
 
 export interface BatchOutcome {
   group: string;
@@ -237,12 +242,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
       );
       const fresh = new Set(inserted.map((row) => row.event_id));
       const processed: boolean[] = [];
-      for (const { event, handler } of work) {
+      for (const { event, handler, about } of work) {
         processed.push(fresh.delete(event.id));
         if (!processed.at(-1)) continue;
-        await handler(event, em);
         // Each handler sees the writes of those before it, and none of their entities.
-        await em.flush();
+        const handle = () => handler(event, em).then(() => em.flush());
+        await (options.tracer ? inSpan(options.tracer, `consume ${event.type}`, { kind: SpanKind.CONSUMER, parent: traceContextOfTraceparent(event.traceparent), attributes: consumeAttributes(group, about.topic, event.id) }, handle) : handle());
         em.clear();
       }
       return processed;

@@ -3,6 +3,7 @@ import { Migration } from '@mikro-orm/migrations';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
 import { contracts, createEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import { serviceOf, type EntityManager } from '../db.ts';
+import { currentTraceparent } from '@shopgraph/core/tracing';
 
 /** The Postgres channel the outbox trigger notifies on every insert; the relay LISTENs on it. */
 export const OUTBOX_CHANNEL = 'outbox';
@@ -106,7 +107,8 @@ export function recordEvent<T extends EventType>(
   data: EventData<T>,
   options: { source?: string; traceparent?: string } = {},
 ): Envelope<EventData<T>> {
-  const envelope = createEvent(type, options.source ?? serviceOf(em) ?? defaultSource(), subject, data, options.traceparent);
+  // The trace it is recorded in (a request, a consumer's handling) continues wherever it is consumed.
+  const envelope = createEvent(type, options.source ?? serviceOf(em) ?? defaultSource(), subject, data, options.traceparent ?? currentTraceparent());
   em.persist(
     em.create(OutboxMessage, {
       id: envelope.id,

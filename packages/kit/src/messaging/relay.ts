@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '@shopgraph/core/log';
+import { failSpan, linkTo, SpanKind, type Tracer } from '@shopgraph/core/tracing';
 import type { Orm } from '../db.ts';
 import type { KafkaClient, OutgoingMessage } from './kafka.ts';
 import { errorMessage } from './internal.ts';
@@ -36,6 +37,8 @@ export interface RelayOptions {
    * the time from `recordEvent` (≈ commit, for short transactions) to Kafka's acknowledgement.
    */
   onPublished?: (batch: { count: number; latencyMs: number[] }) => void;
+  /** Traces each published batch (linked to the traces its events were recorded in), when tracing is on. */
+  tracer?: Tracer;
   /**
    * Test seam: runs after Kafka acknowledged a batch and before it is marked published. Anything
    * thrown here is handled like a crash at that point: the connection (and the lock) is dropped
@@ -194,7 +197,14 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
       headers: { 'event-id': row.id, 'event-type': row.type, ...(row.traceparent ? { traceparent: row.traceparent } : {}) },
     }));
     let sendError: unknown;
+    const span = options.tracer?.startSpan(`publish ${rows.length} event(s)`, {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'kafka', 'messaging.batch.message_count': rows.length },
+      links: rows.flatMap((row) => linkTo(row.traceparent)),
+    });
     await kafka.send(messages).catch((error: unknown) => (sendError = new SendFailed(error)));
+    if (span && sendError) failSpan(span, sendError);
+    span?.end();
     const following = await readAhead; // a database error wins: the connection is dropped
     if (sendError) throw sendError; // what was read ahead is read again, after this batch
     const publishedAt = Date.now();

@@ -1,5 +1,5 @@
 import type { InferKyselyDB } from '@mikro-orm/postgresql';
-import type { EntityManager } from '@shopgraph/kit';
+import { inSpan, serviceTracer, SpanKind, type EntityManager } from '@shopgraph/kit';
 import { randomBytes } from 'node:crypto';
 import type { ChargeResult, PaymentGateway, PaymentMethod, PaymentProvider, RefundResult } from '../domain/payment-provider.ts';
 import type { TestProviderCharge } from '../entities/test-provider-charge.entity.ts';
@@ -48,7 +48,15 @@ export class TestPaymentProvider implements PaymentProvider {
     this.ledger = ledger;
   }
 
-  async charge({ idempotencyKey, amount, method }: Parameters<PaymentProvider['charge']>[0]): Promise<ChargeResult> {
+  charge(request: Parameters<PaymentProvider['charge']>[0]): Promise<ChargeResult> {
+    return inSpan(serviceTracer('payments'), 'payment provider charge', { kind: SpanKind.CLIENT, attributes: { 'payment.method': request.method } }, () => this.chargeOnce(request));
+  }
+
+  refund(request: Parameters<PaymentProvider['refund']>[0]): Promise<RefundResult> {
+    return inSpan(serviceTracer('payments'), 'payment provider refund', { kind: SpanKind.CLIENT }, () => this.refundOnce(request));
+  }
+
+  private async chargeOnce({ idempotencyKey, amount, method }: Parameters<PaymentProvider['charge']>[0]): Promise<ChargeResult> {
     const card = Object.hasOwn(TEST_CARDS, method) ? TEST_CARDS[method]! : { decline: UNKNOWN_METHOD };
     const entry = await this.ledger.record({
       idempotencyKey,
@@ -65,7 +73,7 @@ export class TestPaymentProvider implements PaymentProvider {
     return { status: 'declined', code, message: declineMessage(code) };
   }
 
-  async refund({ idempotencyKey, reference: charge, amount }: Parameters<PaymentProvider['refund']>[0]): Promise<RefundResult> {
+  private async refundOnce({ idempotencyKey, reference: charge, amount }: Parameters<PaymentProvider['refund']>[0]): Promise<RefundResult> {
     if (!charge.startsWith('ch_test_')) throw new Error(`No test charge ${charge} to refund`);
     const entry = await this.ledger.record({
       idempotencyKey,
