@@ -24,7 +24,7 @@ RUN mkdir /manifests \
  && cp -r patches /manifests/
 
 # --- deps: production dependencies of the services only ------------------------------------------
-# The services' workspaces (the router, and every subgraph: a folder selects the workspaces in it)
+# The services' workspaces (the router, every subgraph and the registry: a folder selects the workspaces in it)
 # and what they depend on, nothing else: no dev tools (the root's `node` devDependency is for
 # running without Docker; this image has its own Node 24), no test infrastructure (.dockerignore
 # keeps those workspaces out of the context). No install scripts: nothing the services load needs one.
@@ -33,7 +33,7 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY --from=manifests /manifests ./
 RUN --mount=type=cache,target=/root/.npm \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace=router --workspace=subgraphs \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace=router --workspace=subgraphs --workspace=registry \
  && npx --yes patch-package@8.0.1 --error-on-fail
 
 # --- runtime ---------------------------------------------------------------------------------------
