@@ -2,6 +2,7 @@
 //
 // Gateways, one at a time, each one process pinned to the gateway core (taskset -c 1):
 //   router     our router (router/src/app.ts createRouterApp, production config, JWTs verified against a test issuer's JWKS)
+//   router-usage  the same following a stand-in registry and reporting usage (not by default: --usage)
 //   apollo     stock @apollo/gateway + @apollo/server standalone
 //   hive       @graphql-hive/gateway CLI (outgoing request deduplication off)
 //   hive-rust  the same with its Rust query planner (@graphql-hive/router-runtime)
@@ -19,6 +20,8 @@
 //          --warmup 1.5 --warmup-requests 600 (each load starts with a closed-loop warm-up of at least
 //                     this long and this many answers, at most 15 s: the heavy query needs ~7 s to be JIT-warm)
 //          --gateways router,apollo,hive,hive-rust,direct --workloads guild-heavy,... (or "all")
+//          --usage (the cost of usage reporting: our router with it on and off, `router` and `router-usage`;
+//                     prints the ratio of their peaks)
 //          --rate guild-heavy=40,shop-one-field=500 (fixed rates instead of derived ones)
 //          --router-flags=--max-semi-space-size=64 (extra node flags for our router, space-separated: experiments;
 //                     the "=" form, since the value starts with a dash)
@@ -59,6 +62,7 @@ const { values: args } = parseArgs({
     'profile-gateway': { type: 'string', default: 'router' },
     'router-flags': { type: 'string', default: '' },
     'max-others': { type: 'string', default: '15' },
+    usage: { type: 'boolean', default: false },
     retries: { type: 'string', default: '3' },
     help: { type: 'boolean', default: false },
   },
@@ -120,7 +124,7 @@ const pick = <T,>(all: T[], list: string | undefined, key: (t: T) => string, wha
   return all.filter((t) => names.includes(key(t)));
 };
 const selectedWorkloads: Workload[] = pick(workloads, args.workloads ?? (quick ? 'guild-heavy,shop-one-field' : undefined), (w) => w.name, 'workload', (w) => w.default);
-const selectedGateways: Gateway[] = pick(gateways, args.gateways, (g) => g.id, 'gateway');
+const selectedGateways: Gateway[] = pick(gateways, args.gateways ?? (args.usage ? 'router,router-usage' : undefined), (g) => g.id, 'gateway', (g) => g.id !== 'router-usage');
 const fixedRates = new Map<string, number>(
   (args.rate ?? '').split(',').filter(Boolean).map((pair) => {
     const [name, value] = pair.split('=');
@@ -181,6 +185,12 @@ for (const graph of graphNames) {
 }
 log(`canned subgraphs at ${cannedUrl}; supergraphs, JWKS and logs in ${workDir}`);
 
+// The stand-in registry `router-usage` follows and reports to (variant = graph name).
+const registry = selectedGateways.some((g) => g.id === 'router-usage')
+  ? await (await import('./lib/registry-stub.ts')).startRegistryStub((variant) => supergraphs[variant as GraphName].router)
+  : undefined;
+if (registry) cleanup.push(() => registry.close());
+
 // ---- sessions -------------------------------------------------------------------------------------
 
 async function post(url: string, body: string): Promise<{ status: number; text: string }> {
@@ -212,7 +222,9 @@ async function withGateway<T>(gw: Gateway, graph: GraphName, body: (s: Session) 
     cannedUrl,
     issuer: TEST_ISSUER,
     audience: TEST_AUDIENCE,
-    nodeFlags: [...nodeFlags, ...(gw.id === 'router' ? [...ROUTER_NODE_FLAGS, ...routerFlags] : [])],
+    nodeFlags: [...nodeFlags, ...(gw.id === 'router' || gw.id === 'router-usage' ? [...ROUTER_NODE_FLAGS, ...routerFlags] : [])],
+    graph,
+    registryUrl: registry?.url,
   });
   const logFile = join(workDir, `${gw.id}-${graph}.log`);
   const proc = startPinned(canPin ? GATEWAY_CORE : null, command, { ...baseEnv, ...env }, logFile, workDir);
@@ -559,6 +571,18 @@ lines.push(`| workload | router vs | peak rps | CPU/request | p99 | added p99 |`
 lines.push(`|---|---|---|---|---|---|`);
 for (const c of comparisons) lines.push(`| ${c.workload} | ${c.peer} | ${c.peakRps} | ${c.cpuPerRequest} | ${c.p99} | ${c.addedP99} |`);
 console.log(`\n${lines.join('\n')}\n`);
+if (registry) {
+  for (const w of selectedWorkloads) {
+    const off = rows.find((r) => r.gateway === 'router' && r.workload === w.name);
+    const on = rows.find((r) => r.gateway === 'router-usage' && r.workload === w.name);
+    if (!off || !on) continue;
+    const cpuChange = off.cpuMsPerRequest && on.cpuMsPerRequest ? round((on.cpuMsPerRequest / off.cpuMsPerRequest - 1) * 100, 1) : null;
+    const cpu = cpuChange === null ? '' : `, CPU/request ${cpuChange >= 0 ? '+' : ''}${cpuChange} %`;
+    log(`usage reporting on ${w.name}: peak ${fmt(on.peakRps)} vs ${fmt(off.peakRps)} rps off, cost ${round((1 - on.peakRps / off.peakRps) * 100, 1)} % of throughput${cpu} (rounds on ${on.peakRounds.join(', ')}; off ${off.peakRounds.join(', ')})`);
+  }
+  const { reports, requests } = registry.received();
+  log(`the stand-in registry received ${reports} usage reports counting ${requests} requests`);
+}
 const otherMax = Math.max(0, ...[...peaks.values(), ...latencies.values()].flat().map((x) => x.otherPct));
 log(`others' CPU on the machine during measurement windows: at most ${round(otherMax)} % of a core${otherMax > 10 ? '  (WARNING: > 10 %: figures are skewed; rerun when the machine is quiet)' : ''}`);
 const anyComputed = [...peaks.values()].flat().some((p) => p.computed > 0);

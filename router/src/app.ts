@@ -1,24 +1,37 @@
 import { verifierFromConfig, type TokenVerifier } from '@shopgraph/core/auth';
-import { requirementsOf } from '@shopgraph/core/authz';
 import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/core/graphql-ws';
-import { closeHttpServer, createHttpServer, listen, readinessRoute, type ReadinessCheck } from '@shopgraph/core/http';
+import { closeHttpServer, createHttpServer, listen, readinessRoute, sendJson, type Route } from '@shopgraph/core/http';
 import type { Logger } from '@shopgraph/core/log';
 import type { Service } from '@shopgraph/core/http';
-import { parse, type ExecutionArgs } from 'graphql';
+import type { ExecutionArgs } from 'graphql';
 import type { Config } from './config.ts';
-import { createPlanExecution } from './execution.ts';
+import { buildGeneration, type Generation } from './generation.ts';
 import { graphqlOverHttp } from './http.ts';
 import { persistedQueries } from './persisted-queries.ts';
 import { createPipeline, type RouterOperation } from './pipeline.ts';
+import { createRegistryClient, type RegistryClient, type UsageReport } from './registry-client.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
-import { subgraphClient, subgraphDataSource, subgraphReadiness } from './subgraphs.ts';
-import { gatewaySupergraphSdl, subgraphsOf, withUrlOverrides } from './supergraph.ts';
+import { subgraphClient } from './subgraphs.ts';
+import { fixedSupergraph, registrySupergraph, supergraphFile, type SupergraphSource, type SupergraphVersion } from './supergraph-source.ts';
+import { NO_TRUSTED_DOCUMENTS, TrustedDocumentStore, type TrustedDocuments } from './trusted-documents.ts';
+import { UsageReporter } from './usage.ts';
 
 export interface RouterDeps {
   config: Config;
   logger: Logger;
-  /** The composed supergraph SDL (`supergraph.graphql`). */
-  supergraphSdl: string;
+  /**
+   * Where the supergraph comes from. Default: with REGISTRY_URL the registry's (followed live),
+   * else the file at SUPERGRAPH_PATH. Tests pass their own, or `supergraphSdl`.
+   */
+  supergraphSource?: SupergraphSource;
+  /** A fixed supergraph SDL (the composed `supergraph.graphql`), instead of a source. */
+  supergraphSdl?: string;
+  /** The registry's API; default from REGISTRY_URL / REGISTRY_TOKEN (when set). */
+  registry?: RegistryClient;
+  /** Without a registry: the trusted documents to enforce (none by default). */
+  trustedDocuments?: TrustedDocuments;
+  /** Where usage reports go; default: the registry's `reportUsage` (when there is a registry), else none are kept. */
+  reportUsage?: (report: UsageReport) => Promise<void>;
   /** Defaults to the issuer's JWKS from config; tests may pass their own. */
   verifier?: TokenVerifier;
   /** Routing URL overrides by subgraph name (or its env form, e.g. `CATALOG`); win over `config.subgraphUrls`. */
@@ -28,54 +41,108 @@ export interface RouterDeps {
 export interface RouterApp extends Service {
   /** Open WebSocket connections, and the subgraph subscriptions and sockets they hold. */
   webSocketStats(): { connections: number; upstreamSubscriptions: number; upstreamSockets: number };
+  /** The id (sha256 hex of the SDL) of the supergraph served now. */
+  supergraphId(): string;
+  /** Sends the usage recorded so far now (otherwise every USAGE_REPORT_INTERVAL_MS). */
+  flushUsage(): Promise<void>;
 }
 
 /**
  * The federated router: one GraphQL endpoint over the supergraph's subgraphs. Every transport on
  * its one URL (HTTP JSON, multipart subscriptions, SSE, graphql-ws) goes through one pipeline
  * (pipeline.ts): JWT verification, operation limits, `@authenticated`/`@requiresScopes` before
- * execution, Apollo's query planner, the router's executor. Plus /healthz and /readyz.
- * Side-effect free until `listen`.
+ * execution, Apollo's query planner, the router's executor. Plus /healthz and /readyz. With a
+ * registry it follows the variant's supergraph live, enforces its trusted documents when required
+ * and reports usage. Side-effect free until `listen` (but for the registry polls it starts).
  */
-export async function createRouterApp({ config, logger, supergraphSdl, verifier: givenVerifier, subgraphUrls = {} }: RouterDeps): Promise<RouterApp> {
-  // Everything derived from the supergraph is computed once, here, never per request.
-  const supergraph = parse(supergraphSdl);
-  const subgraphs = withUrlOverrides(subgraphsOf(supergraph), { ...config.subgraphUrls, ...subgraphUrls });
-  const verifier = givenVerifier ?? verifierFromConfig(config);
+export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
+  const { config, logger, subgraphUrls = {} } = deps;
+  const verifier = deps.verifier ?? verifierFromConfig(config);
   const client = subgraphClient(config.SUBGRAPH_TIMEOUT_MS);
   const production = config.NODE_ENV === 'production';
-  // Federation refuses SECURITY features it does not enforce; the pipeline enforces these.
-  const execution = createPlanExecution(gatewaySupergraphSdl(supergraph));
-  const pipeline = createPipeline({
-    execution,
-    dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(name, url, client)])),
-    routingUrls: new Map(subgraphs.map((s) => [s.name, s.url])),
-    requirements: requirementsOf(supergraph),
+  const registry = deps.registry ?? (config.REGISTRY_URL ? createRegistryClient({ url: config.REGISTRY_URL, token: config.REGISTRY_TOKEN, timeoutMs: config.REGISTRY_TIMEOUT_MS }) : undefined);
+  const registryTrusted = registry ? new TrustedDocumentStore() : undefined;
+  const trustedDocuments = registryTrusted ?? deps.trustedDocuments ?? NO_TRUSTED_DOCUMENTS;
+  const fileSource = () => (deps.supergraphSdl !== undefined ? fixedSupergraph(deps.supergraphSdl) : supergraphFile(config.SUPERGRAPH_PATH));
+  const source = deps.supergraphSource ?? (registry && registryTrusted
+    ? registrySupergraph({
+      client: registry,
+      url: config.REGISTRY_URL ?? 'registry',
+      variant: config.REGISTRY_VARIANT,
+      pollMs: config.REGISTRY_POLL_MS,
+      startupTimeoutMs: config.REGISTRY_STARTUP_TIMEOUT_MS,
+      fallback: config.supergraphPathSet || deps.supergraphSdl !== undefined ? fileSource() : undefined,
+      trustedDocuments: registryTrusted,
+      logger: logger.child({ component: 'registry' }),
+    })
+    : fileSource());
+  const reportUsage = deps.reportUsage ?? (registry ? (report: UsageReport) => registry.reportUsage(config.REGISTRY_VARIANT, report) : undefined);
+  const usage = reportUsage ? new UsageReporter({ send: reportUsage, intervalMs: config.USAGE_REPORT_INTERVAL_MS, logger: logger.child({ component: 'usage' }) }) : undefined;
+
+  // Everything derived from a supergraph is computed once, when it arrives, never per request.
+  const generationOptions = {
+    subgraphUrls: { ...config.subgraphUrls, ...subgraphUrls },
+    client,
     limits: config,
     production,
+    readiness: { timeoutMs: config.SUBGRAPH_READINESS_TIMEOUT_MS, cacheMs: config.SUBGRAPH_READINESS_CACHE_MS },
+    logger,
+  };
+  // Later supergraphs: built off the poll's stack, swapped in when they build; a bad one is logged and the served one stays.
+  let pending: SupergraphVersion | undefined;
+  const swapIn = () => {
+    const version = pending!;
+    pending = undefined;
+    if (version.id === pipeline.generation.id) return;
+    let next: Generation;
+    try {
+      next = buildGeneration(version, { ...generationOptions, strictOverrides: false });
+    } catch (error) {
+      logger.error({ err: error, supergraph: version.id }, 'new supergraph refused (does not build): still serving %s', pipeline.generation.id);
+      return;
+    }
+    const previous = pipeline.generation.id;
+    const { kept, ended } = pipeline.swap(next);
+    logger.info({ supergraph: next.id, previous, subscriptionsKept: kept, subscriptionsEnded: ended }, 'supergraph swapped');
+  };
+  const onUpdate = (version: SupergraphVersion) => {
+    if (!pending) setImmediate(swapIn);
+    pending = version;
+  };
+  let first: Generation;
+  try {
+    first = buildGeneration(await source.start(onUpdate), { ...generationOptions, strictOverrides: true });
+  } catch (error) {
+    source.close();
+    await usage?.close();
+    throw error;
+  }
+  const pipeline = createPipeline({
+    generation: first,
+    trustedDocuments,
+    usage,
     logger: logger.child({ component: 'pipeline' }),
+    // A supergraph nothing runs on any more: connections to subgraphs only it routed to are closed.
+    onRetire: (_retired, inUse) => client.release(new Set(inUse.flatMap((g) => [...g.routingUrls.values()].map((url) => new URL(url).origin)))),
   });
   let stopping = false;
 
-  // /readyz is the router's own readiness: one subgraph down must not take every router replica
-  // out of service (its fields fail, the rest still work). /readyz/subgraphs reports them all.
-  const readiness: Record<string, ReadinessCheck> = {
-    router: async () => {
-      if (stopping) throw new Error('router stopping');
-    },
+  // /readyz is the router's own readiness (and the supergraph it serves): one subgraph down must not
+  // take every router replica out of service (its fields fail, the rest still work), nor a registry
+  // down (the router serves what it has). /readyz/subgraphs reports the subgraphs.
+  const readyz: Route = (_req, res) => {
+    const supergraph = { id: pipeline.generation.id };
+    sendJson(res, stopping ? 503 : 200, stopping ? { status: 'unavailable', failing: ['router'], supergraph } : { status: 'ready', supergraph });
   };
-  const subgraphChecks = Object.fromEntries(
-    subgraphs.map(({ name, url }) => [name, subgraphReadiness(url, config.SUBGRAPH_READINESS_TIMEOUT_MS, config.SUBGRAPH_READINESS_CACHE_MS)]),
-  );
+  const subgraphsReadyz: Route = (req, res) => readinessRoute(pipeline.generation.subgraphReadiness)(req, res);
 
   // Static pages (WEB_ROOT) under `/`, with the graphql-ws browser client they may import.
   const pages = config.WEB_ROOT ? await staticRoutes([{ prefix: '/', dir: config.WEB_ROOT }, graphqlWsClientMount], logger) : {};
-  const http = graphqlOverHttp({ pipeline, verifier, persistedQueries: persistedQueries(), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES });
+  const http = graphqlOverHttp({ pipeline, verifier, persistedQueries: persistedQueries({ trusted: trustedDocuments }), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES });
   const server = createHttpServer({
     graphql: http.handle,
     logger,
-    readiness,
-    routes: { ...pages, '/readyz/subgraphs': readinessRoute(subgraphChecks) },
+    routes: { ...pages, '/readyz': readyz, '/readyz/subgraphs': subgraphsReadyz },
   });
   // graphql-ws on the same port and path, for signed-in users: each operation is the pipeline's,
   // run with the connection's session (its latest refreshed token).
@@ -101,13 +168,18 @@ export async function createRouterApp({ config, logger, supergraphSdl, verifier:
     server,
     listen: (port, host) => listen(server, port, host),
     webSocketStats: () => ({ connections: webSocket.connections, ...pipeline.stats() }),
+    supergraphId: () => pipeline.generation.id,
+    flushUsage: async () => usage?.flush(),
     close: async () => {
       stopping = true;
+      source.close();
       await webSocket.close();
       http.close();
       pipeline.close();
       await closeHttpServer(server);
       client.close();
+      // What the last window recorded, if the registry takes it soon: shutdown does not wait for a registry away.
+      if (usage) await Promise.race([usage.close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     },
   };
 }

@@ -19,11 +19,27 @@ export const configSchema = z.object({
   SUBGRAPH_READINESS_TIMEOUT_MS: ms(1_000),
   /** How long a subgraph's readiness answer is reused, so frequent probes do not fan out to every subgraph. */
   SUBGRAPH_READINESS_CACHE_MS: z.coerce.number().int().min(0).default(2_000),
+  /** The schema registry's GraphQL endpoint: set, the router follows its supergraph (not SUPERGRAPH_PATH), trusted documents and takes usage reports. */
+  REGISTRY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Bearer token with the `router` and `usage` scopes. */
+  REGISTRY_TOKEN: z.string().min(1).optional(),
+  /** The registry variant whose supergraph the router serves. */
+  REGISTRY_VARIANT: z.string().min(1).default('dev'),
+  /** How often the registry is asked for a new supergraph and trusted documents. */
+  REGISTRY_POLL_MS: ms(10_000),
+  /** A registry call that takes longer fails (and is retried later). */
+  REGISTRY_TIMEOUT_MS: ms(5_000),
+  /** How long start-up waits for the registry's first supergraph before it falls back to SUPERGRAPH_PATH (if set) or fails. */
+  REGISTRY_STARTUP_TIMEOUT_MS: ms(30_000),
+  /** How often usage (operations and fields per client) is sent to the registry. */
+  USAGE_REPORT_INTERVAL_MS: ms(10_000),
 });
 
 export type Config = z.infer<typeof configSchema> & {
   /** Routing URL overrides by subgraph, from `SUBGRAPH_<NAME>_URL` (NAME: the subgraph name upper-cased, non-alphanumerics as `_`). */
   subgraphUrls: Record<string, string>;
+  /** Whether SUPERGRAPH_PATH was set (with REGISTRY_URL: the fallback when the registry has none at start-up). */
+  supergraphPathSet: boolean;
 };
 
 const OVERRIDE = /^SUBGRAPH_([A-Z0-9_]+)_URL$/;
@@ -42,7 +58,9 @@ export function subgraphUrlOverrides(env: NodeJS.ProcessEnv): Record<string, str
   return overrides;
 }
 
-export const loadRouterConfig = (env: NodeJS.ProcessEnv = process.env): Config => ({
-  ...loadConfig(configSchema, env),
-  subgraphUrls: subgraphUrlOverrides(env),
-});
+export function loadRouterConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const config = loadConfig(configSchema, env);
+  // The registry answers nothing without a token: better said at start-up than as a poll failure every few seconds.
+  if (config.REGISTRY_URL && !config.REGISTRY_TOKEN) throw new Error('Invalid configuration:\n  REGISTRY_TOKEN: required with REGISTRY_URL (a token with the router and usage scopes)');
+  return { ...config, subgraphUrls: subgraphUrlOverrides(env), supergraphPathSet: !!env['SUPERGRAPH_PATH'] };
+}

@@ -109,6 +109,12 @@ interface HttpOperation {
 
 const badRequest = (message: string, status = 400) => new HttpError(status, message);
 
+/** A request header's value (the first, if repeated); undefined when absent or empty. */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return (Array.isArray(value) ? value[0] : value) || undefined;
+}
+
 function jsonParam(params: URLSearchParams, name: string): unknown {
   const value = params.get(name);
   if (value === null || value === '') return undefined;
@@ -209,7 +215,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
     let caller: Caller;
     try {
       const identity = await identityFromAuthorization(verifier, authorization);
-      caller = { identity, authorization: identity ? authorization : undefined };
+      caller = { identity, authorization: identity ? authorization : undefined, clientName: header(req, 'apollographql-client-name'), clientVersion: header(req, 'apollographql-client-version') };
     } catch (error) {
       return refuse(401, [error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error))]);
     }
@@ -220,7 +226,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
       throw badRequest('GraphQL operations must contain a non-empty `query` or a `persistedQuery` extension.');
     }
     const input = { query: persisted.query, operationName: received.operationName as string | undefined, variables: received.variables as Record<string, unknown> | undefined };
-    const prepared = pipeline.prepare(input, caller.identity, { readOnly: req.method === 'GET' });
+    const prepared = pipeline.prepare(input, caller.identity, { readOnly: req.method === 'GET', documentId: persisted.documentId });
     if (isRefusal(prepared)) return refuse(prepared.status, prepared.errors);
     persisted.register?.();
 
@@ -244,7 +250,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
     if (!caller.identity || !caller.authorization) {
       return refuse(401, [graphqlError(ErrorCode.UNAUTHENTICATED, 'Subscriptions need a signed-in user: send Authorization: Bearer <token>')]);
     }
-    await subscribeOverHttp(res, streaming, prepared, caller.identity, caller.authorization);
+    await subscribeOverHttp(res, streaming, prepared, { ...caller, identity: caller.identity, authorization: caller.authorization });
   };
 
   /** Payloads of `@defer` (execution.ts `executeIncremental`) over multipart/mixed, each as soon as it comes. */
@@ -268,7 +274,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
     }
   }
 
-  async function subscribeOverHttp(res: ServerResponse, transport: 'multipart' | 'sse', operation: RouterOperation, identity: NonNullable<Caller['identity']>, authorization: string): Promise<void> {
+  async function subscribeOverHttp(res: ServerResponse, transport: 'multipart' | 'sse', operation: RouterOperation, caller: Caller & { identity: NonNullable<Caller['identity']>; authorization: string }): Promise<void> {
     const stream = transport === 'multipart' ? multipartWriter(res, heartbeatMs) : sseWriter(res, heartbeatMs);
     let events: AsyncIterator<ExecutionResult> | undefined;
     // The stream never outlives its token: at `exp` it ends with UNAUTHENTICATED (resubscribe with a fresh one and `after`).
@@ -277,7 +283,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
       ending ??= error;
       void events?.return?.();
     };
-    const session = new Session(identity, authorization, () => endWith(graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')));
+    const session = new Session(caller.identity, caller.authorization, () => endWith(graphqlError(ErrorCode.UNAUTHENTICATED, 'Token expired')));
     const shutDown = () => endWith(new GraphQLError('Server shutting down', { extensions: { code: 'SHUTTING_DOWN' } }));
     openStreams.add(shutDown);
     const closed = new Promise<void>((resolve) => res.once('close', () => {
@@ -286,7 +292,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
       resolve();
     }));
     try {
-      events = pipeline.subscribe(operation, session);
+      events = pipeline.subscribe(operation, session, caller);
       if (isPushIterator<ExecutionResult>(events)) {
         events.deliverTo((result) => res.writableLength <= maxBufferedBytes && (stream.next(format(result)), true));
         await events.next(); // settles when the stream ends (or throws when it fails)

@@ -1,20 +1,27 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { Identity } from '@shopgraph/core/auth';
 import { ErrorCode, graphqlError } from '@shopgraph/core/errors';
-import type { Requirement } from '@shopgraph/core/authz';
 import type { Session } from '@shopgraph/core/session';
-import type { Limits } from '@shopgraph/core/limits';
 import type { Logger } from '@shopgraph/core/log';
-import { isRefusal, operationPreparer, type OperationInput, type PreparedRequest, type Refusal } from '@shopgraph/core/operation';
+import { isRefusal, OperationErrorCode, type OperationInput, type PreparedRequest, type Refusal } from '@shopgraph/core/operation';
 import { mapAsync, type PushIterator } from '@shopgraph/core/stream';
-import type { ExecutionResult, GraphQLSchema } from 'graphql';
-import { variablesFor, type IncrementalPayload, type PlanExecution, type PreparedOperation } from './execution.ts';
-import { asResult, SubgraphSubscriptions } from './subgraph-subscriptions.ts';
+import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { createHash } from 'node:crypto';
+import { variablesFor, type IncrementalPayload, type PreparedOperation } from './execution.ts';
+import type { Generation } from './generation.ts';
+import { asResult, SubgraphSubscriptions, type UpstreamHandle } from './subgraph-subscriptions.ts';
+import { NO_TRUSTED_DOCUMENTS, type TrustedDocuments } from './trusted-documents.ts';
+import type { UsageRecorder } from './usage.ts';
 
 /**
  * The router's one operation pipeline, which every transport (HTTP, graphql-ws, SSE, multipart)
  * calls: parse with the limits → validate → authorize → plan (one cache, one key) → execute.
  * Transports only turn their wire format into an `OperationInput` and a `Caller`, and results back.
+ *
+ * The supergraph may change while the router runs (a new one from the registry): an operation is
+ * prepared on the current generation (generation.ts) and runs on it to its end, so a swap never
+ * fails a request in flight. A live subscription keeps running on its generation while its
+ * operation is still valid, and allowed, on the new one; else it ends with SUPERGRAPH_CHANGED.
  */
 
 /** Who is calling, as every transport declares it: the verified identity and what is forwarded on its behalf. */
@@ -23,6 +30,9 @@ export interface Caller {
   identity: Identity | null;
   /** The verified `Authorization` header, forwarded unchanged to every subgraph; undefined when anonymous. */
   authorization: string | undefined;
+  /** `apollographql-client-name` / `-version`, for usage reporting; undefined when not sent. */
+  clientName?: string | undefined;
+  clientVersion?: string | undefined;
 }
 
 /**
@@ -49,36 +59,53 @@ export interface FetchContext extends Caller {
   cachePolicy?: CachePolicy;
 }
 
+/** Stable codes of the pipeline's own refusals and endings. */
+export const PipelineErrorCode = {
+  /** The variant accepts registered operations only, and this is not one. */
+  OPERATION_NOT_TRUSTED: 'OPERATION_NOT_TRUSTED',
+  /** A live subscription's operation is no longer valid (or allowed) on the supergraph now served. */
+  SUPERGRAPH_CHANGED: 'SUPERGRAPH_CHANGED',
+} as const;
+
 /** An operation that passed every check, with its plan. */
 export interface RouterOperation extends PreparedRequest {
   kind: 'query' | 'mutation' | 'subscription';
   plan: PreparedOperation;
+  /** The supergraph it was prepared on, and runs on to its end. */
+  generation: Generation;
 }
 
 export interface PipelineOptions {
-  /** Plans and runs operations. */
-  execution: PlanExecution;
-  /** One data source per subgraph, by name; they see the `Caller` as their context. */
-  dataSources: Readonly<Record<string, GraphQLDataSource>>;
-  /** Routing URLs (http/https) by subgraph name; subscriptions go to the same URL over ws/wss. */
-  routingUrls: ReadonlyMap<string, string>;
-  /** `@authenticated` / `@requiresScopes` by coordinate, from the supergraph. */
-  requirements: ReadonlyMap<string, Requirement>;
-  limits: Limits;
-  production: boolean;
+  /** The supergraph to serve first. */
+  generation: Generation;
   logger: Logger;
   /**
    * Events buffered per subscription for a slow client before it is ended with SUBSCRIPTION_OVERFLOW
    * (those executed per event; a passed-through one is bounded by the transport's buffered bytes).
    */
   maxBufferedEvents?: number;
+  /** The variant's trusted documents: when required, nothing else runs. */
+  trustedDocuments?: TrustedDocuments;
+  /** Told of every operation run (usage reporting). */
+  usage?: UsageRecorder;
+  /** A generation nothing uses any more (neither served nor running anything): release what only it used. */
+  onRetire?: (retired: Generation, inUse: readonly Generation[]) => void;
+}
+
+export interface PrepareOptions {
+  /** Only queries (and subscriptions) may run, as over HTTP GET. */
+  readOnly?: boolean;
+  /** The sha256 hex of `query`, when the transport has checked it already (a persisted query). */
+  documentId?: string;
 }
 
 export interface Pipeline {
-  /** The API schema clients validate against. */
+  /** The API schema clients validate against (the current generation's). */
   readonly schema: GraphQLSchema;
+  /** The supergraph served now. */
+  readonly generation: Generation;
   /** Every check before execution for the caller's identity, and the plan; or why the operation is refused (with an HTTP status). */
-  prepare(input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }): RouterOperation | Refusal;
+  prepare(input: OperationInput, identity: Identity | null, options?: PrepareOptions): RouterOperation | Refusal;
   /**
    * Runs a query or mutation; `cachePolicy`, if given, learns how long the answer may be cached.
    * `@defer` is ignored: the answer comes whole (as for every transport but incremental delivery).
@@ -96,7 +123,12 @@ export interface Pipeline {
    * passed through or the per-event plan run with the session's current token. The stream ends
    * upstream when returned.
    */
-  subscribe(operation: RouterOperation, session: Session): PushIterator<ExecutionResult> | AsyncIterableIterator<ExecutionResult>;
+  subscribe(operation: RouterOperation, session: Session, caller?: Pick<Caller, 'clientName' | 'clientVersion'>): PushIterator<ExecutionResult> | AsyncIterableIterator<ExecutionResult>;
+  /**
+   * Serves `next` from now on. Operations already prepared finish on theirs; live subscriptions
+   * whose operation `next` refuses end with SUPERGRAPH_CHANGED, the others keep running.
+   */
+  swap(next: Generation): { kept: number; ended: number };
   /** Subgraph subscriptions open now, and upstream sockets (for metrics and tests). */
   stats(): { upstreamSubscriptions: number; upstreamSockets: number };
   /** Closes the subgraph subscription connections. */
@@ -105,45 +137,172 @@ export interface Pipeline {
 
 export { isRefusal, type OperationInput, type Refusal };
 
+/** A subscription running now, on its generation. */
+interface LiveSubscription {
+  operation: RouterOperation;
+  session: Session;
+  upstream: UpstreamHandle<unknown>;
+}
+
+/** What keeps a generation in use: requests running on it, and live subscriptions. */
+interface Use {
+  requests: number;
+  subscriptions: Set<LiveSubscription>;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const { execution, dataSources, logger, maxBufferedEvents = 1_000 } = options;
-  const { schema } = execution;
-  const prepareRequest = operationPreparer({ schema, limits: options.limits, production: options.production, requirements: options.requirements });
-  const upstream = new SubgraphSubscriptions(options.routingUrls, logger);
+  const { logger, maxBufferedEvents = 1_000, usage, trustedDocuments = NO_TRUSTED_DOCUMENTS } = options;
+  const upstream = new SubgraphSubscriptions(logger);
+  let current = options.generation;
+  const uses = new Map<Generation, Use>([[current, { requests: 0, subscriptions: new Set() }]]);
+
+  const useOf = (generation: Generation): Use => {
+    let use = uses.get(generation);
+    // Retired between prepare and run (a WebSocket operation waits a tick): in use again until done.
+    if (!use) uses.set(generation, (use = { requests: 0, subscriptions: new Set() }));
+    return use;
+  };
+  const retireIfUnused = (generation: Generation) => {
+    const use = uses.get(generation);
+    if (generation === current || !use || use.requests || use.subscriptions.size) return;
+    uses.delete(generation);
+    const inUse = [...uses.keys()];
+    upstream.release(new Set(inUse.flatMap((g) => [...g.routingUrls.values()])));
+    options.onRetire?.(generation, inUse);
+  };
+  /** Runs `work` with its generation counted as in use. */
+  const using = async <T>(generation: Generation, work: () => Promise<T>): Promise<T> => {
+    const use = useOf(generation);
+    use.requests++;
+    try {
+      return await work();
+    } finally {
+      use.requests--;
+      if (generation !== current) retireIfUnused(generation);
+    }
+  };
 
   const run = (operation: RouterOperation, services: Readonly<Record<string, GraphQLDataSource>>, caller: Caller, cachePolicy?: CachePolicy) =>
-    execution.execute(operation.plan, services, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization, cachePolicy } satisfies FetchContext });
+    operation.generation.execution.execute(operation.plan, services, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization, cachePolicy } satisfies FetchContext });
   // As graphql-js 17 validates (and Apollo's query planner refuses): each event of a subscription is one payload.
   const deferredSubscription = () =>
     ({ status: 400, errors: [graphqlError(ErrorCode.BAD_REQUEST, '@defer is not supported on subscriptions: remove it, or turn it off with @defer(if: false)')] }) satisfies Refusal;
+  // graphql-js 16 validates a subscription (or mutation) against a schema that has none: refused here as validation would.
+  const noRootType = (kind: string) =>
+    ({ status: 400, errors: [new GraphQLError(`The schema has no ${kind} type`, { extensions: { code: OperationErrorCode.GRAPHQL_VALIDATION_FAILED } })] }) satisfies Refusal;
+  const notTrusted = () =>
+    ({ status: 400, errors: [new GraphQLError('This router runs registered operations only, and this operation is not one of them: register it (clients push) or send a registered one', { extensions: { code: PipelineErrorCode.OPERATION_NOT_TRUSTED } })] }) satisfies Refusal;
+  const supergraphChanged = (reasons: readonly GraphQLError[]) =>
+    new GraphQLError(`The supergraph changed and this subscription's operation is no longer valid on it (${reasons.map((r) => r.message).join('; ')}): update the operation and subscribe again`, {
+      extensions: { code: PipelineErrorCode.SUPERGRAPH_CHANGED },
+    });
+
+  /** Why a live subscription's operation would be refused on `generation` (for its session's identity now), if it would. */
+  const refusalOn = (generation: Generation, live: LiveSubscription): readonly GraphQLError[] | undefined => {
+    const { query, operationName, variables, operation } = live.operation;
+    const request = generation.prepareRequest({ query, operationName, variables }, live.session.identity);
+    if (isRefusal(request)) return request.errors;
+    if (!generation.schema.getRootType(operation.operation)) return noRootType(operation.operation).errors;
+    try {
+      generation.execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
+    } catch (error) {
+      return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+    }
+    return undefined;
+  };
 
   return {
-    schema,
-    prepare(input, identity, options) {
-      const request = prepareRequest(input, identity, options);
-      if (isRefusal(request)) return request;
-      // Keyed like the document cache: by the text (and the operation picked from it).
-      const plan = execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
-      if (plan.defer && request.operation.operation === 'subscription') return deferredSubscription();
-      return { ...request, kind: request.operation.operation, plan };
+    get schema() {
+      return current.schema;
     },
-    execute: (operation, caller, cachePolicy) => run(operation, dataSources, caller, cachePolicy),
-    executeIncremental: (operation, caller, emit) =>
-      execution.executeIncremental(operation.plan, dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit),
-    subscribe(operation, session) {
+    get generation() {
+      return current;
+    },
+    prepare(input, identity, prepareOptions) {
+      if (trustedDocuments.required) {
+        const id = prepareOptions?.documentId ?? (typeof input.query === 'string' ? sha256(input.query) : undefined);
+        if (id === undefined || !trustedDocuments.has(id)) return notTrusted();
+      }
+      const generation = current;
+      const request = generation.prepareRequest(input, identity, prepareOptions);
+      if (isRefusal(request)) return request;
+      if (!generation.schema.getRootType(request.operation.operation)) return noRootType(request.operation.operation);
+      // Keyed like the document cache: by the text (and the operation picked from it).
+      const plan = generation.execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
+      if (plan.defer && request.operation.operation === 'subscription') return deferredSubscription();
+      return { ...request, kind: request.operation.operation, plan, generation };
+    },
+    execute(operation, caller, cachePolicy) {
+      return using(operation.generation, async () => {
+        if (!usage) return run(operation, operation.generation.dataSources, caller, cachePolicy);
+        let failed = true;
+        try {
+          const result = await run(operation, operation.generation.dataSources, caller, cachePolicy);
+          failed = !!result.errors?.length;
+          return result;
+        } finally {
+          usage.record(operation, caller.clientName, caller.clientVersion, failed);
+        }
+      });
+    },
+    executeIncremental(operation, caller, emit) {
+      usage?.record(operation, caller.clientName, caller.clientVersion, false);
+      return using(operation.generation, () =>
+        operation.generation.execution.executeIncremental(operation.plan, operation.generation.dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit));
+    },
+    subscribe(operation, session, caller) {
+      const { generation } = operation;
       const node = operation.plan.plan.node;
       if (node?.kind !== 'Subscription') throw new Error('Not a subscription plan');
       const { primary } = node;
+      const url = generation.routingUrls.get(primary.serviceName);
+      if (!url) throw new Error(`No routing URL for subgraph "${primary.serviceName}"`);
+      usage?.record(operation, caller?.clientName, caller?.clientVersion, false);
       const variables = variablesFor(primary, operation.variables);
+      const use = useOf(generation);
+      const live = { operation, session } as LiveSubscription;
+      const ended = () => {
+        use.subscriptions.delete(live);
+        retireIfUnused(generation);
+      };
       // Passed through: each event is the answer, so no per-event execution (nor its async step).
-      if (operation.plan.passesThrough) return upstream.subscribe(primary, variables, session, maxBufferedEvents, asResult);
+      if (operation.plan.passesThrough) {
+        live.upstream = upstream.subscribe(primary, url, variables, session, maxBufferedEvents, asResult, ended);
+        use.subscriptions.add(live);
+        return live.upstream.iterator as PushIterator<ExecutionResult>;
+      }
       const perEvent: RouterOperation = { ...operation, plan: operation.plan.perEvent! };
-      const events = upstream.subscribe(primary, variables, session, maxBufferedEvents, (event) => event);
-      return mapAsync(events, (event) => {
+      const events = upstream.subscribe(primary, url, variables, session, maxBufferedEvents, (event) => event, ended);
+      live.upstream = events;
+      use.subscriptions.add(live);
+      return mapAsync(events.iterator, (event) => {
         // The primary fetch answers with this event; every other subgraph is fetched as usual, with the latest token.
         const fromEvent: GraphQLDataSource = { process: async () => event };
-        return run(perEvent, { ...dataSources, [primary.serviceName]: fromEvent }, session);
+        return run(perEvent, { ...generation.dataSources, [primary.serviceName]: fromEvent }, session);
       });
+    },
+    swap(next) {
+      current = next;
+      useOf(next);
+      let kept = 0;
+      let ended = 0;
+      for (const [generation, use] of [...uses]) {
+        if (generation === next) continue;
+        for (const live of [...use.subscriptions]) {
+          const reasons = refusalOn(next, live);
+          if (!reasons) {
+            kept++;
+            continue;
+          }
+          ended++;
+          live.upstream.end(supergraphChanged(reasons));
+        }
+        retireIfUnused(generation);
+      }
+      if (kept || ended) logger.info({ supergraph: next.id, kept, ended }, 'live subscriptions checked against the new supergraph');
+      return { kept, ended };
     },
     stats: () => upstream.stats(),
     close: () => upstream.close(),

@@ -45,32 +45,40 @@ const overflowError = () => new GraphQLError('Events came faster than the client
 /** How a subgraph's event becomes what the client's stream carries. */
 export type EventMapper<T> = (event: FormattedExecutionResult, serviceName: string) => T;
 
+/** A subscription to a subgraph: its stream, and how the router ends it (the supergraph changed under it). */
+export interface UpstreamHandle<T> {
+  readonly iterator: PushIterator<T>;
+  /** Unsubscribes upstream and ends the stream with `error` after the events already queued. */
+  end(error: GraphQLError): void;
+}
+
 /**
- * The router's subgraph subscriptions: one connection per subgraph (subgraph-connection.ts), shared
- * by all clients, each subscription carrying its client's current token in `extensions.authorization`,
- * so the subgraph verifies, authorizes and expires each one as its user's (kit graphql-ws,
- * `operationTokens`). A client's token refresh is passed on in a `ping` naming its subscription. When
- * the connection drops, its subscriptions end with SUBGRAPH_SUBSCRIPTION_FAILED: a silent
- * resubscription could miss or repeat events, a client resubscribes with its own cursor.
+ * The router's subgraph subscriptions: one connection per subgraph URL (subgraph-connection.ts),
+ * shared by all clients and by every supergraph generation that routes there, each subscription
+ * carrying its client's current token in `extensions.authorization`, so the subgraph verifies,
+ * authorizes and expires each one as its user's (kit graphql-ws, `operationTokens`). A client's
+ * token refresh is passed on in a `ping` naming its subscription. When the connection drops, its
+ * subscriptions end with SUBGRAPH_SUBSCRIPTION_FAILED: a silent resubscription could miss or repeat
+ * events, a client resubscribes with its own cursor.
  */
 export class SubgraphSubscriptions {
-  readonly #routingUrls: ReadonlyMap<string, string>;
   readonly #logger: Logger;
+  /** By routing URL (http/https). */
   readonly #connections = new Map<string, SubgraphConnection>();
   #lastId = 0;
 
-  constructor(routingUrls: ReadonlyMap<string, string>, logger: Logger) {
-    this.#routingUrls = routingUrls;
+  constructor(logger: Logger) {
     this.#logger = logger;
   }
 
   /**
-   * The primary fetch's results through `map`, as an iterator that unsubscribes upstream when returned.
-   * The WebSocket server takes a passed-through subscription's results as they come (`deliverTo`).
+   * The primary fetch's results through `map`, as an iterator that unsubscribes upstream when returned;
+   * `onEnd` runs once, however it ends. The WebSocket server takes a passed-through subscription's
+   * results as they come (`deliverTo`).
    */
-  subscribe<T>(fetch: FetchNode, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: EventMapper<T>): PushIterator<T> {
+  subscribe<T>(fetch: FetchNode, url: string, variables: Record<string, unknown>, session: Session, maxBuffered: number, map: EventMapper<T>, onEnd?: () => void): UpstreamHandle<T> {
     const payload = { query: fetch.operation, operationName: fetch.operationName ?? null, variables, extensions: { authorization: session.authorization } };
-    return new UpstreamSubscription(this.#connection(fetch.serviceName), String(++this.#lastId), payload, session, fetch.serviceName, map, maxBuffered, this.#logger).iterator;
+    return new UpstreamSubscription(this.#connection(url), String(++this.#lastId), payload, session, fetch.serviceName, map, maxBuffered, this.#logger, onEnd);
   }
 
   stats(): { upstreamSubscriptions: number; upstreamSockets: number } {
@@ -83,26 +91,33 @@ export class SubgraphSubscriptions {
     return { upstreamSubscriptions, upstreamSockets };
   }
 
+  /** Closes the idle connections to URLs not in `inUse` (subgraphs no supergraph in use routes to). */
+  release(inUse: ReadonlySet<string>): void {
+    for (const [url, connection] of this.#connections) {
+      if (inUse.has(url) || connection.size) continue;
+      connection.close();
+      this.#connections.delete(url);
+    }
+  }
+
   /** Closes every subgraph connection now. */
   close(): void {
     for (const connection of this.#connections.values()) connection.close();
     this.#connections.clear();
   }
 
-  #connection(serviceName: string): SubgraphConnection {
-    let connection = this.#connections.get(serviceName);
+  #connection(url: string): SubgraphConnection {
+    let connection = this.#connections.get(url);
     if (connection) return connection;
-    const url = this.#routingUrls.get(serviceName);
-    if (!url) throw new Error(`No routing URL for subgraph "${serviceName}"`);
     // No token of its own: each subscription carries its client's.
     connection = new SubgraphConnection({ url: webSocketUrl(url), connectionParams: { operationTokens: true } });
-    this.#connections.set(serviceName, connection);
+    this.#connections.set(url, connection);
     return connection;
   }
 }
 
 /** One client's subscription to a subgraph: the sink of its messages and the stream they go on in, in one object. */
-class UpstreamSubscription<T> implements OperationSink {
+class UpstreamSubscription<T> implements OperationSink, UpstreamHandle<T> {
   readonly #events: Pushable<T>;
   readonly #serviceName: string;
   readonly #session: Session;
@@ -110,9 +125,11 @@ class UpstreamSubscription<T> implements OperationSink {
   readonly #logger: Logger;
   readonly #stop: () => void;
   readonly #stopForwardingRefreshes: () => void;
+  #onEnd: (() => void) | undefined;
 
-  constructor(connection: SubgraphConnection, id: string, payload: SubscribePayload & { extensions: { authorization: string } }, session: Session, serviceName: string, map: EventMapper<T>, maxBuffered: number, logger: Logger) {
+  constructor(connection: SubgraphConnection, id: string, payload: SubscribePayload & { extensions: { authorization: string } }, session: Session, serviceName: string, map: EventMapper<T>, maxBuffered: number, logger: Logger, onEnd?: () => void) {
     this.#serviceName = serviceName;
+    this.#onEnd = onEnd;
     this.#session = session;
     this.#map = map;
     this.#logger = logger;
@@ -138,6 +155,7 @@ class UpstreamSubscription<T> implements OperationSink {
 
   error(failure: OperationFailure): void {
     this.#stopForwardingRefreshes();
+    this.#ended();
     if (this.#session.expired) return;
     if ('errors' in failure) {
       // The subgraph refused the operation: its errors go through the same shaping as any event.
@@ -150,13 +168,26 @@ class UpstreamSubscription<T> implements OperationSink {
 
   complete(): void {
     this.#stopForwardingRefreshes();
+    this.#ended();
     if (this.#session.expired) return;
     this.#events.end();
   }
 
-  /** The client stopped (or fell behind): unsubscribe upstream. */
+  end(error: GraphQLError): void {
+    this.#finish();
+    this.#events.fail(error);
+  }
+
+  /** The client stopped (or fell behind), or the router ends it: unsubscribe upstream. */
   #finish(): void {
     this.#stopForwardingRefreshes();
     this.#stop();
+    this.#ended();
+  }
+
+  #ended(): void {
+    const onEnd = this.#onEnd;
+    this.#onEnd = undefined;
+    onEnd?.();
   }
 }

@@ -14,6 +14,7 @@ function recording(answer: Partial<SubgraphResponse>) {
       calls.push({ url: url.href, headers, body });
       return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"data":{"a":1}}', ...answer };
     },
+    release: () => {},
     close: () => {},
   };
   return { client, calls };

@@ -15,6 +15,8 @@ export interface SubgraphResponse {
 export interface SubgraphClient {
   /** POSTs a JSON body to a subgraph; resolves with whatever status it answers. */
   post(url: URL, headers: Record<string, string>, body: string): Promise<SubgraphResponse>;
+  /** Closes the connections to origins not in `inUse` once their requests are done (subgraphs no supergraph routes to any more). */
+  release(inUse: ReadonlySet<string>): void;
   /** Closes idle connections (on shutdown). */
   close(): void;
 }
@@ -35,6 +37,13 @@ export function subgraphClient(timeoutMs: number): SubgraphClient {
       if (!pool) pools.set(url.origin, (pool = new Pool(url.origin)));
       const options = { path: url.pathname + url.search, method: 'POST' as const, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
       return new Promise<SubgraphResponse>((resolve, reject) => pool.dispatch(options, collect(resolve, reject)));
+    },
+    release(inUse) {
+      for (const [origin, pool] of pools) {
+        if (inUse.has(origin)) continue;
+        pools.delete(origin);
+        pool.close().catch(() => {});
+      }
     },
     close() {
       for (const pool of pools.values()) pool.close().catch(() => {});

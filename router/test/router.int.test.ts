@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { errorCodes, graphql } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSubgraph, startWorld, type World } from './harness.ts';
@@ -97,12 +98,13 @@ describe('router: health', () => {
     expect(response.status).toBe(200);
   });
 
-  it('answers /readyz and /readyz/subgraphs 200 when every subgraph is ready', async () => {
-    for (const path of ['/readyz', '/readyz/subgraphs']) {
-      const response = await fetch(`${base}${path}`);
-      expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ status: 'ready' });
-    }
+  it('answers /readyz (with the id of the supergraph it serves) and /readyz/subgraphs 200 when every subgraph is ready', async () => {
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', supergraph: { id: createHash('sha256').update(world.supergraphSdl).digest('hex') } });
+    const subgraphs = await fetch(`${base}/readyz/subgraphs`);
+    expect(subgraphs.status).toBe(200);
+    expect(await subgraphs.json()).toEqual({ status: 'ready' });
   });
 
   it('stays ready with a subgraph down, reports it on /readyz/subgraphs, and caches probe results briefly', async () => {

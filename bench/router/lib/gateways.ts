@@ -7,7 +7,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const gatewaysDir = join(here, '..', 'gateways');
 const hiveBin = join(dirname(createRequire(import.meta.url).resolve('@graphql-hive/gateway')), 'bin.js');
 
-export type GatewayId = 'router' | 'apollo' | 'hive' | 'hive-rust' | 'direct';
+export type GatewayId = 'router' | 'router-usage' | 'apollo' | 'hive' | 'hive-rust' | 'direct';
 
 export interface LaunchContext {
   port: number;
@@ -21,6 +21,10 @@ export interface LaunchContext {
   audience: string;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeFlags: string[];
+  /** The graph's name (the registry variant `router-usage` serves). */
+  graph: string;
+  /** The stand-in registry (lib/registry-stub.ts), when `router-usage` runs. */
+  registryUrl?: string;
 }
 
 export interface Gateway {
@@ -32,23 +36,35 @@ export interface Gateway {
 
 const node = process.execPath;
 
+const routerEnv = (ctx: LaunchContext): Record<string, string> => ({
+  NODE_ENV: 'production',
+  PORT: String(ctx.port),
+  HOST: '127.0.0.1',
+  SUPERGRAPH_PATH: ctx.supergraphPath,
+  WEB_ROOT: '',
+  JWT_ISSUER: ctx.issuer,
+  JWT_AUDIENCE: ctx.audience,
+  JWT_JWKS_URL: `${ctx.cannedUrl}/.well-known/jwks.json`,
+});
+
 export const gateways: Gateway[] = [
   {
     id: 'router',
     label: 'our router',
-    launch: (ctx) => ({
-      command: [node, ...ctx.nodeFlags, join(gatewaysDir, 'router.ts')],
-      env: {
-        NODE_ENV: 'production',
-        PORT: String(ctx.port),
-        HOST: '127.0.0.1',
-        SUPERGRAPH_PATH: ctx.supergraphPath,
-        WEB_ROOT: '',
-        JWT_ISSUER: ctx.issuer,
-        JWT_AUDIENCE: ctx.audience,
-        JWT_JWKS_URL: `${ctx.cannedUrl}/.well-known/jwks.json`,
-      },
-    }),
+    launch: (ctx) => ({ command: [node, ...ctx.nodeFlags, join(gatewaysDir, 'router.ts')], env: routerEnv(ctx) }),
+  },
+  {
+    // The same router following a (stand-in) registry and reporting usage every second: its cost is
+    // this row against the one above. Not in the default matrix (--usage, or --gateways router,router-usage).
+    id: 'router-usage',
+    label: 'our router + usage',
+    launch: (ctx) => {
+      if (!ctx.registryUrl) throw new Error('router-usage needs the stand-in registry');
+      return {
+        command: [node, ...ctx.nodeFlags, join(gatewaysDir, 'router.ts')],
+        env: { ...routerEnv(ctx), REGISTRY_URL: ctx.registryUrl, REGISTRY_TOKEN: 'bench', REGISTRY_VARIANT: ctx.graph, USAGE_REPORT_INTERVAL_MS: '1000' },
+      };
+    },
   },
   {
     id: 'apollo',
