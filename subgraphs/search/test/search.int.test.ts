@@ -1,6 +1,8 @@
 import type { EventData } from '@shopgraph/events';
-import { consumerOutcomes, eventProducer, graphql, type EventProducer, type ServiceUnderTest } from '@shopgraph/testkit';
+import { Client } from '@elastic/elasticsearch';
+import { consumerOutcomes, elasticsearchUrl, eventProducer, graphql, testLogger, uniqueIndexPrefix, type EventProducer, type ServiceUnderTest } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productIndex } from '../src/clients/product-index.client.ts';
 import { IndexWriter } from '../src/domain/index-writer.ts';
 import type { DocumentChange } from '../src/domain/product-document.ts';
 import { productData, search, searchIds, searchUntil, startSearch, stockLevel, SUGGEST, uniqueWord, type SearchResult } from './support.ts';
@@ -89,6 +91,78 @@ describe('indexing from events', () => {
     for (const event of events) await consumed.handled(event);
     await searchUntil(url, words.at(-1)!, (ids) => same(ids, [product.productId]));
     for (const word of words.slice(0, -1)) expect(await searchIds(url, word)).toEqual([]);
+  });
+});
+
+describe('ratings from reviews', () => {
+  const rated = (productId: string, average: number | null, count: number) => producer.publish('reviews.product.rated', productId, { productId, average, count });
+
+  it('filters by and sorts on the latest rating, merged into the product whichever comes first', async () => {
+    const word = uniqueWord();
+    const [good, best, unrated] = await indexed({ name: `Good ${word}` }, { name: `Best ${word}` }, { name: `Plain ${word}` });
+    // A rating before its product: merged once catalog's fields arrive.
+    const late = productData({ name: `Late ${word}` });
+    await rated(late.productId, 4.2, 5);
+    await rated(good!, 5, 1);
+    await rated(good!, 3.5, 2);
+    await rated(best!, 4.75, 4);
+    await changed(late);
+    await searchUntil(url, word, (ids) => same(ids, [best!, late.productId]), { minRating: 4 }, 'the rated products');
+    expect(await searchIds(url, word, { minRating: 3.5 })).toHaveLength(3);
+    expect(await searchIds(url, word, { minRating: 4.8 })).toEqual([]);
+
+    // By rating, highest first, unrated last, two to a page.
+    const pages: string[][] = [];
+    let after: string | null = null;
+    do {
+      const page: SearchResult = await result({ query: word, first: 2, after, sort: 'RATING' });
+      expect(page.total).toBe(4);
+      pages.push(page.edges.map((edge) => edge.node.id));
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+    } while (after);
+    expect(pages).toEqual([[best, late.productId], [good, unrated]]);
+
+    // The last review hidden: no average any more, so no rating filter matches it.
+    await rated(best!, null, 0);
+    await searchUntil(url, word, (ids) => same(ids, [late.productId]), { minRating: 4 }, 'the rating gone');
+    expect(await searchIds(url, word, { inStock: false })).toHaveLength(4);
+  });
+
+  it('gives an index made before ratings the field when the service starts on it (the mapping is strict)', async () => {
+    const prefix = uniqueIndexPrefix();
+    const client = new Client({ node: elasticsearchUrl() });
+    const index = productIndex({ url: elasticsearchUrl(), prefix, searchTimeoutMs: 2_000, indexingTimeoutMs: 10_000, logger: testLogger('search') });
+    const old = `${prefix}products-old`;
+    const id = crypto.randomUUID();
+    const change = { id, fields: { id, rating: { average: 4, count: 1 } } };
+    try {
+      // The index as search made it before ratings.
+      await client.indices.create({
+        index: old,
+        settings: { number_of_shards: 1, auto_expand_replicas: '0-1', analysis: { normalizer: { sku: { type: 'custom', filter: ['lowercase'] } } } },
+        mappings: {
+          dynamic: 'strict',
+          properties: {
+            id: { type: 'keyword' }, sku: { type: 'keyword', normalizer: 'sku' }, name: { type: 'text' }, description: { type: 'text' }, categoryId: { type: 'keyword' },
+            price: { properties: { amount: { type: 'long' }, currency: { type: 'keyword' } } }, inStock: { type: 'boolean' }, suggest: { type: 'completion' },
+          },
+        },
+        aliases: { [`${prefix}products`]: { is_write_index: true } },
+      });
+      await expect(index.write([change])).rejects.toThrow(/strict_dynamic_mapping_exception/);
+      await index.ensure();
+      await index.write([change]);
+      expect((await client.get({ index: old, id }))._source).toEqual({ id, rating: { average: 4, count: 1 } });
+    } finally {
+      await client.indices.delete({ index: old, ignore_unavailable: true });
+      await index.close();
+      await client.close();
+    }
+  });
+
+  it('refuses a minimum rating outside 1–5 as BAD_USER_INPUT', async () => {
+    const response = await search(url, { query: 'kettle', filter: { minRating: 6 } });
+    expect(response.errors?.map((e) => [e.extensions?.code, e.extensions?.reason])).toEqual([['BAD_USER_INPUT', 'INVALID_RATING_FILTER']]);
   });
 });
 

@@ -9,8 +9,8 @@ import { migrations } from '../src/migrations/index.ts';
 /** The search service on a database of its own and this file's index prefix, with test seams (see startServiceUnderTest); close it when done. */
 export const startSearch = serviceStarter({ name: 'search', createApp: createSearchApp, loadConfig: loadSearchConfig, entities, migrations });
 
-export const SEARCH = `query Search($query: String!, $first: Int, $after: String, $filter: ProductSearchFilter) {
-  searchProducts(query: $query, first: $first, after: $after, filter: $filter) {
+export const SEARCH = `query Search($query: String!, $first: Int, $after: String, $filter: ProductSearchFilter, $sort: ProductSearchSort) {
+  searchProducts(query: $query, first: $first, after: $after, filter: $filter, sort: $sort) {
     total
     edges { cursor node { id } }
     pageInfo { hasNextPage endCursor }

@@ -59,6 +59,7 @@ const MAPPINGS: estypes.MappingTypeMapping = {
     categoryId: { type: 'keyword' },
     price: { properties: { amount: { type: 'long' }, currency: { type: 'keyword' } } },
     inStock: { type: 'boolean' },
+    rating: { properties: { average: { type: 'double' }, count: { type: 'integer' } } },
     suggest: { type: 'completion' },
   },
 };
@@ -123,7 +124,11 @@ export function productIndex(options: ProductIndexOptions): ProductIndex {
   };
 
   const ensure = async (): Promise<void> => {
-    if (await client.indices.existsAlias({ name: alias }, admin)) return;
+    if (await client.indices.existsAlias({ name: alias }, admin)) {
+      // An index made before a field was added (the mapping is strict) gets it now: mappings only grow.
+      await client.indices.putMapping({ index: alias, properties: MAPPINGS.properties }, admin);
+      return;
+    }
     const index = newIndex();
     try {
       await client.indices.create({ index, settings: SETTINGS, mappings: MAPPINGS, aliases: { [alias]: { is_write_index: true } } }, admin);

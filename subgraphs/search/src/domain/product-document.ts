@@ -1,7 +1,7 @@
 import type { EventData } from '@shopgraph/events';
 
-// A product as the index holds it: catalog's fields and inventory's, each group written by its own
-// owner's events. Groups are written as partial updates that merge into the document, so neither
+// A product as the index holds it: catalog's fields, inventory's and reviews', each group written by
+// its own owner's events. Groups are written as partial updates that merge into the document, so neither
 // owner's write ever removes the other's fields, whichever arrives first.
 
 /** Catalog's fields of a product (catalog.product.changed carries them all). */
@@ -23,7 +23,15 @@ export interface StockFields {
   inStock: boolean;
 }
 
-export type ProductDocument = CatalogFields & StockFields;
+/** Reviews' field of a product: its rating as the latest `reviews.product.rated` left it. */
+export interface RatingFields {
+  id: string;
+  /** `average` is null while the product has no (visible) reviews. */
+  rating: { average: number | null; count: number };
+}
+
+/** A product never rated has no `rating` (it sorts and filters as unrated). */
+export type ProductDocument = CatalogFields & StockFields & Partial<Pick<RatingFields, 'rating'>>;
 
 /** A partial update of one product's document: the fields given replace those indexed. */
 export interface DocumentChange {
@@ -55,6 +63,10 @@ export function catalogFields(product: EventData<'catalog.product.changed'>): Ca
 
 export function stockFields(level: EventData<'inventory.stock.level-changed'>): StockFields {
   return { id: level.productId.toLowerCase(), inStock: level.inStock };
+}
+
+export function ratingFields(rated: EventData<'reviews.product.rated'>): RatingFields {
+  return { id: rated.productId.toLowerCase(), rating: { average: rated.average, count: rated.count } };
 }
 
 /**

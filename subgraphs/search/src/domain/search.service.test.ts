@@ -15,7 +15,7 @@ const reasonOf = (run: () => unknown) => {
 
 describe('parseSearch', () => {
   it('trims the query and defaults the page size', () => {
-    expect(parseSearch({ query: '  kettle  ' })).toEqual({ text: 'kettle', first: 20, after: null, filters: {} });
+    expect(parseSearch({ query: '  kettle  ' })).toEqual({ text: 'kettle', first: 20, sort: 'RELEVANCE', after: null, filters: {} });
   });
 
   it('refuses what no search can mean', () => {
@@ -26,6 +26,11 @@ describe('parseSearch', () => {
     expect(reasonOf(() => parseSearch({ query: 'a', after: encodeCursor([1.5, 'nope']) }))).toBe('INVALID_CURSOR');
     expect(reasonOf(() => parseSearch({ query: 'a', filter: { minPrice: 2, maxPrice: 1 } }))).toBe('INVALID_PRICE_RANGE');
     expect(reasonOf(() => parseSearch({ query: 'a', filter: { minPrice: 1, maxPrice: 1 } }))).toBe('no error');
+    for (const minRating of [0.9, 5.1, Number.NaN]) expect(reasonOf(() => parseSearch({ query: 'a', filter: { minRating } }))).toBe('INVALID_RATING_FILTER');
+    expect(reasonOf(() => parseSearch({ query: 'a', filter: { minRating: 4.5 } }))).toBe('no error');
+    // A cursor of one sort means nothing in the other.
+    expect(reasonOf(() => parseSearch({ query: 'a', sort: 'RATING', after: encodeCursor([1.5, id]) }))).toBe('INVALID_CURSOR');
+    expect(reasonOf(() => parseSearch({ query: 'a', after: encodeCursor([4.5, 1.5, id]) }))).toBe('INVALID_CURSOR');
   });
 });
 
@@ -50,6 +55,13 @@ describe('searchRequest', () => {
     expect(filtersOf(request.post_filter)).toHaveLength(3);
     expect(filtersOf(aggs['categories']!.filter)).toEqual([{ range: { 'price.amount': { lte: 500 } } }, { term: { inStock: true } }]);
     expect(filtersOf(aggs['prices']!.filter)).toEqual([{ term: { categoryId: id } }, { term: { inStock: true } }]);
+  });
+
+  it('sorts by rating (unrated last), then relevance, when asked, and filters on the average', () => {
+    const request = searchRequest(parseSearch({ query: 'mug', sort: 'RATING', filter: { minRating: 4 }, after: encodeCursor([4.5, 2, id]) }));
+    expect(request.sort).toEqual([{ 'rating.average': { order: 'desc', missing: 0 } }, { _score: { order: 'desc' } }, { id: { order: 'asc' } }]);
+    expect(request.search_after).toEqual([4.5, 2, id]);
+    expect((request.post_filter as { bool: { filter: unknown[] } }).bool.filter).toEqual([{ range: { 'rating.average': { gte: 4 } } }]);
   });
 
   it('asks one more hit than the page, after the cursor', () => {

@@ -29,13 +29,18 @@ export interface ProductSearchFilter {
   minPrice?: number | null;
   maxPrice?: number | null;
   inStock?: boolean | null;
+  minRating?: number | null;
 }
+
+/** RELEVANCE: best match first. RATING: highest average rating first (unrated last), then best match. */
+export type ProductSearchSort = 'RELEVANCE' | 'RATING';
 
 export interface SearchProductsArgs {
   query: string;
   first?: number | null;
   after?: string | null;
   filter?: ProductSearchFilter | null;
+  sort?: ProductSearchSort | null;
 }
 
 export interface SearchSuggestionsArgs {
@@ -58,22 +63,26 @@ export interface ProductSearchResult {
 export interface ParsedSearch {
   text: string;
   first: number;
-  after: [score: number, id: string] | null;
-  filters: { category?: estypes.QueryDslQueryContainer; price?: estypes.QueryDslQueryContainer; stock?: estypes.QueryDslQueryContainer };
+  sort: ProductSearchSort;
+  /** The last result's sort values: [score, id], or [rating, score, id] by RATING. */
+  after: (number | string)[] | null;
+  filters: { category?: estypes.QueryDslQueryContainer; price?: estypes.QueryDslQueryContainer; stock?: estypes.QueryDslQueryContainer; rating?: estypes.QueryDslQueryContainer };
 }
 
 /**
- * The cursor of a result: its place in the ranking (score, then id for ties), for `search_after`.
- * Opaque to clients; stable as long as the matching documents do not change.
+ * The cursor of a result: its place in the ranking (score, then id for ties; by RATING, the
+ * rating before them), for `search_after`. Opaque to clients; stable as long as the matching
+ * documents do not change.
  */
 export function encodeCursor(sort: readonly unknown[]): string {
   return Buffer.from(JSON.stringify(sort)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): [number, string] {
+export function decodeCursor(cursor: string, sort: ProductSearchSort = 'RELEVANCE'): (number | string)[] {
+  const numbers = sort === 'RATING' ? 2 : 1;
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && Number.isFinite(value[0]) && typeof value[1] === 'string' && isUuid(value[1])) return value as [number, string];
+    if (Array.isArray(value) && value.length === numbers + 1 && value.slice(0, numbers).every(Number.isFinite) && typeof value[numbers] === 'string' && isUuid(value[numbers])) return value as (number | string)[];
   } catch {
     // fall through
   }
@@ -92,9 +101,10 @@ export function parseSearch(args: SearchProductsArgs): ParsedSearch {
   if (!text) throw new DomainError('INVALID_QUERY', 'query must not be empty', ['query']);
   if (text.length > MAX_QUERY_LENGTH) throw new DomainError('INVALID_QUERY', `query must be at most ${MAX_QUERY_LENGTH} characters`, ['query']);
   const first = pageSize(args.first, 20, MAX_PAGE_SIZE);
-  const after = args.after ? decodeCursor(args.after) : null;
+  const sort = args.sort ?? 'RELEVANCE';
+  const after = args.after ? decodeCursor(args.after, sort) : null;
 
-  const { categoryId, minPrice, maxPrice, inStock } = args.filter ?? {};
+  const { categoryId, minPrice, maxPrice, inStock, minRating } = args.filter ?? {};
   const filters: ParsedSearch['filters'] = {};
   if (categoryId != null) {
     // A well-formed id catalog does not know simply matches nothing, as in catalog's listing.
@@ -109,7 +119,12 @@ export function parseSearch(args: SearchProductsArgs): ParsedSearch {
   // A product inventory has not told us about yet counts as out of stock, as inventory says.
   if (inStock === true) filters.stock = { term: { inStock: true } };
   if (inStock === false) filters.stock = { bool: { must_not: { term: { inStock: true } } } };
-  return { text, first, after, filters };
+  if (minRating != null) {
+    if (!(minRating >= 1 && minRating <= 5)) throw new DomainError('INVALID_RATING_FILTER', 'filter.minRating must be between 1 and 5', ['filter', 'minRating']);
+    // An unrated product has no average, so it never matches.
+    filters.rating = { range: { 'rating.average': { gte: minRating } } };
+  }
+  return { text, first, sort, after, filters };
 }
 
 /** The words of a search, as the index's standard analyzer splits text (letters and digits), each once. */
@@ -124,7 +139,7 @@ export const wordsOf = (text: string): string[] => [...new Set(text.toLowerCase(
  * exact SKU, ranks higher. Facets count as if their own filter were not set (the others apply),
  * so a shopper sees what choosing another category or price would give.
  */
-export function searchRequest({ text, first, after, filters }: ParsedSearch): Omit<estypes.SearchRequest, 'index'> {
+export function searchRequest({ text, first, sort, after, filters }: ParsedSearch): Omit<estypes.SearchRequest, 'index'> {
   const except = (facet?: keyof ParsedSearch['filters']) => Object.entries(filters).filter(([name]) => name !== facet).map(([, query]) => query);
   const ranges = [{ to: PRICE_BREAKS[0] }, ...PRICE_BREAKS.map((from, i) => ({ from, ...(i + 1 < PRICE_BREAKS.length ? { to: PRICE_BREAKS[i + 1] } : {}) }))];
   const words = wordsOf(text).map((word) => ({ multi_match: { query: word, fields: ['name^3', 'description'], fuzziness: 'AUTO', prefix_length: 1, max_expansions: 50 } }));
@@ -144,7 +159,12 @@ export function searchRequest({ text, first, after, filters }: ParsedSearch): Om
       categories: { filter: { bool: { filter: except('category') } }, aggs: { ids: { terms: { field: 'categoryId', size: MAX_CATEGORY_FACETS } } } },
       prices: { filter: { bool: { filter: except('price') } }, aggs: { ranges: { range: { field: 'price.amount', ranges } } } },
     },
-    sort: [{ _score: { order: 'desc' } }, { id: { order: 'asc' } }],
+    sort: [
+      // Unrated products sort as 0, below every rated one (an average is 1 at least).
+      ...(sort === 'RATING' ? [{ 'rating.average': { order: 'desc' as const, missing: 0 } }] : []),
+      { _score: { order: 'desc' } },
+      { id: { order: 'asc' } },
+    ],
     ...(after ? { search_after: after } : {}),
     size: first + 1,
     track_total_hits: true,

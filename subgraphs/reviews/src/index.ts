@@ -1,0 +1,5 @@
+import { serveUntilSignal } from '@shopgraph/kit';
+import { createReviewsApp } from './app.ts';
+import { loadReviewsConfig } from './config.ts';
+
+await serveUntilSignal('reviews', loadReviewsConfig(), createReviewsApp);
