@@ -1,4 +1,4 @@
-import { ensureElasticsearch, ensureKafka, ensurePostgres, ensureRedis, repoDirs, type ElasticsearchHandle } from '@shopgraph/infra';
+import { ensureElasticsearch, ensureKafka, ensureMailCatcher, ensurePostgres, ensureRedis, repoDirs, type ElasticsearchHandle } from '@shopgraph/infra';
 import { isAlive, killStale } from '@shopgraph/infra/process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -11,11 +11,13 @@ declare module 'vitest' {
     redisUrl: string;
     kafkaBrokers: string[];
     elasticsearchUrl: string;
+    smtpUrl: string;
+    mailCatcherUrl: string;
   }
 }
 
 /**
- * Finds or starts the real Postgres, Redis, Kafka and Elasticsearch once per run, all at once; a
+ * Finds or starts the real Postgres, Redis, Kafka, Elasticsearch and a mail catcher once per run, all at once; a
  * missing service fails the run, never skips it. Kafka (about 6 s) is a fresh single-node broker
  * per project and Elasticsearch (about 15 s) a fresh node per run, unless KAFKA_BROKERS /
  * ELASTICSEARCH_URL name one.
@@ -25,28 +27,34 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const data = join(dataRoot, 'test');
   const kafkaDir = await runDir(join(data, 'kafka'), (dir) => killStale(join(dir, 'broker.pid'), join(dir, 'server.properties')));
   const node = sharedElasticsearch(cache, join(data, 'elasticsearch'));
-  const [postgres, redis, kafka, elasticsearch] = await Promise.allSettled([
+  const mailDir = await runDir(join(data, 'mail'), (dir) => killStale(join(dir, 'maildev.pid'), 'maildev'));
+  const [postgres, redis, kafka, elasticsearch, mail] = await Promise.allSettled([
     ensurePostgres({ dataDir: join(data, 'postgres') }),
     ensureRedis({ dataDir: join(data, 'redis') }),
     ensureKafka({ cacheDir: cache, dataDir: kafkaDir }),
     node.started,
+    ensureMailCatcher({ dataDir: mailDir }),
   ]);
   const stop = async (): Promise<void> => {
     await node.release();
     if (kafka.status === 'fulfilled') await kafka.value.stop();
     if (redis.status === 'fulfilled') await redis.value.stop();
     if (postgres.status === 'fulfilled') await postgres.value.stop();
+    if (mail.status === 'fulfilled') await mail.value.stop();
     rmSync(kafkaDir, { recursive: true, force: true });
+    rmSync(mailDir, { recursive: true, force: true });
   };
-  if (postgres.status === 'rejected' || redis.status === 'rejected' || kafka.status === 'rejected' || elasticsearch.status === 'rejected') {
+  if (postgres.status === 'rejected' || redis.status === 'rejected' || kafka.status === 'rejected' || elasticsearch.status === 'rejected' || mail.status === 'rejected') {
     await stop();
-    const failed = [postgres, redis, kafka, elasticsearch].filter((r) => r.status === 'rejected');
+    const failed = [postgres, redis, kafka, elasticsearch, mail].filter((r) => r.status === 'rejected');
     throw failed.length === 1 ? failed[0]!.reason : new AggregateError(failed.map((r) => r.reason), 'test infrastructure did not start');
   }
   project.provide('postgresUrl', postgres.value.url);
   project.provide('redisUrl', redis.value.url);
   project.provide('kafkaBrokers', kafka.value.brokers);
   project.provide('elasticsearchUrl', elasticsearch.value.url);
+  project.provide('smtpUrl', mail.value.smtpUrl);
+  project.provide('mailCatcherUrl', mail.value.inboxUrl);
   return stop;
 }
 

@@ -25,10 +25,24 @@ export function recordStockLevel(em: EntityManager, productId: string, available
   recordEvent(em, 'inventory.stock.level-changed', id, { productId: id, availableQuantity, inStock: availableQuantity > 0 });
 }
 
+/**
+ * Records `inventory.stock.low` when a change took a product's available units from at or above
+ * its threshold to below it: once per crossing, so a product selling its last units one by one
+ * alerts once, and again only after it was restocked to the threshold or above.
+ */
+export function recordLowStock(em: EntityManager, productId: string, change: { before: number; after: number; threshold: number }): void {
+  if (!(change.before >= change.threshold && change.after < change.threshold)) return;
+  const id = productId.toLowerCase();
+  recordEvent(em, 'inventory.stock.low', id, { productId: id, availableQuantity: Math.max(0, change.after), threshold: change.threshold });
+}
+
 interface StockRow {
   product_id: string;
   on_hand: number;
   reserved: number;
+  low_stock_threshold: number;
+  /** What was available before the change, where it can take stock down (null: no row before). */
+  previous_available?: number | null;
 }
 
 const toLevel = (row: StockRow): StockLevel => ({ productId: row.product_id, onHand: row.on_hand, reserved: row.reserved });
@@ -41,20 +55,23 @@ const SET_STOCK = `
   on conflict (product_id) do update
     set on_hand = excluded.on_hand, version = s.version + 1, updated_at = now()
     where s.reserved <= excluded.on_hand
-  returning product_id, on_hand, reserved`;
+  returning product_id, on_hand, reserved, low_stock_threshold`;
+
+// What a count replaces: read (and locked) in its transaction first, for the low-stock alert.
+const LOCK_AVAILABLE = 'select on_hand - reserved as available from stock_item where product_id = ? for update';
 
 const RECEIVE_STOCK = `
   insert into stock_item as s (product_id, on_hand) values (?, ?)
   on conflict (product_id) do update
     set on_hand = s.on_hand + excluded.on_hand, version = s.version + 1, updated_at = now()
-  returning product_id, on_hand, reserved`;
+  returning product_id, on_hand, reserved, low_stock_threshold`;
 
 // on_hand + delta >= reserved also keeps on_hand >= 0, since reserved >= 0.
 const REMOVE_STOCK = `
   update stock_item
     set on_hand = on_hand + ?, version = version + 1, updated_at = now()
     where product_id = ? and on_hand + ? >= reserved
-  returning product_id, on_hand, reserved`;
+  returning product_id, on_hand, reserved, low_stock_threshold, on_hand - ? - reserved as previous_available`;
 
 /**
  * Business rules of stock levels; the only code that changes them.
@@ -87,7 +104,7 @@ export class InventoryService {
       stock_item_reserved_within_on_hand_check: belowReserved,
       // No row: the product exists and its guard (reserved <= quantity) refused the update.
       noRow: belowReserved,
-    }, ['input', 'quantity']);
+    }, ['input', 'quantity'], productId);
   }
 
   /**
@@ -102,26 +119,45 @@ export class InventoryService {
     const errors = { stock_item_on_hand_check: insufficient, stock_item_reserved_within_on_hand_check: insufficient, noRow: insufficient };
     return input.delta >= 0
       ? this.write(RECEIVE_STOCK, [productId, input.delta], errors, ['input', 'delta'])
-      : this.write(REMOVE_STOCK, [input.delta, productId, input.delta], errors, ['input', 'delta']);
+      : this.write(REMOVE_STOCK, [input.delta, productId, input.delta, input.delta], errors, ['input', 'delta']);
+  }
+
+  /**
+   * Sets the available units under which staff are alerted (0: never). It alerts on the next
+   * change that crosses it, not on being set. A product not stocked yet gets a row with none on hand.
+   */
+  async setLowStockThreshold(input: { productId: string; threshold: number }): Promise<{ productId: string; threshold: number }> {
+    const productId = validProductId(input.productId);
+    if (!Number.isSafeInteger(input.threshold) || input.threshold < 0 || input.threshold > 2_147_483_647) throw new DomainError('INVALID_THRESHOLD', 'Threshold must be zero or more', ['input', 'threshold']);
+    await this.em.execute(
+      `insert into stock_item as s (product_id, on_hand, low_stock_threshold) values (?, 0, ?)
+       on conflict (product_id) do update set low_stock_threshold = excluded.low_stock_threshold, version = s.version + 1, updated_at = now()`,
+      [productId, input.threshold],
+    );
+    return { productId, threshold: input.threshold };
   }
 
   /**
    * Runs one write and records the level it left, in one transaction. A violated CHECK (the last
-   * line of defence), no row and int overflow become typed errors.
+   * line of defence), no row and int overflow become typed errors. `lockFirst`: the product whose
+   * available units are read (and locked) before a statement that cannot tell what they were.
    */
-  private write(sql: string, params: unknown[], errors: Record<string, DomainError> & { noRow: DomainError }, field: string[]): Promise<StockLevel> {
+  private write(sql: string, params: unknown[], errors: Record<string, DomainError> & { noRow: DomainError }, field: string[], lockFirst?: string): Promise<StockLevel> {
     return this.em.transactional(async (em) => {
+      const [previous] = lockFirst ? await this.run<{ available: number }>(em, LOCK_AVAILABLE, [lockFirst], errors, field) : [];
       const [row] = await this.run(em, sql, params, errors, field);
       if (!row) throw errors.noRow;
+      if (previous) row.previous_available = previous.available;
       const level = toLevel(row);
       recordStockLevel(em, level.productId, availableOf(level));
+      if (row.previous_available != null) recordLowStock(em, level.productId, { before: row.previous_available, after: availableOf(level), threshold: row.low_stock_threshold });
       return level;
     });
   }
 
-  private async run(em: EntityManager, sql: string, params: unknown[], onCheck: Record<string, DomainError>, field: string[]): Promise<StockRow[]> {
+  private async run<T = StockRow>(em: EntityManager, sql: string, params: unknown[], onCheck: Record<string, DomainError>, field: string[]): Promise<T[]> {
     try {
-      return await em.execute<StockRow[]>(sql, params);
+      return await em.execute<T[]>(sql, params);
     } catch (error) {
       if (error instanceof CheckConstraintViolationException) {
         const mapped = onCheck[(error as { constraint?: string }).constraint ?? ''];

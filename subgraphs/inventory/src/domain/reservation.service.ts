@@ -1,6 +1,6 @@
 import { recordEvent, type EntityManager } from '@shopgraph/kit';
 import { ReservationStatus } from '../entities/reservation.entity.ts';
-import { recordStockLevel } from './inventory.service.ts';
+import { recordLowStock, recordStockLevel } from './inventory.service.ts';
 
 /** Largest count a stock column holds (Postgres int); a larger request can never be met. */
 const MAX_COUNT = 2_147_483_647;
@@ -52,7 +52,7 @@ const RESERVE = `
   update stock_item
     set reserved = reserved + ?, version = version + 1, updated_at = now()
     where product_id = ? and on_hand - reserved >= ?
-  returning product_id, on_hand - reserved as available`;
+  returning product_id, on_hand - reserved as available, low_stock_threshold as threshold`;
 
 const AVAILABLE = `select on_hand - reserved as available from stock_item where product_id = ?`;
 
@@ -80,6 +80,7 @@ const RESTOCK = `
 interface StockChange {
   product_id: string;
   available?: number;
+  threshold?: number;
 }
 
 interface ReservationRow {
@@ -126,6 +127,8 @@ export class ReservationService {
     const shortages: Shortage[] = [];
     /** Products this order takes the last free units of; their level is recorded only if the order is reserved. */
     const soldOut: string[] = [];
+    /** Products this order takes under their low-stock threshold; alerted only if the order is reserved. */
+    const runningLow: { productId: string; before: number; after: number; threshold: number }[] = [];
     await this.em.execute('savepoint reserve_order');
     for (const line of lines) {
       // Once one line is short the order is rejected: later lines are only checked, not reserved.
@@ -134,6 +137,7 @@ export class ReservationService {
         : [];
       if (reserved) {
         if (reserved.available === 0) soldOut.push(line.productId);
+        runningLow.push({ productId: line.productId, before: reserved.available! + line.quantity, after: reserved.available!, threshold: reserved.threshold! });
         continue;
       }
       const available = await this.available(line.productId);
@@ -150,6 +154,7 @@ export class ReservationService {
     await this.em.execute(`insert into reservation (order_id, product_id, quantity, status) values ${values}`, lines.flatMap((line) => [orderId, line.productId, line.quantity]));
     recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines }, { traceparent: meta.traceparent });
     for (const productId of soldOut) recordStockLevel(this.em, productId, 0);
+    for (const { productId, ...change } of runningLow) recordLowStock(this.em, productId, change);
     return { outcome: 'reserved', lines };
   }
 

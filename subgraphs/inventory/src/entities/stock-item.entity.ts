@@ -12,6 +12,8 @@ export const StockItem = defineEntity({
     productId: p.uuid().primary(),
     onHand: p.integer().check('on_hand >= 0'),
     reserved: p.integer().default(0).check('reserved >= 0'),
+    /** Below this many available units, staff are alerted (`inventory.stock.low`); 0 turns the alert off. */
+    lowStockThreshold: p.integer().default(5).check('low_stock_threshold >= 0'),
     /** Bumped by every write, so consumers can order and deduplicate changes. */
     version: p.integer().version(),
     updatedAt: p.datetime().defaultRaw('now()').onUpdate(() => new Date()),

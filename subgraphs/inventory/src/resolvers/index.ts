@@ -22,6 +22,11 @@ export const resolvers: GraphQLResolverMap<InventoryContext> = {
         const level = await inventory.adjustStock(input);
         return { product: productOf(level.productId, level) };
       }),
+    setLowStockThreshold: (_: unknown, { input }: { input: { productId: string; threshold: number } }, { inventory, stock }: InventoryContext) =>
+      payload(async () => {
+        const { productId, threshold } = await inventory.setLowStockThreshold(input);
+        return { product: productOf(productId, await stock.load(productId)), threshold };
+      }),
   },
   Product: {
     // Any id resolves: one inventory has never stocked (or a malformed one) has nothing available.
