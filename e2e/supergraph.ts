@@ -1,7 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { freePort } from '@shopgraph/infra';
 import { createLogger, type Logger, type Service } from '@shopgraph/kit';
-import { createTestDatabase, elasticsearchEnv, kafkaEnv, redisEnv } from '@shopgraph/testkit';
+import { createTestDatabase, elasticsearchEnv, kafkaEnv, mailEnv, redisEnv } from '@shopgraph/testkit';
 import { parse } from 'graphql';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,10 +20,14 @@ import { createCatalogApp } from '../subgraphs/catalog/src/app.ts';
 import { loadCatalogConfig } from '../subgraphs/catalog/src/config.ts';
 import { createInventoryApp } from '../subgraphs/inventory/src/app.ts';
 import { loadInventoryConfig } from '../subgraphs/inventory/src/config.ts';
+import { createNotificationsApp } from '../subgraphs/notifications/src/app.ts';
+import { loadNotificationsConfig } from '../subgraphs/notifications/src/config.ts';
 import { createOrdersApp } from '../subgraphs/orders/src/app.ts';
 import { loadOrdersConfig } from '../subgraphs/orders/src/config.ts';
 import { createPaymentsApp } from '../subgraphs/payments/src/app.ts';
 import { loadPaymentsConfig } from '../subgraphs/payments/src/config.ts';
+import { createReviewsApp } from '../subgraphs/reviews/src/app.ts';
+import { loadReviewsConfig } from '../subgraphs/reviews/src/config.ts';
 import { createSearchApp } from '../subgraphs/search/src/app.ts';
 import { loadSearchConfig } from '../subgraphs/search/src/config.ts';
 import { createShippingApp } from '../subgraphs/shipping/src/app.ts';
@@ -47,6 +51,8 @@ const subgraphs: Record<string, Start> = {
   payments: (env, logger) => createPaymentsApp({ config: loadPaymentsConfig(env), logger }),
   shipping: (env, logger) => createShippingApp({ config: loadShippingConfig(env), logger }),
   search: (env, logger) => createSearchApp({ config: loadSearchConfig(env), logger }),
+  notifications: (env, logger) => createNotificationsApp({ config: loadNotificationsConfig({ ...mailEnv(), ...env }), logger }),
+  reviews: (env, logger) => createReviewsApp({ config: loadReviewsConfig(env), logger }),
 };
 
 /** A service started beside the supergraph's own (a replica, another router). */

@@ -65,7 +65,20 @@ const router: ServiceSpec = {
   reads: new Set([...keysOf(routerConfigSchema), ...subgraphs.map((s) => subgraphUrlVar(s.name))]),
   defaultOf: (variable) => defaultOf(routerConfigSchema, variable),
 };
-const services = [...subgraphs, router];
+// The schema registry: a service beside the supergraph, on Postgres alone (no Kafka, no JWTs).
+const { configSchema: registryConfigSchema } = (await import('../registry/src/config.ts')) as { configSchema: ConfigSchema };
+const registry: ServiceSpec = {
+  name: 'registry',
+  port: 4100,
+  defaultPort: defaultPortOf(registryConfigSchema),
+  entry: 'registry/src/index.ts',
+  nodeFlags: [],
+  reads: new Set(keysOf(registryConfigSchema)),
+  defaultOf: (variable) => defaultOf(registryConfigSchema, variable),
+};
+const services = [...subgraphs, router, registry];
+/** The services that verify or issue JWTs (all but the registry, whose callers present registry tokens). */
+const jwtUsers = services.filter((s) => s.reads.has('JWT_ISSUER'));
 const accounts = subgraphs.find((s) => s.name === 'accounts')!;
 const readBySome = new Set(services.flatMap((s) => [...s.reads]));
 /** The subgraphs a service calls directly: those whose SUBGRAPH_<NAME>_URL its config reads. */
@@ -195,9 +208,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('has one JWT issuer everywhere, with the keys from accounts', () => {
-    const issuers = new Set(services.map((s) => composeEnv(s.name).JWT_ISSUER));
+    const issuers = new Set(jwtUsers.map((s) => composeEnv(s.name).JWT_ISSUER));
     expect([...issuers]).toHaveLength(1);
-    for (const { name } of services) expect(composeEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
+    for (const { name } of jwtUsers) expect(composeEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
   });
 
   it.each(kafkaUsers)('connects $name to a Kafka of the stack, once it is healthy', ({ name }) => {
@@ -397,8 +410,8 @@ describe('k8s', () => {
   });
 
   it('has one JWT issuer everywhere, with the keys from accounts', () => {
-    expect(new Set(services.map((s) => k8sEnv(s.name).JWT_ISSUER)).size).toBe(1);
-    for (const { name } of services) expect(k8sEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
+    expect(new Set(jwtUsers.map((s) => k8sEnv(s.name).JWT_ISSUER)).size).toBe(1);
+    for (const { name } of jwtUsers) expect(k8sEnv(name).JWT_JWKS_URL, name).toBe(`http://accounts:${accounts.port}/.well-known/jwks.json`);
   });
 
   it('gives every service that uses Kafka the same brokers and topics', () => {
@@ -421,6 +434,21 @@ describe('k8s', () => {
         expect(names.filter((key) => !reads.has(key)), `${dir}: ${configMap} → ${name}`).toEqual([]);
       }
     }
+  });
+});
+
+describe('the registry', () => {
+  it('listens by default on its port, 4100, and reads no JWT settings', () => {
+    expect(registry.defaultPort).toBe(registry.port);
+    expect(jwtUsers).not.toContain(registry);
+  });
+
+  it('has its own database in compose and in the Secret, and its tokens from the Secret', () => {
+    expect(new URL(composeEnv('registry').DATABASE_URL ?? '').pathname).toBe('/shopgraph_registry');
+    expect(Object.values(compose.configs ?? {}).map((c) => c.content ?? '').join('\n')).toContain('CREATE DATABASE shopgraph_registry;');
+    const env = containerOf('registry').env ?? [];
+    expect(env.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key).toBe('registry-database-url');
+    expect(env.find((e) => e.name === 'REGISTRY_TOKENS')?.valueFrom?.secretKeyRef?.key).toBe('registry-tokens');
   });
 });
 

@@ -1,10 +1,11 @@
 // The whole supergraph as separate processes on this machine, no Docker: finds or starts the
 // infrastructure, gives each subgraph its own database, starts the subgraphs, then the router.
 // `npm start` runs it on the ports of supergraph.yaml; benchmarks run it on free ports.
-import { createDatabase, databaseUrl, dropDatabase, ensureElasticsearch, ensureKafka, ensurePostgres, ensureRedis, freePort, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
-import { mkdirSync } from 'node:fs';
+import { createDatabase, databaseUrl, dropDatabase, ensureElasticsearch, ensureKafka, ensureMailCatcher, ensurePostgres, ensureRedis, ensureZipkin, freePort, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
+import { contractSchemas } from '../events/src/compatibility.ts';
 import { readSupergraphConfig, SUPERGRAPH_FILE } from './compose.ts';
 
 export interface StackOptions {
@@ -19,14 +20,22 @@ export interface StackOptions {
   /** Extra env for every service (e.g. KAFKA_TOPIC_PREFIX, STAFF_*). */
   env?: Record<string, string>;
   log?: (message: string) => void;
+  /** Trace every service into a Zipkin server (found through ZIPKIN_URL, or started). */
+  tracing?: boolean;
 }
 
 export interface Stack {
   routerUrl: string;
+  /** The schema registry, with this repository's subgraphs and event contracts published to variant `dev`. */
+  registryUrl: string;
   subgraphUrls: Record<string, string>;
   databaseUrls: Record<string, string>;
   kafkaBrokers: string[];
   elasticsearchUrl: string;
+  /** The mail catcher's web inbox, where every e-mail the stack sends lands. */
+  mailInboxUrl: string;
+  /** Zipkin's UI, with `tracing`. */
+  tracesUrl?: string;
   logs: string;
   stop(): Promise<void>;
 }
@@ -50,14 +59,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(postgres.stop);
     const redis = await ensureRedis({ dataDir: join(data, 'redis'), log: say });
     stops.push(redis.stop);
-    // Kafka and Elasticsearch are JVMs that take seconds to start: both at once.
-    const [kafka, elasticsearch] = await Promise.allSettled([
+    const mail = await ensureMailCatcher({ dataDir: join(data, 'mail'), log: say });
+    stops.push(mail.stop);
+    // Kafka, Elasticsearch and Zipkin are JVMs that take seconds to start: all at once.
+    const [kafka, elasticsearch, zipkin] = await Promise.allSettled([
       ensureKafka({ cacheDir: cache, dataDir: join(data, 'kafka'), log: say }),
       ensureElasticsearch({ cacheDir: cache, dataDir: join(data, 'elasticsearch'), log: say }),
+      options.tracing ? ensureZipkin({ cacheDir: cache, dataDir: join(data, 'zipkin'), log: say }) : Promise.resolve(undefined),
     ]);
-    for (const started of [kafka, elasticsearch]) if (started.status === 'fulfilled') stops.push(started.value.stop);
+    for (const started of [kafka, elasticsearch, zipkin]) if (started.status === 'fulfilled' && started.value) stops.push(started.value.stop);
     if (kafka.status === 'rejected') throw kafka.reason;
     if (elasticsearch.status === 'rejected') throw elasticsearch.reason;
+    if (zipkin.status === 'rejected') throw zipkin.reason;
+    const tracing = zipkin.value ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.value.spansUrl } : {};
 
     const subgraphs = await Promise.all(
       readSupergraphConfig().map(async (s) => ({ name: s.name, port: options.ports === 'fixed' ? Number(new URL(s.url).port) : await freePort() })),
@@ -84,6 +98,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       KAFKA_BROKERS: kafka.value.brokers.join(','),
       REDIS_URL: redis.url,
       ELASTICSEARCH_URL: elasticsearch.value.url,
+      SMTP_URL: mail.smtpUrl,
+      ...tracing,
       JWT_ISSUER: issuer,
       JWT_JWKS_URL: `${issuer}/.well-known/jwks.json`,
       ...subgraphUrlEnv,
@@ -100,12 +116,44 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Accounts first: every other service fetches the token signing keys from it.
     for (const s of subgraphs.filter((s) => s.name === 'accounts')) await startSubgraph(s);
     await Promise.all(subgraphs.filter((s) => s.name !== 'accounts').map(startSubgraph));
-    await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE }, ROUTER_NODE_FLAGS);
-    return { routerUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, logs, stop };
+    // The schema registry, on a database of its own, with what the subgraphs serve published to `dev`.
+    const registryPort = options.ports === 'fixed' ? 4100 : await freePort();
+    const registryUrl = url(registryPort);
+    const registryDatabase = `${options.databasePrefix}_registry`;
+    if (options.fresh) await dropDatabase(postgres.url, registryDatabase);
+    await createDatabase(postgres.url, registryDatabase);
+    await start('registry', join(root, 'registry/src/index.ts'), registryPort, { DATABASE_URL: databaseUrl(postgres.url, registryDatabase), REGISTRY_TOKENS: DEV_REGISTRY_TOKENS });
+    await publishToRegistry(registryUrl, subgraphs.map((s) => ({ name: s.name, url: subgraphUrls[s.name]! })));
+    // The router reads supergraph.graphql unless REGISTRY_URL is set: then it follows the stack's registry.
+    const routerSource: Record<string, string> = process.env.REGISTRY_URL ? { REGISTRY_URL: registryUrl, REGISTRY_TOKEN: DEV_ROUTER_TOKEN, REGISTRY_VARIANT: 'dev' } : {};
+    await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE, ...routerSource }, ROUTER_NODE_FLAGS);
+    return { routerUrl, registryUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, mailInboxUrl: mail.inboxUrl, ...(zipkin.value ? { tracesUrl: `${zipkin.value.url}/zipkin/` } : {}), logs, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** The local stack's registry tokens, known like its demo passwords (README "Schema registry"). */
+const DEV_PUBLISH_TOKEN = 'dev-registry-token';
+const DEV_ROUTER_TOKEN = 'dev-router-token';
+const DEV_REGISTRY_TOKENS = `dev:check+publish:${DEV_PUBLISH_TOKEN},router:router+usage:${DEV_ROUTER_TOKEN}`;
+
+/** Publishes the subgraphs' SDLs (at the URLs they run on) and the event contracts to the registry's `dev` variant. */
+async function publishToRegistry(registryUrl: string, subgraphs: { name: string; url: string }[]): Promise<void> {
+  const schemas = new Map(readSupergraphConfig().map((s) => [s.name, readFileSync(s.schemaPath, 'utf8')]));
+  const eventContracts = Object.entries(contractSchemas()).map(([type, c]) => ({ type, topic: c.topic, dataVersion: c.dataVersion, schema: JSON.stringify(c.schema) }));
+  const response = await fetch(registryUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_PUBLISH_TOKEN}` },
+    body: JSON.stringify({
+      query: 'mutation($input: PublishSchemaInput!) { publishSchema(input: $input) { errors { message } } }',
+      variables: { input: { variant: 'dev', author: 'npm start', subgraphs: subgraphs.map((s) => ({ ...s, sdl: schemas.get(s.name) })), eventContracts } },
+    }),
+  });
+  const body = (await response.json()) as { errors?: { message: string }[]; data?: { publishSchema: { errors: { message: string }[] } } };
+  const problems = [...(body.errors ?? []), ...(body.data?.publishSchema.errors ?? [])];
+  if (problems.length) throw new Error(`publishing to the registry failed: ${problems.map((p) => p.message).join('; ')}`);
 }
 
 async function waitUntilReady(name: string, url: string, child: ManagedChild, logFile: string, timeoutMs = 60_000): Promise<void> {

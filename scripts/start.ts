@@ -29,6 +29,7 @@ try {
     dataDir: '.',
     env: { STAFF_EMAIL: demo.staff.email, STAFF_PASSWORD: demo.staff.password, STAFF_NAME: demo.staff.name },
     log: say,
+    tracing: true,
   });
   say('seeding demo data (first run takes a few seconds)…');
   await seed({ routerUrl: stack.routerUrl, staff: { email: demo.staff.email, password: demo.staff.password }, customer: demo.customer, products: Number(process.env.SEED_PRODUCTS ?? 1000), log: say });
@@ -39,7 +40,7 @@ try {
   process.exit(1);
 }
 
-function printWelcome({ routerUrl, subgraphUrls, logs }: Stack): void {
+function printWelcome({ routerUrl, subgraphUrls, mailInboxUrl, tracesUrl, logs }: Stack): void {
   const login = `mutation { login(input: { email: \\"${demo.customer.email}\\", password: \\"${demo.customer.password}\\" }) { accessToken } }`;
   const browse = '{ me { name } products(first: 3) { edges { node { name price { amount currency } availableQuantity } } } }';
   console.log(`
@@ -47,6 +48,8 @@ function printWelcome({ routerUrl, subgraphUrls, logs }: Stack): void {
     Web client http://127.0.0.1:${ROUTER_PORT}/
     Router     ${routerUrl}   (health: http://127.0.0.1:${ROUTER_PORT}/healthz)
 ${Object.entries(subgraphUrls).map(([name, url]) => `    ${name.padEnd(10)} ${url}`).join('\n')}
+    Mail inbox ${mailInboxUrl}   (every e-mail the shop sends, e.g. the welcome and order confirmations)
+    Traces     ${tracesUrl}   (Zipkin: one trace per request, a checkout saga's Kafka hops included)
     Logs       ${logs}
 
   Demo accounts

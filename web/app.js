@@ -10,7 +10,9 @@ const CART_VIEW = 'fragment CartView on Cart { lines { product { id name } quant
 const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { accessToken refreshToken expiresIn user { id email name } errors { code message field } } }';
 const REFRESH = 'mutation RefreshToken($input: RefreshTokenInput!) { refreshToken(input: $input) { accessToken refreshToken expiresIn errors { code message } } }';
 const LOGOUT = 'mutation Logout($input: LogoutInput!) { logout(input: $input) { errors { code message } } }';
-const PRODUCT_ROW = 'fragment ProductRow on Product { id name price { amount currency } availableQuantity inStock }';
+const PRODUCT_ROW = 'fragment ProductRow on Product { id name price { amount currency } availableQuantity inStock rating { average count } }';
+const PRODUCT_REVIEWS = `query ProductReviews($id: ID!, $first: Int) { product(id: $id) { id name rating { average count distribution }
+  reviews(first: $first) { totalCount edges { node { id rating title body verifiedPurchase createdAt author { name } } } } } }`;
 const SHOP = `query Shop { products(first: 8) { edges { node { ...ProductRow } } } paymentMethods { id description } cart { ...CartView } } ${PRODUCT_ROW} ${CART_VIEW}`;
 const SEARCH_SUGGESTIONS = 'query SearchSuggestions($prefix: String!, $first: Int) { searchSuggestions(prefix: $prefix, first: $first) }';
 const SEARCH_PRODUCTS = `query SearchProducts($query: String!, $first: Int, $after: String, $filter: ProductSearchFilter) {
@@ -24,6 +26,7 @@ const SEARCH_PRODUCTS = `query SearchProducts($query: String!, $first: Int, $aft
 const ADD_TO_CART = `mutation AddToCart($input: AddToCartInput!) { addToCart(input: $input) { cart { ...CartView } errors { code message } } } ${CART_VIEW}`;
 const PLACE_ORDER = 'mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status statusHistory { version status reason at } } errors { code message field } } }';
 const ORDER = 'query Order($id: ID!) { order(id: $id) { id status statusHistory { version status reason at } payment { status } shipment { trackingNumber } } }';
+const NOTIFICATION_COUNT = 'query NotificationCount { me { id notifications(first: 0) { unreadCount } } }';
 const ORDER_STATUS = 'subscription OrderStatus($orderId: ID!, $after: Int) { orderStatusChanged(orderId: $orderId, after: $after) { version status reason at order { status payment { status } shipment { trackingNumber } } } }';
 
 /** Statuses after which nothing more happens to an order. */
@@ -266,7 +269,8 @@ function renderCart(cart) {
 
 /** A product's row in a product table (the list and the search results). */
 const productRow = (product) => h('tr', {},
-  h('th', { scope: 'row' }, product.name),
+  h('th', { scope: 'row' }, product.name, h('br'),
+    h('button', { type: 'button', class: 'link rating', 'aria-label': `Reviews of ${product.name}: ${ratingText(product.rating)}`, onclick: () => showReviews(product.id) }, ratingText(product.rating))),
   h('td', {}, money(product.price)),
   h('td', {}, product.inStock ? String(product.availableQuantity) : 'Sold out'),
   h('td', {}, h('button', { type: 'button', disabled: !product.inStock, 'aria-label': `Add ${product.name} to cart`, onclick: () => addToCart(product.id) }, 'Add to cart')),
@@ -274,6 +278,44 @@ const productRow = (product) => h('tr', {},
 
 function renderProducts(products) {
   $('products').replaceChildren(...products.map(productRow));
+}
+
+// --- a product's rating and reviews (reviews' text is the customers': always set as text) --------
+
+const stars = (n) => '★'.repeat(n) + '☆'.repeat(5 - n);
+
+/** "★ 4.3 (12 reviews)", or that there are none (or none to show, when reviews cannot answer). */
+function ratingText(rating) {
+  if (!rating?.count) return 'No reviews yet';
+  return `★ ${rating.average.toFixed(1)} (${rating.count} review${rating.count === 1 ? '' : 's'})`;
+}
+
+async function showReviews(productId) {
+  const section = $('reviews');
+  section.hidden = false;
+  $('reviews-error').textContent = '';
+  section.setAttribute('aria-busy', 'true');
+  try {
+    const { product } = await gql(PRODUCT_REVIEWS, { id: productId, first: 10 });
+    if (!product) throw new Error('This product is no longer available');
+    $('reviews-title').textContent = `Reviews of ${product.name}`;
+    $('rating-summary').textContent = ratingText(product.rating);
+    const distribution = product.rating?.distribution ?? [];
+    $('rating-distribution').replaceChildren(...(product.rating?.count
+      ? distribution.map((count, i) => ({ count, stars: i + 1 })).reverse()
+        .map(({ count, stars: n }) => h('li', { 'aria-label': `${n} stars: ${count}` }, h('span', { 'aria-hidden': 'true' }, stars(n)), ` ${count}`))
+      : []));
+    $('review-list').replaceChildren(...product.reviews.edges.map(({ node }) => h('li', { class: 'review' },
+      h('p', {}, h('span', { class: 'stars', role: 'img', 'aria-label': `${node.rating} out of 5 stars` }, stars(node.rating)), ' ', h('strong', {}, node.title)),
+      node.body ? h('p', { class: 'review-body' }, node.body) : null,
+      h('p', { class: 'hint' }, `${node.author?.name ?? 'A customer'} · ${new Date(node.createdAt).toLocaleDateString()}`, node.verifiedPurchase ? h('span', { class: 'verified' }, ' · Verified purchase') : null),
+    )));
+    section.scrollIntoView({ block: 'nearest' });
+  } catch (error) {
+    $('reviews-error').textContent = `Could not load the reviews: ${error.message}`;
+  } finally {
+    section.removeAttribute('aria-busy');
+  }
 }
 
 function renderPaymentMethods(methods) {
@@ -284,8 +326,21 @@ function renderPaymentMethods(methods) {
     ` ${method.description} `, h('code', {}, method.id))));
 }
 
+/** The signed-in user's unread notifications, beside their name; hidden when none (or notifications cannot answer). */
+async function refreshNotificationCount() {
+  const badge = $('notification-count');
+  try {
+    const unread = (await gql(NOTIFICATION_COUNT)).me?.notifications.unreadCount ?? 0;
+    badge.textContent = `${unread} unread notification${unread === 1 ? '' : 's'}`;
+    badge.hidden = unread === 0;
+  } catch {
+    badge.hidden = true;
+  }
+}
+
 async function loadShop() {
   if (!session) return;
+  void refreshNotificationCount();
   try {
     const data = await gql(SHOP);
     renderProducts(data.products.edges.map((edge) => edge.node));

@@ -75,6 +75,16 @@ export const contracts = {
      */
     schema: z.object({ productId: id, availableQuantity: z.number().int().nonnegative(), inStock: z.boolean() }),
   },
+  'inventory.stock.low': {
+    topic: 'inventory.stock.v1',
+    dataVersion: 1,
+    /**
+     * A product's available quantity fell below its low-stock threshold, keyed by product id (its
+     * subject): once per crossing, i.e. only when a change takes it from at or above the threshold
+     * to below it; it is recorded again only after the stock has been back at or above.
+     */
+    schema: z.object({ productId: id, availableQuantity: z.number().int().nonnegative(), threshold: z.number().int().positive() }),
+  },
   'payments.payment.succeeded': {
     topic: 'payments.payment.v1',
     dataVersion: 1,
@@ -110,6 +120,16 @@ export const contracts = {
     topic: 'shipping.shipment.v1',
     dataVersion: 1,
     schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string(), at: z.iso.datetime({ offset: true }) }),
+  },
+  'reviews.product.rated': {
+    topic: 'reviews.product.v1',
+    dataVersion: 1,
+    /**
+     * A product's rating as a review change left it, keyed by product id (its subject): the mean
+     * of its visible reviews (null when there are none) and how many there are. Absolute figures,
+     * so the latest event is the whole truth.
+     */
+    schema: z.object({ productId: id, average: z.number().min(1).max(5).nullable(), count: z.number().int().nonnegative() }),
   },
 } as const;
 

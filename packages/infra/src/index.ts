@@ -29,6 +29,7 @@ export {
   type ElasticsearchHandle,
   type StartElasticsearchOptions,
 } from './elasticsearch.ts';
+export { ensureMailCatcher, pingMailCatcher, startMailCatcher, type MailCatcherHandle } from './mail.ts';
 export { canConnect, freePort, freePorts } from './ports.ts';
 export { findBinary, spawnManaged, type ManagedChild } from './process.ts';
 export { startPrometheus, type PrometheusHandle, type StartPrometheusOptions } from './prometheus.ts';

@@ -5,6 +5,7 @@ export * from './graphql.ts';
 export * from './graphql-ws.ts';
 export * from './issuer.ts';
 export * from './kafka.ts';
+export * from './mail.ts';
 export * from './metrics.ts';
 export * from './outage.ts';
 export * from './redis.ts';
