@@ -2,11 +2,14 @@ import { verifierFromConfig, type TokenVerifier } from '@shopgraph/core/auth';
 import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/core/graphql-ws';
 import { closeHttpServer, createHttpServer, listen, readinessRoute, sendJson, type Route } from '@shopgraph/core/http';
 import type { Logger } from '@shopgraph/core/log';
+import { createMetrics, metricsRoute } from '@shopgraph/core/metrics';
+import { createTracing, inTraceOf } from '@shopgraph/core/tracing';
 import type { Service } from '@shopgraph/core/http';
 import type { ExecutionArgs } from 'graphql';
 import type { Config } from './config.ts';
 import { buildGeneration, type Generation } from './generation.ts';
 import { graphqlOverHttp } from './http.ts';
+import { routerMetrics } from './metrics.ts';
 import { persistedQueries } from './persisted-queries.ts';
 import { createPipeline, type RouterOperation } from './pipeline.ts';
 import { createRegistryClient, type RegistryClient, type UsageReport } from './registry-client.ts';
@@ -62,6 +65,10 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
   const production = config.NODE_ENV === 'production';
   const registry = deps.registry ?? (config.REGISTRY_URL ? createRegistryClient({ url: config.REGISTRY_URL, token: config.REGISTRY_TOKEN, timeoutMs: config.REGISTRY_TIMEOUT_MS }) : undefined);
   const registryTrusted = registry ? new TrustedDocumentStore() : undefined;
+  const metricsRegistry = createMetrics('router');
+  const metrics = routerMetrics(metricsRegistry);
+  const tracing = createTracing('router', config, metricsRegistry);
+  const tracer = tracing.enabled ? tracing.tracer : undefined;
   const trustedDocuments = registryTrusted ?? deps.trustedDocuments ?? NO_TRUSTED_DOCUMENTS;
   const fileSource = () => (deps.supergraphSdl !== undefined ? fixedSupergraph(deps.supergraphSdl) : supergraphFile(config.SUPERGRAPH_PATH));
   const source = deps.supergraphSource ?? (registry && registryTrusted
@@ -87,6 +94,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     production,
     readiness: { timeoutMs: config.SUBGRAPH_READINESS_TIMEOUT_MS, cacheMs: config.SUBGRAPH_READINESS_CACHE_MS },
     logger,
+    observe: { metrics, tracer },
   };
   // Later supergraphs: built off the poll's stack, swapped in when they build; a bad one is logged and the served one stays.
   let pending: SupergraphVersion | undefined;
@@ -115,12 +123,15 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
   } catch (error) {
     source.close();
     await usage?.close();
+    await tracing.shutdown();
     throw error;
   }
   const pipeline = createPipeline({
     generation: first,
     trustedDocuments,
     usage,
+    metrics,
+    tracer,
     logger: logger.child({ component: 'pipeline' }),
     // A supergraph nothing runs on any more: connections to subgraphs only it routed to are closed.
     onRetire: (_retired, inUse) => client.release(new Set(inUse.flatMap((g) => [...g.routingUrls.values()].map((url) => new URL(url).origin)))),
@@ -140,9 +151,10 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
   const pages = config.WEB_ROOT ? await staticRoutes([{ prefix: '/', dir: config.WEB_ROOT }, graphqlWsClientMount], logger) : {};
   const http = graphqlOverHttp({ pipeline, verifier, persistedQueries: persistedQueries({ trusted: trustedDocuments }), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES });
   const server = createHttpServer({
-    graphql: http.handle,
+    // Traced: each request continues the trace its `traceparent` names, or starts one.
+    graphql: tracer ? (req, res, url) => inTraceOf(req.headers, () => http.handle(req, res, url)) : http.handle,
     logger,
-    routes: { ...pages, '/readyz': readyz, '/readyz/subgraphs': subgraphsReadyz },
+    routes: { ...pages, '/readyz': readyz, '/readyz/subgraphs': subgraphsReadyz, '/metrics': metricsRoute(metricsRegistry) },
   });
   // graphql-ws on the same port and path, for signed-in users: each operation is the pipeline's,
   // run with the connection's session (its latest refreshed token).
@@ -180,6 +192,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
       client.close();
       // What the last window recorded, if the registry takes it soon: shutdown does not wait for a registry away.
       if (usage) await Promise.race([usage.close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+      await tracing.shutdown();
     },
   };
 }

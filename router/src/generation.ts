@@ -6,7 +6,7 @@ import type { Logger } from '@shopgraph/core/log';
 import { operationPreparer, type OperationPreparer } from '@shopgraph/core/operation';
 import { parse, type GraphQLSchema } from 'graphql';
 import { createPlanExecution, type PlanExecution } from './execution.ts';
-import { subgraphDataSource, subgraphReadiness, type SubgraphClient } from './subgraphs.ts';
+import { subgraphDataSource, subgraphReadiness, type FetchObservers, type SubgraphClient } from './subgraphs.ts';
 import { envName, gatewaySupergraphSdl, subgraphsOf, withUrlOverrides, type SubgraphEndpoint } from './supergraph.ts';
 import type { SupergraphVersion } from './supergraph-source.ts';
 
@@ -47,6 +47,8 @@ export interface GenerationOptions {
   production: boolean;
   readiness: { timeoutMs: number; cacheMs: number };
   logger: Logger;
+  /** What sees each subgraph fetch (metrics, tracing). */
+  observe?: FetchObservers;
 }
 
 /** Builds a generation; throws when the SDL does not parse, is no supergraph, or Apollo's federation refuses it. */
@@ -69,7 +71,7 @@ export function buildGeneration({ id, sdl }: SupergraphVersion, options: Generat
     schema,
     execution,
     prepareRequest: operationPreparer({ schema, limits: options.limits, production: options.production, requirements: requirementsOf(supergraph) }),
-    dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(name, url, options.client)])),
+    dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(name, url, options.client, options.observe)])),
     routingUrls: new Map(subgraphs.map((s) => [s.name, s.url])),
     subgraphs,
     subgraphReadiness: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphReadiness(url, options.readiness.timeoutMs, options.readiness.cacheMs)])),

@@ -292,7 +292,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
       resolve();
     }));
     try {
-      events = pipeline.subscribe(operation, session, caller);
+      events = pipeline.subscribe(operation, session, { ...caller, transport });
       if (isPushIterator<ExecutionResult>(events)) {
         events.deliverTo((result) => res.writableLength <= maxBufferedBytes && (stream.next(format(result)), true));
         await events.next(); // settles when the stream ends (or throws when it fails)

@@ -29,24 +29,29 @@ export function routerMetrics(registry: Registry, maxLabelSets = 500) {
   const fetchSeconds = new Histogram({ name: 'shopgraph_router_subgraph_request_seconds', help: 'Time of one fetch from the router to a subgraph', labelNames: ['subgraph'], buckets: LATENCY_BUCKETS, registers });
   const subscriptions = new Gauge({ name: 'shopgraph_router_subscriptions', help: 'Live subscriptions by transport (ws, sse, multipart)', labelNames: ['transport'], registers });
 
-  const seen = new Set<string>();
-  const bounded = (labels: OperationLabels) => {
-    const name = clip(labels.name ?? 'anonymous');
-    const clientName = clip(labels.clientName ?? 'unknown');
-    const clientVersion = clip(labels.clientVersion ?? 'unknown');
-    const key = `${name}\0${clientName}\0${clientVersion}`;
-    if (!seen.has(key)) {
-      if (seen.size >= maxLabelSets) return { operation_name: 'other', client_name: 'other', client_version: 'other' };
-      seen.add(key);
+  // The series of each label set, looked up once: the per-request cost is a map lookup, not label hashing.
+  type Series = { ok: Counter.Internal; error: Counter.Internal; seconds: Histogram.Internal<string> };
+  const series = new Map<string, Series>();
+  const seriesOf = (labels: OperationLabels): Series => {
+    const key = `${labels.type}\0${labels.name}\0${labels.clientName}\0${labels.clientVersion}`;
+    let found = series.get(key);
+    if (!found) {
+      const bounded = series.size < maxLabelSets;
+      const operation_name = bounded ? clip(labels.name ?? 'anonymous') : 'other';
+      const client_name = bounded ? clip(labels.clientName ?? 'unknown') : 'other';
+      const client_version = bounded ? clip(labels.clientVersion ?? 'unknown') : 'other';
+      const base = { operation_type: labels.type, operation_name, client_name };
+      found = { ok: requests.labels({ ...base, client_version, result: 'ok' }), error: requests.labels({ ...base, client_version, result: 'error' }), seconds: seconds.labels(base) };
+      if (bounded) series.set(key, found);
     }
-    return { operation_name: name, client_name: clientName, client_version: clientVersion };
+    return found;
   };
 
   return {
     operation(labels: OperationLabels, elapsedSeconds: number, ok: boolean): void {
-      const { operation_name, client_name, client_version } = bounded(labels);
-      requests.inc({ operation_type: labels.type, operation_name, client_name, client_version, result: ok ? 'ok' : 'error' });
-      seconds.observe({ operation_type: labels.type, operation_name, client_name }, elapsedSeconds);
+      const { ok: okCount, error, seconds: latency } = seriesOf(labels);
+      (ok ? okCount : error).inc();
+      latency.observe(elapsedSeconds);
     },
     subgraphFetch(subgraph: string, elapsedSeconds: number, ok: boolean): void {
       fetches.inc({ subgraph, result: ok ? 'ok' : 'error' });

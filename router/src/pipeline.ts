@@ -5,10 +5,12 @@ import type { Session } from '@shopgraph/core/session';
 import type { Logger } from '@shopgraph/core/log';
 import { isRefusal, OperationErrorCode, type OperationInput, type PreparedRequest, type Refusal } from '@shopgraph/core/operation';
 import { mapAsync, type PushIterator } from '@shopgraph/core/stream';
+import { inSpan, SpanKind, type Tracer } from '@shopgraph/core/tracing';
 import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { createHash } from 'node:crypto';
 import { variablesFor, type IncrementalPayload, type PreparedOperation } from './execution.ts';
 import type { Generation } from './generation.ts';
+import type { RouterMetrics } from './metrics.ts';
 import { asResult, SubgraphSubscriptions, type UpstreamHandle } from './subgraph-subscriptions.ts';
 import { NO_TRUSTED_DOCUMENTS, type TrustedDocuments } from './trusted-documents.ts';
 import type { UsageRecorder } from './usage.ts';
@@ -88,6 +90,10 @@ export interface PipelineOptions {
   trustedDocuments?: TrustedDocuments;
   /** Told of every operation run (usage reporting). */
   usage?: UsageRecorder;
+  /** Counts and times every operation, and live subscriptions. */
+  metrics?: RouterMetrics;
+  /** Traces every operation, its fetches as children (when tracing is on). */
+  tracer?: Tracer;
   /** A generation nothing uses any more (neither served nor running anything): release what only it used. */
   onRetire?: (retired: Generation, inUse: readonly Generation[]) => void;
 }
@@ -123,7 +129,7 @@ export interface Pipeline {
    * passed through or the per-event plan run with the session's current token. The stream ends
    * upstream when returned.
    */
-  subscribe(operation: RouterOperation, session: Session, caller?: Pick<Caller, 'clientName' | 'clientVersion'>): PushIterator<ExecutionResult> | AsyncIterableIterator<ExecutionResult>;
+  subscribe(operation: RouterOperation, session: Session, caller?: Pick<Caller, 'clientName' | 'clientVersion'> & { transport?: SubscriptionTransport }): PushIterator<ExecutionResult> | AsyncIterableIterator<ExecutionResult>;
   /**
    * Serves `next` from now on. Operations already prepared finish on theirs; live subscriptions
    * whose operation `next` refuses end with SUPERGRAPH_CHANGED, the others keep running.
@@ -136,6 +142,8 @@ export interface Pipeline {
 }
 
 export { isRefusal, type OperationInput, type Refusal };
+
+export type SubscriptionTransport = 'ws' | 'sse' | 'multipart';
 
 /** A subscription running now, on its generation. */
 interface LiveSubscription {
@@ -152,8 +160,20 @@ interface Use {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** The operation's name as its document declares it (a client need not send `operationName` for a single operation). */
+const nameOf = (operation: RouterOperation): string | null => operation.operation.name?.value ?? null;
+const labelsOf = (operation: RouterOperation, caller: Pick<Caller, 'clientName' | 'clientVersion'>) => ({ type: operation.kind, name: nameOf(operation), clientName: caller.clientName ?? null, clientVersion: caller.clientVersion ?? null });
+const spanName = (operation: RouterOperation) => `${operation.kind} ${nameOf(operation) ?? 'anonymous'}`;
+// What a trace may say of an operation: its name and who sent it, never its variables.
+const spanAttributes = (operation: RouterOperation, caller: Caller) => ({
+  'graphql.operation.type': operation.kind,
+  'graphql.operation.name': nameOf(operation) ?? '',
+  'graphql.client.name': caller.clientName ?? 'unknown',
+  'graphql.client.version': caller.clientVersion ?? 'unknown',
+});
+
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const { logger, maxBufferedEvents = 1_000, usage, trustedDocuments = NO_TRUSTED_DOCUMENTS } = options;
+  const { logger, maxBufferedEvents = 1_000, usage, metrics, tracer, trustedDocuments = NO_TRUSTED_DOCUMENTS } = options;
   const upstream = new SubgraphSubscriptions(logger);
   let current = options.generation;
   const uses = new Map<Generation, Use>([[current, { requests: 0, subscriptions: new Set() }]]);
@@ -181,6 +201,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     } finally {
       use.requests--;
       if (generation !== current) retireIfUnused(generation);
+    }
+  };
+
+  /** An operation's span (tracing on), and what usage and metrics learn of it once it settles. */
+  const observed = async (operation: RouterOperation, caller: Caller, work: () => Promise<ExecutionResult>): Promise<ExecutionResult> => {
+    const started = performance.now();
+    let failed = true;
+    try {
+      const result = await (tracer ? inSpan(tracer, spanName(operation), { kind: SpanKind.SERVER, attributes: spanAttributes(operation, caller) }, work) : work());
+      failed = !!result.errors?.length;
+      return result;
+    } finally {
+      usage?.record(operation, caller.clientName, caller.clientVersion, failed);
+      metrics?.operation(labelsOf(operation, caller), (performance.now() - started) / 1000, !failed);
     }
   };
 
@@ -235,22 +269,17 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       return { ...request, kind: request.operation.operation, plan, generation };
     },
     execute(operation, caller, cachePolicy) {
-      return using(operation.generation, async () => {
-        if (!usage) return run(operation, operation.generation.dataSources, caller, cachePolicy);
-        let failed = true;
-        try {
-          const result = await run(operation, operation.generation.dataSources, caller, cachePolicy);
-          failed = !!result.errors?.length;
-          return result;
-        } finally {
-          usage.record(operation, caller.clientName, caller.clientVersion, failed);
-        }
-      });
+      const work = () => run(operation, operation.generation.dataSources, caller, cachePolicy);
+      return using(operation.generation, usage || metrics || tracer ? () => observed(operation, caller, work) : work);
     },
     executeIncremental(operation, caller, emit) {
       usage?.record(operation, caller.clientName, caller.clientVersion, false);
-      return using(operation.generation, () =>
-        operation.generation.execution.executeIncremental(operation.plan, operation.generation.dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit));
+      const started = performance.now();
+      const work = () =>
+        operation.generation.execution.executeIncremental(operation.plan, operation.generation.dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit);
+      return using(operation.generation, () => (tracer ? inSpan(tracer, spanName(operation), { kind: SpanKind.SERVER, attributes: spanAttributes(operation, caller) }, work) : work())).finally(() =>
+        metrics?.operation(labelsOf(operation, caller), (performance.now() - started) / 1000, true),
+      );
     },
     subscribe(operation, session, caller) {
       const { generation } = operation;
@@ -260,10 +289,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const url = generation.routingUrls.get(primary.serviceName);
       if (!url) throw new Error(`No routing URL for subgraph "${primary.serviceName}"`);
       usage?.record(operation, caller?.clientName, caller?.clientVersion, false);
+      metrics?.operation(labelsOf(operation, caller ?? {}), 0, true);
+      const counted = metrics?.subscriptionStarted(caller?.transport ?? 'ws');
       const variables = variablesFor(primary, operation.variables);
       const use = useOf(generation);
       const live = { operation, session } as LiveSubscription;
       const ended = () => {
+        counted?.();
         use.subscriptions.delete(live);
         retireIfUnused(generation);
       };
@@ -280,7 +312,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       return mapAsync(events.iterator, (event) => {
         // The primary fetch answers with this event; every other subgraph is fetched as usual, with the latest token.
         const fromEvent: GraphQLDataSource = { process: async () => event };
-        return run(perEvent, { ...generation.dataSources, [primary.serviceName]: fromEvent }, session);
+        const deliver = () => run(perEvent, { ...generation.dataSources, [primary.serviceName]: fromEvent }, session);
+        return tracer ? inSpan(tracer, `subscription event ${nameOf(operation) ?? 'anonymous'}`, { kind: SpanKind.PRODUCER }, deliver) : deliver();
       });
     },
     swap(next) {

@@ -1,8 +1,10 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ReadinessCheck } from '@shopgraph/core/http';
+import { injectTraceHeaders, inSpan, SpanKind, type Tracer } from '@shopgraph/core/tracing';
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
+import type { RouterMetrics } from './metrics.ts';
 import type { CachePolicy, FetchContext } from './pipeline.ts';
 
 export interface SubgraphResponse {
@@ -80,29 +82,54 @@ function collect(resolve: (response: SubgraphResponse) => void, reject: (error: 
  * request. It behaves as the gateway's RemoteGraphQLDataSource does (same request body, errors for
  * non-2xx answers) without its per-fetch Request/Headers objects.
  */
-export function subgraphDataSource(name: string, url: string, client: SubgraphClient): GraphQLDataSource<FetchContext> {
+export function subgraphDataSource(name: string, url: string, client: SubgraphClient, observe: FetchObservers = {}): GraphQLDataSource<FetchContext> {
   const target = new URL(url);
+  const { metrics, tracer } = observe;
+  const fetchOnce = fetcher(name, target, client, !!tracer);
+  const traced: typeof fetchOnce = tracer ? (options) => inSpan(tracer, `fetch ${name}`, { kind: SpanKind.CLIENT, attributes: { 'graphql.subgraph.name': name } }, () => fetchOnce(options)) : fetchOnce;
+  if (!metrics) return { process: traced };
   return {
-    async process(options: GraphQLDataSourceProcessOptions<FetchContext>) {
-      const { request, context } = options;
-      const headers: Record<string, string> = {};
-      if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
-      headers['content-type'] = 'application/json';
-      headers['accept'] = 'application/json';
-      if (context.authorization) headers['authorization'] = context.authorization;
-      if (!request.query) throw new Error('Missing query');
-      // The same body as RemoteGraphQLDataSource sends (its key order too): `http` is not part of it.
-      const { http: _http, query, ...rest } = request;
-      const response = await client.post(target, headers, JSON.stringify({ query, ...rest })).catch((error: unknown) => {
-        // Down, reset or too slow: the client learns which subgraph, not its address or the socket's words.
-        throw new GraphQLError(`Subgraph "${name}" is unavailable`, { originalError: error instanceof Error ? error : undefined, extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: name } });
-      });
-      const body = parseBody(response);
-      if (response.status < 200 || response.status >= 300) throw errorFromResponse(target, response, body);
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
-      if (context.cachePolicy) restrictCachePolicy(context.cachePolicy, response.headers['cache-control']?.toString());
-      return body as Awaited<ReturnType<GraphQLDataSource['process']>>;
+    async process(options) {
+      const started = performance.now();
+      let ok = false;
+      try {
+        const result = await traced(options);
+        ok = !result.errors?.length;
+        return result;
+      } finally {
+        metrics.subgraphFetch(name, (performance.now() - started) / 1000, ok);
+      }
     },
+  };
+}
+
+/** What sees each subgraph fetch: its latency and result (metrics), its span (tracing, when on). */
+export interface FetchObservers {
+  metrics?: RouterMetrics;
+  tracer?: Tracer;
+}
+
+function fetcher(name: string, target: URL, client: SubgraphClient, traced: boolean) {
+  return async (options: GraphQLDataSourceProcessOptions<FetchContext>): ReturnType<GraphQLDataSource['process']> => {
+    const { request, context } = options;
+    const headers: Record<string, string> = {};
+    if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
+    headers['content-type'] = 'application/json';
+    headers['accept'] = 'application/json';
+    if (context.authorization) headers['authorization'] = context.authorization;
+    if (traced) injectTraceHeaders(headers);
+    if (!request.query) throw new Error('Missing query');
+    // The same body as RemoteGraphQLDataSource sends (its key order too): `http` is not part of it.
+    const { http: _http, query, ...rest } = request;
+    const response = await client.post(target, headers, JSON.stringify({ query, ...rest })).catch((error: unknown) => {
+      // Down, reset or too slow: the client learns which subgraph, not its address or the socket's words.
+      throw new GraphQLError(`Subgraph "${name}" is unavailable`, { originalError: error instanceof Error ? error : undefined, extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: name } });
+    });
+    const body = parseBody(response);
+    if (response.status < 200 || response.status >= 300) throw errorFromResponse(target, response, body);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
+    if (context.cachePolicy) restrictCachePolicy(context.cachePolicy, response.headers['cache-control']?.toString());
+    return body as Awaited<ReturnType<GraphQLDataSource['process']>>;
   };
 }
 

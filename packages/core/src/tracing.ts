@@ -152,3 +152,13 @@ export function linkTo(traceparent: string | null | undefined): Link[] {
   const spanContext = traceparent ? trace.getSpanContext(traceContextOfTraceparent(traceparent)) : undefined;
   return spanContext && trace.isSpanContextValid(spanContext) ? [{ context: spanContext }] : [];
 }
+
+/** Runs `work` in the trace the request's headers name (so spans started inside are its children). */
+export function inTraceOf<T>(headers: Record<string, string | string[] | undefined>, work: () => T): T {
+  return context.with(traceContextOf(headers), work);
+}
+
+/** Adds the active trace's `traceparent` (and `tracestate`) to outgoing headers. */
+export function injectTraceHeaders(headers: Record<string, string>): void {
+  propagation.inject(context.active(), headers);
+}

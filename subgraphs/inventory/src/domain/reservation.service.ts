@@ -26,11 +26,6 @@ export type ReserveOutcome =
    */
   | { outcome: 'unchanged' };
 
-export interface EventMeta {
-  /** The W3C trace context of the event being handled, carried on to the events it causes. */
-  traceparent?: string | undefined;
-}
-
 /**
  * An order's lines as reservations: one per product (quantities of repeated products summed),
  * sorted by product id so every transaction locks stock rows in the same order (no deadlocks
@@ -111,7 +106,7 @@ export class ReservationService {
    * Reserves every line of an order, or none: a line that does not fit rolls back the lines
    * reserved before it (a savepoint), and the order is rejected with its shortages.
    */
-  async reserve(order: { orderId: string; lines: readonly ReservationLine[] }, meta: EventMeta = {}): Promise<ReserveOutcome> {
+  async reserve(order: { orderId: string; lines: readonly ReservationLine[] }): Promise<ReserveOutcome> {
     const orderId = order.orderId.toLowerCase();
     const lines = mergeLines(order.lines);
     // A later delivery of an order already reserved (its rows exist) changes nothing. Concurrent
@@ -146,13 +141,13 @@ export class ReservationService {
 
     if (shortages.length) {
       await this.em.execute('rollback to savepoint reserve_order');
-      recordEvent(this.em, 'inventory.stock.rejected', orderId, { orderId, reason: 'insufficient stock', shortages }, { traceparent: meta.traceparent });
+      recordEvent(this.em, 'inventory.stock.rejected', orderId, { orderId, reason: 'insufficient stock', shortages });
       return { outcome: 'rejected', shortages };
     }
     await this.em.execute('release savepoint reserve_order');
     const values = lines.map(() => `(?, ?, ?, '${ReservationStatus.RESERVED}')`).join(', ');
     await this.em.execute(`insert into reservation (order_id, product_id, quantity, status) values ${values}`, lines.flatMap((line) => [orderId, line.productId, line.quantity]));
-    recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines }, { traceparent: meta.traceparent });
+    recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines });
     for (const productId of soldOut) recordStockLevel(this.em, productId, 0);
     for (const { productId, ...change } of runningLow) recordLowStock(this.em, productId, change);
     return { outcome: 'reserved', lines };
@@ -167,10 +162,10 @@ export class ReservationService {
   }
 
   /** Payment failed (compensation): the reserved units become available again. */
-  async release(orderId: string, reason: string, meta: EventMeta = {}): Promise<ReservationLine[]> {
+  async release(orderId: string, reason: string): Promise<ReservationLine[]> {
     const lines = await this.lock(orderId, [ReservationStatus.RESERVED]);
     for (const line of lines) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line, line.quantity);
-    return this.released(orderId, lines, reason, meta);
+    return this.released(orderId, lines, reason);
   }
 
   /**
@@ -180,21 +175,21 @@ export class ReservationService {
    * and records no event. Either way the order's tombstone is kept, so a placement handled later
    * (a replayed dead letter) reserves nothing for it.
    */
-  async cancel(orderId: string, reason: string, meta: EventMeta = {}): Promise<ReservationLine[]> {
+  async cancel(orderId: string, reason: string): Promise<ReservationLine[]> {
     await this.em.execute('insert into cancelled_order (order_id, reason) values (?, ?) on conflict do nothing', [orderId.toLowerCase(), reason]);
     const lines = await this.lock(orderId, [ReservationStatus.RESERVED, ReservationStatus.COMMITTED]);
     for (const line of lines) {
       if (line.status === ReservationStatus.RESERVED) await this.change(UNRESERVE, [line.quantity, line.product_id, line.quantity], line, line.quantity);
       else await this.change(RESTOCK, [line.quantity, line.product_id], line, line.quantity);
     }
-    return this.released(orderId, lines, reason, meta);
+    return this.released(orderId, lines, reason);
   }
 
-  private async released(orderId: string, lines: ReservationRow[], reason: string, meta: EventMeta): Promise<ReservationLine[]> {
+  private async released(orderId: string, lines: ReservationRow[], reason: string): Promise<ReservationLine[]> {
     if (!lines.length) return [];
     await this.setStatus(orderId, lines, ReservationStatus.RELEASED);
     const id = orderId.toLowerCase();
-    recordEvent(this.em, 'inventory.stock.released', id, { orderId: id, reason }, { traceparent: meta.traceparent });
+    recordEvent(this.em, 'inventory.stock.released', id, { orderId: id, reason });
     return lines.map(toLine);
   }
 

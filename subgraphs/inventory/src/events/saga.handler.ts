@@ -14,19 +14,19 @@ import { ReservationService } from '../domain/reservation.service.ts';
  */
 export const sagaHandlers: EventHandlers = {
   'orders.order.placed': async (event, em) => {
-    await new ReservationService(em).reserve(event.data, { traceparent: event.traceparent });
+    await new ReservationService(em).reserve(event.data);
   },
   'payments.payment.succeeded': async (event, em) => {
     await new ReservationService(em).commit(event.data.orderId);
   },
   'payments.payment.failed': async (event, em) => {
-    await new ReservationService(em).release(event.data.orderId, 'payment failed', { traceparent: event.traceparent });
+    await new ReservationService(em).release(event.data.orderId, 'payment failed');
   },
   'orders.order.cancelled': async (event, em) => {
     if (awaitsShippingVerdict(event.data)) return; // restocked on shipping.shipment.cancelled, if ever
-    await new ReservationService(em).cancel(event.data.orderId, event.data.reason, { traceparent: event.traceparent });
+    await new ReservationService(em).cancel(event.data.orderId, event.data.reason);
   },
   'shipping.shipment.cancelled': async (event, em) => {
-    await new ReservationService(em).cancel(event.data.orderId, event.data.reason, { traceparent: event.traceparent });
+    await new ReservationService(em).cancel(event.data.orderId, event.data.reason);
   },
 };
