@@ -172,6 +172,7 @@ async function measure(stack: Stack): Promise<void> {
       ELASTICSEARCH_INDEX_PREFIX: serviceEnv.ELASTICSEARCH_INDEX_PREFIX,
       SUBGRAPH_CATALOG_URL: stack.subgraphUrls['catalog']!,
       SUBGRAPH_INVENTORY_URL: stack.subgraphUrls['inventory']!,
+      SUBGRAPH_REVIEWS_URL: stack.subgraphUrls['reviews']!,
       LOG_LEVEL: 'warn',
     };
     const reindex = (name: string) => runReindex({ root: join(import.meta.dirname, '..'), env: reindexEnv, logFile: join(stack.logs, `${name}.log`), es, alias, signal });

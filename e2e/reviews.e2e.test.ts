@@ -1,5 +1,8 @@
-import { graphql } from '@shopgraph/testkit';
+import { elasticsearchUrl, graphql, testIndexPrefix, testLogger } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productIndex } from '../subgraphs/search/src/clients/product-index.client.ts';
+import { productSource } from '../subgraphs/search/src/clients/product-source.client.ts';
+import { rebuildIndex } from '../subgraphs/search/src/domain/reindex.service.ts';
 import { operation } from './operations.ts';
 import { createProduct, placeOrder, staffToken, until } from './support.ts';
 import { startSupergraph, type RunningSupergraph } from './supergraph.ts';
@@ -99,6 +102,16 @@ describe('reviews through the router', () => {
     expect(after.rating).toEqual({ average: 4, count: 1, distribution: [0, 0, 0, 1, 0] });
     expect(after.reviews.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([added.review.id]);
     await until('the new rating indexed', async () => (await byRating(4)).total === 1);
+
+    // A rebuild of the index (`search:reindex`) takes ratings from reviews: the product keeps its own.
+    const index = productIndex({ url: elasticsearchUrl(), prefix: testIndexPrefix, searchTimeoutMs: 2_000, indexingTimeoutMs: 10_000, logger: testLogger('reindex') });
+    const source = productSource({ urls: { catalog: graph.subgraphUrls['catalog']!, inventory: graph.subgraphUrls['inventory']!, reviews: graph.subgraphUrls['reviews']! }, timeoutMs: 10_000, logger: testLogger('reindex') });
+    try {
+      await rebuildIndex({ index, products: () => source.products(), drainMs: 0 });
+    } finally {
+      await index.close();
+    }
+    expect((await byRating(4)).edges.map((e: { node: { id: string; rating: { average: number } } }) => [e.node.id, e.node.rating.average])).toEqual([[productId, 4]]);
 
     // Its author still sees it, with the reason.
     const mine = (await call('MyReviews', { first: 10 }, grace))['me'].reviews;

@@ -86,7 +86,7 @@ describe('search through the router', () => {
 
   it('rebuilds the index from catalog and inventory with `search:reindex`, searches served throughout', async () => {
     const index = productIndex({ url: elasticsearchUrl(), prefix: testIndexPrefix, searchTimeoutMs: 2_000, indexingTimeoutMs: 10_000, logger: testLogger('reindex') });
-    const source = productSource({ urls: { catalog: graph.subgraphUrls['catalog']!, inventory: graph.subgraphUrls['inventory']! }, timeoutMs: 10_000, logger: testLogger('reindex') });
+    const source = productSource({ urls: { catalog: graph.subgraphUrls['catalog']!, inventory: graph.subgraphUrls['inventory']!, reviews: graph.subgraphUrls['reviews']! }, timeoutMs: 10_000, logger: testLogger('reindex') });
     let searching = true;
     const failures: unknown[] = [];
     const searcher = (async () => {

@@ -1,8 +1,8 @@
-// Rebuilds the search index from the source of truth (catalog's products, inventory's stock) into
+// Rebuilds the search index from the source of truth (catalog's products, inventory's stock, reviews' ratings) into
 // a new index and swaps searches over to it; searches are served throughout, and changes made
 // meanwhile are kept (see subgraphs/search/src/clients/product-index.client.ts).
 // Usage: npm run search:reindex
-// Env: ELASTICSEARCH_URL, ELASTICSEARCH_INDEX_PREFIX, SUBGRAPH_CATALOG_URL, SUBGRAPH_INVENTORY_URL
+// Env: ELASTICSEARCH_URL, ELASTICSEARCH_INDEX_PREFIX, SUBGRAPH_CATALOG_URL, SUBGRAPH_INVENTORY_URL, SUBGRAPH_REVIEWS_URL
 // (defaults: npm start's), and more in subgraphs/search/src/config.ts (reindexConfigSchema).
 import { createLogger } from '@shopgraph/kit';
 import { productIndex } from '../subgraphs/search/src/clients/product-index.client.ts';
@@ -19,7 +19,7 @@ const index = productIndex({
   indexingTimeoutMs: config.INDEXING_TIMEOUT_MS,
   logger,
 });
-const source = productSource({ urls: { catalog: config.SUBGRAPH_CATALOG_URL, inventory: config.SUBGRAPH_INVENTORY_URL }, timeoutMs: config.SOURCE_TIMEOUT_MS, logger });
+const source = productSource({ urls: { catalog: config.SUBGRAPH_CATALOG_URL, inventory: config.SUBGRAPH_INVENTORY_URL, reviews: config.SUBGRAPH_REVIEWS_URL }, timeoutMs: config.SOURCE_TIMEOUT_MS, logger });
 const started = performance.now();
 try {
   const result = await rebuildIndex({

@@ -19,13 +19,14 @@ export type Config = z.infer<typeof configSchema>;
 
 export const loadSearchConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);
 
-/** `npm run search:reindex`: the index, and the subgraphs that own what goes in it (catalog's products, inventory's stock). */
+/** `npm run search:reindex`: the index, and the subgraphs that own what goes in it (catalog's products, inventory's stock, reviews' ratings). */
 export const reindexConfigSchema = z.object({
   LOG_LEVEL: serviceConfig.shape.LOG_LEVEL,
   ...elasticsearchConfig.shape,
   SUBGRAPH_CATALOG_URL: z.url().default('http://127.0.0.1:4002/graphql'),
   SUBGRAPH_INVENTORY_URL: z.url().default('http://127.0.0.1:4003/graphql'),
-  /** For each page read from catalog or inventory. */
+  SUBGRAPH_REVIEWS_URL: z.url().default('http://127.0.0.1:4010/graphql'),
+  /** For each page read from catalog, inventory or reviews. */
   SOURCE_TIMEOUT_MS: z.coerce.number().int().positive().max(300_000).default(10_000),
   /** How long the old index outlives the swap, so searches already sent to it finish. */
   REINDEX_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(5000),

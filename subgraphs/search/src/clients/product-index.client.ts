@@ -144,7 +144,7 @@ export function productIndex(options: ProductIndexOptions): ProductIndex {
     let pending = [...products];
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > 10) throw new Error(`rebuild: ${pending.length} documents kept changing under the copy`);
-      const { docs } = await client.mget<Partial<ProductDocument>>({ index, ids: pending.map((p) => p.id), _source_includes: ['name', 'inStock'] }, admin);
+      const { docs } = await client.mget<Partial<ProductDocument>>({ index, ids: pending.map((p) => p.id), _source_includes: ['name', 'inStock', 'rating'] }, admin);
       const operations: estypes.BulkRequest['operations'] = [];
       const sent: ProductSnapshot[] = [];
       docs.forEach((doc, i) => {
@@ -152,8 +152,12 @@ export function productIndex(options: ProductIndexOptions): ProductIndex {
         if (!('found' in doc) || !doc.found) {
           operations.push({ create: { _index: index, _id: product.id } }, product);
         } else {
-          const { inStock, ...catalog } = product;
-          const lacking = { ...(doc._source?.name === undefined ? catalog : {}), ...(doc._source?.inStock === undefined ? { inStock } : {}) };
+          const { inStock, rating, ...catalog } = product;
+          const lacking = {
+            ...(doc._source?.name === undefined ? catalog : {}),
+            ...(doc._source?.inStock === undefined ? { inStock } : {}),
+            ...(doc._source?.rating === undefined && rating ? { rating } : {}),
+          };
           if (Object.keys(lacking).length === 0) return;
           operations.push({ update: { _index: index, _id: product.id, if_seq_no: doc._seq_no!, if_primary_term: doc._primary_term! } }, { doc: { id: product.id, ...lacking } });
         }

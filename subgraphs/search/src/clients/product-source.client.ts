@@ -10,6 +10,8 @@ export const PRODUCTS_QUERY = `query SearchReindexProducts($first: Int!, $after:
 }`;
 /** Inventory's part of the products, asked for as the router asks it (the entity's key as representation). */
 export const STOCK_QUERY = 'query SearchReindexStock($products: [_Any!]!) { _entities(representations: $products) { ... on Product { id inStock } } }';
+/** Reviews' part: each product's rating. */
+export const RATING_QUERY = 'query SearchReindexRating($products: [_Any!]!) { _entities(representations: $products) { ... on Product { id rating { average count } } } }';
 const PAGE_SIZE = 100;
 
 interface CatalogProduct {
@@ -26,8 +28,8 @@ interface CatalogPage {
 }
 
 export interface ProductSourceOptions {
-  /** GraphQL URLs of the subgraphs that own products (catalog) and their stock (inventory). */
-  urls: { catalog: string; inventory: string };
+  /** GraphQL URLs of the subgraphs that own products (catalog), their stock (inventory) and their rating (reviews). */
+  urls: { catalog: string; inventory: string; reviews: string };
   /** For each request. */
   timeoutMs: number;
   logger: Logger;
@@ -35,7 +37,7 @@ export interface ProductSourceOptions {
 
 /**
  * Every product as its owners have it now, for a rebuild of the index: catalog's listing page by
- * page, each page with inventory's stock flags, asked directly (not through the router) like any
+ * page, each page with inventory's stock flags and reviews' ratings, asked directly (not through the router) like any
  * other client of theirs. The next page is fetched while the caller writes the current one.
  */
 export function productSource({ urls, timeoutMs, logger }: ProductSourceOptions): { products(): AsyncIterable<ProductSnapshot[]> } {
@@ -44,19 +46,26 @@ export function productSource({ urls, timeoutMs, logger }: ProductSourceOptions)
   async function page(after: string | null): Promise<{ products: ProductSnapshot[]; next: string | null }> {
     const { products } = await ask<CatalogPage>(urls.catalog, 'Product listing', { query: PRODUCTS_QUERY, operationName: 'SearchReindexProducts', variables: { first: PAGE_SIZE, after } });
     const nodes = products.edges.map((edge) => edge.node);
-    const stock = nodes.length
-      ? (await ask<{ _entities: ({ id: string; inStock: boolean } | null)[] }>(urls.inventory, 'Stock lookup', {
-          query: STOCK_QUERY,
-          operationName: 'SearchReindexStock',
-          variables: { products: nodes.map((node) => ({ __typename: 'Product', id: node.id })) },
-        }))._entities
-      : [];
-    if (stock.length !== nodes.length) throw new Error(`Stock lookup answered ${stock.length} products for ${nodes.length}`);
+    const entities = async <E>(url: string, what: string, query: string, operationName: string): Promise<(E | null)[]> => {
+      if (!nodes.length) return [];
+      const { _entities } = await ask<{ _entities: (E | null)[] }>(url, what, { query, operationName, variables: { products: nodes.map((node) => ({ __typename: 'Product', id: node.id })) } });
+      if (_entities.length !== nodes.length) throw new Error(`${what} answered ${_entities.length} products for ${nodes.length}`);
+      return _entities;
+    };
+    const [stock, ratings] = await Promise.all([
+      entities<{ inStock: boolean }>(urls.inventory, 'Stock lookup', STOCK_QUERY, 'SearchReindexStock'),
+      entities<{ rating: { average: number | null; count: number } | null }>(urls.reviews, 'Rating lookup', RATING_QUERY, 'SearchReindexRating'),
+    ]);
     return {
-      products: nodes.map(({ id, sku, name, description, price, category }, i) => ({
-        ...catalogFields({ productId: id, sku, name, description, price, categoryId: category?.id ?? null }),
-        inStock: stock[i]?.inStock === true,
-      })),
+      products: nodes.map(({ id, sku, name, description, price, category }, i) => {
+        const rating = ratings[i]?.rating;
+        return {
+          ...catalogFields({ productId: id, sku, name, description, price, categoryId: category?.id ?? null }),
+          inStock: stock[i]?.inStock === true,
+          // Never rated: no rating, as the consumer leaves it.
+          ...(rating && rating.count > 0 ? { rating: { average: rating.average, count: rating.count } } : {}),
+        };
+      }),
       next: products.pageInfo.hasNextPage ? products.pageInfo.endCursor : null,
     };
   }
