@@ -83,7 +83,7 @@ async function signedInPage(): Promise<{ page: Page; problems: string[] }> {
 
 const box = (page: Page) => page.getByRole('combobox', { name: 'Find a product' });
 const suggestions = (page: Page) => page.getByRole('listbox', { name: 'Suggestions' }).getByRole('option');
-const results = (page: Page) => page.locator('#search-products th');
+const results = (page: Page) => page.locator('#search-products th .product-name');
 const summary = (page: Page) => page.locator('#search-summary');
 
 describe('web client search', () => {

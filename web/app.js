@@ -269,7 +269,7 @@ function renderCart(cart) {
 
 /** A product's row in a product table (the list and the search results). */
 const productRow = (product) => h('tr', {},
-  h('th', { scope: 'row' }, product.name, h('br'),
+  h('th', { scope: 'row' }, h('span', { class: 'product-name' }, product.name), h('br'),
     h('button', { type: 'button', class: 'link rating', 'aria-label': `Reviews of ${product.name}: ${ratingText(product.rating)}`, onclick: () => showReviews(product.id) }, ratingText(product.rating))),
   h('td', {}, money(product.price)),
   h('td', {}, product.inStock ? String(product.availableQuantity) : 'Sold out'),
