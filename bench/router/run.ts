@@ -3,6 +3,7 @@
 // Gateways, one at a time, each one process pinned to the gateway core (taskset -c 1):
 //   router     our router (router/src/app.ts createRouterApp, production config, JWTs verified against a test issuer's JWKS)
 //   router-usage  the same following a stand-in registry and reporting usage (not by default: --usage)
+//   router-traced the same tracing 1 % of operations over OTLP (not by default: --tracing)
 //   apollo     stock @apollo/gateway + @apollo/server standalone
 //   hive       @graphql-hive/gateway CLI (outgoing request deduplication off)
 //   hive-rust  the same with its Rust query planner (@graphql-hive/router-runtime)
@@ -22,6 +23,7 @@
 //          --gateways router,apollo,hive,hive-rust,direct --workloads guild-heavy,... (or "all")
 //          --usage (the cost of usage reporting: our router with it on and off, `router` and `router-usage`;
 //                     prints the ratio of their peaks)
+//          --tracing (the cost of tracing at 1 % sampling: `router` and `router-traced`, likewise)
 //          --rate guild-heavy=40,shop-one-field=500 (fixed rates instead of derived ones)
 //          --router-flags=--max-semi-space-size=64 (extra node flags for our router, space-separated: experiments;
 //                     the "=" form, since the value starts with a dash)
@@ -63,6 +65,7 @@ const { values: args } = parseArgs({
     'router-flags': { type: 'string', default: '' },
     'max-others': { type: 'string', default: '15' },
     usage: { type: 'boolean', default: false },
+    tracing: { type: 'boolean', default: false },
     retries: { type: 'string', default: '3' },
     help: { type: 'boolean', default: false },
   },
@@ -124,7 +127,9 @@ const pick = <T,>(all: T[], list: string | undefined, key: (t: T) => string, wha
   return all.filter((t) => names.includes(key(t)));
 };
 const selectedWorkloads: Workload[] = pick(workloads, args.workloads ?? (quick ? 'guild-heavy,shop-one-field' : undefined), (w) => w.name, 'workload', (w) => w.default);
-const selectedGateways: Gateway[] = pick(gateways, args.gateways ?? (args.usage ? 'router,router-usage' : undefined), (g) => g.id, 'gateway', (g) => g.id !== 'router-usage');
+// A feature's cost: our router with it (the second gateway) against without (the first).
+const features = [...(args.usage ? [['usage reporting', 'router-usage']] : []), ...(args.tracing ? [['tracing at 1 %', 'router-traced']] : [])] as [string, GatewayId][];
+const selectedGateways: Gateway[] = pick(gateways, args.gateways ?? (features.length ? ['router', ...features.map(([, id]) => id)].join(',') : undefined), (g) => g.id, 'gateway', (g) => g.id !== 'router-usage' && g.id !== 'router-traced');
 const fixedRates = new Map<string, number>(
   (args.rate ?? '').split(',').filter(Boolean).map((pair) => {
     const [name, value] = pair.split('=');
@@ -571,15 +576,17 @@ lines.push(`| workload | router vs | peak rps | CPU/request | p99 | added p99 |`
 lines.push(`|---|---|---|---|---|---|`);
 for (const c of comparisons) lines.push(`| ${c.workload} | ${c.peer} | ${c.peakRps} | ${c.cpuPerRequest} | ${c.p99} | ${c.addedP99} |`);
 console.log(`\n${lines.join('\n')}\n`);
-if (registry) {
+for (const [feature, id] of features) {
   for (const w of selectedWorkloads) {
     const off = rows.find((r) => r.gateway === 'router' && r.workload === w.name);
-    const on = rows.find((r) => r.gateway === 'router-usage' && r.workload === w.name);
+    const on = rows.find((r) => r.gateway === id && r.workload === w.name);
     if (!off || !on) continue;
     const cpuChange = off.cpuMsPerRequest && on.cpuMsPerRequest ? round((on.cpuMsPerRequest / off.cpuMsPerRequest - 1) * 100, 1) : null;
     const cpu = cpuChange === null ? '' : `, CPU/request ${cpuChange >= 0 ? '+' : ''}${cpuChange} %`;
-    log(`usage reporting on ${w.name}: peak ${fmt(on.peakRps)} vs ${fmt(off.peakRps)} rps off, cost ${round((1 - on.peakRps / off.peakRps) * 100, 1)} % of throughput${cpu} (rounds on ${on.peakRounds.join(', ')}; off ${off.peakRounds.join(', ')})`);
+    log(`${feature} on ${w.name}: peak ${fmt(on.peakRps)} vs ${fmt(off.peakRps)} rps off, cost ${round((1 - on.peakRps / off.peakRps) * 100, 1)} % of throughput${cpu} (rounds on ${on.peakRounds.join(', ')}; off ${off.peakRounds.join(', ')})`);
   }
+}
+if (registry) {
   const { reports, requests } = registry.received();
   log(`the stand-in registry received ${reports} usage reports counting ${requests} requests`);
 }

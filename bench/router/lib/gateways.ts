@@ -7,7 +7,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const gatewaysDir = join(here, '..', 'gateways');
 const hiveBin = join(dirname(createRequire(import.meta.url).resolve('@graphql-hive/gateway')), 'bin.js');
 
-export type GatewayId = 'router' | 'router-usage' | 'apollo' | 'hive' | 'hive-rust' | 'direct';
+export type GatewayId = 'router' | 'router-usage' | 'router-traced' | 'apollo' | 'hive' | 'hive-rust' | 'direct';
 
 export interface LaunchContext {
   port: number;
@@ -65,6 +65,17 @@ export const gateways: Gateway[] = [
         env: { ...routerEnv(ctx), REGISTRY_URL: ctx.registryUrl, REGISTRY_TOKEN: 'bench', REGISTRY_VARIANT: ctx.graph, USAGE_REPORT_INTERVAL_MS: '1000' },
       };
     },
+  },
+  {
+    // The same router tracing 1 % of operations (OpenTelemetry, OTLP/HTTP): its cost is this row
+    // against `router`. The spans go to the canned server, which refuses them (404): what is
+    // measured is making, batching and sending spans. Not in the default matrix (--tracing).
+    id: 'router-traced',
+    label: 'our router + tracing 1 %',
+    launch: (ctx) => ({
+      command: [node, ...ctx.nodeFlags, join(gatewaysDir, 'router.ts')],
+      env: { ...routerEnv(ctx), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${ctx.cannedUrl}/v1/traces`, OTEL_TRACES_SAMPLER_ARG: '0.01' },
+    }),
   },
   {
     id: 'apollo',

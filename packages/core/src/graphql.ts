@@ -1,6 +1,7 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { DomainError, ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
+import { injectTraceHeaders } from './tracing.ts';
 
 /**
  * Errors that carry a code the client may act on pass through, a DomainError becomes
@@ -42,13 +43,16 @@ interface GraphQLResponseBody<T> {
  * `timeoutMs`, or on an HTTP error status.
  */
 async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { token?: string | null; timeoutMs: number }): Promise<GraphQLResponseBody<T>> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/graphql-response+json, application/json',
+    ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+  };
+  // The caller's trace goes on to the subgraph asked (a no-op when tracing is off).
+  injectTraceHeaders(headers);
   const response = await fetch(url, {
     method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/graphql-response+json, application/json',
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-    },
+    headers,
     body: JSON.stringify(request),
     signal: AbortSignal.timeout(options.timeoutMs),
   });

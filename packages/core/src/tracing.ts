@@ -14,10 +14,13 @@ export { SpanKind, SpanStatusCode, trace, type Span, type Tracer };
  * Where traces go, in OpenTelemetry's own variable names. The exporter is OTLP (HTTP) once an
  * endpoint is set, Zipkin when asked; with neither, tracing is off and every span is a no-op.
  */
+// Empty is unset, as compose passes `${VAR:-}`.
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 export const tracingConfig = z.object({
-  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'zipkin', 'none']).optional(),
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_TRACES_EXPORTER: optional(z.enum(['otlp', 'zipkin', 'none'])),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional(z.url()),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url()),
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().default('http://127.0.0.1:9411/api/v2/spans'),
   /** The share of new traces sampled (0–1); a request that arrives traced follows its caller's decision. */
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
