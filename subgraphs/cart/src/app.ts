@@ -1,4 +1,4 @@
-import { createRedis, runService, type MessageOutcome, type RedisClient, type Service, type ServiceDeps } from '@shopgraph/kit';
+import { Counter, createMetrics, createRedis, runService, type MessageOutcome, type RedisClient, type Registry, type Service, type ServiceDeps } from '@shopgraph/kit';
 import { redisCartCache } from './clients/cart-cache.client.ts';
 import { subgraphProductAvailability } from './clients/product-availability.client.ts';
 import { cartContext } from './context.ts';
@@ -35,8 +35,10 @@ export function createCartApp({ config, logger, verifier, products, onMessage, o
       logger,
     });
   const redis: RedisClient | undefined = config.REDIS_URL ? createRedis({ url: config.REDIS_URL, name: 'cart', logger }) : undefined;
+  const metrics = createMetrics('cart');
   const cache = observeLoads(
     redis ? redisCartCache({ client: redis, keyPrefix: config.REDIS_KEY_PREFIX, ttlSeconds: config.CART_CACHE_TTL_S, logger, beforeFill: beforeCacheFill }) : uncachedCarts,
+    metrics,
     onCartLoad,
   );
   return runService({
@@ -44,6 +46,7 @@ export function createCartApp({ config, logger, verifier, products, onMessage, o
     config,
     logger,
     verifier,
+    metrics,
     schema: new URL('../schema.graphql', import.meta.url),
     resolvers,
     entities,
@@ -55,15 +58,26 @@ export function createCartApp({ config, logger, verifier, products, onMessage, o
   });
 }
 
-/** The cache, with `onLoad` told of every read it sends to Postgres. */
-function observeLoads(cache: CartCache, onLoad?: (userIds: readonly string[]) => void): CartCache {
-  if (!onLoad) return cache;
+/**
+ * The cache, counting its hits and misses (`shopgraph_cache_lookups_total`: a cart read from
+ * Postgres, Redis away included, is a miss) and telling `onLoad` of every read it sends to Postgres.
+ */
+function observeLoads(cache: CartCache, metrics: Registry, onLoad?: (userIds: readonly string[]) => void): CartCache {
+  const lookups = new Counter({ name: 'shopgraph_cache_lookups_total', help: 'Cache reads by result: hit (served from the cache, or a read another reader shared) or miss (read from the database)', labelNames: ['cache', 'result'], registers: [metrics] });
+  const hits = lookups.labels({ cache: 'cart', result: 'hit' });
+  const misses = lookups.labels({ cache: 'cart', result: 'miss' });
   return {
-    cartsOf: (userIds, load) =>
-      cache.cartsOf(userIds, (owners) => {
-        onLoad(owners);
+    async cartsOf(userIds, load) {
+      let loaded = 0;
+      const carts = await cache.cartsOf(userIds, (owners) => {
+        loaded += owners.length;
+        onLoad?.(owners);
         return load(owners);
-      }),
+      });
+      misses.inc(loaded);
+      hits.inc(Math.max(0, userIds.length - loaded));
+      return carts;
+    },
     invalidate: (userIds) => cache.invalidate(userIds),
   };
 }

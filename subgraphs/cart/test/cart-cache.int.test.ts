@@ -1,6 +1,6 @@
 import { createRedis, type RedisClient } from '@shopgraph/kit';
 import type { EventData } from '@shopgraph/events';
-import { consumerOutcomes, eventProducer, eventually, graphql, redisUrl, testLogger, testRedisKeyPrefix, type EventProducer, type ServiceUnderTest } from '@shopgraph/testkit';
+import { consumerOutcomes, eventProducer, eventually, graphql, redisUrl, scrapeMetrics, testLogger, testRedisKeyPrefix, type EventProducer, type ServiceUnderTest } from '@shopgraph/testkit';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -151,8 +151,15 @@ describe('cart cache on Redis', () => {
     expect(await add(service, token, a, 2)).toEqual([[a, 2]]);
 
     const before = started.counted.reads;
+    const lookups = async () => {
+      const metrics = await scrapeMetrics(service.url);
+      return { hit: metrics.value('shopgraph_cache_lookups_total', { cache: 'cart', result: 'hit' }) || 0, miss: metrics.value('shopgraph_cache_lookups_total', { cache: 'cart', result: 'miss' }) || 0 };
+    };
+    const counts = await lookups();
     for (let i = 0; i < 3; i++) expect(await readCart(service, token)).toEqual([[a, 2]]);
     expect(started.counted.reads - before).toBe(0);
+    // The hit ratio on /metrics counts them.
+    expect(await lookups()).toEqual({ hit: counts.hit + 3, miss: counts.miss });
     // The cart the mutation answered with was read after its change, and is what Redis holds.
     expect(await cached(redis, userId)).toEqual({ epoch: expect.any(String), lines: [[a, 2]] });
 
@@ -163,6 +170,7 @@ describe('cart cache on Redis', () => {
     expect(started.counted.reads - cold).toBe(1);
     expect(await readCart(service, token)).toEqual([[a, 2]]);
     expect(started.counted.reads - cold).toBe(1);
+    expect(await lookups()).toEqual({ hit: counts.hit + 4, miss: counts.miss + 1 });
   });
 
   it('drops the cached cart on every change, so the next read shows it', async () => {

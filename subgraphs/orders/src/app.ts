@@ -2,6 +2,7 @@ import { createMetrics, runService, type BroadcastOutcome, type MessageOutcome, 
 import { subgraphCheckoutSource } from './clients/checkout-source.client.ts';
 import { ordersContext } from './context.ts';
 import type { CheckoutSource } from './domain/checkout-source.ts';
+import { liveMetrics } from './domain/live/live-metrics.ts';
 import { StatusChangeBus, type StatusFeedHooks } from './domain/live/live-status.ts';
 import { sagaMetrics } from './domain/saga/saga-metrics.ts';
 import { startSagaSweeper } from './domain/saga/saga-sweeper.ts';
@@ -56,7 +57,7 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
       sagas.onMessage(outcome);
       onSagaMessage?.(outcome);
     },
-    broadcastConsumers: { live: liveHandlers(bus) },
+    broadcastConsumers: { live: liveHandlers(bus, liveMetrics(metrics, bus)) },
     onBroadcast: onLiveMessage,
     webSocket: true,
     workers: [({ orm }) => startSagaSweeper({ orm, logger, metrics: sagas, intervalMs: config.SAGA_SWEEP_INTERVAL_MS, timeoutMs: config.SAGA_TIMEOUT_MS })],

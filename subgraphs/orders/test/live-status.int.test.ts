@@ -1,5 +1,5 @@
 import type { Orm } from '@shopgraph/kit';
-import { connectWs, eventProducer, graphql, type EventProducer, type ServiceUnderTest, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
+import { connectWs, eventProducer, graphql, scrapeMetrics, type EventProducer, type ServiceUnderTest, type TestIssuer, type WsTestClient } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StatusChangeBus, type StatusChange, type StatusFeedHooks } from '../src/domain/live/live-status.ts';
 import { OrderStatus } from '../src/domain/order-status.ts';
@@ -192,8 +192,13 @@ describe('Subscription.orderStatusChanged: history, then live, in order, each on
     await move(orderId, 3, 'CONFIRMED');
     const w = await watch(token, orderId);
     expect(await w.next()).toEqual([3, 'CONFIRMED']);
+    const delivered = (await scrapeMetrics(url)).value('shopgraph_live_update_delay_seconds_count') || 0;
     await step(orderId, 'SHIPPED');
     expect(await w.next()).toEqual([4, 'SHIPPED']);
+    // /metrics: the subscription is open here, and the live change's delay was measured.
+    const metrics = await scrapeMetrics(url);
+    expect(metrics.value('shopgraph_live_subscriptions')).toBeGreaterThanOrEqual(1);
+    expect(metrics.value('shopgraph_live_update_delay_seconds_count')).toBe(delivered + 1);
   });
 
   it('refuses a negative `after` with BAD_USER_INPUT', async () => {

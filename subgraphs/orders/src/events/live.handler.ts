@@ -1,4 +1,5 @@
 import type { BroadcastHandlers } from '@shopgraph/kit';
+import type { LiveMetrics } from '../domain/live/live-metrics.ts';
 import type { StatusChangeBus } from '../domain/live/live-status.ts';
 
 /**
@@ -6,9 +7,12 @@ import type { StatusChangeBus } from '../domain/live/live-status.ts';
  * each `orders.order.status-changed` goes to this replica's subscribers of that order. Nothing is
  * written; a change missed here is read from the status history by the subscribers that need it.
  */
-export function liveHandlers(bus: StatusChangeBus): BroadcastHandlers {
+export function liveHandlers(bus: StatusChangeBus, metrics: LiveMetrics): BroadcastHandlers {
   return {
-    'orders.order.status-changed': ({ data }) =>
-      bus.publish({ orderId: data.orderId, userId: data.userId, version: data.version, status: data.status, reason: data.reason ?? null, at: new Date(data.at) }),
+    'orders.order.status-changed': ({ data }) => {
+      const change = { orderId: data.orderId, userId: data.userId, version: data.version, status: data.status, reason: data.reason ?? null, at: new Date(data.at) };
+      bus.publish(change);
+      metrics.delivered(change);
+    },
   };
 }
