@@ -164,13 +164,22 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const nameOf = (operation: RouterOperation): string | null => operation.operation.name?.value ?? null;
 const labelsOf = (operation: RouterOperation, caller: Pick<Caller, 'clientName' | 'clientVersion'>) => ({ type: operation.kind, name: nameOf(operation), clientName: caller.clientName ?? null, clientVersion: caller.clientVersion ?? null });
 const spanName = (operation: RouterOperation) => `${operation.kind} ${nameOf(operation) ?? 'anonymous'}`;
-// What a trace may say of an operation: its name and who sent it, never its variables.
-const spanAttributes = (operation: RouterOperation, caller: Caller) => ({
-  'graphql.operation.type': operation.kind,
-  'graphql.operation.name': nameOf(operation) ?? '',
-  'graphql.client.name': caller.clientName ?? 'unknown',
-  'graphql.client.version': caller.clientVersion ?? 'unknown',
-});
+/**
+ * An operation's span. What a trace may say of it: its name and who sent it, never its variables;
+ * said only when the span is sampled (most are not, at a low ratio, and cost no attributes).
+ */
+const traced = <T>(tracer: Tracer, operation: RouterOperation, caller: Caller, work: () => Promise<T>): Promise<T> =>
+  inSpan(tracer, spanName(operation), { kind: SpanKind.SERVER }, (span) => {
+    if (span.isRecording()) {
+      span.setAttributes({
+        'graphql.operation.type': operation.kind,
+        'graphql.operation.name': nameOf(operation) ?? '',
+        'graphql.client.name': caller.clientName ?? 'unknown',
+        'graphql.client.version': caller.clientVersion ?? 'unknown',
+      });
+    }
+    return work();
+  });
 
 export function createPipeline(options: PipelineOptions): Pipeline {
   const { logger, maxBufferedEvents = 1_000, usage, metrics, tracer, trustedDocuments = NO_TRUSTED_DOCUMENTS } = options;
@@ -209,7 +218,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const started = performance.now();
     let failed = true;
     try {
-      const result = await (tracer ? inSpan(tracer, spanName(operation), { kind: SpanKind.SERVER, attributes: spanAttributes(operation, caller) }, work) : work());
+      const result = await (tracer ? traced(tracer, operation, caller, work) : work());
       failed = !!result.errors?.length;
       return result;
     } finally {
@@ -277,7 +286,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const started = performance.now();
       const work = () =>
         operation.generation.execution.executeIncremental(operation.plan, operation.generation.dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit);
-      return using(operation.generation, () => (tracer ? inSpan(tracer, spanName(operation), { kind: SpanKind.SERVER, attributes: spanAttributes(operation, caller) }, work) : work())).finally(() =>
+      return using(operation.generation, () => (tracer ? traced(tracer, operation, caller, work) : work())).finally(() =>
         metrics?.operation(labelsOf(operation, caller), (performance.now() - started) / 1000, true),
       );
     },

@@ -1,6 +1,6 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ReadinessCheck } from '@shopgraph/core/http';
-import { injectTraceHeaders, inSpan, SpanKind, type Tracer } from '@shopgraph/core/tracing';
+import { injectTraceHeaders, inSpan, SpanKind, trace, type Tracer } from '@shopgraph/core/tracing';
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
@@ -86,7 +86,11 @@ export function subgraphDataSource(name: string, url: string, client: SubgraphCl
   const target = new URL(url);
   const { metrics, tracer } = observe;
   const fetchOnce = fetcher(name, target, client, !!tracer);
-  const traced: typeof fetchOnce = tracer ? (options) => inSpan(tracer, `fetch ${name}`, { kind: SpanKind.CLIENT, attributes: { 'graphql.subgraph.name': name } }, () => fetchOnce(options)) : fetchOnce;
+  // A span only inside a sampled operation: an unsampled one (most, at a low ratio) costs no span or
+  // context switch per fetch; its `traceparent` still tells the subgraph not to sample either.
+  const traced: typeof fetchOnce = tracer
+    ? (options) => (trace.getActiveSpan()?.isRecording() ? inSpan(tracer, `fetch ${name}`, { kind: SpanKind.CLIENT, attributes: { 'graphql.subgraph.name': name } }, () => fetchOnce(options)) : fetchOnce(options))
+    : fetchOnce;
   if (!metrics) return { process: traced };
   return {
     async process(options) {

@@ -3,7 +3,7 @@ import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresq
 import type { MigrationObject } from '@mikro-orm/core';
 import { z } from '@shopgraph/core/config';
 import type { Logger } from '@shopgraph/core/log';
-import { SpanKind, type Tracer } from '@shopgraph/core/tracing';
+import { SpanKind, trace, type Tracer } from '@shopgraph/core/tracing';
 
 export type { EntityManager };
 
@@ -66,8 +66,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     ormLogger.logQuery = (context) => {
       if (context.query) {
         onQuery?.(context.query);
-        // Reported once the statement finished, in the caller's async context: a span after the fact.
-        if (tracer) tracer.startSpan('db', { kind: SpanKind.CLIENT, startTime: Date.now() - (context.took ?? 0), attributes: { 'db.system.name': 'postgresql', 'db.query.text': withoutLiterals(context.query) } }).end();
+        // Reported once the statement finished, in the caller's async context: a span after the fact,
+        // only inside a sampled trace (background work, such as the relay's polls, starts none).
+        if (tracer && trace.getActiveSpan()?.isRecording()) tracer.startSpan('db', { kind: SpanKind.CLIENT, startTime: Date.now() - (context.took ?? 0), attributes: { 'db.system.name': 'postgresql', 'db.query.text': withoutLiterals(context.query) } }).end();
       }
       logQuery(context);
     };
