@@ -141,8 +141,8 @@ interface Started {
 /**
  * A subgraph service with all its plumbing: its database (migrated), Kafka topics, the outbox
  * relay publishing what it records, its consumers (idempotent and broadcast) and workers, and the
- * subgraph over HTTP (and graphql-ws, with `webSocket`) with readiness checks of the database and
- * Kafka. Call `listen` on the result.
+ * subgraph over HTTP (and graphql-ws, with `webSocket`) with a readiness check of the database.
+ * Call `listen` on the result.
  *
  * `close()` stops taking work first and the plumbing it needs last: consumers, workers, relay,
  * HTTP (in-flight requests finish), Redis, database, Kafka. A start that fails half-way closes
@@ -182,7 +182,9 @@ export async function runService<C extends RequestContext, S = undefined>(option
       routes: { ...routes, '/metrics': metricsRoute(metrics) },
       metrics,
       tracer,
-      readiness: { database: () => pingDatabase(orm), kafka: () => kafka.ping() },
+      // Kafka is not part of readiness: the outbox absorbs a broker outage (writes commit, the relay
+      // publishes once it is back), so taking every replica out of service would only add an outage.
+      readiness: { database: () => pingDatabase(orm) },
       webSocket: options.webSocket,
       // The kit has verified the header (or the connection's token) by the time this runs: with an identity it holds the token.
       context: (identity, req, session) => {

@@ -227,7 +227,7 @@ describe('cart in checkout', () => {
     expect((await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
   });
 
-  it('is ready when its database answers (Kafka away is the outbox's to absorb)', async () => {
+  it('is ready when its database answers', async () => {
     const response = await fetch(new URL('/readyz', url));
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ready' });

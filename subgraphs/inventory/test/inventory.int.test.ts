@@ -183,7 +183,7 @@ describe('inventory subgraph', () => {
     }
   });
 
-  it('is ready when its database and Kafka answer', async () => {
+  it('is ready when its database answers', async () => {
     const response = await fetch(`${baseUrl}/readyz`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ready' });

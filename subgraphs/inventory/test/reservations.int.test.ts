@@ -275,7 +275,7 @@ describe('inventory in the checkout saga', () => {
     expect((await db.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
   });
 
-  it('is ready when its database and Kafka answer', async () => {
+  it('is ready when its database answers', async () => {
     const response = await fetch(`${baseUrl}/readyz`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ready' });

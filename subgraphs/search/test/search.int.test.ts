@@ -407,7 +407,7 @@ describe('the service', () => {
     expect(tables.map((t) => t.table_name)).toEqual(['outbox_message', 'processed_message']);
   });
 
-  it('is ready when its database and Kafka answer', async () => {
+  it('is ready when its database answers', async () => {
     const response = await fetch(`${service.base}/readyz`);
     expect(response.status).toBe(200);
   });
