@@ -146,7 +146,9 @@ describe('Dockerfile', () => {
     const { devDependencies } = JSON.parse(read('package.json')) as { devDependencies: Record<string, string> };
     expect(isIgnored('patches')).toBe(false);
     expect(readdirSync(join(root, 'patches')).length).toBeGreaterThan(0);
-    expect(dockerfile).toContain(`npx --yes patch-package@${devDependencies['patch-package']} --error-on-fail`);
+    // The version: scripts/k8s.test.ts checks the lockfile's patch-package the image installs is this one.
+    expect(devDependencies['patch-package']).toBeDefined();
+    expect(dockerfile).toContain('patch-package/index.js --error-on-fail');
   });
 });
 
