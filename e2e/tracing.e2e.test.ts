@@ -70,6 +70,8 @@ describe('tracing into Zipkin', () => {
       'orders:consume payments.payment.succeeded',
     ]);
     expect(checkout.some((span) => span.localEndpoint?.serviceName === 'orders' && span.tags?.['db.query.text']?.startsWith('insert into "outbox_message"'))).toBe(true);
+    // Each status change reaches the live subscriptions of every orders replica, in the same trace.
+    expect(checkout.filter((span) => span.name === 'deliver orders.order.status-changed').length).toBeGreaterThanOrEqual(3);
 
     // A login (a password in its variables) is traced like any operation, and nothing secret is in any span.
     await graphql(graph.routerUrl, operation('Login'), { input: { email: STAFF.email, password: STAFF.password } });

@@ -201,7 +201,7 @@ export async function runService<C extends RequestContext, S = undefined>(option
     }
     const onBroadcast = both(messaging.onMessage, options.onBroadcast);
     for (const [consumer, handlers] of Object.entries(options.broadcastConsumers ?? {})) {
-      started.consumers.push(await startBroadcastConsumer({ service: name, name: consumer, kafka, logger, handlers, onMessage: onBroadcast }));
+      started.consumers.push(await startBroadcastConsumer({ service: name, name: consumer, kafka, logger, handlers, onMessage: onBroadcast, tracer }));
     }
   } catch (error) {
     await stop(started, logger).catch((cleanup: unknown) => logger.error({ err: cleanup }, `${name}: cleanup after a failed start failed`));

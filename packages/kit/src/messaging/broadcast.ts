@@ -1,6 +1,7 @@
 import { InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@shopgraph/core/log';
+import { inSpan, SpanKind, traceContextOfTraceparent, type Tracer } from '@shopgraph/core/tracing';
 import type { MessageOutcome } from './consumer.ts';
 import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
@@ -29,6 +30,8 @@ export interface BroadcastConsumerOptions {
   handlers: BroadcastHandlers;
   /** Called once per message with its outcome. */
   onMessage?: (outcome: BroadcastOutcome) => void;
+  /** Traces each delivery as a child of the span that recorded the event, when tracing is on. */
+  tracer?: Tracer;
 }
 
 export interface BroadcastRunner extends Runner {
@@ -128,7 +131,9 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
         const handler = handlers[event.type] as BroadcastHandler<EventType> | undefined;
         if (!handler) return report({ ...about, result: 'ignored', attempts: 0 });
         try {
-          await handler(event as Envelope<EventData<EventType>> & { type: EventType });
+          const deliver = async () => handler(event as Envelope<EventData<EventType>> & { type: EventType });
+          const { tracer } = options;
+          await (tracer ? inSpan(tracer, `deliver ${event.type}`, { kind: SpanKind.CONSUMER, parent: traceContextOfTraceparent(event.traceparent), attributes: { 'messaging.system': 'kafka', 'messaging.consumer.group.name': group } }, deliver) : deliver());
         } catch (error) {
           log.error({ ...about, err: error }, 'broadcast handler failed; event skipped');
           return report({ ...about, result: 'failed', attempts: 1, error: errorMessage(error) });
