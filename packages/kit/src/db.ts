@@ -9,7 +9,7 @@ export type { EntityManager };
 
 /** The service's own Postgres database. */
 export const databaseConfig = z.object({
-  DATABASE_URL: z.url(),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'a postgres:// (or postgresql://) URL, e.g. postgres://user:password@host:5432/database' }),
 });
 export type Orm = MikroORM;
 

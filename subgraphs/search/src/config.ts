@@ -2,7 +2,7 @@ import { loadConfig, serviceConfig, z } from '@shopgraph/kit';
 
 /** Where the product index lives and how long to wait for it: the service and `npm run search:reindex` read these alike. */
 export const elasticsearchConfig = z.object({
-  ELASTICSEARCH_URL: z.url().default('http://127.0.0.1:9200'),
+  ELASTICSEARCH_URL: z.url({ protocol: /^https?$/, error: 'an http(s) URL of Elasticsearch 8, credentials in it if any, e.g. https://user:password@es:9200' }).default('http://127.0.0.1:9200'),
   /** Prepended to the index's names (`<prefix>products`…); tests give each file its own. */
   ELASTICSEARCH_INDEX_PREFIX: z.string().regex(/^([a-z0-9][a-z0-9_.-]*)?$/, 'lowercase letters, digits, "_", "." or "-"').default(''),
   /** A search (or suggestion) answers within this or fails with SEARCH_UNAVAILABLE. */

@@ -6,7 +6,11 @@ import { sleep } from '@shopgraph/core/lifecycle';
 
 /** How a service reaches Kafka; `KAFKA_TOPIC_PREFIX` isolates test runs sharing one broker. */
 export const kafkaConfig = z.object({
-  KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092').transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+    .refine((brokers) => brokers.length > 0 && brokers.every((b) => /^(\[[0-9a-fA-F:]+\]|[^\s:/[\]]+):\d{1,5}$/.test(b) && Number(b.slice(b.lastIndexOf(':') + 1)) <= 65535), 'comma-separated host:port brokers, e.g. kafka-0:9092,kafka-1:9092'),
   KAFKA_TOPIC_PREFIX: z.string().default(''),
   /** Replicas of the topics the services create (1 for a single broker; 3 on a real cluster). */
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).default(1),
