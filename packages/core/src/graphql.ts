@@ -1,4 +1,4 @@
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFormattedError } from 'graphql';
 import { DomainError, ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 import { injectTraceHeaders } from './tracing.ts';
@@ -88,4 +88,22 @@ export async function queryGraph<T>(options: GraphClientOptions, what: string, r
     throw new Error(`${what} answered with errors: ${body.errors?.map((e) => e.message).join('; ') ?? 'no data'}`);
   }
   return body.data;
+}
+
+/** The `DateTime` scalar every subgraph declares: ISO-8601 with an offset on the wire, a Date inside. */
+export const DateTimeScalar = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  serialize: (value) => {
+    const date = value instanceof Date ? value : new Date(value as string);
+    if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime cannot represent an invalid date');
+    return date.toISOString();
+  },
+  parseValue: (value) => parseDateTime(value),
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
+});
+
+function parseDateTime(value: unknown): Date {
+  const date = typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value) ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 date and time with offset');
+  return date;
 }

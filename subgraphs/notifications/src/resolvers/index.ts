@@ -1,26 +1,7 @@
-import { DomainError, ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { DateTimeScalar, DomainError, ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
 import type { DeliveryState, NotificationKind } from '../entities/index.ts';
 import type { NotificationView, Page } from '../domain/notifications.service.ts';
 import type { NotificationsContext } from '../context.ts';
-
-/** ISO-8601 with offset on the wire; Date inside. */
-const DateTime = new GraphQLScalarType<Date, string>({
-  name: 'DateTime',
-  serialize: (value) => {
-    const date = value instanceof Date ? value : new Date(value as string);
-    if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime cannot represent an invalid date');
-    return date.toISOString();
-  },
-  parseValue: (value) => parseDateTime(value),
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
-});
-
-function parseDateTime(value: unknown): Date {
-  const date = typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value) ? new Date(value) : null;
-  if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 date and time with offset');
-  return date;
-}
 
 /** The signed-in caller (the kit has enforced `@authenticated` on the field being resolved). */
 const viewer = ({ identity }: NotificationsContext): Identity => {
@@ -48,7 +29,7 @@ const connection = (page: Page<NotificationView>) => ({
 });
 
 export const resolvers: GraphQLResolverMap<NotificationsContext> = {
-  DateTime,
+  DateTime: DateTimeScalar,
   Query: {
     notificationPreferences: (_: unknown, __: unknown, context: NotificationsContext) => context.notifications.preferences(viewer(context).userId),
     failedNotifications: (_: unknown, args: { first: number; after?: string | null }, { notifications }: NotificationsContext) =>

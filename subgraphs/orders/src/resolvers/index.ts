@@ -1,5 +1,4 @@
-import { ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
-import { GraphQLScalarType, Kind } from 'graphql';
+import { DateTimeScalar, ErrorCode, graphqlError, payload, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
 import type { StatusChange } from '../domain/live/live-status.ts';
 import { canView, encodeCursor, type PlaceOrderInput } from '../domain/orders.service.ts';
 import type { Order } from '../entities/order.entity.ts';
@@ -20,24 +19,8 @@ async function visibleOrder(id: string, context: OrdersContext): Promise<Order |
   return order && canView(context.identity, order.userId) ? order : null;
 }
 
-const parseDateTime = (value: unknown): Date => {
-  const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : null;
-  if (!date || Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 date and time');
-  return date;
-};
-
-export const DateTime = new GraphQLScalarType<Date, string>({
-  name: 'DateTime',
-  serialize: (value) => {
-    const date = value instanceof Date ? value : parseDateTime(value);
-    return date.toISOString();
-  },
-  parseValue: parseDateTime,
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
-});
-
 export const resolvers: GraphQLResolverMap<OrdersContext> = {
-  DateTime,
+  DateTime: DateTimeScalar,
   Query: {
     order: (_: unknown, { id }: { id: string }, context: OrdersContext) => visibleOrder(id, context),
   },

@@ -1,26 +1,7 @@
-import { payload, type GraphQLResolverMap } from '@shopgraph/kit';
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { DateTimeScalar, payload, type GraphQLResolverMap } from '@shopgraph/kit';
 import { canSeeHidden, encodeCursor, type AddReviewInput, type ReviewPage, type ReviewSort, type UpdateReviewInput } from '../domain/reviews.service.ts';
 import type { Review } from '../entities/index.ts';
 import type { ReviewsContext } from '../context.ts';
-
-/** ISO-8601 with offset on the wire; Date inside. */
-const DateTime = new GraphQLScalarType<Date, string>({
-  name: 'DateTime',
-  serialize: (value) => {
-    const date = value instanceof Date ? value : new Date(value as string);
-    if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime cannot represent an invalid date');
-    return date.toISOString();
-  },
-  parseValue: (value) => parseDateTime(value),
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
-});
-
-function parseDateTime(value: unknown): Date {
-  const date = typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value) ? new Date(value) : null;
-  if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 date and time with offset');
-  return date;
-}
 
 const connection = (sort: ReviewSort, page: ReviewPage, totalCount: number) => {
   const edges = page.reviews.map((node) => ({ cursor: encodeCursor(sort, node), node }));
@@ -36,7 +17,7 @@ interface PageArgs {
 }
 
 export const resolvers: GraphQLResolverMap<ReviewsContext> = {
-  DateTime,
+  DateTime: DateTimeScalar,
   Mutation: {
     addReview: (_: unknown, { input }: { input: AddReviewInput }, context: ReviewsContext) =>
       payload(async () => ({ review: await context.reviews.addReview(callerOf(context), input) })),
