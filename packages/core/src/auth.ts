@@ -1,4 +1,4 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwksCache, jwtVerify, SignJWT, type ExportedJWKSCache, type JSONWebKeySet, type JWK, type JWKSCacheInput, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, graphqlError } from './errors.ts';
@@ -22,6 +22,22 @@ export interface TokenVerifierOptions {
   keys: URL | JSONWebKeySet | JWTVerifyGetKey;
   /** Verified tokens remembered, so a client repeating its token costs a map lookup, not a signature check. */
   cacheSize?: number;
+  /** How a JWKS URL is fetched and cached (see `RemoteKeysOptions`); ignored for other `keys`. */
+  remote?: RemoteKeysOptions;
+}
+
+export interface RemoteKeysOptions {
+  /** A fetch of the key set that takes longer fails (default 3000 ms): an unknown key fails within this. */
+  timeoutMs?: number;
+  /** After a fetch, an unknown `kid` is refused without fetching again for this long (default 30 s). */
+  cooldownMs?: number;
+  /** The key set is fetched again once it is this old (default 5 min, the `max-age` the issuer serves): how long a removed key is still accepted. */
+  maxAgeMs?: number;
+  /**
+   * While the key set cannot be fetched, the keys fetched last keep verifying for this long after
+   * that fetch (default 1 h): the issuer's outage does not sign everybody out. Unknown keys are refused.
+   */
+  staleTtlMs?: number;
 }
 
 export interface TokenVerifier {
@@ -32,7 +48,7 @@ export interface TokenVerifier {
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const { keys } = options;
   const getKey: JWTVerifyGetKey =
-    keys instanceof URL ? createRemoteJWKSet(keys, { timeoutDuration: 3000, cooldownDuration: 30_000 })
+    keys instanceof URL ? createRemoteKeys(keys, options.remote)
     : typeof keys === 'function' ? keys
     : createLocalJWKSet(keys);
   const cacheSize = options.cacheSize ?? 10_000;
@@ -72,6 +88,49 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   };
 }
 
+/**
+ * The issuer's keys from its JWKS URL (jose's remote key set), kept usable while the URL cannot
+ * be fetched: the keys of the last good fetch still verify until `staleTtlMs` after it. During an
+ * outage the URL is retried at most once per cooldown, so a request does not wait on a dead
+ * server when the key it needs is already known; an unknown `kid` fails at once or after one
+ * fetch attempt (`timeoutMs`).
+ */
+export function createRemoteKeys(url: URL, options: RemoteKeysOptions = {}): JWTVerifyGetKey {
+  const { timeoutMs = 3000, cooldownMs = 30_000, maxAgeMs = 300_000, staleTtlMs = 3_600_000 } = options;
+  // jose records every good fetch here: when (uat) and what (jwks).
+  const lastGood: Partial<ExportedJWKSCache> = {};
+  const remote = createRemoteJWKSet(url, { timeoutDuration: timeoutMs, cooldownDuration: cooldownMs, cacheMaxAge: maxAgeMs, [jwksCache]: lastGood as JWKSCacheInput });
+  let stale: { uat: number; keys: JWTVerifyGetKey } | undefined;
+  let failedAt = -Infinity;
+  const staleKeys = (): JWTVerifyGetKey | undefined => {
+    if (lastGood.uat === undefined || !lastGood.jwks || Date.now() - lastGood.uat > staleTtlMs) return undefined;
+    if (stale?.uat !== lastGood.uat) stale = { uat: lastGood.uat, keys: createLocalJWKSet(lastGood.jwks) };
+    return stale.keys;
+  };
+  return async (header, token) => {
+    const fallback = Date.now() - failedAt < cooldownMs ? staleKeys() : undefined;
+    if (fallback) return fallback(header, token);
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      // A key the set lacks (or a malformed one) is the token's fault, not the issuer's: no fallback.
+      if (!isFetchFailure(error)) throw error;
+      failedAt = Date.now();
+      const keys = staleKeys();
+      if (!keys) throw error;
+      return keys(header, token);
+    }
+  };
+}
+
+/** The key set could not be had: the issuer is down, slow, or answered something else than a key set. */
+function isFetchFailure(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return true;
+  if (error instanceof joseErrors.JOSEError) return error.code === 'ERR_JOSE_GENERIC';
+  // fetch() itself: connection refused or reset, DNS.
+  return error instanceof TypeError;
+}
+
 function describe(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'expired';
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim "${error.claim}" ${error.reason === 'check_failed' ? 'rejected' : error.reason}`;
@@ -79,7 +138,7 @@ function describe(error: unknown): string {
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature';
   if (error instanceof joseErrors.JWKSNoMatchingKey) return 'unknown signing key';
   if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'malformed';
-  if (error instanceof joseErrors.JWKSTimeout) return 'issuer keys unavailable';
+  if (isFetchFailure(error)) return 'issuer keys unavailable';
   return 'rejected';
 }
 
@@ -106,6 +165,7 @@ export function verifierFromConfig(config: {
   JWT_AUDIENCE: string;
   JWT_ALGORITHMS: string[];
   JWT_CLOCK_TOLERANCE_S: number;
+  JWT_JWKS_STALE_TTL_S?: number;
 }): TokenVerifier {
   return createTokenVerifier({
     issuer: config.JWT_ISSUER,
@@ -113,6 +173,7 @@ export function verifierFromConfig(config: {
     algorithms: config.JWT_ALGORITHMS,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_S,
     keys: new URL(config.JWT_JWKS_URL ?? new URL('/.well-known/jwks.json', config.JWT_ISSUER).href),
+    remote: { staleTtlMs: (config.JWT_JWKS_STALE_TTL_S ?? 3600) * 1000 },
   });
 }
 

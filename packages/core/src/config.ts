@@ -27,6 +27,8 @@ export const jwtConfig = z.object({
   JWT_AUDIENCE: z.string().min(1).default('shopgraph'),
   JWT_ALGORITHMS: csv.default(['ES256']),
   JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(5),
+  /** While the JWKS URL cannot be fetched, keys fetched before keep verifying for this long after that fetch. */
+  JWT_JWKS_STALE_TTL_S: z.coerce.number().int().min(0).max(86_400).default(3600),
 });
 
 export { z } from 'zod';

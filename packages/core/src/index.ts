@@ -5,6 +5,7 @@ export * from './auth.ts';
 export * from './authz.ts';
 export * from './config.ts';
 export * from './errors.ts';
+export * from './expensive.ts';
 export * from './graphql.ts';
 export * from './graphql-ws.ts';
 export * from './http.ts';

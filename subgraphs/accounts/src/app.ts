@@ -1,10 +1,12 @@
 import {
-  createTokenIssuer, createTokenVerifier, DomainError, runService,
-  type Logger, type Orm, type Route, type Service, type ServiceDeps,
+  createRedis, createTokenIssuer, createTokenVerifier, DomainError, runService,
+  type Logger, type Orm, type RedisClient, type Route, type Service, type ServiceDeps,
 } from '@shopgraph/kit';
+import { memoryAttempts, redisAttempts } from './clients/attempts.client.ts';
 import { AccountsService, type SessionSettings } from './domain/accounts.service.ts';
 import { publicOnly, SigningKeyService } from './domain/signing-key.service.ts';
-import { accountsContext } from './context.ts';
+import { SignInThrottle } from './domain/throttle.ts';
+import { accountsContext, type AccountsSetup } from './context.ts';
 import { entities } from './entities/index.ts';
 import type { Jwk } from './entities/signing-key.entity.ts';
 import { migrations } from './migrations/index.ts';
@@ -12,14 +14,20 @@ import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
 
 /** Its verifier defaults to one of this service's own signing keys. */
-export type Deps = ServiceDeps<Config>;
+export interface Deps extends ServiceDeps<Config> {
+  /** Called before each password is hashed or checked (tests count the expensive work a request does). */
+  onPasswordWork?: () => void;
+}
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 
 /** The public halves of the signing keys, as served at JWKS_PATH. */
 type Jwks = { keys: Jwk[] };
 
-export function createAccountsApp({ config, logger, verifier }: Deps): Promise<Service> {
+export function createAccountsApp({ config, logger, verifier, onPasswordWork }: Deps): Promise<Service> {
+  const redis: RedisClient | undefined = config.REDIS_URL ? createRedis({ url: config.REDIS_URL, name: 'accounts', logger }) : undefined;
+  const attempts = redis ? redisAttempts({ client: redis, keyPrefix: config.REDIS_KEY_PREFIX, logger }) : memoryAttempts();
+  const throttle = new SignInThrottle(attempts);
   return runService({
     name: 'accounts',
     config,
@@ -28,7 +36,7 @@ export function createAccountsApp({ config, logger, verifier }: Deps): Promise<S
     resolvers,
     entities,
     migrations,
-    setup: (orm) => prepare(orm, config, logger),
+    setup: async (orm) => ({ ...(await prepare(orm, config, logger, onPasswordWork)), throttle, trustProxyHops: config.TRUST_PROXY_HOPS }),
     // Its own tokens are checked in-process against its own public keys, not over HTTP.
     verifier: verifier ?? (({ jwks }) => createTokenVerifier({
       issuer: config.JWT_ISSUER,
@@ -39,11 +47,12 @@ export function createAccountsApp({ config, logger, verifier }: Deps): Promise<S
     })),
     routes: ({ jwks }) => ({ [JWKS_PATH]: jwksRoute(jwks) }),
     context: accountsContext,
+    redis,
   });
 }
 
 /** The signing keys (newest first: tokens are signed with the newest, the JWKS serves them all) and the staff account from config. */
-async function prepare(orm: Orm, config: Config, logger: Logger): Promise<{ settings: SessionSettings; jwks: Jwks }> {
+async function prepare(orm: Orm, config: Config, logger: Logger, onPasswordWork?: () => void): Promise<Omit<AccountsSetup, 'throttle' | 'trustProxyHops'> & { jwks: Jwks }> {
   const keys = await new SigningKeyService(orm.em.fork()).ensureKeys();
   const signingKey = keys[0]!;
   if (!config.JWT_ALGORITHMS.includes(signingKey.alg)) throw new Error(`JWT_ALGORITHMS must include ${signingKey.alg}, the signing key's algorithm`);
@@ -51,6 +60,7 @@ async function prepare(orm: Orm, config: Config, logger: Logger): Promise<{ sett
     issuer: await createTokenIssuer({ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, privateKey: signingKey.privateJwk, ttlSeconds: config.JWT_ACCESS_TOKEN_TTL_S }),
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_S,
     logger,
+    onPasswordWork,
   };
   if (config.STAFF_EMAIL && config.STAFF_PASSWORD) {
     const staff = { email: config.STAFF_EMAIL, password: config.STAFF_PASSWORD, name: config.STAFF_NAME };

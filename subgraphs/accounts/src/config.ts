@@ -1,4 +1,4 @@
-import { loadConfig, serviceConfig, z } from '@shopgraph/kit';
+import { loadConfig, redisConfig, serviceConfig, z } from '@shopgraph/kit';
 
 /** An optional setting; an empty value (`STAFF_EMAIL=` in a compose file) counts as unset. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
@@ -14,6 +14,15 @@ export const configSchema = serviceConfig
     STAFF_EMAIL: optional(z.string()),
     STAFF_PASSWORD: optional(z.string()),
     STAFF_NAME: z.string().min(1).default('Staff'),
+    // REDIS_URL and REDIS_KEY_PREFIX: where sign-in attempts are counted, shared by the replicas
+    // (empty REDIS_URL: each process counts its own).
+    ...redisConfig.shape,
+    /**
+     * Proxies in front of this service that append the caller's address to X-Forwarded-For (the
+     * router: 1). The client IP that sign-in attempts are counted by is that many entries from the
+     * right; 0: the connection's own address.
+     */
+    TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
   })
   .refine((config) => !config.STAFF_EMAIL === !config.STAFF_PASSWORD, {
     message: 'STAFF_EMAIL and STAFF_PASSWORD must be set together',

@@ -1,6 +1,8 @@
 import { batchLoader, type RequestContext, type RequestInput } from '@shopgraph/kit';
 import type DataLoader from 'dataloader';
+import type { IncomingMessage } from 'node:http';
 import { AccountsService, type SessionSettings } from './domain/accounts.service.ts';
+import type { SignInThrottle } from './domain/throttle.ts';
 import type { User } from './entities/index.ts';
 
 export interface AccountsContext extends RequestContext {
@@ -9,10 +11,29 @@ export interface AccountsContext extends RequestContext {
   users: DataLoader<string, User | null>;
   /** Users who proved who they are in this request (register, login): they may read their own private fields. */
   signedIn: Set<string>;
+  throttle: SignInThrottle;
+  /** Who is asking, as far as attempts are counted: the client's IP (see TRUST_PROXY_HOPS). */
+  clientIp: string;
 }
 
-export function accountsContext({ identity, em, setup }: RequestInput<{ settings: SessionSettings }>): AccountsContext {
+export interface AccountsSetup {
+  settings: SessionSettings;
+  throttle: SignInThrottle;
+  trustProxyHops: number;
+}
+
+export function accountsContext({ identity, em, req, setup }: RequestInput<AccountsSetup>): AccountsContext {
   const accounts = new AccountsService(em, setup.settings);
   const users = batchLoader(async (ids) => new Map((await accounts.findUsers(ids)).map((user) => [user.id, user])), null);
-  return { identity, accounts, users, signedIn: new Set() };
+  return { identity, accounts, users, signedIn: new Set(), throttle: setup.throttle, clientIp: clientIpOf(req, setup.trustProxyHops) };
+}
+
+/** The client's address: `hops` entries from the right of X-Forwarded-For (what trusted proxies appended), else the peer's. */
+export function clientIpOf(req: IncomingMessage | null, hops: number): string {
+  const peer = req?.socket.remoteAddress ?? 'unknown';
+  if (!hops || !req) return peer;
+  const header = req.headers['x-forwarded-for'];
+  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter(Boolean);
+  // Fewer entries than proxies: the request did not come through them all, so the leftmost is as far as can be trusted.
+  return forwarded[Math.max(0, forwarded.length - hops)] ?? peer;
 }

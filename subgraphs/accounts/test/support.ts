@@ -1,6 +1,6 @@
 import type { Service } from '@shopgraph/kit';
-import { graphql, serviceEnv, startServiceUnderTest, testLogger, type ServiceUnderTest } from '@shopgraph/testkit';
-import { createAccountsApp, JWKS_PATH } from '../src/app.ts';
+import { graphql, redisEnv, serviceEnv, startServiceUnderTest, testLogger, type ServiceUnderTest } from '@shopgraph/testkit';
+import { createAccountsApp, JWKS_PATH, type Deps } from '../src/app.ts';
 import { loadAccountsConfig } from '../src/config.ts';
 import { entities } from '../src/entities/index.ts';
 import { migrations } from '../src/migrations/index.ts';
@@ -8,8 +8,8 @@ import { migrations } from '../src/migrations/index.ts';
 export const TOKENS = 'accessToken expiresIn refreshToken';
 export const ERRORS = 'errors { code message field }';
 export const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { ${TOKENS} user { id email name } ${ERRORS} } }`;
-export const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { ${TOKENS} user { id email name } ${ERRORS} } }`;
-export const REFRESH = `mutation($input: RefreshTokenInput!) { refreshToken(input: $input) { ${TOKENS} ${ERRORS} } }`;
+export const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { ${TOKENS} retryAfterSeconds user { id email name } ${ERRORS} } }`;
+export const REFRESH = `mutation($input: RefreshTokenInput!) { refreshToken(input: $input) { ${TOKENS} retryAfterSeconds ${ERRORS} } }`;
 export const LOGOUT = `mutation($input: LogoutInput!) { logout(input: $input) { ${ERRORS} } }`;
 export const ME = `{ me { id email name } }`;
 
@@ -22,23 +22,24 @@ export interface RunningApp {
 
 /** Starts the accounts app on port 0 against a database (and the test file's topic prefix), with extra env on top of the test defaults. */
 export async function startApp(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningApp> {
-  const config = loadAccountsConfig({ ...serviceEnv(databaseUrl), ...env });
+  const config = loadAccountsConfig({ ...serviceEnv(databaseUrl), ...redisEnv(), ...env });
   const app = await createAccountsApp({ config, logger: testLogger('accounts') });
   const base = await app.listen(0);
   return { app, base, url: `${base}/graphql`, jwksUrl: `${base}${JWKS_PATH}` };
 }
 
 /**
- * The accounts service on a database of its own (see startServiceUnderTest). Unlike the other
- * subgraphs it verifies tokens with its own signing keys, the ones it issues tokens with.
+ * The accounts service on a database of its own (see startServiceUnderTest), counting sign-in
+ * attempts in this file's Redis keys. Unlike the other subgraphs it verifies tokens with its own
+ * signing keys, the ones it issues tokens with.
  */
-export async function startAccounts(env: Record<string, string> = {}): Promise<ServiceUnderTest & RunningApp> {
+export async function startAccounts(env: Record<string, string> = {}, seams: Pick<Deps, 'onPasswordWork'> = {}): Promise<ServiceUnderTest & RunningApp> {
   const service = await startServiceUnderTest({
     name: 'accounts',
     entities,
     migrations,
-    env,
-    start: ({ env, logger }) => createAccountsApp({ config: loadAccountsConfig(env), logger }),
+    env: { ...redisEnv(), ...env },
+    start: ({ env, logger }) => createAccountsApp({ config: loadAccountsConfig(env), logger, ...seams }),
   });
   return { ...service, jwksUrl: `${service.base}${JWKS_PATH}` };
 }

@@ -11,6 +11,8 @@ export interface SessionSettings {
   issuer: TokenIssuer;
   refreshTokenTtlSeconds: number;
   logger: Logger;
+  /** Called before each password is hashed or checked (a test seam). */
+  onPasswordWork?: (() => void) | undefined;
 }
 
 /** What a successful register, login or refresh hands the client. */
@@ -89,6 +91,7 @@ export class AccountsService {
     const password = validPassword(input.password, email);
     // A friendly early answer; the unique constraint below is what holds under concurrency.
     if (await this.em.count(User, { email })) throw emailTaken();
+    this.settings.onPasswordWork?.();
     const passwordHash = await hashPassword(password);
     let registered: { user: User; refreshToken: string };
     try {
@@ -110,6 +113,7 @@ export class AccountsService {
     const email = normaliseEmail(input.email);
     const user = email.length <= EMAIL_MAX_LENGTH ? await this.em.findOne(User, { email }) : null;
     // Unknown emails still cost one hash computation, so timing does not reveal which emails exist.
+    this.settings.onPasswordWork?.();
     const matches = await verifyPassword(input.password, user?.passwordHash ?? UNMATCHABLE_HASH);
     if (!user || !matches) throw invalidCredentials();
     if (needsRehash(user.passwordHash)) user.passwordHash = await hashPassword(input.password);

@@ -1,5 +1,7 @@
-import { ErrorCode, graphqlError, payload, Scope, type GraphQLResolverMap } from '@shopgraph/kit';
-import type { Session } from '../domain/accounts.service.ts';
+import { assertExpensiveFieldRunsOnce, ErrorCode, graphqlError, payload, Scope, type GraphQLResolverMap } from '@shopgraph/kit';
+import type { GraphQLResolveInfo } from 'graphql';
+import { normaliseEmail, type Session } from '../domain/accounts.service.ts';
+import { TooManyAttempts } from '../domain/throttle.ts';
 import type { User } from '../entities/user.entity.ts';
 import type { AccountsContext } from '../context.ts';
 
@@ -11,18 +13,37 @@ function signedIn(context: AccountsContext, session: Session): Session {
   return session;
 }
 
+/** A payload that also says, when it was refused as TOO_MANY_ATTEMPTS, how long to wait. */
+async function throttledPayload<T extends object>(run: () => Promise<T>) {
+  let retryAfterSeconds: number | null = null;
+  const result = await payload(async () => {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof TooManyAttempts) retryAfterSeconds = error.retryAfterSeconds;
+      throw error;
+    }
+  });
+  return { ...result, retryAfterSeconds };
+}
+
 export const resolvers: GraphQLResolverMap<AccountsContext> = {
   Query: {
     me: (_: unknown, __: unknown, { identity, users }: AccountsContext) => (identity ? users.load(identity.userId) : null),
   },
   Mutation: {
-    register: (_: unknown, { input }: Input<{ email: string; password: string; name: string }>, context: AccountsContext) =>
-      payload(async () => signedIn(context, await context.accounts.register(input))),
-    login: (_: unknown, { input }: Input<{ email: string; password: string }>, context: AccountsContext) =>
-      payload(async () => signedIn(context, await context.accounts.login(input))),
-    refreshToken: (_: unknown, { input }: Input<{ refreshToken: string }>, { accounts }: AccountsContext) =>
-      payload(async () => {
-        const { accessToken, expiresIn, refreshToken } = await accounts.refresh(input);
+    register: (_: unknown, { input }: Input<{ email: string; password: string; name: string }>, context: AccountsContext, info: GraphQLResolveInfo) => {
+      assertExpensiveFieldRunsOnce(info);
+      return payload(async () => signedIn(context, await context.accounts.register(input)));
+    },
+    login: (_: unknown, { input }: Input<{ email: string; password: string }>, context: AccountsContext, info: GraphQLResolveInfo) => {
+      assertExpensiveFieldRunsOnce(info);
+      return throttledPayload(async () =>
+        signedIn(context, await context.throttle.signIn(normaliseEmail(input.email), context.clientIp, () => context.accounts.login(input))));
+    },
+    refreshToken: (_: unknown, { input }: Input<{ refreshToken: string }>, { accounts, throttle, clientIp }: AccountsContext) =>
+      throttledPayload(async () => {
+        const { accessToken, expiresIn, refreshToken } = await throttle.refresh(clientIp, () => accounts.refresh(input));
         return { accessToken, expiresIn, refreshToken };
       }),
     logout: (_: unknown, { input }: Input<{ refreshToken: string }>, { accounts }: AccountsContext) =>
