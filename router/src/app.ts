@@ -1,5 +1,6 @@
 import { verifierFromConfig, type TokenVerifier } from '@shopgraph/core/auth';
 import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/core/graphql-ws';
+import type { CacheStats } from '@shopgraph/core/operation';
 import { closeHttpServer, createHttpServer, listen, readinessRoute, sendJson, type Route } from '@shopgraph/core/http';
 import type { Logger } from '@shopgraph/core/log';
 import { createMetrics, metricsRoute } from '@shopgraph/core/metrics';
@@ -12,6 +13,7 @@ import { graphqlOverHttp } from './http.ts';
 import { routerMetrics } from './metrics.ts';
 import { persistedQueries } from './persisted-queries.ts';
 import { createPipeline, type RouterOperation } from './pipeline.ts';
+import { clientAddress, NO_RATE_LIMIT, RATE_LIMITED, rateLimitedError, redisRateLimiter } from './rate-limit.ts';
 import { createRegistryClient, type RegistryClient, type UsageReport } from './registry-client.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
 import { subgraphClient } from './subgraphs.ts';
@@ -48,6 +50,8 @@ export interface RouterApp extends Service {
   supergraphId(): string;
   /** Sends the usage recorded so far now (otherwise every USAGE_REPORT_INTERVAL_MS). */
   flushUsage(): Promise<void>;
+  /** How full the served supergraph's document and plan caches are, in estimated bytes. */
+  cacheStats(): { documents: CacheStats; plans: CacheStats };
 }
 
 /**
@@ -95,6 +99,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     readiness: { timeoutMs: config.SUBGRAPH_READINESS_TIMEOUT_MS, cacheMs: config.SUBGRAPH_READINESS_CACHE_MS },
     logger,
     observe: { metrics, tracer },
+    cacheBytes: { documents: config.DOCUMENT_CACHE_BYTES, plans: config.PLAN_CACHE_BYTES },
   };
   // Later supergraphs: built off the poll's stack, swapped in when they build; a bad one is logged and the served one stays.
   let pending: SupergraphVersion | undefined;
@@ -133,10 +138,23 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     metrics,
     tracer,
     logger: logger.child({ component: 'pipeline' }),
+    maxSubscriptionsPerUser: config.LIMIT_MAX_SUBSCRIPTIONS_PER_USER,
     // A supergraph nothing runs on any more: connections to subgraphs only it routed to are closed.
     onRetire: (_retired, inUse) => client.release(new Set(inUse.flatMap((g) => [...g.routingUrls.values()].map((url) => new URL(url).origin)))),
   });
   let stopping = false;
+  // Shared by every replica through Redis; without REDIS_URL, none.
+  const rateLimiter = config.REDIS_URL
+    ? redisRateLimiter({
+      url: config.REDIS_URL,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      perIp: config.RATE_LIMIT_PER_IP,
+      perUser: config.RATE_LIMIT_PER_USER,
+      windowS: config.RATE_LIMIT_WINDOW_S,
+      logger: logger.child({ component: 'rate-limit' }),
+      onCheck: (result) => metrics.rateLimitCheck(result),
+    })
+    : NO_RATE_LIMIT;
 
   // /readyz is the router's own readiness (and the supergraph it serves): one subgraph down must not
   // take every router replica out of service (its fields fail, the rest still work), nor a registry
@@ -149,7 +167,10 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
 
   // Static pages (WEB_ROOT) under `/`, with the graphql-ws browser client they may import.
   const pages = config.WEB_ROOT ? await staticRoutes([{ prefix: '/', dir: config.WEB_ROOT }, graphqlWsClientMount], logger) : {};
-  const http = graphqlOverHttp({ pipeline, verifier, persistedQueries: persistedQueries({ trusted: trustedDocuments }), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES });
+  const http = graphqlOverHttp({
+    pipeline, verifier, persistedQueries: persistedQueries({ trusted: trustedDocuments }), logger, maxBodyBytes: config.LIMIT_MAX_BODY_BYTES,
+    rateLimiter, trustProxy: config.TRUST_PROXY_HOPS, metrics,
+  });
   const server = createHttpServer({
     // Traced: each request continues the trace its `traceparent` names, or starts one.
     graphql: tracer ? (req, res, url) => inTraceOf(req.headers, () => http.handle(req, res, url)) : http.handle,
@@ -157,11 +178,22 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     routes: { ...pages, '/readyz': readyz, '/readyz/subgraphs': subgraphsReadyz, '/metrics': metricsRoute(metricsRegistry) },
   });
   // graphql-ws on the same port and path, for signed-in users: each operation is the pipeline's,
-  // run with the connection's session (its latest refreshed token).
+  // run with the connection's session (its latest refreshed token), and counts against the same
+  // rate limits as over HTTP (a refused one gets RATE_LIMITED; the connection stays).
   const requestOf = (args: ExecutionArgs) => args.contextValue as WsRequest<RouterOperation>;
   const webSocket = serveGraphQLOverWebSocket<WsRequest<RouterOperation>, RouterOperation>(server, {
     schema: pipeline.schema,
-    prepare: (input, identity) => pipeline.prepare(input, identity),
+    prepare: async (input, identity, client) => {
+      const decision = await rateLimiter.check({ ip: client.address, userId: identity.userId });
+      if (!decision.allowed) {
+        metrics.refused(RATE_LIMITED);
+        return { status: 429, errors: [rateLimitedError(decision)] };
+      }
+      return pipeline.prepare(input, identity);
+    },
+    clientAddress: (request) => clientAddress(request, config.TRUST_PROXY_HOPS),
+    maxConnectionsPerUser: config.LIMIT_MAX_WS_CONNECTIONS_PER_USER,
+    onRefusal: (code) => metrics.refused(code),
     verifier,
     limits: config,
     logger: logger.child({ component: 'websocket' }),
@@ -182,6 +214,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     webSocketStats: () => ({ connections: webSocket.connections, ...pipeline.stats() }),
     supergraphId: () => pipeline.generation.id,
     flushUsage: async () => usage?.flush(),
+    cacheStats: () => ({ documents: pipeline.generation.prepareRequest.cacheStats(), plans: pipeline.generation.execution.cacheStats() }),
     close: async () => {
       stopping = true;
       source.close();
@@ -190,6 +223,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
       pipeline.close();
       await closeHttpServer(server);
       client.close();
+      await rateLimiter.close();
       // What the last window recorded, if the registry takes it soon: shutdown does not wait for a registry away.
       if (usage) await Promise.race([usage.close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
       await tracing.shutdown();

@@ -4,6 +4,7 @@ import { tracingConfig } from '@shopgraph/core/tracing';
 import { fileURLToPath } from 'node:url';
 
 const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const configSchema = z.object({
   ...baseConfig.shape,
@@ -35,6 +36,27 @@ export const configSchema = z.object({
   REGISTRY_STARTUP_TIMEOUT_MS: ms(30_000),
   /** How often usage (operations and fields per client) is sent to the registry. */
   USAGE_REPORT_INTERVAL_MS: ms(10_000),
+  /** Redis for rate limiting (redis:// or rediss://); empty: no rate limiting. */
+  REDIS_URL: z.union([z.literal(''), z.url({ protocol: /^rediss?$/, error: 'expected redis://… or rediss://… (or empty: no rate limiting)' })]).default(''),
+  /** Prefix of every Redis key (isolates routers, or test runs, sharing one server). */
+  REDIS_KEY_PREFIX: z.string().default(''),
+  /** Operations one client IP may send per sliding window (every transport; each WebSocket operation counts). */
+  RATE_LIMIT_PER_IP: count(6_000),
+  /** Operations one signed-in user may send per sliding window, from any IP. */
+  RATE_LIMIT_PER_USER: count(3_000),
+  RATE_LIMIT_WINDOW_S: count(60),
+  /**
+   * Proxies in front of the router whose `X-Forwarded-For` entries are trusted: the client IP is the
+   * entry this many hops from the right. 0: the socket's address (X-Forwarded-For ignored).
+   */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /** WebSocket connections one user may have open on this router. */
+  LIMIT_MAX_WS_CONNECTIONS_PER_USER: count(10),
+  /** Live subscriptions one user may have on this router, over every transport together. */
+  LIMIT_MAX_SUBSCRIPTIONS_PER_USER: count(100),
+  /** Estimated bytes of parsed documents, and of query plans, cached per supergraph. */
+  DOCUMENT_CACHE_BYTES: count(16 * 1024 * 1024),
+  PLAN_CACHE_BYTES: count(64 * 1024 * 1024),
 });
 
 export type Config = z.infer<typeof configSchema> & {

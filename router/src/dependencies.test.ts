@@ -1,6 +1,7 @@
-// The router runs on @shopgraph/core alone: no database, Kafka or Redis client in what it loads.
-// Its code imports only the packages it declares, and what those pull in (followed through
-// node_modules) holds none of the subgraphs' service layer.
+// The router runs on @shopgraph/core alone: no database or Kafka client in what it loads, and Redis
+// only for its own rate limiting (ioredis, declared by the router itself; @shopgraph/core, which
+// every subgraph loads too, holds none). Its code imports only the packages it declares, and what
+// those pull in (followed through node_modules) holds none of the subgraphs' service layer.
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 
 const routerDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const manifest = JSON.parse(readFileSync(join(routerDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-const FORBIDDEN = [/^@shopgraph\/kit$/, /^@mikro-orm\//, /^kafkajs$/, /^pg$/, /^ioredis$/];
+const FORBIDDEN = [/^@shopgraph\/kit$/, /^@mikro-orm\//, /^kafkajs$/, /^pg$/];
+const FORBIDDEN_IN_CORE = [...FORBIDDEN, /^ioredis$/];
 
 /** Where Node would find a package from `dir`: the nearest node_modules/<name>, up the tree (exports maps aside). */
 function manifestOf(name: string, dir: string): string | undefined {
@@ -21,6 +23,20 @@ function manifestOf(name: string, dir: string): string | undefined {
 
 /** The package a bare import names (`@scope/name/sub` → `@scope/name`). */
 const packageOf = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+
+/** The names of `roots` and every package they pull in, resolved from `from`. */
+function packagesPulledIn(roots: string[], from: string): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string, at: string) => {
+    const manifestPath = manifestOf(name, at);
+    if (!manifestPath || seen.has(manifestPath)) return;
+    seen.add(manifestPath);
+    const pkg = JSON.parse(readFileSync(manifestPath, 'utf8')) as { name: string; dependencies?: Record<string, string> };
+    for (const dependency of Object.keys(pkg.dependencies ?? {})) visit(dependency, dirname(manifestPath));
+  };
+  for (const root of roots) visit(root, from);
+  return [...seen].map((path) => (JSON.parse(readFileSync(path, 'utf8')) as { name: string }).name);
+}
 
 describe('the router\'s dependencies', () => {
   it('imports, outside tests, only the packages it declares (and node:)', () => {
@@ -35,18 +51,16 @@ describe('the router\'s dependencies', () => {
     expect([...undeclared]).toEqual([]);
   });
 
-  it('pulls in no database, Kafka or Redis client, nor the kit that wraps them', () => {
-    const seen = new Set<string>();
-    const visit = (name: string, from: string) => {
-      const manifestPath = manifestOf(name, from);
-      if (!manifestPath || seen.has(manifestPath)) return;
-      seen.add(manifestPath);
-      const pkg = JSON.parse(readFileSync(manifestPath, 'utf8')) as { name: string; dependencies?: Record<string, string> };
-      for (const dependency of Object.keys(pkg.dependencies ?? {})) visit(dependency, dirname(manifestPath));
-    };
-    for (const dependency of Object.keys(manifest.dependencies)) visit(dependency, routerDir);
-    const names = [...seen].map((path) => (JSON.parse(readFileSync(path, 'utf8')) as { name: string }).name);
+  it('pulls in no database or Kafka client, nor the kit that wraps them', () => {
+    const names = packagesPulledIn(Object.keys(manifest.dependencies), routerDir);
     expect(names).toContain('@shopgraph/core');
+    expect(names).toContain('ioredis');
     expect(names.filter((name) => FORBIDDEN.some((pattern) => pattern.test(name)))).toEqual([]);
+  });
+
+  it('keeps Redis out of @shopgraph/core', () => {
+    const names = packagesPulledIn(['@shopgraph/core'], routerDir);
+    expect(names).toContain('@shopgraph/core');
+    expect(names.filter((name) => FORBIDDEN_IN_CORE.some((pattern) => pattern.test(name)))).toEqual([]);
   });
 });

@@ -870,8 +870,11 @@ describe('prepare', () => {
     expect(first.plan.node?.kind).toBe('Fetch');
   });
 
-  it('evicts the least recently used operation when the cache is full', () => {
-    const small = createPlanExecution(supergraphSdl, { planCacheSize: 2 });
+  it('evicts the least recently used operation when the cache is full (in bytes)', () => {
+    const probe = createPlanExecution(supergraphSdl, { planCacheBytes: 1024 * 1024 });
+    probe.prepare('a', parse(text), undefined);
+    const entryBytes = probe.cacheStats().bytes;
+    const small = createPlanExecution(supergraphSdl, { planCacheBytes: entryBytes * 2 });
     const prepare = (key: string) => small.prepare(key, parse(text), undefined);
     const a = prepare('a');
     const b = prepare('b');
@@ -879,6 +882,21 @@ describe('prepare', () => {
     prepare('c'); // evicts b
     expect(prepare('a')).toBe(a);
     expect(prepare('b')).not.toBe(b);
+    expect(small.cacheStats()).toMatchObject({ entries: 2, bytes: entryBytes * 2, maxBytes: entryBytes * 2 });
+  });
+
+  it('counts a plan by its key\'s text, padding included, and never holds more than its bound', () => {
+    const bound = 512 * 1024;
+    const bounded = createPlanExecution(supergraphSdl, { planCacheBytes: bound });
+    const padded = (i: number) => `# ${i}\n${'#\n'.repeat(8_000)}${' '.repeat(16_000)}{ book(id: "${i}") { title } }`;
+    for (let i = 0; i < 200; i++) {
+      bounded.prepare(`\n${padded(i)}`, parse(padded(i)), undefined);
+      expect(bounded.cacheStats().bytes).toBeLessThanOrEqual(bound);
+    }
+    const stats = bounded.cacheStats();
+    expect(stats.entries).toBeLessThan(200);
+    expect(stats.entries).toBeGreaterThan(0);
+    expect(stats.bytes / stats.entries).toBeGreaterThan(padded(0).length * 2);
   });
 
   it('prepares the named operation of a document with several', async () => {

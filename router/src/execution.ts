@@ -3,6 +3,7 @@ import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type G
 import {
   QueryPlanner, type ConditionNode, type DeferNode, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode, type ResponsePath, type SubscriptionNode,
 } from '@apollo/query-planner';
+import { tokenCount, type CacheStats } from '@shopgraph/core/operation';
 import { LRUCache } from 'lru-cache';
 import {
   getOperationAST, GraphQLError, parse, print, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode,
@@ -102,9 +103,19 @@ export interface PlanExecution {
    * one payload with `hasNext: false`. Settles once the last payload is emitted.
    */
   executeIncremental(prepared: PreparedOperation, services: Services, request: ExecutionRequest, emit: (payload: IncrementalPayload) => void): Promise<void>;
+  /** The plan cache's size (metrics, tests). */
+  cacheStats(): CacheStats;
 }
 
-export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_000 } = {}): PlanExecution {
+/**
+ * What a cached plan holds on to, estimated from its operation: the key's text (UTF-16, padding
+ * and all) and, per token of the document's AST (comments are not in the plan), the plan's share
+ * (each fetch's operation text and parsed document, the response shape), plus a fixed overhead.
+ */
+const PLAN_TOKEN_BYTES = 400;
+const planBytes = (key: string, document: DocumentNode) => key.length * 2 + tokenCount(document).ast * PLAN_TOKEN_BYTES + 4096;
+
+export function createPlanExecution(supergraphSdl: string, { planCacheBytes = 64 * 1024 * 1024 } = {}): PlanExecution {
   const supergraph = Supergraph.build(supergraphSdl);
   const apiSchema: Schema = supergraph.apiSchema();
   // With `@defer`, which the API schema of a supergraph leaves out (a built-in of federation's schemas).
@@ -114,7 +125,8 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
   // Its own query graph: built when a first operation is delivered incrementally.
   let deferPlanner: QueryPlanner | undefined;
   // A hit only moves the entry: no re-insertion of the request's fresh key string into a long-lived map.
-  const prepared = new LRUCache<string, PreparedOperation>({ max: planCacheSize });
+  // Bounded in bytes, not entries: many distinct large (legal) documents must not grow memory.
+  const prepared = new LRUCache<string, PreparedOperation>({ maxSize: planCacheBytes });
 
   const execute = async (operation: PreparedOperation, services: Services, request: ExecutionRequest): Promise<ExecutionResult> => {
     if (!operation.shape) {
@@ -170,7 +182,7 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
           operation.perEvent = { ...operation, plan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary } };
           operation.passesThrough = passesThrough(plan.node, getOperationAST(document, operationName)!);
         }
-        prepared.set(key, operation);
+        prepared.set(key, operation, { size: planBytes(key, document) });
       }
       return operation;
     },
@@ -180,6 +192,7 @@ export function createPlanExecution(supergraphSdl: string, { planCacheSize = 1_0
       if (!incremental) return emit({ ...(await execute(operation, services, request)), hasNext: false });
       await new IncrementalRun(incremental, services, request, supergraphSchema, emit).run();
     },
+    cacheStats: () => ({ entries: prepared.size, bytes: prepared.calculatedSize, maxBytes: planCacheBytes }),
   };
 }
 

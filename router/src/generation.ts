@@ -1,10 +1,11 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import { requirementsOf } from '@shopgraph/core/authz';
+import { expensiveFieldRule, expensiveFieldsOf } from '@shopgraph/core/expensive';
 import type { ReadinessCheck } from '@shopgraph/core/http';
 import type { Limits } from '@shopgraph/core/limits';
 import type { Logger } from '@shopgraph/core/log';
 import { operationPreparer, type OperationPreparer } from '@shopgraph/core/operation';
-import { parse, type GraphQLSchema } from 'graphql';
+import { buildASTSchema, parse, type GraphQLSchema } from 'graphql';
 import { createPlanExecution, type PlanExecution } from './execution.ts';
 import { subgraphDataSource, subgraphReadiness, type FetchObservers, type SubgraphClient } from './subgraphs.ts';
 import { envName, gatewaySupergraphSdl, subgraphsOf, withUrlOverrides, type SubgraphEndpoint } from './supergraph.ts';
@@ -49,6 +50,8 @@ export interface GenerationOptions {
   logger: Logger;
   /** What sees each subgraph fetch (metrics, tracing). */
   observe?: FetchObservers;
+  /** Estimated bytes the document cache and the plan cache may each hold (defaults: core's and execution.ts's). */
+  cacheBytes?: { documents?: number; plans?: number };
 }
 
 /** Builds a generation; throws when the SDL does not parse, is no supergraph, or Apollo's federation refuses it. */
@@ -64,13 +67,22 @@ export function buildGeneration({ id, sdl }: SupergraphVersion, options: Generat
   }
   const subgraphs = withUrlOverrides(endpoints, overrides);
   // Federation refuses SECURITY features it does not enforce; the pipeline enforces these.
-  const execution = createPlanExecution(gatewaySupergraphSdl(supergraph));
+  const execution = createPlanExecution(gatewaySupergraphSdl(supergraph), { planCacheBytes: options.cacheBytes?.plans });
   const { schema } = execution;
   return {
     id,
     schema,
     execution,
-    prepareRequest: operationPreparer({ schema, limits: options.limits, production: options.production, requirements: requirementsOf(supergraph) }),
+    prepareRequest: operationPreparer({
+      schema,
+      limits: options.limits,
+      production: options.production,
+      requirements: requirementsOf(supergraph),
+      documentCacheBytes: options.cacheBytes?.documents,
+      // Expensive fields (`@expensive`, kept by composition; the API schema drops the directive) run
+      // once per operation: refused here, before subgraphs that each see one selection of them.
+      validationRules: [expensiveFieldRule(expensiveFieldsOf(buildASTSchema(supergraph, { assumeValidSDL: true })))],
+    }),
     dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(name, url, options.client, options.observe)])),
     routingUrls: new Map(subgraphs.map((s) => [s.name, s.url])),
     subgraphs,

@@ -10,7 +10,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { InitialPayload, SubsequentPayload } from './execution.ts';
 import { CachePolicy, isRefusal, type Caller, type Pipeline, type RouterOperation } from './pipeline.ts';
+import type { RouterMetrics } from './metrics.ts';
 import type { PersistedQueries } from './persisted-queries.ts';
+import { clientAddress, NO_RATE_LIMIT, rateLimitedError, type RateLimiter } from './rate-limit.ts';
 
 /**
  * GraphQL over HTTP on the router's one URL, a thin adapter over the pipeline. What comes back
@@ -27,7 +29,8 @@ import type { PersistedQueries } from './persisted-queries.ts';
  * GET serves queries only; POST takes one JSON operation (no batches). Requests a browser could
  * send cross-site without a preflight are refused (Apollo's CSRF prevention). Automatic persisted
  * queries work on every transport. A subscription needs a signed-in caller, and ends when its
- * token expires (the client resubscribes with a fresh token and `after`).
+ * token expires (the client resubscribes with a fresh token and `after`). Rate limits (per client
+ * IP, and per user when signed in) are checked before the body is read: 429 with `Retry-After`.
  */
 
 export interface GraphQLHttpOptions {
@@ -40,6 +43,11 @@ export interface GraphQLHttpOptions {
   heartbeatMs?: number;
   /** Bytes a stream may have waiting to go out before a pushed result ends it (overflow). */
   maxBufferedBytes?: number;
+  /** Operations per client IP and per user; none by default. */
+  rateLimiter?: RateLimiter;
+  /** Proxies in front whose X-Forwarded-For entries name the client (rate-limit.ts `clientAddress`). */
+  trustProxy?: number;
+  metrics?: RouterMetrics;
 }
 
 /** The media types the router answers with, in the order it prefers them. */
@@ -173,7 +181,7 @@ export interface GraphQLOverHttp {
 }
 
 export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
-  const { pipeline, verifier, persistedQueries, logger, heartbeatMs = 5_000, maxBufferedBytes = 1024 * 1024 } = options;
+  const { pipeline, verifier, persistedQueries, logger, heartbeatMs = 5_000, maxBufferedBytes = 1024 * 1024, rateLimiter = NO_RATE_LIMIT, trustProxy = 0, metrics } = options;
   /** How to end each open subscription stream now. */
   const openStreams = new Set<() => void>();
   const mask = maskUnexpectedErrors(logger);
@@ -202,23 +210,33 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
       return sendResult(res, 406, MEDIA.json, { errors: [{ message: `Not acceptable: the router answers with ${SERVED.join(', ')}`, extensions: { code: 'NOT_ACCEPTABLE', accepts: SERVED } }] });
     }
     assertNotCsrf(req);
-    const received = await readOperation(req, url, options.maxBodyBytes);
-    validateShape(received);
     const transport = transports[0]!;
     // A refusal: over SSE in the stream, as graphql-sse reports errors (its clients retry a failed
     // connection, which would only repeat the refusal); else as JSON with the status it warrants.
     const refuse = (status: number, errors: readonly GraphQLError[], headers?: Record<string, string>) =>
       transport === 'sse' ? streamSse(res, [{ errors }], heartbeatMs, format) : sendResult(res, status, jsonType, errorsOf(errors), headers);
 
-    // One declaration of the caller, for every transport: a bad token fails the request (401).
+    // One declaration of the caller, for every transport: a bad token fails the request (401), once
+    // the client address has been counted (a flood of bad tokens is rate limited too).
     const authorization = req.headers.authorization;
-    let caller: Caller;
+    const address = clientAddress(req, trustProxy);
+    let caller: Caller | undefined;
+    let unauthenticated: GraphQLError | undefined;
     try {
       const identity = await identityFromAuthorization(verifier, authorization);
-      caller = { identity, authorization: identity ? authorization : undefined, clientName: header(req, 'apollographql-client-name'), clientVersion: header(req, 'apollographql-client-version') };
+      caller = { identity, authorization: identity ? authorization : undefined, clientAddress: address, clientName: header(req, 'apollographql-client-name'), clientVersion: header(req, 'apollographql-client-version') };
     } catch (error) {
-      return refuse(401, [error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error))]);
+      unauthenticated = error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error));
     }
+    const decision = await rateLimiter.check({ ip: address, userId: caller?.identity?.userId });
+    if (!decision.allowed) {
+      metrics?.refused('RATE_LIMITED');
+      return refuse(429, [rateLimitedError(decision)], { 'retry-after': String(decision.retryAfterS) });
+    }
+    if (!caller) return refuse(401, [unauthenticated!]);
+
+    const received = await readOperation(req, url, options.maxBodyBytes);
+    validateShape(received);
 
     const persisted = persistedQueries.resolve(received.query, received.extensions);
     if ('error' in persisted) return refuse(persisted.status, [persisted.error], { 'cache-control': 'private, no-cache, must-revalidate' });

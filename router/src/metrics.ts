@@ -10,6 +10,11 @@ export interface OperationLabels {
 
 export type RouterMetrics = ReturnType<typeof routerMetrics>;
 
+/** Why the router refused hostile traffic: the stable codes clients get (a bounded label). */
+export const REFUSAL_REASONS = ['RATE_LIMITED', 'DOCUMENT_TOO_LARGE', 'TOO_MANY_SUBSCRIPTIONS', 'TOO_MANY_CONNECTIONS', 'TOO_MANY_OPERATIONS'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+export const isRefusalReason = (code: unknown): code is RefusalReason => (REFUSAL_REASONS as readonly unknown[]).includes(code);
+
 /**
  * The router's metrics: operations by type, name and client (errors and latency), each subgraph
  * fetch, live subscriptions by transport. Operation and client names come from callers, so their
@@ -28,6 +33,9 @@ export function routerMetrics(registry: Registry, maxLabelSets = 500) {
   const fetches = new Counter({ name: 'shopgraph_router_subgraph_requests_total', help: 'Fetches from the router to each subgraph, by result (ok, error: unreachable, an HTTP error or errors in the response)', labelNames: ['subgraph', 'result'], registers });
   const fetchSeconds = new Histogram({ name: 'shopgraph_router_subgraph_request_seconds', help: 'Time of one fetch from the router to a subgraph', labelNames: ['subgraph'], buckets: LATENCY_BUCKETS, registers });
   const subscriptions = new Gauge({ name: 'shopgraph_router_subscriptions', help: 'Live subscriptions by transport (ws, sse, multipart)', labelNames: ['transport'], registers });
+  const refusals = new Counter({ name: 'shopgraph_router_refusals_total', help: `Operations and connections refused to protect the router, by reason (${REFUSAL_REASONS.join(', ')})`, labelNames: ['reason'], registers });
+  const rateChecks = new Counter({ name: 'shopgraph_router_rate_limit_checks_total', help: 'Rate limit checks, by result (allowed, limited, unavailable: Redis away, served unchecked)', labelNames: ['result'], registers });
+  for (const reason of REFUSAL_REASONS) refusals.inc({ reason }, 0);
 
   // The series of each label set, looked up once: the per-request cost is a map lookup, not label hashing.
   type Series = { ok: Counter.Internal; error: Counter.Internal; seconds: Histogram.Internal<string> };
@@ -56,6 +64,12 @@ export function routerMetrics(registry: Registry, maxLabelSets = 500) {
     subgraphFetch(subgraph: string, elapsedSeconds: number, ok: boolean): void {
       fetches.inc({ subgraph, result: ok ? 'ok' : 'error' });
       fetchSeconds.observe({ subgraph }, elapsedSeconds);
+    },
+    refused(reason: RefusalReason): void {
+      refusals.inc({ reason });
+    },
+    rateLimitCheck(result: 'allowed' | 'limited' | 'unavailable'): void {
+      rateChecks.inc({ result });
     },
     /** A subscription started; call what it returns when it ends. */
     subscriptionStarted(transport: 'ws' | 'sse' | 'multipart'): () => void {

@@ -10,7 +10,7 @@ import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql'
 import { createHash } from 'node:crypto';
 import { variablesFor, type IncrementalPayload, type PreparedOperation } from './execution.ts';
 import type { Generation } from './generation.ts';
-import type { RouterMetrics } from './metrics.ts';
+import { isRefusalReason, type RouterMetrics } from './metrics.ts';
 import { asResult, SubgraphSubscriptions, type UpstreamHandle } from './subgraph-subscriptions.ts';
 import { NO_TRUSTED_DOCUMENTS, type TrustedDocuments } from './trusted-documents.ts';
 import type { UsageRecorder } from './usage.ts';
@@ -32,6 +32,8 @@ export interface Caller {
   identity: Identity | null;
   /** The verified `Authorization` header, forwarded unchanged to every subgraph; undefined when anonymous. */
   authorization: string | undefined;
+  /** The client's IP as the router determined it (TRUST_PROXY_HOPS), sent to subgraphs as `X-Forwarded-For`; undefined when not known. */
+  clientAddress?: string | undefined;
   /** `apollographql-client-name` / `-version`, for usage reporting; undefined when not sent. */
   clientName?: string | undefined;
   clientVersion?: string | undefined;
@@ -67,6 +69,8 @@ export const PipelineErrorCode = {
   OPERATION_NOT_TRUSTED: 'OPERATION_NOT_TRUSTED',
   /** A live subscription's operation is no longer valid (or allowed) on the supergraph now served. */
   SUPERGRAPH_CHANGED: 'SUPERGRAPH_CHANGED',
+  /** The user has as many live subscriptions on this router as one user may (HTTP 429). */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
 } as const;
 
 /** An operation that passed every check, with its plan. */
@@ -96,6 +100,11 @@ export interface PipelineOptions {
   tracer?: Tracer;
   /** A generation nothing uses any more (neither served nor running anything): release what only it used. */
   onRetire?: (retired: Generation, inUse: readonly Generation[]) => void;
+  /**
+   * Live subscriptions one user may have at once, over every transport together: they share the
+   * router's one upstream connection per subgraph, which no user may fill for the others.
+   */
+  maxSubscriptionsPerUser?: number;
 }
 
 export interface PrepareOptions {
@@ -182,7 +191,16 @@ const traced = <T>(tracer: Tracer, operation: RouterOperation, caller: Caller, w
   });
 
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const { logger, maxBufferedEvents = 1_000, usage, metrics, tracer, trustedDocuments = NO_TRUSTED_DOCUMENTS } = options;
+  const { logger, maxBufferedEvents = 1_000, usage, metrics, tracer, trustedDocuments = NO_TRUSTED_DOCUMENTS, maxSubscriptionsPerUser = Infinity } = options;
+  const liveByUser = new Map<string, number>();
+  const tooManySubscriptions = () =>
+    new GraphQLError(`At most ${maxSubscriptionsPerUser} live subscriptions per user: end one before starting another`, { extensions: { code: PipelineErrorCode.TOO_MANY_SUBSCRIPTIONS } });
+  /** Counts refusals of hostile traffic (by their stable code) on the way out. */
+  const counted = (refusal: Refusal): Refusal => {
+    const code = refusal.errors[0]?.extensions['code'];
+    if (isRefusalReason(code)) metrics?.refused(code);
+    return refusal;
+  };
   const upstream = new SubgraphSubscriptions(logger);
   let current = options.generation;
   const uses = new Map<Generation, Use>([[current, { requests: 0, subscriptions: new Set() }]]);
@@ -228,7 +246,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   };
 
   const run = (operation: RouterOperation, services: Readonly<Record<string, GraphQLDataSource>>, caller: Caller, cachePolicy?: CachePolicy) =>
-    operation.generation.execution.execute(operation.plan, services, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization, cachePolicy } satisfies FetchContext });
+    operation.generation.execution.execute(operation.plan, services, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization, clientAddress: caller.clientAddress, cachePolicy } satisfies FetchContext });
   // As graphql-js 17 validates (and Apollo's query planner refuses): each event of a subscription is one payload.
   const deferredSubscription = () =>
     ({ status: 400, errors: [graphqlError(ErrorCode.BAD_REQUEST, '@defer is not supported on subscriptions: remove it, or turn it off with @defer(if: false)')] }) satisfies Refusal;
@@ -270,7 +288,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       }
       const generation = current;
       const request = generation.prepareRequest(input, identity, prepareOptions);
-      if (isRefusal(request)) return request;
+      if (isRefusal(request)) return counted(request);
+      // Checked here too (not only when it starts), so every transport refuses it like any other operation.
+      if (request.operation.operation === 'subscription' && identity && (liveByUser.get(identity.userId) ?? 0) >= maxSubscriptionsPerUser) {
+        return counted({ status: 429, errors: [tooManySubscriptions()] });
+      }
       if (!generation.schema.getRootType(request.operation.operation)) return noRootType(request.operation.operation);
       // Keyed like the document cache: by the text (and the operation picked from it).
       const plan = generation.execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
@@ -285,7 +307,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       usage?.record(operation, caller.clientName, caller.clientVersion, false);
       const started = performance.now();
       const work = () =>
-        operation.generation.execution.executeIncremental(operation.plan, operation.generation.dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization } satisfies FetchContext }, emit);
+        operation.generation.execution.executeIncremental(operation.plan, operation.generation.dataSources, { variables: operation.variables, context: { identity: caller.identity, authorization: caller.authorization, clientAddress: caller.clientAddress } satisfies FetchContext }, emit);
       return using(operation.generation, () => (tracer ? traced(tracer, operation, caller, work) : work())).finally(() =>
         metrics?.operation(labelsOf(operation, caller), (performance.now() - started) / 1000, true),
       );
@@ -297,27 +319,44 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const { primary } = node;
       const url = generation.routingUrls.get(primary.serviceName);
       if (!url) throw new Error(`No routing URL for subgraph "${primary.serviceName}"`);
+      // Prepared before another of the user's started: the quota holds whatever came in between.
+      const { userId } = session.identity;
+      const live = liveByUser.get(userId) ?? 0;
+      if (live >= maxSubscriptionsPerUser) {
+        metrics?.refused(PipelineErrorCode.TOO_MANY_SUBSCRIPTIONS);
+        throw tooManySubscriptions();
+      }
+      liveByUser.set(userId, live + 1);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        const left = (liveByUser.get(userId) ?? 1) - 1;
+        if (left > 0) liveByUser.set(userId, left);
+        else liveByUser.delete(userId);
+      };
       usage?.record(operation, caller?.clientName, caller?.clientVersion, false);
       metrics?.operation(labelsOf(operation, caller ?? {}), 0, true);
-      const counted = metrics?.subscriptionStarted(caller?.transport ?? 'ws');
+      const gauge = metrics?.subscriptionStarted(caller?.transport ?? 'ws');
       const variables = variablesFor(primary, operation.variables);
       const use = useOf(generation);
-      const live = { operation, session } as LiveSubscription;
+      const subscription = { operation, session } as LiveSubscription;
       const ended = () => {
-        counted?.();
-        use.subscriptions.delete(live);
+        gauge?.();
+        release();
+        use.subscriptions.delete(subscription);
         retireIfUnused(generation);
       };
       // Passed through: each event is the answer, so no per-event execution (nor its async step).
       if (operation.plan.passesThrough) {
-        live.upstream = upstream.subscribe(primary, url, variables, session, maxBufferedEvents, asResult, ended);
-        use.subscriptions.add(live);
-        return live.upstream.iterator as PushIterator<ExecutionResult>;
+        subscription.upstream = upstream.subscribe(primary, url, variables, session, maxBufferedEvents, asResult, ended);
+        use.subscriptions.add(subscription);
+        return subscription.upstream.iterator as PushIterator<ExecutionResult>;
       }
       const perEvent: RouterOperation = { ...operation, plan: operation.plan.perEvent! };
       const events = upstream.subscribe(primary, url, variables, session, maxBufferedEvents, (event) => event, ended);
-      live.upstream = events;
-      use.subscriptions.add(live);
+      subscription.upstream = events;
+      use.subscriptions.add(subscription);
       return mapAsync(events.iterator, (event) => {
         // The primary fetch answers with this event; every other subgraph is fetched as usual, with the latest token.
         const fromEvent: GraphQLDataSource = { process: async () => event };

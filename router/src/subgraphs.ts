@@ -121,6 +121,8 @@ function fetcher(name: string, target: URL, client: SubgraphClient, traced: bool
     headers['content-type'] = 'application/json';
     headers['accept'] = 'application/json';
     if (context.authorization) headers['authorization'] = context.authorization;
+    // The router is the proxy in front of every subgraph: it names the client it found (a subgraph trusts one hop).
+    if (context.clientAddress) headers['x-forwarded-for'] = context.clientAddress;
     if (traced) injectTraceHeaders(headers);
     if (!request.query) throw new Error('Missing query');
     // The same body as RemoteGraphQLDataSource sends (its key order too): `http` is not part of it.

@@ -4,13 +4,13 @@ import { resolverCalls, startWorld, type World } from './harness.ts';
 let world: World;
 /** Default limits: the token cap stops most hostile documents while parsing. */
 let strict: string;
-/** A huge token cap, so the depth, alias and cost rules are what stop them. */
+/** A huge token cap and document size, so the depth, alias and cost rules are what stop them. */
 let lenient: string;
 
 beforeAll(async () => {
   world = await startWorld();
   strict = (await world.router()).url;
-  lenient = (await world.router({ LIMIT_MAX_TOKENS: '1000000', LIMIT_MAX_BODY_BYTES: '10000000', LIMIT_MAX_COST: '100' })).url;
+  lenient = (await world.router({ LIMIT_MAX_TOKENS: '1000000', LIMIT_MAX_DOCUMENT_BYTES: '10000000', LIMIT_MAX_BODY_BYTES: '10000000', LIMIT_MAX_COST: '100' })).url;
 });
 
 afterAll(async () => {
@@ -47,8 +47,14 @@ const manyTokens = (count: number) => `{ products { ${'id '.repeat(count)}} }`;
 const BUDGET_MS = 2000;
 
 describe('router: hostile documents are refused before execution, quickly, with a stable code', () => {
-  it('depth 10,000: refused while parsing by the token cap', async () => {
+  it('depth 10,000 (110 KB): refused by its size, before parsing', async () => {
     const r = await send(strict, query(nested(10_000)));
+    expect(r).toMatchObject({ status: 413, codes: ['DOCUMENT_TOO_LARGE'] });
+    expect(r.ms).toBeLessThan(BUDGET_MS);
+  });
+
+  it('depth 2,000 (under the size limit): refused while parsing by the token cap', async () => {
+    const r = await send(strict, query(nested(2_000)));
     expect(r).toMatchObject({ status: 400, codes: ['GRAPHQL_PARSE_FAILED'] });
     expect(r.messages[0]).toMatch(/tokens/);
     expect(r.ms).toBeLessThan(BUDGET_MS);
@@ -77,8 +83,8 @@ describe('router: hostile documents are refused before execution, quickly, with 
     expect(Math.max(capped.ms, r.ms)).toBeLessThan(BUDGET_MS);
   });
 
-  it('100,000 tokens: refused while parsing', async () => {
-    const r = await send(strict, query(manyTokens(100_000)));
+  it('10,000 tokens (under the size limit): refused while parsing', async () => {
+    const r = await send(strict, query(manyTokens(10_000)));
     expect(r).toMatchObject({ status: 400, codes: ['GRAPHQL_PARSE_FAILED'] });
     expect(r.messages[0]).toMatch(/more that 2000 tokens/);
     expect(r.ms).toBeLessThan(BUDGET_MS);

@@ -15,7 +15,7 @@ let lenientUrl: string;
 beforeAll(async () => {
   world = await startWorld();
   ({ url, app } = await world.router());
-  lenientUrl = (await world.router({ LIMIT_MAX_TOKENS: '1000000', LIMIT_MAX_BODY_BYTES: '10000000' })).url;
+  lenientUrl = (await world.router({ LIMIT_MAX_TOKENS: '1000000', LIMIT_MAX_DOCUMENT_BYTES: '10000000', LIMIT_MAX_BODY_BYTES: '10000000' })).url;
 });
 
 afterAll(async () => {
@@ -302,9 +302,11 @@ describe('router graphql-ws: hostile subscribe messages get an error with a stab
   const { deep, aliased, manyTokens } = hostile;
 
   const cases: [string, () => string, string, RegExp][] = [
-    ['depth 10,000 (token cap)', () => deep(10_000), 'GRAPHQL_PARSE_FAILED', /more th[ae][nt] 2000 tokens/],
+    ['depth 10,000 (document size)', () => deep(10_000), 'DOCUMENT_TOO_LARGE', /larger than 32768 bytes/],
+    ['depth 2,000 (token cap)', () => deep(2_000), 'GRAPHQL_PARSE_FAILED', /more th[ae][nt] 2000 tokens/],
     ['depth 20', () => deep(20), 'GRAPHQL_VALIDATION_FAILED', /depth limit of 12 exceeded/],
-    ['100,000 tokens', () => manyTokens(100_000), 'GRAPHQL_PARSE_FAILED', /more th[ae][nt] 2000 tokens/],
+    ['100,000 tokens (document size)', () => manyTokens(100_000), 'DOCUMENT_TOO_LARGE', /larger than 32768 bytes/],
+    ['10,000 tokens (token cap)', () => manyTokens(10_000), 'GRAPHQL_PARSE_FAILED', /more th[ae][nt] 2000 tokens/],
     ['40 aliases', () => aliased(40), 'GRAPHQL_VALIDATION_FAILED', /Aliases limit of 30 exceeded/],
     ['a syntax error', () => 'subscription { tick { n }', 'GRAPHQL_PARSE_FAILED', /Syntax Error/],
     ['an unknown field', () => 'subscription { tock { n } }', 'GRAPHQL_VALIDATION_FAILED', /Cannot query field "tock"/],

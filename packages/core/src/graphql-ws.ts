@@ -38,6 +38,8 @@ import { isPushIterator, mapAsync } from './stream.ts';
  *   (`{ operationTokens: true }`, no token of its own); each operation is verified, authorized and
  *   expired on its own (it ends with UNAUTHENTICATED "Token expired" at its token's `exp`), and is
  *   refreshed with a `ping` payload `{ operations: { <id>: 'Bearer …' } }`.
+ * - With `maxConnectionsPerUser`, a user's connection beyond that many open ones is closed with 4029
+ *   once its token is verified (the others stay).
  * - A subscription whose stream is a `PushIterator` (stream.ts) has each result sent as it comes, not
  *   pulled with a promise per event as graphql-ws does; its client falling behind by more than
  *   `maxBufferedBytes` ends it with the stream's overflow error.
@@ -50,6 +52,8 @@ import { isPushIterator, mapAsync } from './stream.ts';
 export const WsCloseCode = {
   UNAUTHORIZED: 4401,
   FORBIDDEN: 4403,
+  /** The user already has `maxConnectionsPerUser` connections open (as HTTP's 429; graphql-ws clients retry it with backoff). */
+  TOO_MANY_CONNECTIONS: 4029,
   GOING_AWAY: 1001,
 } as const;
 
@@ -57,7 +61,14 @@ export const WsCloseCode = {
 export const WsErrorCode = {
   ...OperationErrorCode,
   TOO_MANY_OPERATIONS: 'TOO_MANY_OPERATIONS',
+  /** A connection refused by `maxConnectionsPerUser` (its close reason starts with it). */
+  TOO_MANY_CONNECTIONS: 'TOO_MANY_CONNECTIONS',
 } as const;
+
+/** Where a connection comes from, as `clientAddress` told when it was opened. */
+export interface WsClient {
+  address: string;
+}
 
 /** What the server knows of a subscribe message once it has been accepted: what `prepare` made of it, and its session. */
 export type WsRequest<P extends PreparedRequest = PreparedRequest> = P & { session: Session };
@@ -71,7 +82,13 @@ export interface GraphQLWsOptions<C, P extends PreparedRequest = PreparedRequest
    * Every check a subscribe message passes before it runs, for the identity it runs as; defaults to
    * the kit's operationPreparer over `schema`, `limits` and `requirements`.
    */
-  prepare?: (input: OperationInput, identity: Identity) => P | Refusal;
+  prepare?: (input: OperationInput, identity: Identity, client: WsClient) => P | Refusal | Promise<P | Refusal>;
+  /** The client's address from its upgrade request (behind proxies: what they forwarded); default: the socket's peer. */
+  clientAddress?: (request: IncomingMessage) => string;
+  /** Connections one user may have open at once (not counting shared connections); default: no limit. */
+  maxConnectionsPerUser?: number;
+  /** Told of each connection or operation refused by a limit (metrics), by its code. */
+  onRefusal?: (code: 'TOO_MANY_CONNECTIONS' | 'TOO_MANY_OPERATIONS') => void;
   verifier: TokenVerifier;
   limits: Limits;
   logger: Logger;
@@ -124,11 +141,22 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = PreparedRequest>(server: Server, options: GraphQLWsOptions<C, P>): GraphQLWsServer {
-  const { schema, verifier, logger, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000, maxBufferedBytes = 1024 * 1024 } = options;
-  const prepare = options.prepare ?? (operationPreparer({ schema, limits: options.limits, production: options.production, requirements: options.requirements }) as unknown as (input: OperationInput, identity: Identity) => P | Refusal);
+  const { schema, verifier, logger, path = '/graphql', maxOperationsPerConnection = 100, maxOperationsPerSharedConnection = 100_000, maxBufferedBytes = 1024 * 1024, maxConnectionsPerUser = Infinity } = options;
+  const prepare: NonNullable<GraphQLWsOptions<C, P>['prepare']> = options.prepare ?? (operationPreparer({ schema, limits: options.limits, production: options.production, requirements: options.requirements }) as unknown as (input: OperationInput, identity: Identity) => P | Refusal);
+  const addressOf = options.clientAddress ?? ((request: IncomingMessage) => request.socket.remoteAddress ?? 'unknown');
   const mask = maskUnexpectedErrors(logger);
   const connections = new WeakMap<WebSocket, Connection>();
-  type Ctx = Context<Record<string, unknown> | undefined, { socket: WebSocket }>;
+  /** Where each socket comes from, from its upgrade request. */
+  const clients = new WeakMap<WebSocket, WsClient>();
+  /** Open connections by user (their own, not shared ones). */
+  const openByUser = new Map<string, number>();
+  const released = (userId: string) => {
+    const left = (openByUser.get(userId) ?? 1) - 1;
+    if (left > 0) openByUser.set(userId, left);
+    else openByUser.delete(userId);
+  };
+  type Extra = { socket: WebSocket; client: WsClient };
+  type Ctx = Context<Record<string, unknown> | undefined, Extra>;
 
   // Nothing an operation does may throw into graphql-ws: it would close the whole socket with 4500.
   const safely = (run: WsExecute): WsExecute => async (args) => {
@@ -152,7 +180,11 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
       return;
     }
     // The upgrade request is not kept: 10,000s of connections would each hold its headers.
-    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws));
+    const client: WsClient = { address: addressOf(request) };
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      clients.set(ws, client);
+      wss.emit('connection', ws);
+    });
   };
   server.on('upgrade', onUpgrade);
 
@@ -188,7 +220,7 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
     operations?.delete(id);
   };
 
-  const protocol = makeServer<Record<string, unknown> | undefined, { socket: WebSocket }>({
+  const protocol = makeServer<Record<string, unknown> | undefined, Extra>({
     async onConnect(ctx) {
       const socket = ctx.extra.socket;
       const authorization = authorizationOf(ctx.connectionParams);
@@ -200,8 +232,15 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
       const identity = await verify(authorization);
       if (identity instanceof GraphQLError) return refuse(ctx, WsCloseCode.UNAUTHORIZED, identity.message);
       if (socket.readyState !== socket.OPEN) return false;
+      const open = openByUser.get(identity.userId) ?? 0;
+      if (open >= maxConnectionsPerUser) {
+        options.onRefusal?.(WsErrorCode.TOO_MANY_CONNECTIONS);
+        return refuse(ctx, WsCloseCode.TOO_MANY_CONNECTIONS, `${WsErrorCode.TOO_MANY_CONNECTIONS}: at most ${maxConnectionsPerUser} per user`);
+      }
+      // Released when the socket closes, however it closes.
+      openByUser.set(identity.userId, open + 1);
       const session = new Session(identity, authorization, () => closeSocket(socket, WsCloseCode.UNAUTHORIZED, 'Token expired'));
-      connections.set(socket, { session, operations: new Map() });
+      connections.set(socket, { session, operations: new Map(), countedUser: identity.userId });
       options.onSession?.(session);
       // Tells the client when to refresh (seconds since the epoch).
       return { expiresAt: identity.expiresAt };
@@ -249,6 +288,7 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
       // (graphql-ws already lists this one; the shared count does not yet.)
       const running = shared ? connection.operations.size + 1 : Object.keys(ctx.subscriptions).length;
       if (running > limit) {
+        options.onRefusal?.(WsErrorCode.TOO_MANY_OPERATIONS);
         return [new GraphQLError(`At most ${limit} operations may run at once on one connection`, { extensions: { code: WsErrorCode.TOO_MANY_OPERATIONS } })];
       }
       // On a shared connection, the operation's own token; it is verified before the document is even parsed.
@@ -264,7 +304,7 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
         identity = verified;
         authorization = own;
       }
-      const prepared = prepare({ query: payload.query, operationName: payload.operationName, variables: payload.variables }, identity);
+      const prepared = await prepare({ query: payload.query, operationName: payload.operationName, variables: payload.variables }, identity, ctx.extra.client);
       if (isRefusal(prepared)) return [...prepared.errors];
       let session = connection.session;
       if (!session) {
@@ -309,6 +349,7 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
   const keepAlive = new KeepAlive(wss, options.keepAliveMs ?? 12_000);
 
   wss.on('connection', (socket: WebSocket) => {
+    const client = clients.get(socket) ?? { address: 'unknown' };
     socket.on('error', onSocketError);
     keepAlive.watch(socket);
     const closed = protocol.opened({
@@ -324,9 +365,11 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
         logger.warn({ err: error }, 'graphql-ws message handling failed');
         closeSocket(socket, CloseCode.InternalServerError, 'Internal server error');
       })),
-    }, { socket });
+    }, { socket, client });
     socket.once('close', (code, reason) => {
       keepAlive.forget(socket);
+      const userId = connections.get(socket)?.countedUser;
+      if (userId !== undefined) released(userId);
       void closed(code, String(reason));
     });
   });
@@ -355,6 +398,8 @@ export function serveGraphQLOverWebSocket<C, P extends PreparedRequest = Prepare
 interface Connection {
   session: Session | undefined;
   operations: Map<string, SharedOperation>;
+  /** The user this connection counts against (`maxConnectionsPerUser`); none for shared connections. */
+  countedUser?: string;
 }
 
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> => typeof value === 'object' && value !== null && Symbol.asyncIterator in value;

@@ -7,6 +7,8 @@ import { z } from 'zod';
 
 /** Operation limits, the same on every entry point (router HTTP, router WebSocket, subgraphs). */
 export const limitsConfig = z.object({
+  /** Bytes (UTF-8) of one document's text, checked before parsing: comments and whitespace count too, unlike tokens. */
+  LIMIT_MAX_DOCUMENT_BYTES: z.coerce.number().int().positive().default(32 * 1024),
   LIMIT_MAX_TOKENS: z.coerce.number().int().positive().default(2000),
   LIMIT_MAX_DEPTH: z.coerce.number().int().positive().default(12),
   LIMIT_MAX_ALIASES: z.coerce.number().int().positive().default(30),

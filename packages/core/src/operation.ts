@@ -1,5 +1,5 @@
 import {
-  getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, validate,
+  getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, TokenKind, validate,
   type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type ValidationContext, type ValidationRule,
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
@@ -7,13 +7,16 @@ import type { Identity } from './auth.ts';
 import { assertMeets, guardedFieldsOf, type GuardedField, type Requirement } from './authz.ts';
 import { ErrorCode } from './errors.ts';
 import { operationGuards, type Limits } from './limits.ts';
+import { EXPENSIVE_FIELD_REPEATED } from './expensive.ts';
 
 /**
  * The stages every GraphQL entry point runs before anything executes, in one place: parse with the
  * token cap, validate (graphql's rules, the operation limits, no introspection in production),
  * pick the operation, coerce its variables, and check `@authenticated` / `@requiresScopes` against
- * the caller. Documents are cached by their text, bounded in bytes; the guarded fields of an
- * operation are found once per document, so authorizing a cached document is a loop over a list.
+ * the caller. A document over `LIMIT_MAX_DOCUMENT_BYTES` is refused before anything else, whatever
+ * it is made of (the token cap does not count comments or whitespace). Documents are cached by
+ * their text, bounded in bytes; the guarded fields of an operation are found once per document, so
+ * authorizing a cached document is a loop over a list.
  */
 
 /** Stable codes of refused operations, besides the kit's UNAUTHENTICATED / FORBIDDEN / BAD_USER_INPUT. */
@@ -21,6 +24,8 @@ export const OperationErrorCode = {
   GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
   GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
   OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
+  /** The document's text is over LIMIT_MAX_DOCUMENT_BYTES (HTTP 413). */
+  DOCUMENT_TOO_LARGE: 'DOCUMENT_TOO_LARGE',
 } as const;
 
 /** An operation as a client sends it. */
@@ -54,10 +59,48 @@ export interface OperationPreparerOptions {
   requirements?: ReadonlyMap<string, Requirement>;
   /** Bytes of query text the document cache may hold (default 16 MiB). */
   documentCacheBytes?: number;
+  /** Rules beyond the spec's and the limits' (e.g. the router's `expensiveFieldRule` for the supergraph's `@expensive` fields). */
+  validationRules?: readonly ValidationRule[];
+}
+
+/** How full the document cache is, in its estimated bytes. */
+export interface CacheStats {
+  entries: number;
+  bytes: number;
+  maxBytes: number;
 }
 
 /** `readOnly`: only queries (and subscriptions) may run, as over HTTP GET. */
-export type OperationPreparer = (input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }) => PreparedRequest | Refusal;
+export interface OperationPreparer {
+  (input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }): PreparedRequest | Refusal;
+  /** The document cache's size (metrics, tests). */
+  cacheStats(): CacheStats;
+}
+
+/**
+ * What a parsed document holds on to, estimated: its text (UTF-16) and, per token, the token and
+ * the AST nodes and locations made of it (measured on graphql 16: 250–500 bytes per token of
+ * selections and arguments), per comment token its token object (about 90 bytes): graphql-js links
+ * comments into the token list, so a document padded with them holds them while it is cached.
+ */
+const TOKEN_BYTES = 500;
+const COMMENT_BYTES = 100;
+/** The tokens a parsed document holds: those of its AST, and comments. */
+export function tokenCount(document: DocumentNode): { ast: number; comments: number } {
+  const count = { ast: 0, comments: 0 };
+  for (let token = document.loc?.startToken ?? null; token; token = token.next) {
+    if (token.kind === TokenKind.COMMENT) count.comments++;
+    else count.ast++;
+  }
+  return count;
+}
+export function documentBytes(query: string, document: DocumentNode): number {
+  const { ast, comments } = tokenCount(document);
+  return query.length * 2 + ast * TOKEN_BYTES + comments * COMMENT_BYTES + 1024;
+}
+
+/** Over `maxBytes` of UTF-8: a string's length (UTF-16 units) never exceeds its UTF-8 byte count, so most are decided without counting. */
+const exceedsBytes = (text: string, maxBytes: number): boolean => text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes);
 
 export const isRefusal = (value: PreparedRequest | Refusal): value is Refusal => 'errors' in value;
 
@@ -79,10 +122,12 @@ const noIntrospection: ValidationRule = (context: ValidationContext) => ({
 export function operationPreparer(options: OperationPreparerOptions): OperationPreparer {
   const { schema, requirements } = options;
   const guards = operationGuards(options.limits);
-  const rules: ValidationRule[] = [...specifiedRules, ...guards.validationRules, ...(options.production ? [noIntrospection] : [])];
+  const rules: ValidationRule[] = [...specifiedRules, ...guards.validationRules, ...(options.validationRules ?? []), ...(options.production ? [noIntrospection] : [])];
   type Entry = { document: DocumentNode } | Refusal;
   // Bounded in bytes, not entries: many distinct large (legal) documents must not grow memory.
-  const documents = new LRUCache<string, Entry>({ maxSize: options.documentCacheBytes ?? 16 * 1024 * 1024, sizeCalculation: (_entry, query) => query.length * 2 + 1024 });
+  const maxBytes = options.documentCacheBytes ?? 16 * 1024 * 1024;
+  const documents = new LRUCache<string, Entry>({ maxSize: maxBytes });
+  const maxDocumentBytes = options.limits.LIMIT_MAX_DOCUMENT_BYTES;
   const guardedByOperation = new WeakMap<OperationDefinitionNode, readonly GuardedField[]>();
 
   const documentOf = (query: string): Entry => {
@@ -97,13 +142,19 @@ export function operationPreparer(options: OperationPreparerOptions): OperationP
       return refused(400, withCode(parseError, OperationErrorCode.GRAPHQL_PARSE_FAILED));
     }
     const invalid = validate(schema, document, rules);
-    const entry: Entry = invalid.length ? refused(400, ...invalid.map((error) => withCode(error, OperationErrorCode.GRAPHQL_VALIDATION_FAILED))) : { document };
-    documents.set(query, entry);
+    // A refusal with a code of its own keeps it (EXPENSIVE_FIELD_REPEATED); the rest are validation failures.
+    const codeOf = (error: GraphQLError) => (error.extensions['code'] === EXPENSIVE_FIELD_REPEATED ? EXPENSIVE_FIELD_REPEATED : OperationErrorCode.GRAPHQL_VALIDATION_FAILED);
+    const entry: Entry = invalid.length ? refused(400, ...invalid.map((error) => withCode(error, codeOf(error)))) : { document };
+    // A refusal holds the document too (its errors' nodes).
+    documents.set(query, entry, { size: documentBytes(query, document) });
     return entry;
   };
 
-  return (input, identity, { readOnly = false } = {}) => {
+  const prepare = (input: OperationInput, identity: Identity | null, { readOnly = false }: { readOnly?: boolean } = {}): PreparedRequest | Refusal => {
     if (typeof input.query !== 'string') return refused(400, new GraphQLError('The operation has no `query` text', { extensions: { code: 'BAD_REQUEST' } }));
+    if (exceedsBytes(input.query, maxDocumentBytes)) {
+      return refused(413, new GraphQLError(`The document is larger than ${maxDocumentBytes} bytes`, { extensions: { code: OperationErrorCode.DOCUMENT_TOO_LARGE, maxBytes: maxDocumentBytes } }));
+    }
     const entry = documentOf(input.query);
     if ('errors' in entry) return entry;
     const { document } = entry;
@@ -131,4 +182,5 @@ export function operationPreparer(options: OperationPreparerOptions): OperationP
     if (coerced.errors) return refused(400, ...coerced.errors.map((error) => withCode(error, ErrorCode.BAD_USER_INPUT)));
     return { query: input.query, document, operation, operationName, variables };
   };
+  return Object.assign(prepare, { cacheStats: (): CacheStats => ({ entries: documents.size, bytes: documents.calculatedSize, maxBytes }) });
 }

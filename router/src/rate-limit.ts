@@ -1,0 +1,169 @@
+import type { Logger } from '@shopgraph/core/log';
+import { GraphQLError } from 'graphql';
+import { Redis } from 'ioredis';
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Rate limits at the router, shared by every replica through Redis: operations per client IP and,
+ * for a signed-in caller, per user, each over a sliding window. A refused operation is not counted.
+ *
+ * The window slides as a sliding-window counter (two fixed windows, the previous one weighted by
+ * how much of it still overlaps the window ending now): one Redis hash per subject, O(1) memory and
+ * one round trip per check, with Redis's clock as the one clock of every replica. No maintained
+ * library offers a sliding window on ioredis (rate-limiter-flexible's Redis limiters count fixed
+ * windows, which let twice the limit through across a window boundary), so it is this script.
+ *
+ * Redis away (or slow) never stops the router: the check fails open, the operation is served, the
+ * failure logged (at most once per 30 s) and counted.
+ */
+
+export const RATE_LIMITED = 'RATE_LIMITED';
+
+/** Who an operation is counted against. */
+export interface RateSubject {
+  ip: string;
+  /** The signed-in caller's user id; undefined when anonymous. */
+  userId?: string | undefined;
+}
+
+/** `allowed`, or when to come back: seconds until the subject's window lets one more through. */
+export type RateDecision = { allowed: true } | { allowed: false; retryAfterS: number; subject: 'ip' | 'user' };
+
+/** What a check came to, for metrics: `unavailable` was served without a check (Redis away). */
+export type RateCheckResult = 'allowed' | 'limited' | 'unavailable';
+
+export interface RateLimiter {
+  check(subject: RateSubject): Promise<RateDecision>;
+  close(): Promise<void>;
+}
+
+/** No rate limiting (REDIS_URL empty). */
+export const NO_RATE_LIMIT: RateLimiter = { check: async () => ({ allowed: true }), close: async () => {} };
+
+export interface RedisRateLimiterOptions {
+  url: string;
+  keyPrefix: string;
+  perIp: number;
+  perUser: number;
+  windowS: number;
+  logger: Logger;
+  /** Told of every check's result (metrics). */
+  onCheck?: (result: RateCheckResult) => void;
+  /** How long a check may wait for Redis before the operation is served unchecked; default 200 ms. */
+  commandTimeoutMs?: number;
+}
+
+// KEYS: a hash per subject (fields: window index → count); ARGV[1]: the window in ms, ARGV[1 + i]: the limit of KEYS[i].
+// Returns { 0, 0 } when every subject may send one more (then counted), else { i, ms until KEYS[i] would let one through }.
+const SLIDING_WINDOW = `
+local window = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local index = math.floor(now / window)
+local elapsed = now - index * window
+local field, previousField = tostring(index), tostring(index - 1)
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i + 1])
+  local current = tonumber(redis.call('HGET', key, field) or '0')
+  local previous = tonumber(redis.call('HGET', key, previousField) or '0')
+  if previous * (window - elapsed) / window + current + 1 > limit then
+    local wait
+    if current + 1 > limit then
+      wait = window - elapsed + window * (1 - (limit - 1) / current)
+    else
+      wait = window - (limit - 1 - current) * window / previous - elapsed
+    end
+    return { i, math.max(1, math.ceil(wait)) }
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('HINCRBY', key, field, 1)
+  redis.call('HDEL', key, tostring(index - 2))
+  redis.call('PEXPIRE', key, window * 2)
+end
+return { 0, 0 }
+`;
+
+type SlidingWindowCommand = (numberOfKeys: number, ...args: (string | number)[]) => Promise<[number, number]>;
+
+export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
+  const { keyPrefix, perIp, perUser, logger, onCheck } = options;
+  const windowMs = options.windowS * 1000;
+  const commandTimeoutMs = options.commandTimeoutMs ?? 200;
+  // Fail fast, never queue (ioredis' defaults wait forever): a check either answers now or is skipped.
+  const redis = new Redis(options.url, {
+    connectionName: 'router',
+    connectTimeout: 1_000,
+    commandTimeout: commandTimeoutMs,
+    socketTimeout: Math.max(1_000, commandTimeoutMs * 3),
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(2_000, 50 * 2 ** Math.min(attempt, 16)) + Math.floor(Math.random() * 100),
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+  });
+  redis.defineCommand('slidingWindow', { lua: SLIDING_WINDOW });
+  const slidingWindow = (redis as unknown as { slidingWindow: SlidingWindowCommand }).slidingWindow.bind(redis);
+  let lastWarning = -Infinity;
+  let suppressed = 0;
+  const warn = (error: unknown, message: string) => {
+    if (performance.now() - lastWarning < 30_000) return void suppressed++;
+    lastWarning = performance.now();
+    logger.warn({ err: error, suppressed }, message);
+    suppressed = 0;
+  };
+  redis.on('error', (error: Error) => warn(error, 'rate limiting: Redis connection error; operations are served unchecked until it is back'));
+
+  return {
+    async check({ ip, userId }) {
+      if (redis.status !== 'ready') {
+        onCheck?.('unavailable');
+        return { allowed: true };
+      }
+      const keys = [`${keyPrefix}ratelimit:ip:${ip}`];
+      const limits = [perIp];
+      if (userId !== undefined) {
+        keys.push(`${keyPrefix}ratelimit:user:${userId}`);
+        limits.push(perUser);
+      }
+      let answer: [number, number];
+      try {
+        answer = await slidingWindow(keys.length, ...keys, windowMs, ...limits);
+      } catch (error) {
+        warn(error, 'rate limiting: Redis check failed; operation served unchecked');
+        onCheck?.('unavailable');
+        return { allowed: true };
+      }
+      const [refusedBy, waitMs] = answer;
+      if (!refusedBy) {
+        onCheck?.('allowed');
+        return { allowed: true };
+      }
+      onCheck?.('limited');
+      return { allowed: false, retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)), subject: refusedBy === 1 ? 'ip' : 'user' };
+    },
+    async close() {
+      if (redis.status === 'ready') await redis.quit().catch(() => {});
+      redis.disconnect();
+    },
+  };
+}
+
+/** The error a rate-limited operation gets, on every transport. */
+export function rateLimitedError(decision: Extract<RateDecision, { allowed: false }>): GraphQLError {
+  const whose = decision.subject === 'ip' ? 'this client address' : 'this user';
+  return new GraphQLError(`Too many operations from ${whose}: retry in ${decision.retryAfterS} s`, { extensions: { code: RATE_LIMITED, retryAfter: decision.retryAfterS } });
+}
+
+/**
+ * The client's IP: the socket's peer, or with `trustedProxies` proxies in front, the
+ * `X-Forwarded-For` entry that many hops from the right (what the nearest trusted proxy saw). The
+ * entries left of it are the client's to write, so never read.
+ */
+export function clientAddress(request: IncomingMessage, trustedProxies: number): string {
+  const peer = request.socket.remoteAddress ?? 'unknown';
+  if (!trustedProxies) return peer;
+  const header = request.headers['x-forwarded-for'];
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((hop) => hop.trim()).filter(Boolean);
+  return hops[hops.length - trustedProxies] ?? hops[0] ?? peer;
+}
