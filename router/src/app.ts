@@ -1,7 +1,7 @@
 import { verifierFromConfig, type TokenVerifier } from '@shopgraph/core/auth';
 import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/core/graphql-ws';
 import type { CacheStats } from '@shopgraph/core/operation';
-import { closeHttpServer, createHttpServer, listen, readinessRoute, sendJson, type Route } from '@shopgraph/core/http';
+import { clientAddress, closeHttpServer, createHttpServer, listen, readinessRoute, sendJson, type Route } from '@shopgraph/core/http';
 import type { Logger } from '@shopgraph/core/log';
 import { createMetrics, metricsRoute } from '@shopgraph/core/metrics';
 import { createTracing, inTraceOf } from '@shopgraph/core/tracing';
@@ -13,7 +13,7 @@ import { graphqlOverHttp } from './http.ts';
 import { routerMetrics } from './metrics.ts';
 import { persistedQueries } from './persisted-queries.ts';
 import { createPipeline, type RouterOperation } from './pipeline.ts';
-import { clientAddress, NO_RATE_LIMIT, RATE_LIMITED, rateLimitedError, redisRateLimiter } from './rate-limit.ts';
+import { NO_RATE_LIMIT, RATE_LIMITED, rateLimitedError, redisRateLimiter } from './rate-limit.ts';
 import { createRegistryClient, type RegistryClient, type UsageReport } from './registry-client.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
 import { subgraphClient } from './subgraphs.ts';

@@ -1,7 +1,7 @@
 import { identityFromAuthorization, type TokenVerifier } from '@shopgraph/core/auth';
 import { ErrorCode, graphqlError } from '@shopgraph/core/errors';
 import { maskUnexpectedErrors } from '@shopgraph/core/graphql';
-import { HttpError, readBody } from '@shopgraph/core/http';
+import { clientAddress, HttpError, readBody } from '@shopgraph/core/http';
 import type { Logger } from '@shopgraph/core/log';
 import { Session } from '@shopgraph/core/session';
 import { isPushIterator } from '@shopgraph/core/stream';
@@ -12,7 +12,7 @@ import type { InitialPayload, SubsequentPayload } from './execution.ts';
 import { CachePolicy, isRefusal, type Caller, type Pipeline, type RouterOperation } from './pipeline.ts';
 import type { RouterMetrics } from './metrics.ts';
 import type { PersistedQueries } from './persisted-queries.ts';
-import { clientAddress, NO_RATE_LIMIT, rateLimitedError, type RateLimiter } from './rate-limit.ts';
+import { NO_RATE_LIMIT, rateLimitedError, type RateLimiter } from './rate-limit.ts';
 
 /**
  * GraphQL over HTTP on the router's one URL, a thin adapter over the pipeline. What comes back

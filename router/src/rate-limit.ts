@@ -1,7 +1,6 @@
 import type { Logger } from '@shopgraph/core/log';
 import { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
-import type { IncomingMessage } from 'node:http';
 
 /**
  * Rate limits at the router, shared by every replica through Redis: operations per client IP and,
@@ -155,15 +154,3 @@ export function rateLimitedError(decision: Extract<RateDecision, { allowed: fals
   return new GraphQLError(`Too many operations from ${whose}: retry in ${decision.retryAfterS} s`, { extensions: { code: RATE_LIMITED, retryAfter: decision.retryAfterS } });
 }
 
-/**
- * The client's IP: the socket's peer, or with `trustedProxies` proxies in front, the
- * `X-Forwarded-For` entry that many hops from the right (what the nearest trusted proxy saw). The
- * entries left of it are the client's to write, so never read.
- */
-export function clientAddress(request: IncomingMessage, trustedProxies: number): string {
-  const peer = request.socket.remoteAddress ?? 'unknown';
-  if (!trustedProxies) return peer;
-  const header = request.headers['x-forwarded-for'];
-  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((hop) => hop.trim()).filter(Boolean);
-  return hops[hops.length - trustedProxies] ?? hops[0] ?? peer;
-}

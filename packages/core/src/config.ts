@@ -31,4 +31,9 @@ export const jwtConfig = z.object({
   JWT_JWKS_STALE_TTL_S: z.coerce.number().int().min(0).max(86_400).default(3600),
 });
 
+/** How many proxies in front append the caller to `X-Forwarded-For` (see `clientAddress`); 0: the socket's peer. */
+export const proxyConfig = z.object({
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+});
+
 export { z } from 'zod';

@@ -140,3 +140,17 @@ export function closeHttpServer(server: Server, graceMs = 10_000): Promise<void>
     server.closeIdleConnections();
   });
 }
+
+/**
+ * The client's IP: the socket's peer or, with `trustedProxies` proxies in front (TRUST_PROXY_HOPS),
+ * the `X-Forwarded-For` entry that many from the right (what the nearest trusted proxy saw). The
+ * entries left of it are the client's to write, so never read; fewer entries than proxies means
+ * the request did not come through them all, and the leftmost is as far as can be trusted.
+ */
+export function clientAddress(request: IncomingMessage | null, trustedProxies: number): string {
+  const peer = request?.socket.remoteAddress ?? 'unknown';
+  if (!trustedProxies || !request) return peer;
+  const header = request.headers['x-forwarded-for'];
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((hop) => hop.trim()).filter(Boolean);
+  return hops[Math.max(0, hops.length - trustedProxies)] ?? peer;
+}

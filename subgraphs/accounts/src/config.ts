@@ -1,4 +1,4 @@
-import { loadConfig, redisConfig, serviceConfig, z } from '@shopgraph/kit';
+import { loadConfig, proxyConfig, redisConfig, serviceConfig, z } from '@shopgraph/kit';
 
 /** An optional setting; an empty value (`STAFF_EMAIL=` in a compose file) counts as unset. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
@@ -17,12 +17,8 @@ export const configSchema = serviceConfig
     // REDIS_URL and REDIS_KEY_PREFIX: where sign-in attempts are counted, shared by the replicas
     // (empty REDIS_URL: each process counts its own).
     ...redisConfig.shape,
-    /**
-     * Proxies in front of this service that append the caller's address to X-Forwarded-For (the
-     * router: 1). The client IP that sign-in attempts are counted by is that many entries from the
-     * right; 0: the connection's own address.
-     */
-    TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
+    // Sign-in attempts are counted by the client's address: behind the router, TRUST_PROXY_HOPS=1.
+    ...proxyConfig.shape,
   })
   .refine((config) => !config.STAFF_EMAIL === !config.STAFF_PASSWORD, {
     message: 'STAFF_EMAIL and STAFF_PASSWORD must be set together',

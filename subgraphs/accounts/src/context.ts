@@ -1,6 +1,5 @@
-import { batchLoader, type RequestContext, type RequestInput } from '@shopgraph/kit';
+import { batchLoader, clientAddress, type RequestContext, type RequestInput } from '@shopgraph/kit';
 import type DataLoader from 'dataloader';
-import type { IncomingMessage } from 'node:http';
 import { AccountsService, type SessionSettings } from './domain/accounts.service.ts';
 import type { SignInThrottle } from './domain/throttle.ts';
 import type { User } from './entities/index.ts';
@@ -25,15 +24,6 @@ export interface AccountsSetup {
 export function accountsContext({ identity, em, req, setup }: RequestInput<AccountsSetup>): AccountsContext {
   const accounts = new AccountsService(em, setup.settings);
   const users = batchLoader(async (ids) => new Map((await accounts.findUsers(ids)).map((user) => [user.id, user])), null);
-  return { identity, accounts, users, signedIn: new Set(), throttle: setup.throttle, clientIp: clientIpOf(req, setup.trustProxyHops) };
+  return { identity, accounts, users, signedIn: new Set(), throttle: setup.throttle, clientIp: clientAddress(req, setup.trustProxyHops) };
 }
 
-/** The client's address: `hops` entries from the right of X-Forwarded-For (what trusted proxies appended), else the peer's. */
-export function clientIpOf(req: IncomingMessage | null, hops: number): string {
-  const peer = req?.socket.remoteAddress ?? 'unknown';
-  if (!hops || !req) return peer;
-  const header = req.headers['x-forwarded-for'];
-  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter(Boolean);
-  // Fewer entries than proxies: the request did not come through them all, so the leftmost is as far as can be trusted.
-  return forwarded[Math.max(0, forwarded.length - hops)] ?? peer;
-}
