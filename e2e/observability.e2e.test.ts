@@ -1,18 +1,16 @@
 import { repoDirs, startPrometheus, type PrometheusHandle } from '@shopgraph/infra';
 import { graphql } from '@shopgraph/testkit';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operation } from './operations.ts';
 import { accountsSigner, createProduct, placeOrder, staffToken, until } from './support.ts';
+import { ALERTS, metricsIn, queries } from '../scripts/observability.ts';
 import { startSupergraph, type RunningSupergraph } from './supergraph.ts';
 
 // A real Prometheus (Debian's) scrapes the router and every subgraph while orders go through, with
 // the alert rules of observability/ loaded: what the dashboards and alerts query is really there.
-const root = join(import.meta.dirname, '..');
-const ALERTS = join(root, 'observability/prometheus/alerts.yml');
-const DASHBOARDS = join(root, 'observability/grafana/dashboards');
 
 let graph: RunningSupergraph;
 let prometheus: PrometheusHandle;
@@ -60,16 +58,10 @@ describe('metrics in Prometheus', () => {
   it('has every metric the dashboards and alert rules name, and evaluates every rule', async () => {
     const response = await fetch(`${prometheus.url}/api/v1/label/__name__/values`);
     const known = new Set(((await response.json()) as { data: string[] }).data);
-    const queries = [
-      ...readdirSync(DASHBOARDS).flatMap((file) => (JSON.parse(readFileSync(join(DASHBOARDS, file), 'utf8')) as { panels: { targets: { expr: string }[] }[] }).panels.flatMap((p) => p.targets.map((t) => t.expr))),
-      readFileSync(ALERTS, 'utf8'),
-    ];
     // Series that exist only once something happened (a live subscription, a retry, a failure) are not required here.
     const onlyAfterEvents = new Set(['shopgraph_router_subscriptions', 'shopgraph_consumer_retries_total', 'shopgraph_live_update_delay_seconds_bucket']);
-    const named = new Set(queries.flatMap((q) => q.match(/\bshopgraph_[a-z0-9_]+/g) ?? []));
-    // A histogram is known by its series (`_bucket`, `_sum`, `_count`); descriptions name it by its base name.
-    const exists = (name: string) => known.has(name) || known.has(`${name}_count`);
-    expect([...named].filter((name) => !exists(name) && !onlyAfterEvents.has(name))).toEqual([]);
+    const named = new Set(queries().flatMap(({ expr }) => metricsIn(expr)));
+    expect([...named].filter((name) => !known.has(name) && !onlyAfterEvents.has(name))).toEqual([]);
 
     const rules = await until('rules evaluated', async () => {
       const groups = ((await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } }).data.groups;

@@ -6,25 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { ALERTS, alertRules, dashboards as readDashboards, metricsIn, queries } from './observability.ts';
 
 const root = join(import.meta.dirname, '..');
-const DASHBOARDS = join(root, 'observability/grafana/dashboards');
-const ALERTS = join(root, 'observability/prometheus/alerts.yml');
 const SOURCES = ['packages', 'subgraphs', 'router', 'registry'];
-
-interface Dashboard {
-  uid: string;
-  title: string;
-  panels: { title: string; targets: { expr: string }[] }[];
-}
-const dashboards = readdirSync(DASHBOARDS)
-  .filter((f) => f.endsWith('.json'))
-  .map((file) => ({ file, dashboard: JSON.parse(readFileSync(join(DASHBOARDS, file), 'utf8')) as Dashboard }));
-const rules = (parseYaml(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
-
-/** Metric names a PromQL expression reads (ours all start with `shopgraph_`). */
-const metricsIn = (expr: string) => expr.match(/\bshopgraph_[a-z0-9_]+/g) ?? [];
+const rules = alertRules();
+const dashboards = readDashboards();
 
 /** What the code registers: every `name: 'shopgraph_…'` in its sources, and prom-client's process metrics. */
 function exportedMetrics(): Set<string> {
@@ -66,8 +53,7 @@ describe('observability as code', () => {
 
   it('names only metrics the code exports', () => {
     const exported = exportedMetrics();
-    const queries = [...dashboards.flatMap(({ file, dashboard }) => dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `${file}: ${p.title}`, expr: t.expr })))), ...rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))];
-    const unknown = queries.flatMap(({ where, expr }) => metricsIn(expr).filter((name) => !exported.has(name)).map((name) => `${where}: ${name}`));
+    const unknown = queries().flatMap(({ where, expr }) => metricsIn(expr).filter((name) => !exported.has(name)).map((name) => `${where}: ${name}`));
     expect(unknown).toEqual([]);
   });
 });
