@@ -28,6 +28,11 @@ export const contracts = {
       total: money,
       paymentMethod: z.string(),
       shippingAddress: address,
+      /**
+       * The coupon promotions reserved for this order (redemption id = order id) and what it took
+       * off; `total` is after the discount and is what payments charges. Absent without a coupon.
+       */
+      coupon: z.object({ code: z.string(), discount: money }).optional(),
     }),
   },
   'orders.order.status-changed': {
@@ -95,6 +100,21 @@ export const contracts = {
     dataVersion: 1,
     schema: z.object({ orderId: id, paymentId: id, amount: money, code: z.string(), reason: z.string() }),
   },
+  'payments.payment.review-required': {
+    topic: 'payments.payment.v1',
+    dataVersion: 1,
+    /**
+     * Fraud screening held the payment before any charge: staff approve it (the charge goes ahead)
+     * or reject it (`payments.payment.rejected`). `rules` are the rules that fired.
+     */
+    schema: z.object({ orderId: id, paymentId: id, amount: money, rules: z.array(z.object({ ruleId: id, name: z.string(), kind: z.string() })).min(1) }),
+  },
+  'payments.payment.rejected': {
+    topic: 'payments.payment.v1',
+    dataVersion: 1,
+    /** Staff rejected an order held by fraud screening; nothing was charged. Compensated like a failed payment. */
+    schema: z.object({ orderId: id, paymentId: id, amount: money, reason: z.string() }),
+  },
   'payments.payment.refunded': {
     topic: 'payments.payment.v1',
     dataVersion: 1,
@@ -120,6 +140,18 @@ export const contracts = {
     topic: 'shipping.shipment.v1',
     dataVersion: 1,
     schema: z.object({ orderId: id, shipmentId: id, trackingNumber: z.string(), at: z.iso.datetime({ offset: true }) }),
+  },
+  'promotions.redemption.committed': {
+    topic: 'promotions.redemption.v1',
+    dataVersion: 1,
+    /** A coupon's use by an order became final: the order was confirmed. Keyed by order id (the redemption's id). */
+    schema: z.object({ orderId: id, userId: id, couponId: id, code: z.string(), discount: money }),
+  },
+  'promotions.redemption.released': {
+    topic: 'promotions.redemption.v1',
+    dataVersion: 1,
+    /** A reserved or committed use went back to the coupon: the order failed, was cancelled or was never placed. */
+    schema: z.object({ orderId: id, userId: id, couponId: id, code: z.string(), reason: z.string() }),
   },
   'reviews.product.rated': {
     topic: 'reviews.product.v1',

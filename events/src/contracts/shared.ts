@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 export const id = z.uuid();
 export const money = z.object({ amount: z.number().int().nonnegative(), currency: z.string().regex(/^[A-Z]{3}$/) });
-export const orderStatus = z.enum(['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED']);
+export const orderStatus = z.enum(['PENDING', 'STOCK_RESERVED', 'UNDER_REVIEW', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED']);
 export const address = z.object({
   name: z.string(),
   line1: z.string(),
