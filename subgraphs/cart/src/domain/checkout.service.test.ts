@@ -8,8 +8,8 @@ const [a, b, c] = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8
 describe('checkoutAction', () => {
   it('keeps the lines out on CONFIRMED, returns them on a failing final status, waits otherwise', () => {
     expect(checkoutAction('CONFIRMED')).toBe('keep');
-    for (const status of ['OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED']) expect(checkoutAction(status)).toBe('return');
-    for (const status of ['PENDING', 'STOCK_RESERVED', 'SHIPPED', 'DELIVERED']) expect(checkoutAction(status)).toBe('wait');
+    for (const status of ['OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED']) expect(checkoutAction(status)).toBe('return');
+    for (const status of ['PENDING', 'STOCK_RESERVED', 'UNDER_REVIEW', 'SHIPPED', 'DELIVERED']) expect(checkoutAction(status)).toBe('wait');
   });
 });
 

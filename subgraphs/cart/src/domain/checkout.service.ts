@@ -23,10 +23,11 @@ export function checkoutAction(status: string): CheckoutAction {
       return 'keep';
     case 'OUT_OF_STOCK':
     case 'PAYMENT_FAILED':
+    case 'REJECTED':
     case 'CANCELLED':
       return 'return';
     default:
-      // PENDING and STOCK_RESERVED come before the outcome; SHIPPED and DELIVERED after CONFIRMED.
+      // PENDING, STOCK_RESERVED and UNDER_REVIEW come before the outcome; SHIPPED and DELIVERED after CONFIRMED.
       return 'wait';
   }
 }

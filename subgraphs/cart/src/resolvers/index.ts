@@ -33,7 +33,12 @@ export const resolvers: GraphQLResolverMap<CartContext> = {
       payload(async () => ({ cart: await context.carts.removeFromCart(viewer(context).userId, input) })),
   },
   Cart: {
-    __resolveReference: ({ id }: { id: string }, context: CartContext) => cartById(id, context),
+    __resolveReference: (ref: { id: string } | { owner: { id: string } }, context: CartContext) => {
+      if ('id' in ref) return cartById(ref.id, context);
+      if (!canView(viewer(context), ref.owner.id)) throw forbidden();
+      return context.cartsByUser.load(ref.owner.id);
+    },
+    owner: (cart: CartView) => ({ id: cart.userId }),
   },
   CartLine: {
     __resolveReference: async ({ id }: { id: string }, context: CartContext) => {
