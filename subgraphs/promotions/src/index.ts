@@ -1,0 +1,5 @@
+import { serveUntilSignal } from '@shopgraph/kit';
+import { createPromotionsApp } from './app.ts';
+import { loadPromotionsConfig } from './config.ts';
+
+await serveUntilSignal('promotions', loadPromotionsConfig(), createPromotionsApp);
