@@ -155,6 +155,26 @@ describe('inventory in the checkout saga', () => {
     expect(await stock(a)).toEqual({ on_hand: 3, reserved: 0 });
   });
 
+  it('releases the reservation once when staff reject the payment in fraud review, like a failed payment', async () => {
+    const a = await stocked(3);
+    const orderId = crypto.randomUUID();
+    await placeOrder(orderId, [[a, 2]]);
+    await published(orderId, 'inventory.stock.reserved');
+    expect(await stock(a)).toEqual({ on_hand: 3, reserved: 2 });
+
+    const rejection = { orderId, paymentId: crypto.randomUUID(), amount: money, reason: 'Card reported stolen' };
+    const rejected = await producer.publish('payments.payment.rejected', orderId, rejection);
+    await producer.send(rejected); // the same event again
+    await handled(await producer.publish('payments.payment.rejected', orderId, rejection)); // and the same fact under another id
+    expect(consumed.resultsOf(rejected)).toEqual(['processed', 'duplicate']);
+
+    const [event] = await published(orderId, 'inventory.stock.released');
+    expect(event!.envelope.data).toEqual({ orderId, reason: 'payment rejected' });
+    expect(await stock(a)).toEqual({ on_hand: 3, reserved: 0 });
+    expect(await reservations(orderId)).toEqual([{ product_id: a, quantity: 2, status: 'RELEASED' }]);
+    expect(await outboxed(orderId)).toEqual(['inventory.stock.reserved', 'inventory.stock.released']);
+  });
+
   it('puts paid units back on the shelf when the order is cancelled after payment', async () => {
     const a = await stocked(5);
     const orderId = crypto.randomUUID();

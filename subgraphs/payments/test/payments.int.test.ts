@@ -1,11 +1,10 @@
-import type { EventData } from '@shopgraph/events';
 import { replayDeadLetters, type Orm } from '@shopgraph/kit';
 import {
   consumerOutcomes, createTestKafka, eventProducer, eventually, graphql, newEvent, observe,
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPayments } from './support.ts';
+import { copyOf, newOrder, startPayments, type Order } from './support.ts';
 
 let service: ServiceUnderTest;
 let url: string;
@@ -27,38 +26,6 @@ afterAll(async () => {
   await producer?.close();
   await service?.close();
 });
-
-interface Order {
-  orderId: string;
-  userId: string;
-  placed: AnyEvent;
-  reserved: AnyEvent;
-  cancelled: AnyEvent;
-}
-
-/** The saga events of a new order (not sent): placed by `userId`, for `amount` cents, paid with `method`. */
-function newOrder(method = 'pm_card_visa', amount = 4_200, userId: string = crypto.randomUUID()): Order {
-  const orderId = crypto.randomUUID();
-  const productId = crypto.randomUUID();
-  const placed: EventData<'orders.order.placed'> = {
-    orderId,
-    userId,
-    lines: [{ productId, quantity: 1, unitPrice: { amount, currency: 'USD' } }],
-    total: { amount, currency: 'USD' },
-    paymentMethod: method,
-    shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'Berlin', postalCode: '10115', country: 'DE' },
-  };
-  return {
-    orderId,
-    userId,
-    placed: newEvent('orders.order.placed', orderId, placed),
-    reserved: newEvent('inventory.stock.reserved', orderId, { orderId, lines: [{ productId, quantity: 1 }] }),
-    cancelled: newEvent('orders.order.cancelled', orderId, { orderId, userId, reason: 'Cancelled by the customer' }),
-  };
-}
-
-/** The same event again under a new id: what a producer that re-sent it would publish. */
-const copyOf = (event: AnyEvent): AnyEvent => ({ ...event, id: crypto.randomUUID(), time: new Date().toISOString() });
 
 /** Sends events one after the other, each handled by the consumer before the next is sent (so their order is the order given). */
 async function deliverInOrder(...events: AnyEvent[]): Promise<void> {

@@ -4,8 +4,8 @@ import { ReservationService } from '../domain/reservation.service.ts';
 
 /**
  * Inventory's part of the checkout saga (consumer group `inventory.saga`): reserve on order
- * placed, take the units on payment, give them back on payment failure or cancellation. Each runs
- * in the consumer's transaction, next to its processed-message row.
+ * placed, take the units on payment, give them back on payment failure or rejection (fraud review)
+ * or cancellation. Each runs in the consumer's transaction, next to its processed-message row.
  *
  * Shipping decides a CONFIRMED order's cancellation (the goods may have left already), so that
  * one is left alone here and the restock waits for `shipping.shipment.cancelled`; if the shipment
@@ -21,6 +21,10 @@ export const sagaHandlers: EventHandlers = {
   },
   'payments.payment.failed': async (event, em) => {
     await new ReservationService(em).release(event.data.orderId, 'payment failed');
+  },
+  // Staff rejected the order in fraud review: nothing was charged, compensated like a failed payment.
+  'payments.payment.rejected': async (event, em) => {
+    await new ReservationService(em).release(event.data.orderId, 'payment rejected');
   },
   'orders.order.cancelled': async (event, em) => {
     if (awaitsShippingVerdict(event.data)) return; // restocked on shipping.shipment.cancelled, if ever

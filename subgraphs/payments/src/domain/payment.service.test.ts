@@ -13,13 +13,15 @@ describe('payment rules', () => {
     }
   });
 
-  it('refunds a captured payment on cancellation, voids a pending one, leaves the rest', () => {
+  it('refunds a captured payment on cancellation, voids a pending or held one, leaves the rest', () => {
     expect(Object.fromEntries(PAYMENT_STATUSES.map((status) => [status, onOrderCancelled(status)]))).toEqual({
       PENDING: 'cancel',
       SUCCEEDED: 'refund',
       FAILED: 'none',
       REFUNDED: 'none',
       CANCELLED: 'none',
+      UNDER_REVIEW: 'cancel',
+      REJECTED: 'none',
     });
   });
 

@@ -1,7 +1,9 @@
 import type { EventData } from '@shopgraph/events';
-import { advisoryLock, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
+import { advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
 import { Payment, type PaymentStatus } from '../entities/payment.entity.ts';
+import type { FiredRule } from '../entities/screening-decision.entity.ts';
 import type { Money, PaymentGateway } from './payment-provider.ts';
+import { ScreeningService, validReason } from './screening.service.ts';
 
 /** The idempotency keys payments uses with its provider: the order id charges, a derived key refunds. */
 export const chargeKey = (orderId: string): string => orderId;
@@ -23,10 +25,10 @@ export interface PaymentFacts {
  */
 export const readyToCharge = (facts: PaymentFacts): boolean => facts.status === 'PENDING' && facts.orderKnown && facts.stockReserved;
 
-/** What cancelling the order does to its payment: refund a captured one, void a pending one, else nothing. */
+/** What cancelling the order does to its payment: refund a captured one, void a pending or held one, else nothing. */
 export function onOrderCancelled(status: PaymentStatus): 'refund' | 'cancel' | 'none' {
   if (status === 'SUCCEEDED') return 'refund';
-  if (status === 'PENDING') return 'cancel';
+  if (status === 'PENDING' || status === 'UNDER_REVIEW') return 'cancel';
   return 'none';
 }
 
@@ -38,8 +40,10 @@ export const isShowable = (payment: Payment): payment is ShownPayment =>
 
 /** A payment is visible to the customer who placed the order and to staff. */
 export function canView(viewer: Identity | null, payment: ShownPayment): boolean {
-  return !!viewer && (viewer.scopes.has(Scope.STAFF) || viewer.userId.toLowerCase() === payment.userId.toLowerCase());
+  return !!viewer && (isStaff(viewer) || viewer.userId.toLowerCase() === payment.userId.toLowerCase());
 }
+
+export const isStaff = (viewer: Identity | null): boolean => !!viewer && viewer.scopes.has(Scope.STAFF);
 
 export const amountOf = (payment: ShownPayment): Money => ({ amount: payment.amount, currency: payment.currency });
 
@@ -69,7 +73,13 @@ export class PaymentService {
     const payment = await this.lockedPayment(order.orderId);
     if (payment.amount === null) {
       // The first placed event wins; a repeat of it (or a conflicting one) changes nothing.
-      Object.assign(payment, { userId: order.userId, amount: order.total.amount, currency: order.total.currency, method: order.paymentMethod });
+      Object.assign(payment, {
+        userId: order.userId,
+        amount: order.total.amount,
+        currency: order.total.currency,
+        method: order.paymentMethod,
+        shippingCountry: order.shippingAddress.country.toUpperCase(),
+      });
     }
     return this.chargeIfReady(payment);
   }
@@ -105,6 +115,8 @@ export class PaymentService {
     payment.userId ??= order.userId ?? null;
     switch (onOrderCancelled(payment.status)) {
       case 'cancel':
+        // A payment held for review is voided too: its review is closed, undecided.
+        if (payment.status === 'UNDER_REVIEW') await new ScreeningService(this.em).decide(payment.orderId, 'CANCELLED', null);
         payment.status = 'CANCELLED';
         break;
       case 'refund': {
@@ -121,20 +133,78 @@ export class PaymentService {
     return payment;
   }
 
+  /**
+   * Staff approve an order fraud screening held: the review is closed as APPROVED (by whom, when)
+   * and the payment is charged now, as it would have been (succeeded or failed, with its event).
+   */
+  approveHeld(orderId: string, reviewerId: string): Promise<Payment> {
+    return this.inTransaction(async (payments, em) => {
+      const payment = await payments.heldForReview(orderId);
+      await new ScreeningService(em).decide(payment.orderId, 'APPROVED', reviewerId);
+      await payments.charge(payment);
+      await em.flush();
+      return payment;
+    });
+  }
+
+  /** Staff reject an order fraud screening held: never charged; `payments.payment.rejected` compensates like a failure. */
+  rejectHeld(orderId: string, reviewerId: string, reason: string): Promise<Payment> {
+    const why = validReason(reason);
+    return this.inTransaction(async (payments, em) => {
+      const payment = await payments.heldForReview(orderId);
+      await new ScreeningService(em).decide(payment.orderId, 'REJECTED', reviewerId, why);
+      payment.status = 'REJECTED';
+      recordEvent(em, 'payments.payment.rejected', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount: amountOf(payment), reason: why });
+      await em.flush();
+      return payment;
+    });
+  }
+
+  /** Screening runs right before the charge: a rule firing holds the payment for review instead (no charge). */
   private async chargeIfReady(payment: Payment): Promise<Payment> {
     if (readyToCharge({ status: payment.status, orderKnown: isShowable(payment), stockReserved: payment.stockReserved }) && isShowable(payment)) {
-      const amount = amountOf(payment);
-      const result = await this.gateway.bind(this.em).charge({ idempotencyKey: chargeKey(payment.orderId), amount, method: payment.method });
-      if (result.status === 'succeeded') {
-        Object.assign(payment, { status: 'SUCCEEDED', providerReference: result.reference });
-        recordEvent(this.em, 'payments.payment.succeeded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount });
-      } else {
-        Object.assign(payment, { status: 'FAILED', failureCode: result.code, failureReason: result.message });
-        recordEvent(this.em, 'payments.payment.failed', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount, code: result.code, reason: result.message });
-      }
+      const screening = new ScreeningService(this.em);
+      const fired = await screening.screen(payment);
+      if (fired.length) this.hold(payment, fired, screening);
+      else await this.charge(payment);
     }
     await this.em.flush();
     return payment;
+  }
+
+  private hold(payment: ShownPayment, rules: FiredRule[], screening: ScreeningService): void {
+    payment.status = 'UNDER_REVIEW';
+    screening.hold(payment, rules);
+    recordEvent(this.em, 'payments.payment.review-required', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount: amountOf(payment), rules });
+  }
+
+  private async charge(payment: ShownPayment): Promise<void> {
+    const amount = amountOf(payment);
+    const result = await this.gateway.bind(this.em).charge({ idempotencyKey: chargeKey(payment.orderId), amount, method: payment.method });
+    if (result.status === 'succeeded') {
+      Object.assign(payment, { status: 'SUCCEEDED', providerReference: result.reference });
+      recordEvent(this.em, 'payments.payment.succeeded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount });
+    } else {
+      Object.assign(payment, { status: 'FAILED', failureCode: result.code, failureReason: result.message });
+      recordEvent(this.em, 'payments.payment.failed', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount, code: result.code, reason: result.message });
+    }
+  }
+
+  /** The order's payment held for review, locked like the saga's steps lock it (a cancellation or a second decision waits). */
+  private async heldForReview(orderId: string): Promise<ShownPayment> {
+    const notFound = new DomainError('ORDER_NOT_FOUND', 'Payments knows no order with this id', ['input', 'orderId']);
+    if (!isUuid(orderId)) throw notFound;
+    const id = orderId.toLowerCase();
+    await advisoryLock(this.em, `payment:${id}`);
+    const payment = await this.em.findOne(Payment, { orderId: id }, { refresh: true });
+    if (!payment || !isShowable(payment)) throw notFound;
+    if (payment.status !== 'UNDER_REVIEW') throw new DomainError('ORDER_NOT_IN_REVIEW', `The order's payment is ${payment.status}, not held for review`, ['input', 'orderId']);
+    return payment;
+  }
+
+  /** Runs `work` on this service bound to a new transaction (the staff mutations; saga steps run in the consumer's). */
+  private inTransaction<T>(work: (payments: PaymentService, em: EntityManager) => Promise<T>): Promise<T> {
+    return this.em.transactional((em) => work(new PaymentService(em, this.gateway), em));
   }
 
   /**
