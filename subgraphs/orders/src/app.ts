@@ -35,7 +35,7 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
   const source =
     checkout ??
     subgraphCheckoutSource({
-      urls: { cart: config.SUBGRAPH_CART_URL, catalog: config.SUBGRAPH_CATALOG_URL, payments: config.SUBGRAPH_PAYMENTS_URL },
+      urls: { cart: config.SUBGRAPH_CART_URL, catalog: config.SUBGRAPH_CATALOG_URL, payments: config.SUBGRAPH_PAYMENTS_URL, promotions: config.SUBGRAPH_PROMOTIONS_URL },
       timeoutMs: config.CHECKOUT_TIMEOUT_MS,
       logger,
     });

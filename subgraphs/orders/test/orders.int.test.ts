@@ -1,4 +1,4 @@
-import { createLogger, type Orm } from '@shopgraph/kit';
+import { createLogger, DomainError, type Orm } from '@shopgraph/kit';
 import {
   consumerOutcomes, errorCodes, eventProducer, graphql, observe,
   type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
@@ -129,6 +129,32 @@ describe('placeOrder', () => {
     expect(publishedFor(order.id, 'orders.order.status-changed')[0]).toMatchObject({ key: order.id, data: { orderId: order.id, userId, version: 1, status: 'PENDING', reason: null } });
   });
 
+  it("places the cart with its coupon's discount off the total, on the order and in order.placed; a refused coupon places nothing", async () => {
+    const { userId, token } = await customer();
+    checkout.coupons.set(token, { code: 'SAVE10', discount: usd(300) });
+    const { order, errors } = await place(token);
+    expect(errors).toEqual([]);
+    expect(order).toMatchObject({ coupon: 'SAVE10', discount: usd(300), total: usd(2700) });
+    // Reserved for the order id the order got.
+    expect(checkout.reservations.get(order.id)).toEqual({ code: 'SAVE10', discount: usd(300) });
+    await vi.waitFor(() => expect(publishedFor(order.id, 'orders.order.placed')).toHaveLength(1), { timeout: 15_000 });
+    expect(publishedFor(order.id, 'orders.order.placed')[0]!.data).toMatchObject({ total: usd(2700), coupon: { code: 'SAVE10', discount: usd(300) } });
+
+    const plain = await customer();
+    const without = await place(plain.token);
+    expect(without.order).toMatchObject({ coupon: null, discount: null, total: usd(3000) });
+    await vi.waitFor(() => expect(publishedFor(without.order.id, 'orders.order.placed')).toHaveLength(1), { timeout: 15_000 });
+    expect(publishedFor(without.order.id, 'orders.order.placed')[0]!.data).not.toHaveProperty('coupon');
+
+    checkout.coupons.set(token, new DomainError('COUPON_EXHAUSTED', 'SAVE10 has been used up'));
+    const refused = await place(token);
+    expect(refused).toEqual({ order: null, errors: [{ code: 'COUPON_EXHAUSTED', message: 'SAVE10 has been used up', field: null }] });
+    // A discount promotions could not have given (more than the lines' sum) is its failure, never a negative total.
+    checkout.coupons.set(token, { code: 'BROKEN', discount: usd(3001) });
+    expect((await place(token)).errors.map((e) => e.code)).toEqual(['CHECKOUT_UNAVAILABLE']);
+    expect(await ordersOf(userId)).toBe(1);
+  });
+
   it('commits nothing, neither order nor events, when the transaction fails after the order is written', async () => {
     // Fails the commit (a deferred constraint trigger runs at COMMIT, after every insert) of any
     // transaction that wrote an outbox row for the marked payment method.
@@ -214,7 +240,7 @@ describe('placeOrder', () => {
       });
     });
     const nowhere = `http://127.0.0.1:${closedPort}/graphql`;
-    const offline = new OrdersService(orm.em.fork(), subgraphCheckoutSource({ urls: { cart: nowhere, catalog: nowhere, payments: nowhere }, timeoutMs: 1000, logger }));
+    const offline = new OrdersService(orm.em.fork(), subgraphCheckoutSource({ urls: { cart: nowhere, catalog: nowhere, payments: nowhere, promotions: nowhere }, timeoutMs: 1000, logger }));
     const viewer = { userId: crypto.randomUUID(), scopes: new Set(['customer']), expiresAt: 0 };
     await expect(offline.placeOrder(viewer, { idempotencyKey: 'k', shippingAddress: address, paymentMethod: 'pm_card_visa' }, 'tok')).rejects.toMatchObject({ code: 'CHECKOUT_UNAVAILABLE' });
     expect(await ordersOf(viewer.userId)).toBe(0);
@@ -275,6 +301,30 @@ describe('the checkout saga as orders observes it', () => {
     await waitForStatus(token, declined, 'PAYMENT_FAILED');
     expect(await history(token, outOfStock)).toEqual([[1, 'PENDING', null], [2, 'OUT_OF_STOCK', `Out of stock: product ${short} (3 requested, 1 available)`]]);
     expect(await history(token, declined)).toEqual([[1, 'PENDING', null], [2, 'STOCK_RESERVED', null], [3, 'PAYMENT_FAILED', 'Your card was declined (card_declined)']]);
+  });
+
+  it('holds a screened order UNDER_REVIEW until staff approve (CONFIRMED) or reject it (REJECTED, final)', async () => {
+    const { token } = await customer();
+    const [approved, rejected, withdrawn] = [await placed(token), await placed(token), await placed(token)];
+    const rules = [{ ruleId: crypto.randomUUID(), name: 'Orders over $20', kind: 'AMOUNT_OVER' }];
+    // Held before the reservation was seen (another topic): the reservation is implied.
+    await producer.send(...[approved, rejected, withdrawn].map((orderId) => orderEvent('payments.payment.review-required', { orderId, paymentId: crypto.randomUUID(), amount: usd(3000), rules })));
+    for (const id of [approved, rejected, withdrawn]) await waitForStatus(token, id, 'UNDER_REVIEW');
+    await producer.send(
+      orderEvent('payments.payment.succeeded', { orderId: approved, paymentId: crypto.randomUUID(), amount: usd(3000) }),
+      orderEvent('payments.payment.rejected', { orderId: rejected, paymentId: crypto.randomUUID(), amount: usd(3000), reason: 'Card reported stolen' }),
+    );
+    await waitForStatus(token, approved, 'CONFIRMED');
+    await waitForStatus(token, rejected, 'REJECTED');
+    expect((await cancel(token, withdrawn)).errors).toEqual([]);
+
+    expect(await history(token, approved)).toEqual([[1, 'PENDING', null], [2, 'STOCK_RESERVED', null], [3, 'UNDER_REVIEW', 'Held for a payment review'], [4, 'CONFIRMED', null]]);
+    // Staff's reason and the rules that fired are not the customer's to read.
+    expect(await history(token, rejected)).toEqual([[1, 'PENDING', null], [2, 'STOCK_RESERVED', null], [3, 'UNDER_REVIEW', 'Held for a payment review'], [4, 'REJECTED', 'Rejected after a payment review']]);
+    expect((await history(token, withdrawn)).at(-1)).toEqual([4, 'CANCELLED', 'cancelled by the customer']);
+    await vi.waitFor(() => expect(publishedFor(withdrawn, 'orders.order.cancelled')).toHaveLength(1), { timeout: 15_000 });
+    expect(publishedFor(withdrawn, 'orders.order.cancelled')[0]!.data).toMatchObject({ previousStatus: 'UNDER_REVIEW' });
+    expect((await cancel(token, rejected)).errors.map((e) => e.code)).toEqual(['ORDER_NOT_CANCELLABLE']);
   });
 
   it('applies an event delivered twice once', async () => {

@@ -1,7 +1,7 @@
-import { createLogger } from '@shopgraph/kit';
+import { createLogger, DomainError } from '@shopgraph/kit';
 import { stubGraphQLServer, type StubServer } from '@shopgraph/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CART_QUERY, PAYMENT_METHOD_QUERY, PRICES_QUERY, subgraphCheckoutSource } from './checkout-source.client.ts';
+import { CART_QUERY, PAYMENT_METHOD_QUERY, PRICES_QUERY, RESERVE_COUPON_MUTATION, subgraphCheckoutSource } from './checkout-source.client.ts';
 
 const logger = createLogger('orders', 'silent');
 const stubs: StubServer[] = [];
@@ -22,16 +22,17 @@ const lineId = 'line-1';
 const cart = { lines: [{ id: lineId, product: { id: productId }, quantity: 2 }] };
 const prices = [{ unitPrice: { amount: 1299, currency: 'USD' } }];
 
-const healthy: Record<'cart' | 'catalog' | 'payments', Answer> = {
+const healthy: Record<'cart' | 'catalog' | 'payments' | 'promotions', Answer> = {
   cart: () => ({ body: { data: { cart } } }),
   catalog: () => ({ body: { data: { _entities: prices } } }),
   payments: () => ({ body: { data: { paymentMethod: { id: 'pm_card_visa' } } } }),
+  promotions: () => ({ body: { data: { reserveCoupon: { redemption: { code: 'SAVE10', discount: { amount: 259, currency: 'USD' } }, errors: [] } } } }),
 };
 
 /** A source over stand-in cart, catalog and payments subgraphs: healthy ones unless told otherwise. */
 async function source(answers: Partial<typeof healthy> = {}, timeoutMs = 1000) {
-  const { cart, catalog, payments } = { ...healthy, ...answers };
-  const urls = { cart: await subgraph(cart), catalog: await subgraph(catalog), payments: await subgraph(payments) };
+  const { cart, catalog, payments, promotions } = { ...healthy, ...answers };
+  const urls = { cart: await subgraph(cart), catalog: await subgraph(catalog), payments: await subgraph(payments), promotions: await subgraph(promotions) };
   return subgraphCheckoutSource({ urls, timeoutMs, logger });
 }
 
@@ -128,5 +129,30 @@ describe('subgraphCheckoutSource', () => {
     started = performance.now();
     await expect(slowCartThenPrices.load('pm_card_visa', null)).rejects.toThrow();
     expect(performance.now() - started).toBeLessThan(580);
+  });
+
+  describe('reserveCoupon', () => {
+    const lines = [{ productId, quantity: 2, unitPrice: { amount: 1299, currency: 'USD' } }];
+
+    it("asks promotions for the order's coupon with the caller's token, and reads its redemption", async () => {
+      let seen: { auth?: string; body?: any } = {};
+      const checkout = await source({ promotions: (body, req) => ((seen = { auth: req.headers.authorization, body }), healthy.promotions(body, req)) });
+      const orderId = crypto.randomUUID();
+      expect(await checkout.reserveCoupon(orderId, lines, 'tok.en')).toEqual({ code: 'SAVE10', discount: { amount: 259, currency: 'USD' } });
+      expect(seen).toMatchObject({ auth: 'Bearer tok.en', body: { query: RESERVE_COUPON_MUTATION, variables: { input: { orderId, lines } } } });
+    });
+
+    it('reads no redemption as no coupon, a refusal as the customer\'s error, anything else as a failure', async () => {
+      const none = await source({ promotions: () => ({ body: { data: { reserveCoupon: { redemption: null, errors: [] } } } }) });
+      expect(await none.reserveCoupon(crypto.randomUUID(), lines, null)).toBeNull();
+      const refused = await source({ promotions: () => ({ body: { data: { reserveCoupon: { redemption: null, errors: [{ code: 'COUPON_EXHAUSTED', message: 'SAVE10 has been used up' }] } } } }) });
+      await expect(refused.reserveCoupon(crypto.randomUUID(), lines, null)).rejects.toMatchObject({ name: 'DomainError', code: 'COUPON_EXHAUSTED', message: 'SAVE10 has been used up' });
+      const malformed = await source({ promotions: () => ({ body: { data: { reserveCoupon: { redemption: { code: 'X', discount: { amount: '1' } }, errors: [] } } } }) });
+      await expect(malformed.reserveCoupon(crypto.randomUUID(), lines, null)).rejects.toThrow('malformed redemption');
+      const failing = await source({ promotions: () => ({ status: 500, body: { errors: [{ message: 'boom' }] } }) });
+      const failure = await failing.reserveCoupon(crypto.randomUUID(), lines, null).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(Error);
+      expect(failure).not.toBeInstanceOf(DomainError);
+    });
   });
 });

@@ -1,5 +1,5 @@
-import { queryGraph, type GraphQLRequest, type Logger } from '@shopgraph/kit';
-import type { Checkout, CheckoutSource, Money } from '../domain/checkout-source.ts';
+import { DomainError, queryGraph, type GraphQLRequest, type Logger } from '@shopgraph/kit';
+import type { Checkout, CheckoutSource, CouponReservation, Money } from '../domain/checkout-source.ts';
 
 export const CART_QUERY = 'query CheckoutCart { cart { lines { id product { id } quantity } } }';
 /**
@@ -9,10 +9,13 @@ export const CART_QUERY = 'query CheckoutCart { cart { lines { id product { id }
  */
 export const PRICES_QUERY = 'query CheckoutPrices($lines: [_Any!]!) { _entities(representations: $lines) { ... on CartLine { unitPrice { amount currency } } } }';
 export const PAYMENT_METHOD_QUERY = 'query CheckoutPaymentMethod($id: ID!) { paymentMethod(id: $id) { id } }';
+/** Promotions' internal (`@inaccessible`) mutation: one use of the caller's applied coupon, held for the order. */
+export const RESERVE_COUPON_MUTATION =
+  'mutation CheckoutReserveCoupon($input: ReserveCouponInput!) { reserveCoupon(input: $input) { redemption { code discount { amount currency } } errors { code message } } }';
 
 export interface SubgraphCheckoutSourceOptions {
   /** GraphQL URLs of the subgraphs that own each part of a checkout. */
-  urls: { cart: string; catalog: string; payments: string };
+  urls: { cart: string; catalog: string; payments: string; promotions: string };
   /** For the whole load, the cart and then its prices included. */
   timeoutMs: number;
   logger: Logger;
@@ -46,6 +49,22 @@ function cartLine(line: CartLineAnswer): CartLineRef {
  */
 export function subgraphCheckoutSource({ urls, timeoutMs, logger }: SubgraphCheckoutSourceOptions): CheckoutSource {
   return {
+    async reserveCoupon(orderId, lines, token): Promise<CouponReservation | null> {
+      type Answer = { reserveCoupon?: { redemption: { code?: unknown; discount?: unknown } | null; errors: { code: string; message: string }[] } };
+      const { reserveCoupon: answer } = await queryGraph<Answer>({ url: urls.promotions, logger, timeoutMs }, 'Coupon reservation', {
+        query: RESERVE_COUPON_MUTATION,
+        operationName: 'CheckoutReserveCoupon',
+        variables: { input: { orderId, lines } },
+      }, token);
+      if (!answer || !Array.isArray(answer.errors)) throw new Error('Coupon reservation answered without reserveCoupon');
+      const [refusal] = answer.errors;
+      if (refusal) throw new DomainError(refusal.code, refusal.message);
+      if (answer.redemption === null) return null;
+      const { code, discount } = answer.redemption;
+      if (typeof code !== 'string' || !isMoney(discount)) throw new Error('Coupon reservation answered with a malformed redemption');
+      return { code, discount: { amount: discount.amount, currency: discount.currency } };
+    },
+
     async load(paymentMethod, token): Promise<Checkout> {
       const deadline = performance.now() + timeoutMs;
       const ask = <T>(url: string, what: string, request: GraphQLRequest) =>

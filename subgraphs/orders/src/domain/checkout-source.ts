@@ -12,6 +12,13 @@ export interface Checkout {
   paymentMethodExists: boolean;
 }
 
+/** One use of the coupon on the caller's cart, reserved by promotions for an order. */
+export interface CouponReservation {
+  code: string;
+  /** What it takes off the lines' sum. */
+  discount: Money;
+}
+
 /**
  * The port through which orders reads the caller's cart, current prices and payment method from
  * the services that own them. It rejects when it cannot answer in full (unreachable, failing, too
@@ -20,4 +27,11 @@ export interface Checkout {
 export interface CheckoutSource {
   /** `token` is the caller's access token: the cart is the caller's, read on their behalf. */
   load(paymentMethod: string, token: string | null): Promise<Checkout>;
+  /**
+   * Reserves one use of the coupon the caller applied to their cart for order `orderId`, priced as
+   * `lines`; null when no coupon is applied. Repeating it for one order id reserves nothing more.
+   * Rejects with a DomainError when the coupon no longer applies (the customer's to fix), and with
+   * any other error when promotions cannot answer.
+   */
+  reserveCoupon(orderId: string, lines: Checkout['lines'], token: string | null): Promise<CouponReservation | null>;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AWAITING_SAGA, canTransition, isCancellable, isFinal, ORDER_STATUSES, OrderStatus } from './order-status.ts';
 
-const { PENDING, STOCK_RESERVED, CONFIRMED, SHIPPED, DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED, CANCELLED } = OrderStatus;
+const { PENDING, STOCK_RESERVED, UNDER_REVIEW, CONFIRMED, SHIPPED, DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED, REJECTED, CANCELLED } = OrderStatus;
 
 describe('order state machine', () => {
   it('follows the happy path of the saga', () => {
@@ -11,7 +11,7 @@ describe('order state machine', () => {
 
   it('lets nothing leave a final status but a cancellation shipping refused (the goods had left)', () => {
     const finals = ORDER_STATUSES.filter(isFinal);
-    expect(finals.sort()).toEqual([CANCELLED, DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED].sort());
+    expect(finals.sort()).toEqual([CANCELLED, DELIVERED, OUT_OF_STOCK, PAYMENT_FAILED, REJECTED].sort());
     const exits = finals.flatMap((from) => ORDER_STATUSES.filter((to) => canTransition(from, to)).map((to) => [from, to]));
     expect(exits).toEqual([[CANCELLED, SHIPPED]]);
   });
@@ -40,8 +40,17 @@ describe('order state machine', () => {
   });
 
   it('allows cancelling until the order ships; a late payment after CANCELLED changes nothing', () => {
-    expect(ORDER_STATUSES.filter(isCancellable)).toEqual([PENDING, STOCK_RESERVED, CONFIRMED]);
+    expect(ORDER_STATUSES.filter(isCancellable)).toEqual([PENDING, STOCK_RESERVED, UNDER_REVIEW, CONFIRMED]);
     expect(canTransition(CANCELLED, CONFIRMED)).toBe(false);
+  });
+
+  it('holds a screened order for review until staff approve (the charge goes ahead) or reject it', () => {
+    expect(canTransition(STOCK_RESERVED, UNDER_REVIEW)).toBe(true);
+    for (const outcome of [CONFIRMED, PAYMENT_FAILED, REJECTED, CANCELLED]) expect(canTransition(UNDER_REVIEW, outcome)).toBe(true);
+    expect(canTransition(PENDING, UNDER_REVIEW)).toBe(false);
+    expect(canTransition(STOCK_RESERVED, REJECTED)).toBe(false);
+    expect(canTransition(CONFIRMED, UNDER_REVIEW)).toBe(false);
+    expect(AWAITING_SAGA).not.toContain(UNDER_REVIEW);
   });
 
   it('times out only orders waiting for inventory or payments', () => {

@@ -1,6 +1,6 @@
 import { DomainError } from '@shopgraph/kit';
 import { describe, expect, it } from 'vitest';
-import { canView, decodeCursor, encodeCursor, priceLines } from './orders.service.ts';
+import { canView, decodeCursor, discounted, encodeCursor, priceLines } from './orders.service.ts';
 
 const [a, b] = ['7f1e8f9c-1c52-4a57-9d8a-2f3b6a1c0d11', '0b0e2c4a-8a51-4f0e-9f63-5d8f4f7a6b22'];
 const usd = (amount: number) => ({ amount, currency: 'USD' });
@@ -43,5 +43,19 @@ describe('canView', () => {
     expect(canView({ ...owner, userId: b }, a)).toBe(false);
     expect(canView({ ...owner, userId: b, scopes: new Set(['customer', 'staff']) }, a)).toBe(true);
     expect(canView(null, a)).toBe(false);
+  });
+});
+
+describe('discounted', () => {
+  it('takes a coupon off the lines\' sum, down to zero but never below', () => {
+    expect(discounted(usd(3000), null)).toEqual(usd(3000));
+    expect(discounted(usd(3000), { code: 'SAVE10', discount: usd(300) })).toEqual(usd(2700));
+    expect(discounted(usd(3000), { code: 'FREE', discount: usd(3000) })).toEqual(usd(0));
+  });
+
+  it('refuses a discount promotions cannot have given', () => {
+    for (const discount of [usd(3001), usd(0), usd(-1), usd(1.5), { amount: 100, currency: 'EUR' }]) {
+      expect(() => discounted(usd(3000), { code: 'X', discount })).toThrow(/Coupon X took off/);
+    }
   });
 });

@@ -4,7 +4,7 @@ import { Order } from '../entities/order.entity.ts';
 import { OrderLine } from '../entities/order-line.entity.ts';
 import { OrderStatusChange } from '../entities/order-status-change.entity.ts';
 import { validAddress, validIdempotencyKey, type AddressInput } from './address.ts';
-import type { Checkout, CheckoutSource, Money } from './checkout-source.ts';
+import type { Checkout, CheckoutSource, CouponReservation, Money } from './checkout-source.ts';
 import { isCancellable, OrderStatus } from './order-status.ts';
 import { cancelLocked, lockOrder, recordStatusChange } from './status-changes.ts';
 
@@ -66,6 +66,16 @@ export function priceLines(checkout: Checkout): { lines: Checkout['lines']; tota
   return { lines, total: { amount, currency } };
 }
 
+/** The lines' sum less a coupon's discount, which promotions caps at the sum (never a negative total). */
+export function discounted(subtotal: Money, coupon: CouponReservation | null): Money {
+  if (!coupon) return subtotal;
+  const { amount, currency } = coupon.discount;
+  if (currency !== subtotal.currency || !Number.isSafeInteger(amount) || amount <= 0 || amount > subtotal.amount) {
+    throw new Error(`Coupon ${coupon.code} took off ${amount} ${currency} from ${subtotal.amount} ${subtotal.currency}`);
+  }
+  return { amount: subtotal.amount - amount, currency };
+}
+
 /** Business rules of placing, cancelling and reading orders; the only code that changes them on a customer's behalf. */
 export class OrdersService {
   private readonly em: EntityManager;
@@ -100,13 +110,26 @@ export class OrdersService {
     }
     if (!checkout.lines.length) throw new DomainError('EMPTY_CART', 'Your cart is empty');
     if (!checkout.paymentMethodExists) throw unknownPaymentMethod();
-    const { lines, total } = priceLines(checkout);
+    const { lines, total: subtotal } = priceLines(checkout);
+
+    // The coupon's use is held for this order id before the order exists: if the order never
+    // commits, promotions releases the unplaced reservation itself.
+    const orderId = crypto.randomUUID();
+    let coupon: CouponReservation | null;
+    let total: Money;
+    try {
+      coupon = await this.checkout.reserveCoupon(orderId, lines, token);
+      total = discounted(subtotal, coupon);
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      throw new DomainError('CHECKOUT_UNAVAILABLE', 'Your cart cannot be checked out right now; try again shortly');
+    }
 
     try {
       return await this.em.fork().transactional(async (em) => {
         const now = new Date();
         const order = em.create(Order, {
-          id: crypto.randomUUID(),
+          id: orderId,
           userId,
           status: OrderStatus.PENDING,
           statusVersion: 0,
@@ -114,6 +137,8 @@ export class OrdersService {
           idempotencyKey,
           totalAmount: total.amount,
           totalCurrency: total.currency,
+          couponCode: coupon?.code ?? null,
+          discountAmount: coupon?.discount.amount ?? null,
           paymentMethod,
           shippingAddress,
           createdAt: now,
@@ -129,6 +154,7 @@ export class OrdersService {
           total,
           paymentMethod,
           shippingAddress,
+          ...(coupon && { coupon }),
         });
         recordStatusChange(em, order, OrderStatus.PENDING, null, now);
         return order;

@@ -27,8 +27,12 @@ export const Order = defineEntity({
     /** When the status last changed; the stuck-saga sweeper measures its timeout from here. */
     statusChangedAt: p.datetime(),
     idempotencyKey: p.string().length(100),
+    /** What the customer is charged: the lines' sum less `discountAmount`. */
     totalAmount: p.integer().check('total_amount >= 0'),
     totalCurrency: p.string().length(3),
+    /** The coupon promotions reserved for the order, and what it took off (both or neither). */
+    couponCode: p.string().length(32).nullable(),
+    discountAmount: p.integer().nullable().check('discount_amount > 0'),
     paymentMethod: p.string(),
     shippingAddress: p.json<Address>(),
     createdAt: p.datetime().onCreate(() => new Date()),

@@ -6,7 +6,7 @@ import { Order } from '../entities/order.entity.ts';
 
 /**
  * The checkout saga as orders observes it (consumer group `orders.saga`): each step of inventory,
- * payments and shipping moves the order's status. Each handler runs in the consumer's
+ * payments (fraud screening's hold and rejection included) and shipping moves the order's status. Each handler runs in the consumer's
  * transaction, so the status change, its events and the processed-message row commit together.
  * Shipping decides a CONFIRMED order's cancellation: `shipping.shipment.shipped` for an order
  * cancelled meanwhile means it came too late, and the order moves on from CANCELLED to SHIPPED.
@@ -23,6 +23,8 @@ export function sagaHandlers(logger: Logger, metrics: SagaMetrics): EventHandler
     'inventory.stock.rejected': (event, em) => saga.stockRejected(em, event.data).then(outcome(event, em)),
     'payments.payment.succeeded': (event, em) => saga.paymentSucceeded(em, event.data).then(outcome(event, em)),
     'payments.payment.failed': (event, em) => saga.paymentFailed(em, event.data).then(outcome(event, em)),
+    'payments.payment.review-required': (event, em) => saga.paymentHeldForReview(em, event.data).then(outcome(event, em)),
+    'payments.payment.rejected': (event, em) => saga.paymentRejected(em, event.data).then(outcome(event, em)),
     'shipping.shipment.shipped': (event, em) => saga.shipmentShipped(em, event.data).then(outcome(event, em)),
     'shipping.shipment.delivered': (event, em) => saga.shipmentDelivered(em, event.data).then(outcome(event, em)),
   };

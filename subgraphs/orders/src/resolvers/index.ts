@@ -43,6 +43,8 @@ export const resolvers: GraphQLResolverMap<OrdersContext> = {
   Order: {
     __resolveReference: ({ id }: { id: string }, context: OrdersContext) => visibleOrder(id, context),
     total: (order: Order) => ({ amount: order.totalAmount, currency: order.totalCurrency }),
+    coupon: (order: Order) => order.couponCode ?? null,
+    discount: (order: Order) => (order.discountAmount == null ? null : { amount: order.discountAmount, currency: order.totalCurrency }),
     lines: (order: Order, _: unknown, context: OrdersContext) => context.lines.load(order.id),
     statusHistory: (order: Order, _: unknown, context: OrdersContext) => context.history.load(order.id),
   },

@@ -7,12 +7,13 @@ const OUTCOMES: Partial<Record<OrderStatus, string>> = {
   [OrderStatus.CONFIRMED]: 'confirmed',
   [OrderStatus.OUT_OF_STOCK]: 'out_of_stock',
   [OrderStatus.PAYMENT_FAILED]: 'payment_failed',
+  [OrderStatus.REJECTED]: 'rejected',
 };
 
 export type SagaMetrics = ReturnType<typeof sagaMetrics>;
 
 /**
- * How checkout sagas end (confirmed, out_of_stock, payment_failed, timed_out) and how long they
+ * How checkout sagas end (confirmed, out_of_stock, payment_failed, rejected, timed_out) and how long they
  * took from placement. A saga step's end is counted only once its transaction committed: the
  * step notes it under its event's id, and the consumer's outcome for that event settles it.
  */

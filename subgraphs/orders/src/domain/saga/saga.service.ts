@@ -18,6 +18,10 @@ export function paymentFailedReason(data: EventData<'payments.payment.failed'>):
   return data.reason ? `${data.reason} (${data.code})` : `Payment failed (${data.code})`;
 }
 
+/** Shown to the customer: which rules fired is for staff only (payments' `Order.screening`). */
+export const UNDER_REVIEW_REASON = 'Held for a payment review';
+export const REJECTED_REASON = 'Rejected after a payment review';
+
 /** Why an order is SHIPPED: its tracking number, and from CANCELLED, that the cancellation came too late. */
 export function shippedReason(data: EventData<'shipping.shipment.shipped'>, from: OrderStatus): string {
   const tracking = `Tracking number ${data.trackingNumber}`;
@@ -47,6 +51,14 @@ export const saga = {
     afterReservation(em, data.orderId, OrderStatus.CONFIRMED, null),
   paymentFailed: (em: EntityManager, data: EventData<'payments.payment.failed'>): Promise<TransitionResult> =>
     afterReservation(em, data.orderId, OrderStatus.PAYMENT_FAILED, paymentFailedReason(data)),
+  /** Fraud screening held the payment; nothing was charged. */
+  paymentHeldForReview: (em: EntityManager, data: EventData<'payments.payment.review-required'>): Promise<TransitionResult> =>
+    afterReservation(em, data.orderId, OrderStatus.UNDER_REVIEW, UNDER_REVIEW_REASON),
+  /** Staff rejected a held payment: a rejection is only ever of a held one, so the hold is implied too. */
+  async paymentRejected(em: EntityManager, data: EventData<'payments.payment.rejected'>): Promise<TransitionResult> {
+    await afterReservation(em, data.orderId, OrderStatus.UNDER_REVIEW, UNDER_REVIEW_REASON);
+    return transition(em, data.orderId, OrderStatus.REJECTED, REJECTED_REASON);
+  },
   /**
    * The goods left. Shipping marks a shipment shipped only while it is not cancelled, so for an
    * order CANCELLED meanwhile this is shipping's refusal of the cancellation: the order moves on to
