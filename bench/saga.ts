@@ -7,6 +7,7 @@
 //
 // Options: --only relay|sagas  --concurrency 1,16,32,64,128  --warmup 5  --measure 25  --events 20000
 //          --rounds 3  --rate-seconds 10  --products 10
+//          --coupons (every customer applies a coupon)  --screening (fraud rules on, none firing)
 //          --profile (V8 CPU profiles of every service into .data/bench/profiles/; figures then not comparable)
 import { ensureKafka, ensurePostgres, repoDirs } from '@shopgraph/infra';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,8 @@ const { values: args } = parseArgs({
     'rate-seconds': { type: 'string', default: '10' },
     products: { type: 'string', default: '10' },
     profile: { type: 'boolean', default: false },
+    coupons: { type: 'boolean', default: false },
+    screening: { type: 'boolean', default: false },
   },
 });
 const options = {
@@ -43,6 +46,8 @@ const options = {
   products: Math.round(positive('products', args.products)),
   /** V8 CPU profiles of every service (slower: not for the figures); summarise with bench/saga/profile-summary.ts. */
   profile: args.profile === true,
+  coupons: args.coupons === true,
+  screening: args.screening === true,
 };
 if (args.only && args.only !== 'relay' && args.only !== 'sagas') throw new Error('--only is relay or sagas');
 
@@ -82,7 +87,7 @@ try {
   if (options.sagas && !signal.aborted) {
     const profileDir = options.profile ? join(data, 'bench', 'profiles', startedAt.toISOString().replaceAll(':', '-')) : undefined;
     if (profileDir) log(`profiling the services into ${profileDir}`);
-    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, profileDir, signal, log });
+    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, coupons: options.coupons, screening: options.screening, profileDir, signal, log });
   }
 } catch (error) {
   failure = error;

@@ -26,6 +26,8 @@ import { createOrdersApp } from '../subgraphs/orders/src/app.ts';
 import { loadOrdersConfig } from '../subgraphs/orders/src/config.ts';
 import { createPaymentsApp } from '../subgraphs/payments/src/app.ts';
 import { loadPaymentsConfig } from '../subgraphs/payments/src/config.ts';
+import { createPromotionsApp } from '../subgraphs/promotions/src/app.ts';
+import { loadPromotionsConfig } from '../subgraphs/promotions/src/config.ts';
 import { createReviewsApp } from '../subgraphs/reviews/src/app.ts';
 import { loadReviewsConfig } from '../subgraphs/reviews/src/config.ts';
 import { createSearchApp } from '../subgraphs/search/src/app.ts';
@@ -53,6 +55,7 @@ const subgraphs: Record<string, Start> = {
   search: (env, logger) => createSearchApp({ config: loadSearchConfig(env), logger }),
   notifications: (env, logger) => createNotificationsApp({ config: loadNotificationsConfig({ ...mailEnv(), ...env }), logger }),
   reviews: (env, logger) => createReviewsApp({ config: loadReviewsConfig(env), logger }),
+  promotions: (env, logger) => createPromotionsApp({ config: loadPromotionsConfig(env), logger }),
 };
 
 /** A service started beside the supergraph's own (a replica, another router). */

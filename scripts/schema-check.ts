@@ -93,27 +93,32 @@ function snapshot(dir: string, read: (path: string) => string | undefined): { co
   return { config: write('supergraph.yaml', yaml), events: write('events.json', read('events/contracts.snapshot.json') ?? '{}') };
 }
 
-/** The operations of e2e/operations as an Apollo persisted-query manifest: each operation with the fragments it spreads. */
+/**
+ * The operations of e2e/operations as an Apollo persisted-query manifest: each operation with the
+ * fragments it spreads, which may be defined in any of the files (as e2e/operations.ts reads them).
+ */
 function operationManifest(read: (path: string) => string): string {
-  const operations = readdirSync(join(root, 'e2e/operations')).filter((f) => f.endsWith('.graphql')).sort().flatMap((file) => {
-    const text = read(`e2e/operations/${file}`);
-    if (!text.trim()) return [];
-    const definitions: readonly DefinitionNode[] = parse(text).definitions;
-    const fragments = new Map(definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-    return definitions.flatMap((definition) => {
-      if (definition.kind !== Kind.OPERATION_DEFINITION) return [];
-      const used = new Map<string, FragmentDefinitionNode>();
-      const collect = (node: DefinitionNode) =>
-        visit(node, {
-          FragmentSpread({ name }) {
-            const fragment = fragments.get(name.value);
-            if (fragment && !used.has(name.value)) collect(used.set(name.value, fragment).get(name.value)!);
-          },
-        });
-      collect(definition);
-      const body = [definition, ...used.values()].map((d) => print(d)).join('\n\n');
-      return [{ id: createHash('sha256').update(body).digest('hex'), name: definition.name?.value ?? null, type: definition.operation, body }];
+  const definitions: readonly DefinitionNode[] = readdirSync(join(root, 'e2e/operations'))
+    .filter((f) => f.endsWith('.graphql'))
+    .sort()
+    .flatMap((file) => {
+      const text = read(`e2e/operations/${file}`);
+      return text.trim() ? parse(text).definitions : [];
     });
+  const fragments = new Map(definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  const operations = definitions.flatMap((definition) => {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) return [];
+    const used = new Map<string, FragmentDefinitionNode>();
+    const collect = (node: DefinitionNode) =>
+      visit(node, {
+        FragmentSpread({ name }) {
+          const fragment = fragments.get(name.value);
+          if (fragment && !used.has(name.value)) collect(used.set(name.value, fragment).get(name.value)!);
+        },
+      });
+    collect(definition);
+    const body = [definition, ...used.values()].map((d) => print(d)).join('\n\n');
+    return [{ id: createHash('sha256').update(body).digest('hex'), name: definition.name?.value ?? null, type: definition.operation, body }];
   });
   return JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations });
 }

@@ -17,7 +17,7 @@ import { graphqlClient, type GraphQLResult } from './http.ts';
 import { distribution, round, type Distribution } from './stats.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 
-const FINAL = new Set(['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED']);
+const FINAL = new Set(['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED']);
 const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 const STAFF = { email: 'staff@bench.test', password: `bench-${randomBytes(8).toString('hex')}`, name: 'Bench Staff' };
 /** A saga whose outcome has not been seen this long after placeOrder answered counts as timed out. */
@@ -28,6 +28,10 @@ export interface SagaBenchOptions {
   warmupS: number;
   measureS: number;
   products: number;
+  /** Every customer applies a coupon (unlimited uses) before placing: promotions reserves and commits a use per saga. */
+  coupons: boolean;
+  /** Fraud screening with one rule of each kind, none of which fires: payments screens every charge. */
+  screening: boolean;
   /** Where the services write V8 CPU profiles (--cpu-prof), or undefined for none. */
   profileDir?: string;
   signal: AbortSignal;
@@ -47,7 +51,7 @@ interface Saga {
 }
 
 interface RequestSample {
-  op: 'addToCart' | 'placeOrder';
+  op: 'addToCart' | 'applyCoupon' | 'placeOrder';
   start: number;
   end: number;
   error?: string;
@@ -118,7 +122,7 @@ export async function benchSagas(options: SagaBenchOptions): Promise<SagaBenchRe
   let client: ReturnType<typeof graphqlClient> | undefined;
   try {
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
-    log(`starting the supergraph (7 subgraphs + router as processes; topic prefix ${prefix})`);
+    log(`starting the supergraph (every subgraph and the router as processes; topic prefix ${prefix})`);
     stack = await startStack({
       ports: 'free',
       databasePrefix: 'bench',
@@ -140,8 +144,11 @@ export async function benchSagas(options: SagaBenchOptions): Promise<SagaBenchRe
     client = graphqlClient(stack.routerUrl, { maxSockets: maxConcurrency * 2, timeoutMs: 30_000 });
     const call = client.post;
 
-    const products = await seedProducts(call, options.products);
+    const staff = await staffToken(call);
+    const products = await seedProducts(call, staff, options.products);
     log(`seeded ${products.length} products with 100,000,000 units each`);
+    if (options.coupons) log(`coupon ${await seedCoupon(call, staff)}: every customer applies it`);
+    if (options.screening) log(`fraud screening: ${await seedFraudRules(call, staff)} rules, none firing`);
     const customer = await customerTokens(stack);
 
     // The observer: its own consumer group on orders.order.v1, from the beginning (nothing is missed while it joins).
@@ -247,15 +254,38 @@ function perSaga(before: Counters, after: Counters, sagas: number): LevelResult[
 
 type Call = (query: string, variables: Record<string, unknown>, token?: string) => Promise<GraphQLResult>;
 
-async function seedProducts(call: Call, count: number): Promise<string[]> {
-  const must = (result: GraphQLResult, field: string) => {
-    if (result.errors?.length) throw new Error(`seed: ${result.errors.map((e) => e.message).join('; ')}`);
-    const payload = result.data?.[field];
-    if (payload?.errors?.length) throw new Error(`seed: ${field}: ${JSON.stringify(payload.errors)}`);
-    return payload;
-  };
-  const login = must(await call(operation('Login'), { input: { email: STAFF.email, password: STAFF.password } }), 'login');
-  const staff: string = login.accessToken;
+function must(result: GraphQLResult, field: string) {
+  if (result.errors?.length) throw new Error(`seed: ${result.errors.map((e) => e.message).join('; ')}`);
+  const payload = result.data?.[field];
+  if (payload?.errors?.length) throw new Error(`seed: ${field}: ${JSON.stringify(payload.errors)}`);
+  return payload;
+}
+
+async function staffToken(call: Call): Promise<string> {
+  return must(await call(operation('Login'), { input: { email: STAFF.email, password: STAFF.password } }), 'login').accessToken;
+}
+
+const BENCH_COUPON = 'BENCH5';
+
+/** A coupon anyone may use any number of times: 5 % off. */
+async function seedCoupon(call: Call, staff: string): Promise<string> {
+  must(await call(operation('CreateCoupon'), { input: { code: BENCH_COUPON, description: 'Benchmark coupon', kind: 'PERCENTAGE', percentOff: 5 } }, staff), 'createCoupon');
+  return BENCH_COUPON;
+}
+
+/** One rule of each kind, with thresholds the benchmark's orders never reach. */
+async function seedFraudRules(call: Call, staff: string): Promise<number> {
+  const rules = [
+    { name: 'Customer velocity', kind: 'CUSTOMER_VELOCITY', maxOrders: 100, windowSeconds: 3600 },
+    { name: 'Card velocity', kind: 'CARD_VELOCITY', maxOrders: 10_000, windowSeconds: 1 },
+    { name: 'Large orders', kind: 'AMOUNT_OVER', amount: { amount: 10_000_000, currency: 'USD' } },
+    { name: 'Embargoed destinations', kind: 'SHIPPING_COUNTRY', countries: ['KP', 'IR'] },
+  ];
+  for (const input of rules) must(await call(operation('CreateFraudRule'), { input }, staff), 'createFraudRule');
+  return rules.length;
+}
+
+async function seedProducts(call: Call, staff: string, count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let n = 0; n < count; n++) {
     const sku = `BENCH-${randomBytes(3).toString('hex')}-${n}`;
@@ -308,6 +338,7 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
   const { concurrency, call, products, customer, sagas, early, counters, sessions, options } = input;
   const { log, signal } = options;
   const addToCart = operation('AddToCart');
+  const applyCoupon = operation('ApplyCoupon');
   const placeOrder = operation('PlaceOrder');
   const mine: Saga[] = [];
   const requests: RequestSample[] = [];
@@ -339,6 +370,20 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
         await sleep(100, signal);
         continue;
       }
+      if (options.coupons) {
+        const applyStart = now();
+        try {
+          problem = errorOf(await call(applyCoupon, { input: { code: BENCH_COUPON } }, token), 'applyCoupon');
+        } catch (error) {
+          problem = error instanceof Error ? error.message : String(error);
+        }
+        requests.push({ op: 'applyCoupon', start: applyStart, end: now(), ...(problem ? { error: `applyCoupon: ${problem}` } : {}) });
+        if (problem) {
+          await sleep(100, signal);
+          continue;
+        }
+      }
+      const placeStart = now();
       let orderId: string | undefined;
       try {
         const placed = await call(placeOrder, { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod: 'pm_card_visa' } }, token);
@@ -348,12 +393,12 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
         problem = error instanceof Error ? error.message : String(error);
       }
       const placeEnd = now();
-      requests.push({ op: 'placeOrder', start: addEnd, end: placeEnd, ...(problem || !orderId ? { error: `placeOrder: ${problem ?? 'no order'}` } : {}) });
+      requests.push({ op: 'placeOrder', start: placeStart, end: placeEnd, ...(problem || !orderId ? { error: `placeOrder: ${problem ?? 'no order'}` } : {}) });
       if (problem || !orderId) {
         await sleep(100, signal);
         continue;
       }
-      const saga: Saga = { orderId, level: concurrency, addStart, placeStart: addEnd, placeEnd, statuses: early.get(orderId) ?? new Map() };
+      const saga: Saga = { orderId, level: concurrency, addStart, placeStart, placeEnd, statuses: early.get(orderId) ?? new Map() };
       early.delete(orderId);
       for (const [status, at] of saga.statuses) if (FINAL.has(status) && !saga.final) saga.final = { status, seen: at.seen };
       sagas.set(orderId, saga);
