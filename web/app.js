@@ -1,12 +1,13 @@
-// The Shopgraph web client: sign in, search the catalog or pick a product, add it to the cart, pay
-// with a test card and watch the order's status live. Plain DOM, no build step; it talks to the
+// The Shopgraph web client: sign in, search the catalog or pick a product, add it to the cart,
+// apply a coupon, pay with a test card and watch the order's status live. Plain DOM, no build step; it talks to the
 // router it is served by: GraphQL over HTTP at /graphql, and graphql-ws on the same URL for the
 // live status.
 import { createClient } from '/vendor/graphql-ws/client.js';
 
 // Operations. (They live here, not in e2e/operations, while the subscription is not in every
 // supergraph yet: the schema check validates those files.)
-const CART_VIEW = 'fragment CartView on Cart { lines { product { id name } quantity lineTotal { amount currency } } subtotal { amount currency } }';
+const CART_VIEW = `fragment CartView on Cart { lines { product { id name } quantity lineTotal { amount currency } } subtotal { amount currency }
+  coupon { code description problem { code message } } discount { amount currency } total { amount currency } }`;
 const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { accessToken refreshToken expiresIn user { id email name } errors { code message field } } }';
 const REFRESH = 'mutation RefreshToken($input: RefreshTokenInput!) { refreshToken(input: $input) { accessToken refreshToken expiresIn errors { code message } } }';
 const LOGOUT = 'mutation Logout($input: LogoutInput!) { logout(input: $input) { errors { code message } } }';
@@ -24,15 +25,23 @@ const SEARCH_PRODUCTS = `query SearchProducts($query: String!, $first: Int, $aft
   }
 } ${PRODUCT_ROW}`;
 const ADD_TO_CART = `mutation AddToCart($input: AddToCartInput!) { addToCart(input: $input) { cart { ...CartView } errors { code message } } } ${CART_VIEW}`;
-const PLACE_ORDER = 'mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status statusHistory { version status reason at } } errors { code message field } } }';
-const ORDER = 'query Order($id: ID!) { order(id: $id) { id status statusHistory { version status reason at } payment { status } shipment { trackingNumber } } }';
+const APPLY_COUPON = `mutation ApplyCoupon($input: ApplyCouponInput!) { applyCoupon(input: $input) { cart { ...CartView } errors { code message } } } ${CART_VIEW}`;
+const REMOVE_COUPON = `mutation RemoveCoupon { removeCoupon { cart { ...CartView } errors { code message } } } ${CART_VIEW}`;
+const ORDER_AMOUNTS = 'fragment OrderAmounts on Order { coupon discount { amount currency } total { amount currency } }';
+const PLACE_ORDER = `mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status statusHistory { version status reason at } ...OrderAmounts } errors { code message field } } } ${ORDER_AMOUNTS}`;
+const ORDER = `query Order($id: ID!) { order(id: $id) { id status statusHistory { version status reason at } ...OrderAmounts payment { status } shipment { trackingNumber } } } ${ORDER_AMOUNTS}`;
 const NOTIFICATION_COUNT = 'query NotificationCount { me { id notifications(first: 0) { unreadCount } } }';
 const ORDER_STATUS = 'subscription OrderStatus($orderId: ID!, $after: Int) { orderStatusChanged(orderId: $orderId, after: $after) { version status reason at order { status payment { status } shipment { trackingNumber } } } }';
 
 /** Statuses after which nothing more happens to an order. */
-const FINAL = new Set(['OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED', 'DELIVERED']);
-/** Statuses where checkout is over (the cart and stock have changed). */
+const FINAL = new Set(['OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED', 'DELIVERED']);
+/** Statuses where checkout is over (the cart and stock have changed; a failed order's lines are back in the cart). */
 const SETTLED = new Set([...FINAL, 'CONFIRMED']);
+/** What a status means for the customer, where the status alone does not say it. */
+const STATUS_NOTES = {
+  UNDER_REVIEW: 'Held for a payment review: you are not charged unless it is approved. This page follows the decision.',
+  REJECTED: 'Rejected after a payment review: you were not charged, and the items are back in your cart.',
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -177,7 +186,9 @@ function watch(order) {
     if (change.version <= lastVersion) return;
     lastVersion = change.version;
     showChange(change, view);
-    if (SETTLED.has(change.status)) setTimeout(loadShop, 1_000); // the cart and stock follow the order
+    // The cart and stock follow the order. A held order has taken its lines and coupon from the
+    // cart already, and a review may take long: the cart is shown as it is meanwhile.
+    if (SETTLED.has(change.status) || change.status === 'UNDER_REVIEW') setTimeout(loadShop, 1_000);
   };
   const mode = (text) => ($('watch-mode').textContent = text);
 
@@ -220,9 +231,10 @@ function watch(order) {
       const { order: current } = await gql(ORDER, { id: order.id });
       for (const change of current.statusHistory) apply(change, current);
       showDetail(current);
+      showAmounts(current);
       if (FINAL.has(current.status)) return stop();
-      // Once confirmed, only shipping is left to happen: no need to ask every second.
-      timer = setTimeout(poll, current.status === 'CONFIRMED' || current.status === 'SHIPPED' ? 15_000 : 1_000);
+      // Once confirmed only shipping is left to happen, and a review waits for a person: no need to ask every second.
+      timer = setTimeout(poll, ['CONFIRMED', 'SHIPPED', 'UNDER_REVIEW'].includes(current.status) ? 15_000 : 1_000);
     } catch (error) {
       mode(`Could not check the order: ${error.message}. Retrying…`);
       timer = setTimeout(poll, 3_000);
@@ -238,8 +250,21 @@ function showChange(change, view) {
   const status = $('order-status');
   status.textContent = change.status;
   status.dataset.status = change.status;
+  const note = $('order-status-note');
+  note.textContent = STATUS_NOTES[change.status] ?? '';
+  note.dataset.status = change.status;
+  note.hidden = !note.textContent;
   $('timeline').append(h('li', {}, h('strong', {}, change.status), ' ', h('time', { datetime: change.at }, new Date(change.at).toLocaleTimeString()), change.reason ? ` — ${change.reason}` : null));
   if (view) showDetail(view);
+}
+
+/** What the order costs, with the coupon it was placed with. */
+function showAmounts(order) {
+  const discounted = Boolean(order.coupon && order.discount);
+  $('order-discount-row').hidden = !discounted;
+  $('order-discount-label').textContent = discounted ? `Coupon ${order.coupon}` : '';
+  $('order-discount').textContent = discounted ? `−${money(order.discount)}` : '';
+  $('order-total').textContent = money(order.total);
 }
 
 function showDetail(view) {
@@ -263,8 +288,70 @@ function renderCart(cart) {
     ? lines.map((line) => h('li', {}, `${line.product?.name ?? 'Unavailable product'} × ${line.quantity}`, h('span', { class: 'amount' }, money(line.lineTotal))))
     : [h('li', { class: 'hint' }, 'Your cart is empty.')]));
   $('subtotal').textContent = cart && lines.length ? money(cart.subtotal) : '—';
+  $('discount-row').hidden = !(lines.length && cart.discount);
+  $('discount').textContent = lines.length && cart.discount ? `−${money(cart.discount)}` : '';
+  $('total').textContent = cart && lines.length ? money(cart.total ?? cart.subtotal) : '—';
+  renderCoupon(cart?.coupon ?? null);
   $('place-order').disabled = !lines.length;
   checkoutKey = undefined; // a different cart is a different order
+}
+
+/**
+ * The applied coupon with its Remove button, or the field to apply one (one coupon per cart). A
+ * coupon that does not apply to the cart as it is stays applied: its problem says why (e.g. how
+ * much more to add), and it applies once the cart qualifies.
+ */
+function renderCoupon(coupon) {
+  $('coupon-applied').hidden = !coupon;
+  $('coupon-form').hidden = Boolean(coupon);
+  $('coupon-code').textContent = coupon?.code ?? '';
+  $('coupon-description').textContent = coupon?.description ?? '';
+  $('coupon-problem').textContent = coupon?.problem?.message ?? '';
+  $('coupon-problem').hidden = !coupon?.problem;
+}
+
+function showCouponError(message) {
+  $('coupon-error').textContent = message;
+  if (message) $('coupon-input').setAttribute('aria-invalid', 'true');
+  else $('coupon-input').removeAttribute('aria-invalid');
+}
+
+async function applyCoupon(event) {
+  event.preventDefault();
+  const code = $('coupon-input').value.trim();
+  showCouponError('');
+  if (!code) return showCouponError('Type the coupon code.');
+  const form = $('coupon-form');
+  form.setAttribute('aria-busy', 'true');
+  try {
+    const { applyCoupon: result } = await gql(APPLY_COUPON, { input: { code } });
+    if (result.errors.length) showCouponError(result.errors.map((error) => error.message).join(' '));
+    if (result.cart) renderCart(result.cart);
+    if (!result.errors.length) {
+      $('coupon-input').value = '';
+      $('coupon-applied').focus(); // the field is gone: read out what replaced it
+    }
+  } catch (error) {
+    showCouponError(`Could not apply the coupon: ${error.message}`);
+  } finally {
+    form.removeAttribute('aria-busy');
+  }
+}
+
+async function removeCoupon() {
+  showCouponError('');
+  const button = $('remove-coupon');
+  button.disabled = true;
+  try {
+    const { removeCoupon: result } = await gql(REMOVE_COUPON);
+    if (result.errors.length) showCouponError(result.errors.map((error) => error.message).join(' '));
+    if (result.cart) renderCart(result.cart);
+    if (!$('coupon-form').hidden) $('coupon-input').focus();
+  } catch (error) {
+    showCouponError(`Could not remove the coupon: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 /** A product's row in a product table (the list and the search results). */
@@ -587,6 +674,7 @@ async function placeOrder(event) {
       $('order-id').textContent = result.order.id;
       $('order-detail').textContent = '';
       $('timeline').replaceChildren();
+      showAmounts(result.order);
       watch(result.order);
       $('order').scrollIntoView({ behavior: 'smooth', block: 'start' });
     }
@@ -630,6 +718,8 @@ function signOut(message = '') {
   if (ended && !message) gql(LOGOUT, { input: { refreshToken: ended.refreshToken } }, { authorized: false }).catch(() => {});
   $('order').hidden = true;
   $('ship-name').value = '';
+  $('coupon-input').value = '';
+  showCouponError('');
   clearSearch();
   showSignedIn(false);
   notice(message);
@@ -637,6 +727,8 @@ function signOut(message = '') {
 
 $('sign-in-form').addEventListener('submit', signIn);
 $('checkout-form').addEventListener('submit', placeOrder);
+$('coupon-form').addEventListener('submit', applyCoupon);
+$('remove-coupon').addEventListener('click', removeCoupon);
 $('sign-out').addEventListener('click', () => signOut());
 $('search-form').addEventListener('submit', (event) => {
   event.preventDefault();
