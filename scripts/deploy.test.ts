@@ -1,5 +1,6 @@
-// The deployment files (docker-compose.yml, k8s/) against the code: supergraph.yaml (the port
-// table) and the env each service's src/config.ts reads. Fails when they drift apart.
+// The deployment files (docker-compose.yml, k8s/ — each overlay as rendered, not only the base)
+// against the code: supergraph.yaml (the port table) and the env each service's src/config.ts
+// reads. Fails when they drift apart, either way.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { configSchema as routerConfigSchema } from '../router/src/config.ts';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
+import { renderKustomization } from './k8s-render.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -267,7 +269,7 @@ interface Container {
 }
 interface Manifest {
   kind: string;
-  metadata: { name: string };
+  metadata: { name: string; labels?: Record<string, string> };
   data?: Record<string, string>;
   stringData?: Record<string, string>;
   spec?: {
@@ -293,23 +295,34 @@ if (!base) throw new Error('k8s/base/kustomization.yaml is missing');
 const manifests = (base.resources ?? [])
   .filter((file) => existsSync(join(root, 'k8s/base', file))) // a missing one fails its own test below
   .flatMap((file) => parseAllDocuments(read(join('k8s/base', file))).map((doc) => doc.toJS() as Manifest));
-const manifest = (kind: string, name: string) => {
-  const found = manifests.find((m) => m.kind === kind && m.metadata.name === name);
-  if (!found) throw new Error(`k8s/base has no ${kind} "${name}"`);
-  return found;
-};
-const containerOf = (name: string) => {
-  const container = manifest('Deployment', name).spec?.template?.spec.containers[0];
-  if (!container) throw new Error(`Deployment "${name}" has no container`);
-  return container;
-};
-/** The env a Deployment's container gets: the ConfigMaps and Secrets it loads whole, and its own `env`. */
-function k8sEnv(name: string): Record<string, string | undefined> {
-  const container = containerOf(name);
-  const loaded = (container.envFrom ?? []).map((source) =>
-    source.configMapRef ? manifest('ConfigMap', source.configMapRef.name).data : manifest('Secret', source.secretRef!.name).stringData);
-  return Object.assign({}, ...loaded, Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value])));
+/**
+ * Look-ups in a set of manifests: a base's, or an overlay's as rendered. A Secret an overlay does
+ * not apply (prod's comes from the secret store) is read from the base's placeholder, whose keys
+ * are the contract that store must meet.
+ */
+function lookupsOf(objects: Manifest[], where: string) {
+  const manifest = (kind: string, name: string) => {
+    const found = objects.find((m) => m.kind === kind && m.metadata.name === name) ?? (kind === 'Secret' ? manifests.find((m) => m.kind === kind && m.metadata.name === name) : undefined);
+    if (!found) throw new Error(`${where} has no ${kind} "${name}"`);
+    return found;
+  };
+  const containerOf = (name: string) => {
+    const container = manifest('Deployment', name).spec?.template?.spec.containers[0];
+    if (!container) throw new Error(`Deployment "${name}" has no container`);
+    return container;
+  };
+  /** The env a Deployment's container gets: the ConfigMaps and Secrets it loads whole, and its own `env`. */
+  const k8sEnv = (name: string): Record<string, string | undefined> => {
+    const container = containerOf(name);
+    const loaded = (container.envFrom ?? []).map((source) =>
+      source.configMapRef ? manifest('ConfigMap', source.configMapRef.name).data : manifest('Secret', source.secretRef!.name).stringData);
+    return Object.assign({}, ...loaded, Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value])));
+  };
+  return { manifest, containerOf, k8sEnv };
 }
+const { containerOf } = lookupsOf(manifests, 'k8s/base');
+/** Every overlay as `kubectl kustomize` renders it: what is actually applied. */
+const renderedOverlays = readdirSync(join(root, 'k8s/overlays')).map((overlay) => [overlay, renderKustomization(join(root, 'k8s/overlays', overlay)) as unknown as Manifest[]] as const);
 
 /** The services whose Deployment loads a ConfigMap whole (envFrom): each gets every key in it. */
 const loadersOf = (configMap: string) =>
@@ -355,6 +368,12 @@ describe('k8s', () => {
     const files = readdirSync(join(root, 'k8s/base')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
     expect(files.filter((f) => !base.resources?.includes(f))).toEqual([]);
   });
+});
+
+// The same checks on what is applied: each overlay, rendered (its patches, images, replicas and
+// infrastructure included), not only the base it starts from.
+describe.each(renderedOverlays)('k8s/overlays/%s, rendered', (overlay, objects) => {
+  const { manifest, containerOf, k8sEnv } = lookupsOf(objects, `k8s/overlays/${overlay}`);
 
   it.each(services)('has a Deployment and a Service for $name on its port', ({ name, port, entry, nodeFlags }) => {
     const container = containerOf(name);
@@ -425,6 +444,13 @@ describe('k8s', () => {
     expect(new Set(kafkaUsers.map((s) => k8sEnv(s.name).KAFKA_TOPIC_PREFIX ?? '')).size).toBe(1);
   });
 
+  it('runs no Deployment that is not a service of the code or the infrastructure', () => {
+    const deployments = objects.filter((m) => m.kind === 'Deployment' && m.metadata.labels?.['app.kubernetes.io/component'] !== 'infrastructure').map((m) => m.metadata.name);
+    expect(deployments.sort()).toEqual(services.map((s) => s.name).sort());
+  });
+});
+
+describe('k8s kustomizations', () => {
   it.each(Object.entries(allKustomizations))('%s patches in only env that some service reads', (dir, kustomization) => {
     for (const { patch, path, target } of kustomization.patches ?? []) {
       const text = patch ?? read(join(dir, path!));
@@ -459,10 +485,10 @@ describe('the code', () => {
     expect(defaultPort).toBe(port);
   });
 
-  it('has cart check products with catalog and inventory, and orders read checkouts from cart, catalog and payments, not through the router', () => {
+  it('has cart check products with catalog and inventory, and orders read checkouts from cart, catalog and payments and reserve coupons at promotions, not through the router', () => {
     expect(Object.fromEntries(callers.map((caller) => [caller.name, calleesOf(caller).map((s) => s.name).sort()]))).toEqual({
       cart: ['catalog', 'inventory'],
-      orders: ['cart', 'catalog', 'payments'],
+      orders: ['cart', 'catalog', 'payments', 'promotions'],
     });
     expect(readBySome.has('GRAPH_URL')).toBe(false);
   });

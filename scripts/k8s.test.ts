@@ -1,6 +1,8 @@
 // The deployment as an operator applies it: every k8s overlay rendered (scripts/k8s-render.ts) and
-// each object validated against the schemas of Kubernetes 1.34 (kubernetes-models), the
-// NetworkPolicies evaluated against the pods of the overlay, docker-compose.yml validated against
+// each object validated strictly (scripts/k8s-schema.ts: Kubernetes 1.34's schemas, Strimzi's,
+// CloudNativePG's and a subset of ECK's, unknown field names refused), the NetworkPolicies
+// evaluated against the pods of the overlay (the services' and the infrastructure's), Kafka's
+// topics and per-service ACLs compared with the code, docker-compose.yml validated against
 // the Compose Specification's schema (as dclint ships it), and the image pinned to the project's
 // Node and patched from the lockfile only. No cluster and no Docker engine needed.
 import { execFileSync } from 'node:child_process';
@@ -16,7 +18,9 @@ import { parse } from 'yaml';
 import { KAFKA_VERSIONS } from '../packages/infra/src/kafka.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
+import { aclsOf, kafkaAccess, replayAclsOf, topicsOf } from './kafka-access.ts';
 import { containersOf, renderKustomization, type K8sObject } from './k8s-render.ts';
+import { problemsOf } from './k8s-schema.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -50,29 +54,18 @@ const overlays = readdirSync(join(root, 'k8s/overlays'));
 const rendered = new Map(overlays.map((overlay) => [overlay, renderKustomization(join(root, 'k8s/overlays', overlay))]));
 const objectsOf = (overlay: string) => rendered.get(overlay)!;
 const ofKind = (overlay: string, kind: string) => objectsOf(overlay).filter((o) => o.kind === kind);
-const deploymentsOf = (overlay: string) => ofKind(overlay, 'Deployment');
 type Spec = Record<string, any>;
 const specOf = (object: K8sObject) => object.spec as Spec;
-
-/** kubernetes-models' validating class for an apiVersion and kind (core `v1` or `group/version`). */
-async function modelOf(apiVersion: string, kind: string) {
-  const module = (await import(`kubernetes-models/${apiVersion}`)) as Record<string, new (data: unknown) => { validate(): void }>;
-  const model = module[kind];
-  if (!model) throw new Error(`no Kubernetes schema for ${apiVersion} ${kind}`);
-  return model;
-}
+const isInfrastructure = (object: K8sObject) => object.metadata.labels?.['app.kubernetes.io/component'] === 'infrastructure';
+/** The workloads of the product's own services (not the infrastructure's). */
+const deploymentsOf = (overlay: string) => ofKind(overlay, 'Deployment').filter((d) => !isInfrastructure(d));
+/** Every workload the overlay runs itself: the services' and, in dev, the infrastructure's. */
+const workloadsOf = (overlay: string) => objectsOf(overlay).filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
 
 describe.each(overlays)('k8s/overlays/%s, rendered', (overlay) => {
-  it('validates every object against the Kubernetes 1.34 schemas', async () => {
+  it('validates every object, strictly, against its schema (Kubernetes 1.34, Strimzi, CloudNativePG, ECK)', async () => {
     const invalid: string[] = [];
-    for (const object of objectsOf(overlay)) {
-      const Model = await modelOf(object.apiVersion, object.kind);
-      try {
-        new Model(object).validate();
-      } catch (error) {
-        invalid.push(`${object.kind} ${object.metadata.name}: ${(error as Error).message}`);
-      }
-    }
+    for (const object of objectsOf(overlay)) for (const problem of await problemsOf(object)) invalid.push(`${object.kind} ${object.metadata.name}: ${problem}`);
     expect(invalid).toEqual([]);
   });
 
@@ -82,9 +75,9 @@ describe.each(overlays)('k8s/overlays/%s, rendered', (overlay) => {
     for (const object of objectsOf(overlay).filter((o) => o.kind !== 'Namespace')) expect(object.metadata.namespace, `${object.kind} ${object.metadata.name}`).toBe(namespaces[0]);
   });
 
-  it('runs images by digest or immutable tag, never a moving one', () => {
-    for (const container of deploymentsOf(overlay).flatMap(containersOf)) {
-      expect(container.image, container.name).toMatch(/^[\w.-]+(:\d+)?\/[\w./-]+(@sha256:[0-9a-f]{64}|:(\d+\.\d+\.\d+[\w.+-]*|sha-[0-9a-f]{7,40})(@sha256:[0-9a-f]{64})?)$/);
+  it('runs images from a named registry by digest or immutable tag, never a moving one', () => {
+    for (const container of workloadsOf(overlay).flatMap(containersOf)) {
+      expect(container.image, container.name).toMatch(/^[\w.-]+(:\d+)?\/[\w./-]+(@sha256:[0-9a-f]{64}|:(v?\d+\.\d+(\.\d+)?[\w.+-]*|sha-[0-9a-f]{7,40})(@sha256:[0-9a-f]{64})?)$/);
       expect(container).not.toHaveProperty('imagePullPolicy', 'Always');
     }
   });
@@ -103,7 +96,7 @@ describe.each(overlays)('k8s/overlays/%s, rendered', (overlay) => {
   it('lets a subgraph be reached only by the router and the services that call it', () => {
     const policies = ofKind(overlay, 'NetworkPolicy');
     const namespace = ofKind(overlay, 'Namespace')[0]!.metadata.name;
-    const pods = deploymentsOf(overlay).map((d) => ({ namespace, labels: specOf(d).template.metadata.labels as Labels, port: specOf(d).template.spec.containers[0].ports[0].containerPort as number }));
+    const pods = workloadsOf(overlay).map((d) => ({ namespace, labels: specOf(d).template.metadata.labels as Labels, port: specOf(d).template.spec.containers[0].ports[0].containerPort as number }));
     const podOf = (name: string) => pods.find((p) => p.labels['app.kubernetes.io/name'] === name)!;
     const intruders = [
       { namespace, labels: { 'app.kubernetes.io/name': 'intruder', 'app.kubernetes.io/part-of': 'shopgraph' } },
@@ -119,6 +112,22 @@ describe.each(overlays)('k8s/overlays/%s, rendered', (overlay) => {
     expect(admits(policies, intruders[1]!, podOf('router'), podOf('router').port)).toBe(true);
   });
 
+  it('lets each piece of infrastructure be reached only by the services configured to use it', () => {
+    const namespace = ofKind(overlay, 'Namespace')[0]!.metadata.name;
+    const services = deploymentsOf(overlay).map((d) => ({ namespace, labels: specOf(d).template.metadata.labels as Labels, env: envNamesOf(overlay, d) }));
+    const infrastructure = infrastructureOf(overlay);
+    expect(infrastructure.map((i) => i.name).sort(), 'infrastructure').toEqual(overlay === 'prod' ? ['elasticsearch', 'kafka', 'postgres'] : ['elasticsearch', 'kafka', 'maildev', 'postgres', 'redis', 'zipkin']);
+    for (const { name, labels, port, policies } of infrastructure) {
+      const target = { namespace, labels };
+      const clients = services.filter((s) => s.env.has(clientEnv[name]!)).map((s) => s.labels['app.kubernetes.io/name']!).sort();
+      expect(clients.length, `${name}: clients`).toBeGreaterThan(0);
+      const admitted = services.filter((source) => admits(policies, source, target, port)).map((s) => s.labels['app.kubernetes.io/name']!).sort();
+      expect(admitted, name).toEqual(clients);
+      const intruders: Pod[] = [{ namespace, labels: { 'app.kubernetes.io/name': 'intruder', 'app.kubernetes.io/part-of': 'shopgraph' } }, { namespace: 'default', labels: { 'app.kubernetes.io/name': clients[0]! } }];
+      for (const intruder of intruders) expect(admits(policies, intruder, target, port), `${name} from ${JSON.stringify(intruder)}`).toBe(false);
+    }
+  });
+
   it(overlay === 'prod' ? 'autoscales the router and every subgraph on CPU, and spreads their pods' : 'runs fixed replicas, without autoscalers', () => {
     const autoscalers = ofKind(overlay, 'HorizontalPodAutoscaler');
     if (overlay !== 'prod') return expect(autoscalers).toEqual([]);
@@ -132,6 +141,110 @@ describe.each(overlays)('k8s/overlays/%s, rendered', (overlay) => {
       const terms = specOf(deployment).template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution as Spec[] | undefined;
       expect(terms?.map((t) => t.podAffinityTerm.topologyKey), name).toContain('kubernetes.io/hostname');
     }
+  });
+});
+
+// --- infrastructure: its pods, its clients --------------------------------------------------------
+
+/** The env variable that points a service at each piece of infrastructure. */
+const clientEnv: Record<string, string> = {
+  postgres: 'DATABASE_URL',
+  kafka: 'KAFKA_BROKERS',
+  redis: 'REDIS_URL',
+  elasticsearch: 'ELASTICSEARCH_URL',
+  maildev: 'SMTP_URL',
+  zipkin: 'OTEL_EXPORTER_ZIPKIN_ENDPOINT',
+};
+
+/** The env names a rendered Deployment's container gets: its own `env` and the ConfigMaps it loads whole. */
+function envNamesOf(overlay: string, deployment: K8sObject): Set<string> {
+  const container = specOf(deployment).template.spec.containers[0] as Spec;
+  const names = new Set<string>(((container.env ?? []) as Spec[]).map((e) => e.name as string));
+  for (const source of (container.envFrom ?? []) as Spec[]) {
+    const configMap = ofKind(overlay, 'ConfigMap').find((c) => c.metadata.name === source.configMapRef?.name);
+    for (const key of Object.keys((configMap?.data ?? {}) as Labels)) names.add(key);
+  }
+  return names;
+}
+
+interface Infrastructure { name: string; labels: Labels; port: number; policies: K8sObject[] }
+
+/**
+ * The infrastructure's pods and the policies that guard them. Dev runs them itself (workloads
+ * labelled component=infrastructure). Prod's are the operators' pods, with the labels each operator
+ * gives them; Kafka's NetworkPolicy is the one Strimzi writes from the listener's networkPolicyPeers.
+ */
+function infrastructureOf(overlay: string): Infrastructure[] {
+  const policies = ofKind(overlay, 'NetworkPolicy');
+  const namespace = ofKind(overlay, 'Namespace')[0]!.metadata.name;
+  const own = objectsOf(overlay).filter((o) => isInfrastructure(o) && (o.kind === 'Deployment' || o.kind === 'StatefulSet')).map((w) => ({
+    name: w.metadata.name,
+    labels: specOf(w).template.metadata.labels as Labels,
+    port: specOf(w).template.spec.containers[0].ports[0].containerPort as number,
+    policies,
+  }));
+  const kafkas = ofKind(overlay, 'Kafka').map((kafka) => {
+    const listener = (specOf(kafka).kafka.listeners as Spec[]).find((l) => l.authentication?.type === 'scram-sha-512')!;
+    const labels = { 'strimzi.io/cluster': kafka.metadata.name, 'strimzi.io/kind': 'Kafka' };
+    const strimziPolicy = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: `${kafka.metadata.name}-network-policy-kafka`, namespace }, spec: { podSelector: { matchLabels: labels }, policyTypes: ['Ingress'], ingress: [{ from: listener.networkPolicyPeers ?? [], ports: [{ port: listener.port }] }] } } as K8sObject;
+    // No peers would mean Strimzi lets anyone reach the listener.
+    expect(listener.networkPolicyPeers, 'Kafka listener networkPolicyPeers').toBeDefined();
+    return { name: 'kafka', labels, port: listener.port as number, policies: [...policies, strimziPolicy] };
+  });
+  const postgres = ofKind(overlay, 'Cluster').map((c) => ({ name: 'postgres', labels: { 'cnpg.io/cluster': c.metadata.name }, port: 5432, policies }));
+  const elasticsearch = ofKind(overlay, 'Elasticsearch').map((e) => ({ name: 'elasticsearch', labels: { 'elasticsearch.k8s.elastic.co/cluster-name': e.metadata.name }, port: 9200, policies }));
+  return [...own, ...kafkas, ...postgres, ...elasticsearch];
+}
+
+// --- prod's Kafka: topics, users and ACLs against the code ----------------------------------------
+
+describe('k8s/overlays/prod, Kafka (Strimzi)', () => {
+  const kafkaUsers = subgraphNames.filter((name) => readsOf.get(name)!.has('KAFKA_BROKERS'));
+  const access = kafkaAccess(kafkaUsers);
+  const aclKeysOf = (user: K8sObject) =>
+    ((specOf(user).authorization?.acls ?? []) as Spec[]).flatMap((acl) => {
+      expect(acl.type ?? 'allow', `${user.metadata.name}: deny ACLs are not used`).toBe('allow');
+      return (acl.operations as string[]).map((operation) => `${acl.resource.type}:${acl.resource.name}:${acl.resource.patternType ?? 'literal'}:${operation}`);
+    }).sort();
+
+  it('runs one KRaft cluster: a node pool of controllers and brokers, no ZooKeeper', () => {
+    const [kafka, ...others] = ofKind('prod', 'Kafka');
+    expect(others).toEqual([]);
+    const pools = ofKind('prod', 'KafkaNodePool').filter((p) => p.metadata.labels?.['strimzi.io/cluster'] === kafka!.metadata.name);
+    expect(pools.flatMap((p) => specOf(p).roles as string[]).sort()).toEqual(['broker', 'controller']);
+    expect(specOf(kafka!).zookeeper).toBeUndefined();
+  });
+
+  it('has a KafkaTopic for every topic the code uses (contracts and dead letters), and no other', () => {
+    const declared = ofKind('prod', 'KafkaTopic').map((t) => (specOf(t).topicName as string | undefined) ?? t.metadata.name).sort();
+    expect(declared).toEqual(topicsOf(access));
+  });
+
+  it('gives every service that uses Kafka a SCRAM-SHA-512 user whose ACLs are exactly what its code needs', () => {
+    const users = ofKind('prod', 'KafkaUser');
+    expect(users.map((u) => u.metadata.name).sort()).toEqual([...kafkaUsers, 'dlq-replay'].sort());
+    for (const user of users) {
+      expect(specOf(user).authentication?.type, user.metadata.name).toBe('scram-sha-512');
+      const service = access.find((a) => a.service === user.metadata.name);
+      expect(aclKeysOf(user), user.metadata.name).toEqual(service ? aclsOf(service) : replayAclsOf(access));
+    }
+  });
+
+  it('derives the ACLs from what each service records and consumes', () => {
+    // The derivation itself, on what the checkout saga is known to do.
+    const orders = access.find((a) => a.service === 'orders')!;
+    expect(orders.writes).toEqual(['orders.order.v1']);
+    expect(orders.consumers.find((c) => c.group === 'orders.saga')?.topics).toEqual(expect.arrayContaining(['inventory.stock.v1', 'payments.payment.v1']));
+    expect(aclsOf(orders)).not.toContain('topic:inventory.stock.v1:literal:Write');
+    const writers = access.filter((a) => a.writes.includes('orders.order.v1')).map((a) => a.service);
+    expect(writers).toEqual(['orders']);
+  });
+
+  it("points the services at the cluster's SCRAM listener", () => {
+    const kafka = ofKind('prod', 'Kafka')[0]!;
+    const listener = (specOf(kafka).kafka.listeners as Spec[]).find((l) => l.authentication?.type === 'scram-sha-512')!;
+    const config = ofKind('prod', 'ConfigMap').find((c) => c.metadata.name === 'shopgraph-kafka')!;
+    expect((config.data as Labels).KAFKA_BROKERS).toBe(`${kafka.metadata.name}-kafka-bootstrap:${listener.port}`);
   });
 });
 
