@@ -66,11 +66,15 @@ export class RedemptionsService {
 
   /**
    * Reserves one use of the coupon the customer applied for order `orderId`, priced over the
-   * checkout's lines, in one transaction: the customer's applied coupon row is locked first (so
-   * concurrent calls for one order take turns, and the second sees the first's redemption), then the
-   * coupon's row (so concurrent checkouts take its uses one at a time: the usage limit is exact).
-   * Every rule is checked under that lock; the redemption's id is the order id (its primary key),
-   * so the same order answers the same redemption. A refusal throws, and nothing is reserved.
+   * checkout's lines, in one transaction. The customer's applied coupon row is locked first, so one
+   * customer's reservations take turns (a second call for one order sees the first's redemption,
+   * and the per-customer limit is exact). Every rule is checked on the coupon as committed; the use
+   * itself is taken last, by one conditional update of the coupon's counter that Postgres
+   * re-checks on the latest row after waiting for its lock, so the usage limit is exact while the
+   * coupon's row is locked only from that statement to the commit (a flash sale's checkouts queue
+   * for one statement each, not for a whole transaction). The redemption's id is the order id
+   * (its primary key), so the same order answers the same redemption. A refusal throws, and
+   * nothing is reserved.
    */
   async reserve(userId: string, orderId: string, lines: readonly CheckoutLine[]): Promise<Reservation> {
     if (!isUuid(orderId)) throw new DomainError('INVALID_ORDER_ID', 'orderId is not an order id', ['input', 'orderId']);
@@ -86,8 +90,7 @@ export class RedemptionsService {
       }
       if (!applied) return { result: 'no_coupon', redemption: null };
 
-      // Its own statement after the lock, so the counts read below include every use committed before.
-      const [coupon] = await em.execute<CouponRow[]>(`select ${COUPON_COLUMNS} from coupon c where c.id = ? for update`, [applied.coupon_id]);
+      const [coupon] = await em.execute<CouponRow[]>(`select ${COUPON_COLUMNS} from coupon c where c.id = ?`, [applied.coupon_id]);
       if (!coupon) throw new DomainError('COUPON_NOT_FOUND', 'No such coupon');
       const categories = await categoriesOf(em, lines.map((line) => line.productId));
       const priced = lines.map((line) => {
@@ -110,9 +113,15 @@ export class RedemptionsService {
          where redemption.status = 'RELEASED'`,
         [id, coupon.id, user, coupon.code, result.discount.amount, result.discount.currency, now, now],
       );
-      await em.execute('update coupon set reserved_count = reserved_count + 1, updated_at = ? where id = ?', [now, coupon.id]);
       // The coupon went with the order, as the lines leave the cart.
       await em.execute('delete from applied_coupon where user_id = ?', [user]);
+      // Last, so the coupon's row stays locked until the commit only: a use left, or none taken.
+      const taken = await em.execute<{ id: string }[]>(
+        `update coupon set reserved_count = reserved_count + 1, updated_at = ?
+         where id = ? and (usage_limit is null or reserved_count + redeemed_count < usage_limit) returning id`,
+        [now, coupon.id],
+      );
+      if (!taken.length) throw new DomainError('COUPON_EXHAUSTED', 'This coupon has been used up');
       return { result: 'reserved', redemption: { code: coupon.code, discount: result.discount } };
     });
   }
