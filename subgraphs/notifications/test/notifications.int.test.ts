@@ -125,6 +125,16 @@ describe('e-mails from events', () => {
     expect(bySubject(`Order ${number(paid.orderId)} delivered`)).toBeDefined();
   });
 
+  it('tells of an order held for a payment review, and of its rejection, without the rules or staff\'s reason', async () => {
+    const user = await registered('Joan Clarke');
+    const held = await placedOrder(user.userId, [[product('Bike', 90_000), 1]]);
+    await producer.send(held.status('STOCK_RESERVED'), held.status('UNDER_REVIEW', 'Held for a payment review'), held.status('REJECTED', 'Rejected after a payment review'));
+    const mails = await waitForMail(user.email, 3);
+    const number = held.orderId.slice(0, 8).toUpperCase();
+    expect(mails.find((mail) => mail.subject === `Order ${number} is being reviewed`)!.text).toContain('($900.00) is held for a payment review before we charge anything');
+    expect(mails.find((mail) => mail.subject === `Order ${number} was not accepted`)!.text).toContain('Nothing was charged');
+  });
+
   it('waits for shipping to stop a confirmed order\'s shipment before telling of its cancellation', async () => {
     const user = await registered();
     const order = await placedOrder(user.userId, [[product('Chair', 4_500), 1]]);

@@ -57,6 +57,16 @@ export const defaultTemplates: Templates = {
     text: 'Hi {{customer.name}},\n\nwe could not charge your payment method for order {{order.number}} ({{order.total}}): {{reason}}.\nThe order was not placed; your cart still holds its products.\n',
     html: '<p>Hi {{customer.name}},</p><p>we could not charge your payment method for order <strong>{{order.number}}</strong> ({{order.total}}): {{reason}}.</p><p>The order was not placed; your cart still holds its products.</p>',
   },
+  ORDER_UNDER_REVIEW: {
+    subject: 'Order {{order.number}} is being reviewed',
+    text: 'Hi {{customer.name}},\n\nyour order {{order.number}} ({{order.total}}) is held for a payment review before we charge anything. We will let you know the outcome.\n',
+    html: '<p>Hi {{customer.name}},</p><p>your order <strong>{{order.number}}</strong> ({{order.total}}) is held for a payment review before we charge anything. We will let you know the outcome.</p>',
+  },
+  ORDER_REJECTED: {
+    subject: 'Order {{order.number}} was not accepted',
+    text: 'Hi {{customer.name}},\n\nafter a payment review we could not accept your order {{order.number}} ({{order.total}}). Nothing was charged; your cart still holds its products.\n',
+    html: '<p>Hi {{customer.name}},</p><p>after a payment review we could not accept your order <strong>{{order.number}}</strong> ({{order.total}}). Nothing was charged; your cart still holds its products.</p>',
+  },
   ORDER_CANCELLED: {
     subject: 'Order {{order.number}} cancelled',
     text: 'Hi {{customer.name}},\n\nyour order {{order.number}} was cancelled: {{reason}}.\nAnything charged is refunded.\n',

@@ -1,6 +1,6 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
 
-export const NOTIFICATION_KINDS = ['WELCOME', 'ORDER_CONFIRMED', 'PAYMENT_FAILED', 'ORDER_CANCELLED', 'ORDER_SHIPPED', 'ORDER_DELIVERED', 'LOW_STOCK'] as const;
+export const NOTIFICATION_KINDS = ['WELCOME', 'ORDER_CONFIRMED', 'PAYMENT_FAILED', 'ORDER_UNDER_REVIEW', 'ORDER_REJECTED', 'ORDER_CANCELLED', 'ORDER_SHIPPED', 'ORDER_DELIVERED', 'LOW_STOCK'] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /**

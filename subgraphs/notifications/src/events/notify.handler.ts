@@ -3,7 +3,7 @@ import { handleOnly, type EventHandlers } from '@shopgraph/kit';
 import { NotificationsService } from '../domain/notifications.service.ts';
 
 /** The order statuses a customer hears about from orders' own events (shipping's tell the rest). */
-const ORDER_STATUS_KINDS = { CONFIRMED: 'ORDER_CONFIRMED', PAYMENT_FAILED: 'PAYMENT_FAILED' } as const;
+const ORDER_STATUS_KINDS = { CONFIRMED: 'ORDER_CONFIRMED', PAYMENT_FAILED: 'PAYMENT_FAILED', UNDER_REVIEW: 'ORDER_UNDER_REVIEW', REJECTED: 'ORDER_REJECTED' } as const;
 
 /**
  * Notifications' consumer (group `notifications.notify`): keeps the read model of users, orders

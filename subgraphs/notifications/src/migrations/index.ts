@@ -1,6 +1,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { messagingMigration } from '@shopgraph/kit';
 import { Init } from './0001-init.ts';
+import { ReviewKinds } from './0002-review-kinds.ts';
 
 /** Applied in this order at start; append, never edit one that has shipped. */
-export const migrations: MigrationObject[] = [{ name: '0001-init', class: Init }, messagingMigration];
+export const migrations: MigrationObject[] = [{ name: '0001-init', class: Init }, messagingMigration, { name: '0002-review-kinds', class: ReviewKinds }];
