@@ -3,6 +3,7 @@
 export * from '@shopgraph/core';
 export * from './db.ts';
 export * from './loader.ts';
+export * from './periodic.ts';
 export * from './redis.ts';
 export * from './service.ts';
 export * from './subgraph.ts';

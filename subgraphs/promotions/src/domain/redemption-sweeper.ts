@@ -1,4 +1,4 @@
-import type { Logger, Orm, Runner } from '@shopgraph/kit';
+import { runPeriodically, type Logger, type Orm, type Runner } from '@shopgraph/kit';
 import type { PromotionsMetrics } from './promotions-metrics.ts';
 import { RedemptionsService } from './redemptions.service.ts';
 
@@ -18,38 +18,15 @@ export interface RedemptionSweeperOptions {
  * Gives back the uses reserved for orders that were never placed: placeOrder reserved the coupon,
  * then its own transaction failed, so no `orders.order.placed` will ever come. Every `intervalMs`,
  * releases the reservations older than `ttlMs` still waiting for it. Safe with several replicas
- * (each skips rows another holds). `stop()` waits for a sweep in progress.
+ * (each skips rows another holds).
  */
 export function startRedemptionSweeper(options: RedemptionSweeperOptions): Runner {
   const { orm, logger, metrics, intervalMs, ttlMs, batchSize = 100 } = options;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-
-  const sweep = async (): Promise<void> => {
-    while (!stopped) {
-      const reservedBefore = new Date(Date.now() - ttlMs);
-      const released = await orm.em.fork().transactional((em) => new RedemptionsService(em).releaseUnplaced(reservedBefore, batchSize));
-      metrics.released(released.length);
-      if (released.length) logger.info({ orders: released }, `released ${released.length} coupon reservation(s) of orders never placed`);
-      if (released.length < batchSize) return;
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = sweep()
-        .catch((error: unknown) => logger.error({ err: error }, 'redemption sweep failed'))
-        .finally(schedule);
-    }, intervalMs);
-  };
-  schedule();
-
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return runPeriodically('redemption sweep', intervalMs, logger, async () => {
+    const reservedBefore = new Date(Date.now() - ttlMs);
+    const released = await orm.em.fork().transactional((em) => new RedemptionsService(em).releaseUnplaced(reservedBefore, batchSize));
+    metrics.released(released.length);
+    if (released.length) logger.info({ orders: released }, `released ${released.length} coupon reservation(s) of orders never placed`);
+    return released.length === batchSize;
+  });
 }
