@@ -9,7 +9,7 @@ afterEach(() => vi.useRealTimers());
 describe('runPeriodically', () => {
   it('runs every interval after the last run ended, at once again while there is more to do, and keeps going after a failure', async () => {
     vi.useFakeTimers();
-    const answers = [true, true, false, 'fail', false];
+    const answers: (boolean | 'fail')[] = [true, true, false, 'fail', false];
     const runs: number[] = [];
     const runner = runPeriodically('test', 100, logger, async () => {
       runs.push(Date.now());
