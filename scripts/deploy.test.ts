@@ -295,14 +295,20 @@ if (!base) throw new Error('k8s/base/kustomization.yaml is missing');
 const manifests = (base.resources ?? [])
   .filter((file) => existsSync(join(root, 'k8s/base', file))) // a missing one fails its own test below
   .flatMap((file) => parseAllDocuments(read(join('k8s/base', file))).map((doc) => doc.toJS() as Manifest));
+/** The Secret Strimzi's User Operator writes for a KafkaUser, named after it: the SCRAM password and its JAAS line. */
+function kafkaUserSecret(objects: Manifest[], name: string): Manifest | undefined {
+  if (!objects.some((m) => m.kind === 'KafkaUser' && m.metadata.name === name)) return undefined;
+  return { kind: 'Secret', metadata: { name }, stringData: { password: '', 'sasl.jaas.config': '' } };
+}
+
 /**
  * Look-ups in a set of manifests: a base's, or an overlay's as rendered. A Secret an overlay does
  * not apply (prod's comes from the secret store) is read from the base's placeholder, whose keys
- * are the contract that store must meet.
+ * are the contract that store must meet; a KafkaUser's is the one Strimzi writes.
  */
 function lookupsOf(objects: Manifest[], where: string) {
   const manifest = (kind: string, name: string) => {
-    const found = objects.find((m) => m.kind === kind && m.metadata.name === name) ?? (kind === 'Secret' ? manifests.find((m) => m.kind === kind && m.metadata.name === name) : undefined);
+    const found = objects.find((m) => m.kind === kind && m.metadata.name === name) ?? (kind === 'Secret' ? (manifests.find((m) => m.kind === kind && m.metadata.name === name) ?? kafkaUserSecret(objects, name)) : undefined);
     if (!found) throw new Error(`${where} has no ${kind} "${name}"`);
     return found;
   };

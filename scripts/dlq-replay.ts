@@ -1,8 +1,8 @@
 // Sends a consumer group's dead letters back to the topics they came from, once the cause is
 // fixed, and prints how many. Usage: node scripts/dlq-replay.ts <service>.<name> [--limit N]
-// Env: KAFKA_BROKERS (default 127.0.0.1:9092), KAFKA_TOPIC_PREFIX (default none).
+// Env: KAFKA_BROKERS (default 127.0.0.1:9092), KAFKA_TOPIC_PREFIX (default none), KAFKA_SASL_* and KAFKA_SSL* (as the services).
 import { parseArgs } from 'node:util';
-import { createKafka, kafkaConfig, loadConfig, replayDeadLetters } from '@shopgraph/kit';
+import { createKafka, kafkaConfig, kafkaSecurity, loadConfig, replayDeadLetters } from '@shopgraph/kit';
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { limit: { type: 'string' } } });
 const group = positionals[0];
@@ -12,7 +12,7 @@ if (!group || positionals.length > 1 || (limit !== undefined && !(Number.isInteg
   process.exit(2);
 }
 const config = loadConfig(kafkaConfig);
-const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'dlq-replay', topicPrefix: config.KAFKA_TOPIC_PREFIX });
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'dlq-replay', topicPrefix: config.KAFKA_TOPIC_PREFIX, security: kafkaSecurity(config) });
 try {
   await kafka.ping();
   const replayed = await replayDeadLetters(kafka, group, limit === undefined ? {} : { limit });

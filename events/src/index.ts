@@ -1,11 +1,17 @@
-import { contracts, type EventData, type EventType } from './contracts/index.ts';
+import { contracts, owners, type Context, type EventData, type EventType } from './contracts/index.ts';
 import { envelopeSchema, type Envelope } from './envelope.ts';
 
-export { contracts, type Contracts, type EventData, type EventType } from './contracts/index.ts';
+export { contracts, owners, type Context, type Contracts, type EventData, type EventType } from './contracts/index.ts';
 export { envelopeSchema, type Envelope } from './envelope.ts';
 
 /** Every topic the system uses, with the settings it is created with. */
 export const topics = [...new Set(Object.values(contracts).map((c) => c.topic))].sort();
+
+/** The service that records every event on a contract topic (see `owners`); undefined for any other topic. */
+export function ownerOf(topic: string): string | undefined {
+  if (!(topics as readonly string[]).includes(topic)) return undefined;
+  return owners[topic.slice(0, topic.indexOf('.')) as Context];
+}
 
 /**
  * Whether a cancellation waits for shipping's verdict: a CONFIRMED order has a shipment, and only
@@ -45,6 +51,18 @@ export function parseEvent(raw: Buffer | string | null): Envelope<EventData<Even
   const data = contract.schema.safeParse(envelope.data.data);
   if (!data.success) throw new InvalidEvent(`invalid ${type} data: ${data.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return { ...envelope.data, type, data: data.data };
+}
+
+/**
+ * Refuses an event that did not come from where it must: on a topic other than its type's, or
+ * signed by a `source` other than that topic's owner. Whoever else can write to Kafka cannot pass
+ * an event off as another service's. `topic` is logical (without a test prefix).
+ */
+export function assertOrigin(event: { type: EventType; source: string }, topic: string): void {
+  const expected = contracts[event.type].topic;
+  if (topic !== expected) throw new InvalidEvent(`${event.type} belongs on ${expected}, not on ${topic}`);
+  const owner = ownerOf(topic);
+  if (event.source !== owner) throw new InvalidEvent(`${event.type} from source "${event.source}" refused: only ${owner} publishes on ${topic}`);
 }
 
 /** A new envelope for an event, its data validated against the contract before it is ever written. */

@@ -131,8 +131,8 @@ function fetcher(name: string, target: URL, client: SubgraphClient, traced: bool
       // Down, reset or too slow: the client learns which subgraph, not its address or the socket's words.
       throw new GraphQLError(`Subgraph "${name}" is unavailable`, { originalError: error instanceof Error ? error : undefined, extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: name } });
     });
+    if (response.status < 200 || response.status >= 300) throw errorFromResponse(name, target, response);
     const body = parseBody(response);
-    if (response.status < 200 || response.status >= 300) throw errorFromResponse(target, response, body);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
     if (context.cachePolicy) restrictCachePolicy(context.cachePolicy, response.headers['cache-control']?.toString());
     return body as Awaited<ReturnType<GraphQLDataSource['process']>>;
@@ -145,11 +145,18 @@ function parseBody(response: SubgraphResponse): unknown {
   return json ? JSON.parse(response.body) : response.body;
 }
 
-function errorFromResponse(url: URL, response: SubgraphResponse, body: unknown): GraphQLError {
+/**
+ * An error status as a GraphQL error. The client learns the status and which subgraph, never the
+ * subgraph's address or what it answered (internal details, maybe a stack): those are in the
+ * error's cause, for the logs only.
+ */
+function errorFromResponse(name: string, url: URL, response: SubgraphResponse): GraphQLError {
   const statusText = STATUS_CODES[response.status] ?? '';
   const code = response.status === 401 ? 'UNAUTHENTICATED' : response.status === 403 ? 'FORBIDDEN' : undefined;
+  const cause = new Error(`subgraph "${name}" (${url.href}) answered ${response.status}: ${response.body.slice(0, 2_000)}`);
   return new GraphQLError(`${response.status}: ${statusText}`, {
-    extensions: { response: { url: url.href, status: response.status, statusText, body }, ...(code ? { code } : {}) },
+    originalError: cause,
+    extensions: { response: { status: response.status, statusText }, serviceName: name, ...(code ? { code } : {}) },
   });
 }
 

@@ -168,3 +168,23 @@ export const contracts = {
 export type Contracts = typeof contracts;
 export type EventType = keyof Contracts;
 export type EventData<T extends EventType> = z.infer<Contracts[T]['schema']>;
+
+/** A topic's bounded context: `<context>.<aggregate>.v<major>` → `<context>`. */
+type ContextOf<T extends string> = T extends `${infer C}.${string}` ? C : never;
+export type Context = ContextOf<Contracts[EventType]['topic']>;
+
+/**
+ * The service that records each context's events: the one writer of the context's topics and the
+ * `source` of every event on them (kit's recordEvent signs with the service's name). A consumer
+ * refuses an event on a topic from anyone else; the prod Kafka ACLs grant Write the same way.
+ */
+export const owners = {
+  account: 'accounts',
+  catalog: 'catalog',
+  inventory: 'inventory',
+  orders: 'orders',
+  payments: 'payments',
+  promotions: 'promotions',
+  reviews: 'reviews',
+  shipping: 'shipping',
+} as const satisfies Record<Context, string>;

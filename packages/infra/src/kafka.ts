@@ -17,6 +17,8 @@ export const KAFKA_VERSIONS = ['4.4.0', '4.3.1', '4.2.2', '4.1.2', '4.0.2'] as c
 
 export type KafkaHandle = {
   brokers: string[];
+  /** With `sasl`: how the admin (a super user) signs in, as kafkajs takes it. */
+  sasl?: ScramLogin;
   /** Stops the broker if this call started it; a no-op for KAFKA_BROKERS. */
   stop(): Promise<void>;
 };
@@ -31,7 +33,18 @@ export type StartKafkaOptions = {
   version?: string;
   /** Overall start-up budget, download excluded. */
   timeoutMs?: number;
+  /**
+   * A SASL_PLAINTEXT listener (SCRAM-SHA-512) and ACLs (KRaft's StandardAuthorizer; nothing is
+   * allowed without one) instead of the open PLAINTEXT listener. `admin` is a super user; every
+   * user's SCRAM credentials are written when the log dir is formatted (a fresh dataDir, then).
+   * Without it the broker is the open one the suite and `npm start` run.
+   */
+  sasl?: { admin: ScramUser; users?: ScramUser[] };
 };
+
+/** A SCRAM user; names and passwords of word characters, dots and dashes (they go into properties unescaped). */
+export type ScramUser = { username: string; password: string };
+export type ScramLogin = ScramUser & { mechanism: 'scram-sha-512' };
 
 const POM = fileURLToPath(new URL('../kafka/pom.xml', import.meta.url));
 
@@ -109,7 +122,12 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
 
   const started = Date.now();
   const [port, controllerPort] = await freePorts(2);
-  writeFileSync(propsFile, serverProperties({ port: port!, controllerPort: controllerPort!, logDir }));
+  const sasl = opts.sasl;
+  const scramUsers = sasl ? [sasl.admin, ...(sasl.users ?? [])] : [];
+  for (const user of scramUsers) {
+    if (!/^[\w.-]+$/.test(user.username) || !/^[\w.-]+$/.test(user.password)) throw new Error(`SCRAM user ${JSON.stringify(user.username)}: use word characters, dots and dashes only`);
+  }
+  writeFileSync(propsFile, serverProperties({ port: port!, controllerPort: controllerPort!, logDir, admin: sasl?.admin }));
 
   const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
   const classpath = `${libs}/*`; // the JVM expands the wildcard; no shell involved
@@ -118,7 +136,8 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
     // Static quorum (controller.quorum.voters) is formatted WITHOUT --standalone.
     const clusterId = (await runJava(java, [quietTool, '-cp', classpath, 'kafka.tools.StorageTool', 'random-uuid'])).trim();
     if (!/^[\w-]{22}$/.test(clusterId)) throw new Error(`StorageTool random-uuid printed ${JSON.stringify(clusterId)}, not a cluster id`);
-    await runJava(java, [quietTool, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile]);
+    const addScram = scramUsers.flatMap((user) => ['--add-scram', `SCRAM-SHA-512=[name=${user.username},password=${user.password}]`]);
+    await runJava(java, [quietTool, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, ...addScram]);
     log(`kafka: formatted ${logDir} (cluster ${clusterId})`);
   }
 
@@ -143,6 +162,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
   });
 
   const brokers = [`127.0.0.1:${port}`];
+  const login: ScramLogin | undefined = sasl ? { mechanism: 'scram-sha-512', ...sasl.admin } : undefined;
   const deadline = started + timeoutMs;
   const fail = async (why: string): Promise<never> => {
     await child.stop(5000);
@@ -155,13 +175,14 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
     await sleep(100);
   }
   try {
-    await waitForKafka(brokers, { timeoutMs: Math.max(deadline - Date.now(), 1000), isAlive: () => child.isRunning() });
+    await waitForKafka(brokers, { timeoutMs: Math.max(deadline - Date.now(), 1000), isAlive: () => child.isRunning(), sasl: login });
   } catch (err) {
     await fail(errorText(err));
   }
-  log(`kafka: ${version} broker ready on ${brokers[0]} in ${Date.now() - started}ms (log: ${logFile})`);
+  log(`kafka: ${version} broker ready on ${brokers[0]}${sasl ? ' (SASL SCRAM-SHA-512, ACLs)' : ''} in ${Date.now() - started}ms (log: ${logFile})`);
   return {
     brokers,
+    ...(login ? { sasl: login } : {}),
     stop: async () => {
       await child.stop(20_000);
     },
@@ -174,11 +195,12 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
  */
 export async function waitForKafka(
   brokers: string[],
-  opts: { timeoutMs: number; isAlive?: () => boolean },
+  opts: { timeoutMs: number; isAlive?: () => boolean; sasl?: ScramLogin },
 ): Promise<void> {
   const kafka = new Kafka({
     clientId: 'shopgraph-infra-probe',
     brokers,
+    ...(opts.sasl ? { sasl: opts.sasl } : {}),
     connectionTimeout: 1000,
     requestTimeout: 3000,
     retry: { retries: 0 }, // we retry ourselves, with a deadline
@@ -204,16 +226,13 @@ export async function waitForKafka(
   }
 }
 
-function serverProperties(p: { port: number; controllerPort: number; logDir: string }): string {
+function serverProperties(p: { port: number; controllerPort: number; logDir: string; admin?: ScramUser }): string {
   return `# Written by @shopgraph/infra on every start (ports change); edit src/kafka.ts instead.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${p.controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${p.port},CONTROLLER://127.0.0.1:${p.controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${p.port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+${p.admin ? saslListener(p.port, p.controllerPort, p.admin) : openListener(p.port, p.controllerPort)}
 log.dirs=${p.logDir}
 # One node: every internal topic must make do with one replica.
 offsets.topic.replication.factor=1
@@ -233,6 +252,32 @@ auto.create.topics.enable=false
 # The default 128 MiB compaction buffer is a quarter of our heap.
 log.cleaner.dedupe.buffer.size=33554432
 `;
+}
+
+/** The open client listener the suite and `npm start` use. */
+function openListener(port: number, controllerPort: number): string {
+  return `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT`;
+}
+
+/**
+ * The `sasl` option's client listener: clients and the broker itself sign in with SCRAM-SHA-512,
+ * and ACLs decide the rest. The controller listener stays PLAINTEXT on loopback, so its principal
+ * (ANONYMOUS, which only that listener gives) must be a super user.
+ */
+function saslListener(port: number, controllerPort: number, admin: ScramUser): string {
+  return `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${admin.username}" password="${admin.password}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:${admin.username};User:ANONYMOUS`;
 }
 
 async function runJava(java: string, args: string[]): Promise<string> {

@@ -1,16 +1,56 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { MigrationObject } from '@mikro-orm/core';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { z } from '@shopgraph/core/config';
 import type { Logger } from '@shopgraph/core/log';
 import { SpanKind, trace, type Tracer } from '@shopgraph/core/tracing';
 
 export type { EntityManager };
 
+/** The `sslmode`s of libpq that pg can honour (prefer and allow fall back to plaintext, which pg cannot). */
+const SSL_MODES = new Set(['disable', 'require', 'verify-ca', 'verify-full']);
+
 /** The service's own Postgres database. */
 export const databaseConfig = z.object({
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'a postgres:// (or postgresql://) URL, e.g. postgres://user:password@host:5432/database' }),
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'a postgres:// (or postgresql://) URL, e.g. postgres://user:password@host:5432/database' })
+    .refine((url) => !URL.canParse(url) || SSL_MODES.has(new URL(url).searchParams.get('sslmode') ?? 'disable'), 'sslmode must be disable, require, verify-ca or verify-full (pg cannot fall back to plaintext, as prefer and allow would)'),
 });
+
+/**
+ * TLS as libpq reads it from a postgres:// URL: `sslmode` (disable, require, verify-ca,
+ * verify-full) and the PEM files `sslrootcert` (`system`: the system's CAs), `sslcert`, `sslkey`.
+ * require encrypts without checking the server (verify-ca once a root certificate is given, as
+ * libpq does); verify-ca checks the chain; verify-full the chain and the host name. MikroORM hands
+ * pg only the URL's host, port, user, password and database, so without this the mode is lost.
+ * Undefined without `sslmode` (pg's own PGSSLMODE still applies) and for disable.
+ */
+export function postgresTls(url: string): ConnectionOptions | undefined {
+  const params = new URL(url).searchParams;
+  const mode = params.get('sslmode') ?? 'disable';
+  if (mode === 'disable') return undefined;
+  if (!SSL_MODES.has(mode)) throw new Error(`DATABASE_URL: sslmode=${mode} is not supported (disable, require, verify-ca or verify-full)`);
+  const pem = (name: string): string | undefined => {
+    const path = params.get(name);
+    if (!path || (name === 'sslrootcert' && path === 'system')) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new Error(`DATABASE_URL: cannot read ${name} ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  };
+  const ca = pem('sslrootcert');
+  const cert = pem('sslcert');
+  const key = pem('sslkey');
+  const tls: ConnectionOptions = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  if (mode === 'require' && !ca) return { ...tls, rejectUnauthorized: false };
+  // The chain is checked (node's default), the name on the certificate is not.
+  if (mode !== 'verify-full') return { ...tls, checkServerIdentity: () => undefined };
+  return tls;
+}
+
 export type Orm = MikroORM;
 
 export interface DatabaseOptions {
@@ -46,6 +86,7 @@ export function serviceOf(em: EntityManager): string | undefined {
 
 /** Connects (creating the database if missing) and brings its schema up to date. */
 export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> {
+  const ssl = postgresTls(options.url);
   const orm = await MikroORM.init({
     clientUrl: options.url,
     entities: options.entities,
@@ -53,7 +94,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     migrations: { migrationsList: options.migrations, transactional: true, allOrNothing: true, snapshot: false },
     pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
     // pg waits forever for a connection by default; a down database must fail a request, not hang it.
-    driverOptions: { connectionTimeoutMillis: 5_000, statement_timeout: 15_000, idle_in_transaction_session_timeout: 30_000 },
+    // statement_timeout is the server's bound; query_timeout the client's, for a server that cannot
+    // answer at all (a dead host, a half-open socket), and TCP keep-alive finds such sockets when idle.
+    driverOptions: { connectionTimeoutMillis: 5_000, statement_timeout: 15_000, query_timeout: 20_000, idle_in_transaction_session_timeout: 30_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000, ...(ssl ? { ssl } : {}) },
     ensureDatabase: true,
     allowGlobalContext: false,
     logger: (message) => options.logger?.debug(message),

@@ -62,12 +62,17 @@ export function createRedis(options: RedisClientOptions): RedisClient {
   const maxDelayMs = options.maxReconnectDelayMs ?? 2_000;
   const log = options.logger.child({ component: 'redis' });
   const redis = new Redis(options.url, {
+    // rediss:// is TLS (verified against the system's CAs). Said here, not left to ioredis, which
+    // recognises only a lower-case "rediss://" and would talk plaintext to "REDISS://".
+    ...(new URL(options.url).protocol === 'rediss:' ? { tls: {} } : {}),
     connectionName: options.name,
     connectTimeout: options.connectTimeoutMs ?? 1_000,
     commandTimeout: commandTimeoutMs,
     // A server that takes a command and stays silent (hung, paused, a dead peer without a reset)
     // costs one command timeout, not one per request: the socket is dropped and we reconnect.
     socketTimeout: Math.max(1_000, commandTimeoutMs * 3),
+    // TCP keep-alive after 10 s idle (ioredis' 0 leaves the OS's 2 h): a dead peer is found between commands too.
+    keepAlive: 10_000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     // A command that timed out has been reported as failed; running it later would surprise its caller.

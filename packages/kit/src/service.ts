@@ -13,7 +13,7 @@ import type { Session } from '@shopgraph/core/session';
 import { startBroadcastConsumer, type BroadcastHandlers, type BroadcastOutcome } from './messaging/broadcast.ts';
 import { startConsumer, type EventHandlers, type MessageOutcome } from './messaging/consumer.ts';
 import { deadLetterTopic } from './messaging/dead-letters.ts';
-import { createKafka, kafkaConfig, type KafkaClient } from './messaging/kafka.ts';
+import { createKafka, kafkaConfig, kafkaSecurity, type KafkaClient } from './messaging/kafka.ts';
 import { messagingMetrics } from './messaging/metrics.ts';
 import { startOutboxRelay, type Runner } from './messaging/relay.ts';
 import type { RedisClient } from './redis.ts';
@@ -152,6 +152,8 @@ export async function runService<C extends RequestContext, S = undefined>(option
   const { name, config, logger } = options;
   const started: Started = { workers: [], consumers: [], redis: options.redis };
   try {
+    // Checked before anything connects: a half-set SASL configuration stops the start naming it.
+    const security = kafkaSecurity(config);
     const metrics = options.metrics ?? createMetrics(name);
     const tracing = (started.tracing = createTracing(name, config, metrics));
     const tracer = tracing.enabled ? tracing.tracer : undefined;
@@ -163,6 +165,7 @@ export async function runService<C extends RequestContext, S = undefined>(option
       topicPrefix: config.KAFKA_TOPIC_PREFIX,
       replicationFactor: config.KAFKA_REPLICATION_FACTOR,
       logger,
+      security,
     }));
     const consumers = Object.entries(options.consumers ?? {});
     // Every contract topic (whoever publishes it) and this service's dead-letter topics, at once.

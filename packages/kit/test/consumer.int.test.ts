@@ -1,5 +1,6 @@
 import { createEvent } from '@shopgraph/events';
 import { kafkaBrokers, outageProxy } from '@shopgraph/testkit';
+import { KafkaJSNonRetriableError } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { consumerTestContext, message, openMessagingDatabase, ORDERS, registered } from './support.ts';
@@ -60,6 +61,26 @@ describe('startConsumer', () => {
     expect(await effects(events.map((e) => e.id))).toEqual(Object.fromEntries(events.map((e) => [e.id, 1])));
   }, 40_000);
 
+  it('is started again after a crash kafkajs gives up on (it leaves such a consumer stopped), and consumes on', async () => {
+    const [first, second] = [registered('user-r', 'first'), registered('user-r', 'second')];
+    await t.kafka.send([message(first)]);
+    let crashes = 0;
+    const { outcomeOf, outcomes } = await consume('restart', {
+      // Once: a failure kafkajs does not retry, as when it cannot find the group coordinator.
+      afterCommit: () => {
+        if (crashes++ === 0) throw new KafkaJSNonRetriableError('There is no group coordinator');
+      },
+    });
+    expect((await outcomeOf(first.id)).result).toBe('processed');
+    // Its offset was not committed: the restarted consumer gets it again, then what comes next.
+    expect((await outcomeOf(first.id, 'duplicate')).result).toBe('duplicate');
+    await t.kafka.send([message(second)]);
+    expect((await outcomeOf(second.id)).result).toBe('processed');
+    expect(crashes).toBeGreaterThanOrEqual(2);
+    expect(outcomes.filter((o) => o.result === 'processed').map((o) => o.eventId)).toEqual([first.id, second.id]);
+    expect(await effects([first.id, second.id])).toEqual({ [first.id]: 1, [second.id]: 1 });
+  }, 40_000);
+
   it('handles what one fetch brings in one transaction, its processed ids in one statement', async () => {
     const events = Array.from({ length: 200 }, (_, i) => registered(`user-${i % 3}`, String(i)));
     await t.kafka.send(events.map((e) => message(e)));
@@ -105,8 +126,8 @@ describe('startConsumer', () => {
   it('skips event types it does not handle, writing nothing', async () => {
     const orderId = crypto.randomUUID();
     const userId = crypto.randomUUID();
-    const changed = createEvent('orders.order.status-changed', 'test', orderId, { orderId, userId, version: 2, status: 'CONFIRMED', reason: null, at: new Date().toISOString() });
-    const cancelled = createEvent('orders.order.cancelled', 'test', orderId, { orderId, userId, reason: 'test' });
+    const changed = createEvent('orders.order.status-changed', 'orders', orderId, { orderId, userId, version: 2, status: 'CONFIRMED', reason: null, at: new Date().toISOString() });
+    const cancelled = createEvent('orders.order.cancelled', 'orders', orderId, { orderId, userId, reason: 'test' });
     await t.kafka.send([message(changed, ORDERS), message(cancelled, ORDERS)]);
     const handled: string[] = [];
     const { outcomeOf } = await consume('skips', { handlers: { 'orders.order.cancelled': async (event) => void handled.push(event.id) } });

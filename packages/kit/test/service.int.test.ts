@@ -34,7 +34,7 @@ afterAll(async () => {
 /** A service on the test database and broker whose resolvers show what the kit handed them. */
 function options(overrides: Partial<ServiceOptions<Context, { greeting: string }>> = {}): ServiceOptions<Context, { greeting: string }> {
   return {
-    name: 'svc',
+    name: 'accounts', // it records account events: their topic's owner (consumers refuse any other source)
     config: serviceConfig.parse(serviceEnv(db.url)),
     logger,
     verifier: issuer.verifier,
@@ -81,25 +81,25 @@ describe('runService', () => {
 
     const registered = await graphql(url, 'mutation { register(name: "Ada") }', {}, token);
     const userId = registered.data!['register'] as string;
-    // Published by its relay, signed with its name, consumed by its consumer group `svc.echo`.
+    // Published by its relay, signed with its name, consumed by its consumer group `accounts.echo`.
     const [event] = await observer.waitFor((e) => e.envelope.subject === userId);
-    expect(event!.envelope).toMatchObject({ type: 'account.user.registered', source: 'svc', data: { userId, name: 'Ada' } });
+    expect(event!.envelope).toMatchObject({ type: 'account.user.registered', source: 'accounts', data: { userId, name: 'Ada' } });
     const [outcome] = await consumed.handled(event!.envelope);
-    expect(outcome).toMatchObject({ group: 'svc.echo', result: 'processed' });
+    expect(outcome).toMatchObject({ group: 'accounts.echo', result: 'processed' });
 
     const ready = await fetch(new URL('/readyz', url));
     expect(await ready.json()).toEqual({ status: 'ready' });
 
     // What it did shows on /metrics, in Prometheus's text format.
     const metrics = await scrapeMetrics(url);
-    const echo = { group: 'svc.echo', service: 'svc' };
+    const echo = { group: 'accounts.echo', service: 'accounts' };
     expect(metrics.value('shopgraph_consumer_messages_total', { ...echo, result: 'processed' })).toBe(1);
     expect(metrics.value('shopgraph_consumer_batch_seconds_count', echo)).toBe(1);
     expect(metrics.value('shopgraph_consumer_lag_messages', echo)).toBe(0);
-    expect(metrics.value('shopgraph_outbox_published_total', { service: 'svc' })).toBe(1);
+    expect(metrics.value('shopgraph_outbox_published_total', { service: 'accounts' })).toBe(1);
     // The relay marks its last batch of a quiet spell at its next poll.
-    await expect.poll(async () => (await scrapeMetrics(url)).value('shopgraph_outbox_backlog_messages', { service: 'svc' }), { timeout: 5_000 }).toBe(0);
-    expect(metrics.value('shopgraph_process_resident_memory_bytes', { service: 'svc' })).toBeGreaterThan(0);
+    await expect.poll(async () => (await scrapeMetrics(url)).value('shopgraph_outbox_backlog_messages', { service: 'accounts' }), { timeout: 5_000 }).toBe(0);
+    expect(metrics.value('shopgraph_process_resident_memory_bytes', { service: 'accounts' })).toBeGreaterThan(0);
     expect(metrics.value('shopgraph_graphql_requests_total', { operation_type: 'mutation', result: 'ok' })).toBe(1);
     expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(2);
   });
@@ -120,7 +120,7 @@ describe('runService', () => {
 
     await graphql(url, 'mutation { register(name: "Grace") }', {}, token);
     await expect.poll(() => names, { timeout: 20_000 }).toEqual(['Grace']);
-    expect(outcomes).toEqual([expect.objectContaining({ group: expect.stringMatching(/^svc\.live\.[0-9a-f]{12}$/), result: 'delivered' })]);
+    expect(outcomes).toEqual([expect.objectContaining({ group: expect.stringMatching(/^accounts\.live\.[0-9a-f]{12}$/), result: 'delivered' })]);
   });
 
   it('closes consumers and workers while HTTP and the database still answer, then the rest', async () => {

@@ -83,7 +83,7 @@ export const USERS = 'account.user.v1';
 export const ORDERS = 'orders.order.v1';
 
 export const registered = (key = 'user-1', name = 'n'): Envelope & { type: 'account.user.registered' } =>
-  createEvent('account.user.registered', 'test', key, userRegistered(name));
+  createEvent('account.user.registered', 'accounts', key, userRegistered(name));
 export const message = (event: Envelope, topic = USERS): OutgoingMessage => ({ topic, key: event.subject, value: JSON.stringify(event), headers: { 'event-id': event.id } });
 
 /**

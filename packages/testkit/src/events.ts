@@ -1,7 +1,7 @@
 // Events on the real broker, around a service under test: other services' events go in as their
 // relays would send them, what the service's consumers made of them is awaited through its
 // `onMessage` hook, and what it published is read back from its topic.
-import { contracts, createEvent, type Envelope, type EventData, type EventType } from '@shopgraph/events';
+import { contracts, createEvent, ownerOf, type Envelope, type EventData, type EventType } from '@shopgraph/events';
 import type { MessageOutcome } from '@shopgraph/kit';
 import { createTestKafka, readTopic, type TopicReader } from './kafka.ts';
 import { eventually } from './wait.ts';
@@ -9,11 +9,11 @@ import { eventually } from './wait.ts';
 export type AnyEvent = Envelope & { type: EventType };
 
 /**
- * A new event (new id, now) as the service owning its type would record it, its source being the
- * type's context (`orders`, `payments`…). Not sent: hand it to `EventProducer.send`.
+ * A new event (new id, now) as the service owning its type would record it, its source being that
+ * service (`accounts`, `orders`…: consumers refuse any other). Not sent: hand it to `EventProducer.send`.
  */
 export function newEvent<T extends EventType>(type: T, subject: string, data: EventData<T>): Envelope<EventData<T>> & { type: T } {
-  return createEvent(type, type.slice(0, type.indexOf('.')), subject, data);
+  return createEvent(type, ownerOf(contracts[type].topic)!, subject, data);
 }
 
 /** Sends events into this test file's topics the way the owners' relays do. */

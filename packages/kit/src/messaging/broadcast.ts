@@ -1,9 +1,10 @@
-import { InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
+import { assertOrigin, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
+import type { EachMessagePayload } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@shopgraph/core/log';
 import { inSpan, SpanKind, traceContextOfTraceparent, type Tracer } from '@shopgraph/core/tracing';
 import type { MessageOutcome } from './consumer.ts';
-import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
+import { errorMessage, internalsOf, restartAfterCrashes, topicsHandled } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 import type { KafkaClient } from './kafka.ts';
 import type { Runner } from './relay.ts';
@@ -16,7 +17,7 @@ export type BroadcastHandler<T extends EventType> = (event: Envelope<EventData<T
 
 export type BroadcastHandlers = { [T in EventType]?: BroadcastHandler<T> };
 
-/** delivered: the handler returned; ignored: a type it does not handle; invalid: not a valid event; failed: the handler threw. */
+/** delivered: the handler returned; ignored: a type it does not handle; invalid: not a valid event (or not from the topic's owner); failed: the handler threw. */
 export type BroadcastResult = 'delivered' | 'ignored' | 'invalid' | 'failed';
 
 export type BroadcastOutcome = MessageOutcome<BroadcastResult>;
@@ -95,9 +96,6 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
   }
 
   const consumer = client.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    log.error({ err: payload.error, restart: payload.restart }, payload.restart ? 'broadcast consumer crashed; restarting' : 'broadcast consumer crashed and stopped');
-  });
   // Emitted synchronously once the group is joined, before the first fetch: the seeks apply to it
   // (and are committed). Later joins (a rebalance) resume from the committed offsets.
   let joined = false;
@@ -111,37 +109,41 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
       }
     }
   });
-  await consumer.connect();
-  try {
+  const eachMessage = async ({ topic, partition, message }: EachMessagePayload): Promise<void> => {
+    const where = { topic, partition, offset: message.offset };
+    let event: (Envelope & { type: EventType }) | undefined;
+    try {
+      event = parseEvent(message.value);
+      assertOrigin(event, topic.slice(kafka.topicPrefix.length)); // only the topic's owner publishes on it
+    } catch (error) {
+      if (!(error instanceof InvalidEvent)) throw error;
+      const known = event ? { eventId: event.id, type: event.type } : {};
+      log.warn({ ...where, ...known, reason: error.message }, 'invalid message skipped');
+      return report({ ...where, ...known, result: 'invalid', attempts: 0, error: error.message });
+    }
+    const about = { ...where, eventId: event.id, type: event.type };
+    const handler = handlers[event.type] as BroadcastHandler<EventType> | undefined;
+    if (!handler) return report({ ...about, result: 'ignored', attempts: 0 });
+    try {
+      const deliver = async () => handler(event as Envelope<EventData<EventType>> & { type: EventType });
+      const { tracer } = options;
+      await (tracer ? inSpan(tracer, `deliver ${event.type}`, { kind: SpanKind.CONSUMER, parent: traceContextOfTraceparent(event.traceparent), attributes: { 'messaging.system': 'kafka', 'messaging.consumer.group.name': group } }, deliver) : deliver());
+    } catch (error) {
+      log.error({ ...about, err: error }, 'broadcast handler failed; event skipped');
+      return report({ ...about, result: 'failed', attempts: 1, error: errorMessage(error) });
+    }
+    report({ ...about, result: 'delivered', attempts: 1 });
+  };
+  const start = async () => {
+    await consumer.connect();
     await consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: false });
-    await consumer.run({
-      autoCommit: true,
-      partitionsConsumedConcurrently: 3,
-      eachMessage: async ({ topic, partition, message }) => {
-        const where = { topic, partition, offset: message.offset };
-        let event: Envelope & { type: EventType };
-        try {
-          event = parseEvent(message.value);
-        } catch (error) {
-          if (!(error instanceof InvalidEvent)) throw error;
-          log.warn({ ...where, reason: error.message }, 'invalid message skipped');
-          return report({ ...where, result: 'invalid', attempts: 0, error: error.message });
-        }
-        const about = { ...where, eventId: event.id, type: event.type };
-        const handler = handlers[event.type] as BroadcastHandler<EventType> | undefined;
-        if (!handler) return report({ ...about, result: 'ignored', attempts: 0 });
-        try {
-          const deliver = async () => handler(event as Envelope<EventData<EventType>> & { type: EventType });
-          const { tracer } = options;
-          await (tracer ? inSpan(tracer, `deliver ${event.type}`, { kind: SpanKind.CONSUMER, parent: traceContextOfTraceparent(event.traceparent), attributes: { 'messaging.system': 'kafka', 'messaging.consumer.group.name': group } }, deliver) : deliver());
-        } catch (error) {
-          log.error({ ...about, err: error }, 'broadcast handler failed; event skipped');
-          return report({ ...about, result: 'failed', attempts: 1, error: errorMessage(error) });
-        }
-        report({ ...about, result: 'delivered', attempts: 1 });
-      },
-    });
+    await consumer.run({ autoCommit: true, partitionsConsumedConcurrently: 3, eachMessage });
+  };
+  const restarts = restartAfterCrashes(consumer, start, log);
+  try {
+    await start();
   } catch (error) {
+    restarts.cancel();
     await consumer.disconnect().catch(() => {});
     throw error;
   }
@@ -149,6 +151,7 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
   return {
     group,
     async stop() {
+      restarts.cancel();
       await consumer.disconnect();
       // Nobody will ever use this group again.
       const cleanup = client.admin();

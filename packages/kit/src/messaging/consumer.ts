@@ -1,10 +1,10 @@
-import { contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
+import { assertOrigin, contracts, InvalidEvent, parseEvent, type EventData, type EventType, type Envelope } from '@shopgraph/events';
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { EntityManager, Orm } from '../db.ts';
 import type { Logger } from '@shopgraph/core/log';
 import { inSpan, SpanKind, traceContextOfTraceparent, type Tracer } from '@shopgraph/core/tracing';
 import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
-import { errorMessage, internalsOf, topicsHandled } from './internal.ts';
+import { errorMessage, internalsOf, restartAfterCrashes, topicsHandled } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 import type { KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Runner } from './relay.ts';
@@ -125,7 +125,8 @@ export interface BatchOutcome {
  * Subscribes to the topics of the handled event types. Messages of other types on those topics
  * are skipped (their offset is committed; nothing is written; known by their `event-type` header
  * when they have one, without parsing); invalid ones (bad JSON, unknown type or version, data
- * failing its schema) go to the dead-letter topic at once with the reason in headers.
+ * failing its schema, a type of another topic, a `source` that is not the topic's owner: see
+ * `assertOrigin`) go to the dead-letter topic at once with the reason in headers.
  *
  * Fixed costs are paid per batch, not per message: what one fetch brought for a partition is
  * handled in one transaction (up to `maxBatchSize`), its processed-message rows written in one
@@ -209,14 +210,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
       report({ ...where, eventId: headerText(message.headers?.['event-id']), type: headerType, result: 'ignored', attempts: 0 });
       return undefined;
     }
-    let event: HandledEvent;
+    let event: HandledEvent | undefined;
     try {
       event = parseEvent(message.value);
+      // Only the topic's owner may publish on it: an event signed by anyone else is refused unhandled.
+      assertOrigin(event, topic.slice(kafka.topicPrefix.length));
     } catch (error) {
       if (!(error instanceof InvalidEvent)) throw error;
-      log.warn({ ...where, reason: error.message }, 'invalid message: dead-lettered');
+      const known = event ? { eventId: event.id, type: event.type } : {};
+      log.warn({ ...where, ...known, reason: error.message }, 'invalid message: dead-lettered');
       await deadLetter(topic, partition, message, error, 0);
-      report({ ...where, result: 'dead-lettered', attempts: 0, error: error.message });
+      report({ ...where, ...known, result: 'dead-lettered', attempts: 0, error: error.message });
       return undefined;
     }
     const handler = handlers[event.type] as EventHandler<EventType> | undefined;
@@ -369,9 +373,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     assignment = payload.memberAssignment;
     for (const [key, o] of pending) if (!owned(o)) pending.delete(key);
   });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    log.error({ err: payload.error, restart: payload.restart }, payload.restart ? 'consumer crashed; restarting' : 'consumer crashed and stopped');
-  });
 
   // Batches being handled, so stop() can wait for them before its last offset commit.
   let inFlight = 0;
@@ -405,26 +406,34 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     }
   };
 
+  const subscribe = () => consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: true });
+  // Not awaited: joining waits for the group (up to a session timeout after a crash).
+  const run = () =>
+    consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.concurrency ?? 1, eachBatch }).catch((error: unknown) => {
+      if (!stopping.signal.aborted) log.error({ err: error }, 'consumer could not start');
+    });
+
+  const restarts = restartAfterCrashes(consumer, async () => {
+    await consumer.connect();
+    await subscribe();
+    running = run();
+  }, log);
+
   await consumer.connect();
   try {
-    await consumer.subscribe({ topics: topics.map((t) => kafka.topic(t)), fromBeginning: true });
+    await subscribe();
   } catch (error) {
     clearInterval(commitTimer);
     await consumer.disconnect().catch(() => {});
     throw error;
   }
-  // Not awaited: joining waits for the group (up to a session timeout after a crash); kafkajs
-  // retries a failed join itself (a CRASH event, logged above).
-  const running = consumer
-    .run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.concurrency ?? 1, eachBatch })
-    .catch((error: unknown) => {
-      if (!stopping.signal.aborted) log.error({ err: error }, 'consumer could not start');
-    });
+  let running = run();
   log.info({ topics }, 'consumer started');
   return {
     async stop() {
       stopping.abort();
       clearInterval(commitTimer);
+      restarts.cancel();
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await commitPending();
       await consumer.disconnect();

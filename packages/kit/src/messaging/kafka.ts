@@ -1,4 +1,5 @@
-import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import type { Logger } from '@shopgraph/core/log';
 import { errorMessage, registerInternals } from './internal.ts';
@@ -14,8 +15,58 @@ export const kafkaConfig = z.object({
   KAFKA_TOPIC_PREFIX: z.string().default(''),
   /** Replicas of the topics the services create (1 for a single broker; 3 on a real cluster). */
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).default(1),
+  /** SASL authentication (a user per service; SCRAM on the project's brokers); unset: none. Needs the username and password too. */
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-256', 'scram-sha-512', 'plain']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the brokers, verified against the system's CAs or KAFKA_SSL_CA_FILE (PEM). */
+  KAFKA_SSL: z.enum(['true', 'false'], { error: 'true or false' }).default('false').transform((value) => value === 'true'),
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
 });
 export type KafkaConfig = z.infer<typeof kafkaConfig>;
+
+/** How a client proves who it is and protects the connection (SASL, TLS); none by default. */
+export interface KafkaSecurity {
+  /** The password is not enumerable: it never shows in a log line or JSON of these options. */
+  sasl?: SASLOptions;
+  /** true: TLS verified against the system's CAs; `{ ca }`: against these PEM certificates. */
+  ssl?: boolean | { ca: string[] };
+}
+
+/**
+ * The SASL and TLS settings of a kafkaConfig, checked together (their fields are spread into
+ * larger schemas, which lose an object's own refinements): a mechanism needs a username and a
+ * password, and these need a mechanism. Throws naming each variable at fault, as loadConfig does.
+ */
+export function kafkaSecurity(config: Pick<KafkaConfig, 'KAFKA_SASL_MECHANISM' | 'KAFKA_SASL_USERNAME' | 'KAFKA_SASL_PASSWORD' | 'KAFKA_SSL' | 'KAFKA_SSL_CA_FILE'>): KafkaSecurity {
+  const { KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = config;
+  const problems: string[] = [];
+  if (mechanism) {
+    if (!username) problems.push('KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM');
+    if (!password) problems.push('KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM');
+  } else {
+    if (username) problems.push('KAFKA_SASL_USERNAME: needs KAFKA_SASL_MECHANISM (scram-sha-256, scram-sha-512 or plain)');
+    if (password) problems.push('KAFKA_SASL_PASSWORD: needs KAFKA_SASL_MECHANISM (scram-sha-256, scram-sha-512 or plain)');
+  }
+  if (config.KAFKA_SSL_CA_FILE && !config.KAFKA_SSL) problems.push('KAFKA_SSL_CA_FILE: needs KAFKA_SSL=true');
+  let ca: string | undefined;
+  if (config.KAFKA_SSL_CA_FILE && config.KAFKA_SSL) {
+    try {
+      ca = readFileSync(config.KAFKA_SSL_CA_FILE, 'utf8');
+    } catch (error) {
+      problems.push(`KAFKA_SSL_CA_FILE: cannot read ${config.KAFKA_SSL_CA_FILE}: ${errorMessage(error)}`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const security: KafkaSecurity = {};
+  if (mechanism && username && password) {
+    const sasl = { mechanism, username } as SASLOptions;
+    Object.defineProperty(sasl, 'password', { value: password, enumerable: false });
+    security.sasl = sasl;
+  }
+  if (config.KAFKA_SSL) security.ssl = ca === undefined ? true : { ca: [ca] };
+  return security;
+}
 
 /** Partitions of every topic the project creates; events are keyed by aggregate id. */
 export const DEFAULT_PARTITIONS = 3;
@@ -31,6 +82,8 @@ export interface KafkaOptions {
   replicationFactor?: number;
   /** Where kafkajs' own warnings and errors go; without one they are dropped (they are noisy and retried anyway). */
   logger?: Logger;
+  /** SASL and TLS (see `kafkaSecurity`); plaintext and anonymous without. */
+  security?: KafkaSecurity;
 }
 
 /** Kafka message headers (a name may repeat: then its value is a list). */
@@ -72,6 +125,8 @@ export function createKafka(options: KafkaOptions): KafkaClient {
   const kafka = new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
+    ...(options.security?.sasl ? { sasl: options.security.sasl } : {}),
+    ...(options.security?.ssl ? { ssl: options.security.ssl } : {}),
     connectionTimeout: 3_000,
     requestTimeout: 10_000,
     // Bounded: about 3 s of retries per request, then the caller (relay, consumer) decides.

@@ -125,7 +125,9 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
     connectionTimeoutMillis: 5_000,
     query_timeout: 20_000,
     statement_timeout: 15_000,
+    // Without a delay pg leaves the OS's (2 h): an idle leader on a dead socket would hold on that long.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 
   const stopping = new AbortController();

@@ -1,0 +1,79 @@
+// Every service signs in to Kafka as its own user, and that user may do what the code needs and no
+// more, in compose (kafka-init's users, topics and ACLs) and in prod (Strimzi KafkaUsers): both
+// against scripts/kafka-access.ts's model of who records and consumes what.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { readSupergraphConfig } from './compose.ts';
+import { aclsOf, kafkaAccess, topicsOf, type AclKey } from './kafka-access.ts';
+import { renderKustomization, type K8sObject } from './k8s-render.ts';
+
+const root = join(import.meta.dirname, '..');
+const access = kafkaAccess(readSupergraphConfig().map(({ name }) => name));
+
+interface ComposeService { environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; network_mode?: string; image?: string }
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService>; configs: Record<string, { content?: string }> };
+
+/** kafka-init's script as bash sees it (Compose turns `$$` into `$`), and the lists in its heredocs. */
+const script = compose.configs['kafka-init']!.content!.replaceAll('$$', '$');
+const heredoc = (name: string) => new RegExp(`<<'${name}'\\n([\\s\\S]*?)\\n${name}\\n`).exec(script)![1]!.split('\n');
+const composeUsers = new Map(heredoc('USERS').map((line) => line.split(' ') as [string, string]));
+/** kafka-init's ACL lines as the access model's keys, by user. */
+function composeAcls(): Map<string, AclKey[]> {
+  const byUser = new Map<string, AclKey[]>();
+  for (const line of heredoc('ACLS')) {
+    const [users, operations, type, pattern, ...names] = line.split(' ') as [string, string, string, string, ...string[]];
+    for (const user of users.split(',')) {
+      for (const operation of operations.split(',')) for (const name of names) byUser.set(user, [...(byUser.get(user) ?? []), `${type}:${name}:${pattern === 'prefixed' ? 'prefix' : pattern}:${operation}`]);
+    }
+  }
+  return byUser;
+}
+
+describe('docker-compose.yml: Kafka with SASL/SCRAM and ACLs', () => {
+  it('serves the services on a SCRAM listener only, with ACLs; plaintext stays on the broker’s loopback', () => {
+    const env = compose.services['kafka']!.environment!;
+    const protocols = Object.fromEntries(env.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP!.split(',').map((entry) => entry.split(':') as [string, string]));
+    for (const listener of env.KAFKA_LISTENERS!.split(',')) {
+      const [, name, host] = /^(\w+):\/\/([^:]*):\d+$/.exec(listener)!;
+      if (protocols[name!] === 'PLAINTEXT') expect(host, listener).toBe('localhost');
+      else expect(protocols[name!], listener).toBe('SASL_PLAINTEXT');
+    }
+    expect(env.KAFKA_SASL_ENABLED_MECHANISMS).toBe('SCRAM-SHA-512');
+    expect(env.KAFKA_AUTHORIZER_CLASS_NAME).toBe('org.apache.kafka.metadata.authorizer.StandardAuthorizer');
+    expect(env.KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND).toBe('false');
+    expect(compose.services['kafka-init']).toMatchObject({ image: compose.services['kafka']!.image, network_mode: 'service:kafka' });
+  });
+
+  it.each(access.map((a) => a.service))('signs %s in as its own user, once kafka-init has made it', (service) => {
+    const { environment: env = {}, depends_on: after = {} } = compose.services[service]!;
+    expect(env).toMatchObject({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: service, KAFKA_SASL_PASSWORD: composeUsers.get(service) });
+    expect(after['kafka-init']).toEqual({ condition: 'service_completed_successfully' });
+  });
+
+  it('creates exactly the users, topics and ACLs the code needs', () => {
+    expect([...composeUsers.keys()].sort()).toEqual(access.map((a) => a.service).sort());
+    expect(/for topic in ([^;]+);/.exec(script)![1]!.split(' ')).toEqual(topicsOf(access));
+    const acls = composeAcls();
+    expect([...acls.keys()].sort()).toEqual(access.map((a) => a.service).sort());
+    for (const a of access) expect(acls.get(a.service)!.sort(), a.service).toEqual(aclsOf(a));
+  });
+});
+
+describe('k8s/overlays/prod: each service signs in as its KafkaUser', () => {
+  const objects = renderKustomization(join(root, 'k8s/overlays/prod'));
+  const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+  type Container = { envFrom?: { configMapRef?: { name: string } }[]; env?: { name: string; value?: string; valueFrom?: unknown }[] };
+  const containerOf = (deployment: K8sObject) => (deployment.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+
+  it.each(access.map((a) => a.service))('%s: scram-sha-512, its name, the password of its KafkaUser’s Secret', (service) => {
+    expect(find('KafkaUser', service), `KafkaUser ${service}`).toBeDefined();
+    const container = containerOf(find('Deployment', service)!);
+    const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e]));
+    expect(env['KAFKA_SASL_USERNAME']).toEqual({ name: 'KAFKA_SASL_USERNAME', value: service });
+    expect(env['KAFKA_SASL_PASSWORD']).toEqual({ name: 'KAFKA_SASL_PASSWORD', valueFrom: { secretKeyRef: { name: service, key: 'password' } } });
+    const loaded = (container.envFrom ?? []).map((source) => find('ConfigMap', source.configMapRef?.name ?? '')?.data as Record<string, string> | undefined);
+    expect(Object.assign({}, ...loaded)).toMatchObject({ KAFKA_SASL_MECHANISM: 'scram-sha-512' });
+  });
+});
