@@ -19,6 +19,12 @@ export const configSchema = z.object({
   WEB_ROOT: z.string().default(fileURLToPath(new URL('../../web', import.meta.url))),
   /** A subgraph fetch that takes longer fails (the client gets an error for that part, not a hang). */
   SUBGRAPH_TIMEOUT_MS: ms(30_000),
+  /** How long opening a subscription connection to a subgraph may take (TCP, upgrade, connection_ack). */
+  SUBGRAPH_WS_CONNECT_TIMEOUT_MS: ms(10_000),
+  /** How often the router pings each subscription connection to a subgraph. */
+  SUBGRAPH_WS_PING_INTERVAL_MS: ms(10_000),
+  /** A subscription connection that answers nothing this long after a ping is dropped (half-open), its subscriptions ending with SUBGRAPH_SUBSCRIPTION_FAILED. */
+  SUBGRAPH_WS_PONG_TIMEOUT_MS: ms(5_000),
   /** How long /readyz waits for a subgraph's /readyz. */
   SUBGRAPH_READINESS_TIMEOUT_MS: ms(1_000),
   /** How long a subgraph's readiness answer is reused, so frequent probes do not fan out to every subgraph. */

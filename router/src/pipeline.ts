@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { variablesFor, type IncrementalPayload, type PreparedOperation } from './execution.ts';
 import type { Generation } from './generation.ts';
 import { isRefusalReason, type RouterMetrics } from './metrics.ts';
-import { asResult, SubgraphSubscriptions, type UpstreamHandle } from './subgraph-subscriptions.ts';
+import { asResult, SubgraphSubscriptions, type UpstreamConnectionOptions, type UpstreamHandle } from './subgraph-subscriptions.ts';
 import { NO_TRUSTED_DOCUMENTS, type TrustedDocuments } from './trusted-documents.ts';
 import type { UsageRecorder } from './usage.ts';
 
@@ -105,6 +105,8 @@ export interface PipelineOptions {
    * router's one upstream connection per subgraph, which no user may fill for the others.
    */
   maxSubscriptionsPerUser?: number;
+  /** Connect, ping and pong timeouts of the upstream WebSocket connections. */
+  upstreamConnection?: UpstreamConnectionOptions;
 }
 
 export interface PrepareOptions {
@@ -201,7 +203,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (isRefusalReason(code)) metrics?.refused(code);
     return refusal;
   };
-  const upstream = new SubgraphSubscriptions(logger);
+  const upstream = new SubgraphSubscriptions(logger, options.upstreamConnection);
   let current = options.generation;
   const uses = new Map<Generation, Use>([[current, { requests: 0, subscriptions: new Set() }]]);
 

@@ -95,6 +95,8 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
     connectTimeout: 1_000,
     commandTimeout: commandTimeoutMs,
     socketTimeout: Math.max(1_000, commandTimeoutMs * 3),
+    // TCP keep-alive after 10 s idle (ioredis' 0 leaves the OS's 2 h): a dead peer is found between commands too.
+    keepAlive: 10_000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { SubgraphConnection, type OperationFailure, type OperationSink } from './subgraph-connection.ts';
 
 // A scripted subgraph end: records what the connection sends, answers as each test says.
@@ -18,8 +18,8 @@ afterEach(async () => {
   await Promise.all(peers.splice(0).map((peer) => peer.close()));
 });
 
-async function peer(answer: (message: Record<string, unknown>, socket: WebSocket) => void = ack): Promise<Peer> {
-  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+async function peer(answer: (message: Record<string, unknown>, socket: WebSocket) => void = ack, options: ServerOptions = {}): Promise<Peer> {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
   await new Promise((resolve) => server.once('listening', resolve));
   const received: Record<string, unknown>[] = [];
   const sockets: WebSocket[] = [];
@@ -163,6 +163,34 @@ describe('SubgraphConnection', () => {
       expect(b.failures).toEqual([{ code: 4004, reason: 'Invalid message received' }]);
       expect(b.events).toEqual([]);
     }
+  });
+
+  it('pings an open socket: one that answers stays, one that stops answering is dropped within the pong timeout (1006) and the next operation gets a new socket', async () => {
+    const answering = await peer();
+    const alive = new SubgraphConnection({ url: answering.url, connectionParams: {}, pingIntervalMs: 20, pongTimeoutMs: 50 });
+    const a = recorder();
+    alive.subscribe('1', { query }, a.sink);
+    await until(() => alive.open, 'open');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect([alive.open, a.failures, answering.connections]).toEqual([true, [], 1]);
+    alive.close();
+
+    // A peer that never pongs and sends nothing: what a half-open socket looks like from this end.
+    const mute = await peer(ack, { autoPong: false });
+    const connection = new SubgraphConnection({ url: mute.url, connectionParams: {}, pingIntervalMs: 20, pongTimeoutMs: 50 });
+    const b = recorder();
+    connection.subscribe('1', { query }, b.sink);
+    await until(() => connection.open, 'open');
+    const openedAt = performance.now();
+    await until(() => b.failures.length === 1, 'dropped');
+    // One ping interval and one pong timeout, with room for a busy machine's timers.
+    expect(performance.now() - openedAt).toBeLessThan(20 + 50 + 500);
+    expect(b.failures).toEqual([{ code: 1006, reason: 'Subgraph did not answer a ping within 50 ms' }]);
+    expect([connection.size, connection.open]).toEqual([0, false]);
+    const c = recorder();
+    connection.subscribe('2', { query }, c.sink);
+    await until(() => mute.connections === 2 && connection.open, 'a new socket');
+    connection.close();
   });
 
   it('fails operations on a subgraph that cannot be reached', async () => {

@@ -29,8 +29,21 @@ export interface SubgraphConnectionOptions {
   connectionParams: Record<string, unknown>;
   /** Close this long after the last operation ended (clients' churn reuses the socket). */
   idleCloseMs?: number;
+  /** How long connecting (TCP, the upgrade and `connection_ack`) may take; default 10 s. */
   ackTimeoutMs?: number;
+  /** How often an open socket is pinged; default 10 s. */
+  pingIntervalMs?: number;
+  /**
+   * A socket that sends nothing (no pong, no message) this long after a ping is taken for dead and
+   * dropped, its operations failing with 1006: a half-open connection (a peer gone without a FIN or
+   * RST, a network path that stopped forwarding) would otherwise look alive for as long as the
+   * kernel keeps retransmitting, with every subscription on it silently starved. Default 5 s.
+   */
+  pongTimeoutMs?: number;
 }
+
+/** The close code operations fail with when their socket stopped answering pings. */
+export const UNRESPONSIVE_CLOSE_CODE = 1006;
 
 interface Operation {
   sink: OperationSink;
@@ -48,6 +61,8 @@ interface Operation {
  * Connects with the first operation and closes `idleCloseMs` after the last. Never reconnects: when
  * the socket closes, every operation on it fails with the close code, and the next `subscribe` opens
  * a new socket (a silent resubscription could miss or repeat events; clients resume with a cursor).
+ * Every connect is bounded (`ackTimeoutMs`), and an open socket is pinged: one that stops answering
+ * is dropped like a closed one (`pongTimeoutMs`), so the next `subscribe` gets a fresh socket.
  */
 export class SubgraphConnection {
   readonly #options: SubgraphConnectionOptions;
@@ -103,9 +118,15 @@ export class SubgraphConnection {
     const { url, connectionParams, ackTimeoutMs = 10_000 } = this.#options;
     const socket = new WebSocket(url, GRAPHQL_TRANSPORT_WS_PROTOCOL, { perMessageDeflate: false });
     this.#socket = socket;
-    const ackTimer = setTimeout(() => socket.close(CloseCode.ConnectionAcknowledgementTimeout, 'Connection acknowledgement timeout'), ackTimeoutMs);
+    const ackTimer = setTimeout(() => {
+      // Said now, whatever the socket is at (an upgrade that never answers closes as 1006 otherwise).
+      this.#closed(socket, CloseCode.ConnectionAcknowledgementTimeout, 'Connection acknowledgement timeout');
+      socket.close(CloseCode.ConnectionAcknowledgementTimeout, 'Connection acknowledgement timeout');
+    }, ackTimeoutMs);
+    const liveness = this.#watch(socket);
     socket.on('open', () => this.#write({ type: MessageType.ConnectionInit, payload: connectionParams }));
     socket.on('message', (data) => {
+      liveness.heard();
       // A retired socket's last messages are not this connection's any more.
       if (this.#socket === socket) this.#receive(socket, String(data), () => clearTimeout(ackTimer));
     });
@@ -113,8 +134,41 @@ export class SubgraphConnection {
     socket.on('error', () => {});
     socket.once('close', (code, reason) => {
       clearTimeout(ackTimer);
+      liveness.stop();
       this.#closed(socket, code, String(reason));
     });
+  }
+
+  /**
+   * Pings an open socket every `pingIntervalMs` (WebSocket ping frames: the subgraph's server
+   * answers them itself, whatever its graphql-ws code does) and drops it when nothing at all comes
+   * back within `pongTimeoutMs`. Any frame counts as an answer: a busy socket is alive.
+   */
+  #watch(socket: WebSocket): { heard(): void; stop(): void } {
+    const { pingIntervalMs = 10_000, pongTimeoutMs = 5_000 } = this.#options;
+    let waiting: NodeJS.Timeout | undefined;
+    const heard = () => {
+      clearTimeout(waiting);
+      waiting = undefined;
+    };
+    const pinger = setInterval(() => {
+      if (waiting || socket.readyState !== WebSocket.OPEN) return;
+      socket.ping();
+      waiting = setTimeout(() => {
+        this.#closed(socket, UNRESPONSIVE_CLOSE_CODE, `Subgraph did not answer a ping within ${pongTimeoutMs} ms`);
+        socket.terminate();
+      }, pongTimeoutMs);
+      waiting.unref();
+    }, pingIntervalMs);
+    pinger.unref();
+    socket.on('pong', heard);
+    return {
+      heard,
+      stop: () => {
+        clearInterval(pinger);
+        heard();
+      },
+    };
   }
 
   #receive(socket: WebSocket, data: string, acknowledged: () => void): void {

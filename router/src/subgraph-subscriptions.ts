@@ -5,7 +5,10 @@ import type { Logger } from '@shopgraph/core/log';
 import { pushable, type Pushable, type PushIterator } from '@shopgraph/core/stream';
 import type { FormattedExecutionResult, SubscribePayload } from 'graphql-ws';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { SubgraphConnection, type OperationFailure, type OperationSink } from './subgraph-connection.ts';
+import { SubgraphConnection, type OperationFailure, type OperationSink, type SubgraphConnectionOptions } from './subgraph-connection.ts';
+
+/** How every upstream connection is kept bounded: connect, ping and pong timeouts (subgraph-connection.ts). */
+export type UpstreamConnectionOptions = Pick<SubgraphConnectionOptions, 'ackTimeoutMs' | 'pingIntervalMs' | 'pongTimeoutMs'>;
 
 /**
  * The router's side of subgraph subscriptions: a subscription plans to `Subscription { primary,
@@ -59,16 +62,19 @@ export interface UpstreamHandle<T> {
  * authorizes and expires each one as its user's (kit graphql-ws, `operationTokens`). A client's
  * token refresh is passed on in a `ping` naming its subscription. When the connection drops, its
  * subscriptions end with SUBGRAPH_SUBSCRIPTION_FAILED: a silent resubscription could miss or repeat
- * events, a client resubscribes with its own cursor.
+ * events, a client resubscribes with its own cursor. A connection that stops answering pings counts
+ * as dropped (a half-open socket), so a dead path is noticed within a ping interval and a pong timeout.
  */
 export class SubgraphSubscriptions {
   readonly #logger: Logger;
   /** By routing URL (http/https). */
   readonly #connections = new Map<string, SubgraphConnection>();
+  readonly #connectionOptions: UpstreamConnectionOptions;
   #lastId = 0;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, connectionOptions: UpstreamConnectionOptions = {}) {
     this.#logger = logger;
+    this.#connectionOptions = connectionOptions;
   }
 
   /**
@@ -110,7 +116,7 @@ export class SubgraphSubscriptions {
     let connection = this.#connections.get(url);
     if (connection) return connection;
     // No token of its own: each subscription carries its client's.
-    connection = new SubgraphConnection({ url: webSocketUrl(url), connectionParams: { operationTokens: true } });
+    connection = new SubgraphConnection({ url: webSocketUrl(url), connectionParams: { operationTokens: true }, ...this.#connectionOptions });
     this.#connections.set(url, connection);
     return connection;
   }
