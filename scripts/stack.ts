@@ -1,8 +1,9 @@
 // The whole supergraph as separate processes on this machine, no Docker: finds or starts the
 // infrastructure, gives each subgraph its own database, starts the subgraphs, then the router.
 // `npm start` runs it on the ports of supergraph.yaml; benchmarks run it on free ports.
-import { createDatabase, databaseUrl, dropDatabase, ensureElasticsearch, ensureKafka, ensureMailCatcher, ensurePostgres, ensureRedis, ensureZipkin, freePort, repoDirs, spawnManaged, type ManagedChild } from '@shopgraph/infra';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { createDatabase, databaseUrl, dropDatabase, ensureElasticsearch, ensureKafka, ensureMailCatcher, ensurePostgres, ensureRedis, ensureZipkin, findBinary, freePort, repoDirs, spawnManaged, startElasticsearch, startKafka, startRedisServer, waitForElasticsearch, waitForKafka, type ManagedChild } from '@shopgraph/infra';
+import { isAlive } from '@shopgraph/infra/process';
+import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { contractSchemas } from '../events/src/compatibility.ts';
@@ -22,6 +23,23 @@ export interface StackOptions {
   log?: (message: string) => void;
   /** Trace every service into a Zipkin server (found through ZIPKIN_URL, or started). */
   tracing?: boolean;
+  /**
+   * Kafka, Redis and Elasticsearch are started as this stack's own children, never a shared or
+   * configured server, so that `Stack.processes` can kill and start them again (scripts/chaos.ts).
+   */
+  ownInfrastructure?: boolean;
+  /** Use this Elasticsearch instead of finding or starting one (a test run's shared node). */
+  elasticsearchUrl?: string;
+}
+
+/** One process of the stack that can be killed and started again as it was (same ports, env and data). */
+export interface StackProcess {
+  readonly pid: number | undefined;
+  isRunning(): boolean;
+  /** Sends the signal (SIGKILL: a crash; SIGTERM: a clean stop) and waits until the process is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again (after `kill`) and resolves once it is ready. */
+  start(): Promise<void>;
 }
 
 export interface Stack {
@@ -37,6 +55,8 @@ export interface Stack {
   /** Zipkin's UI, with `tracing`. */
   tracesUrl?: string;
   logs: string;
+  /** By name: every subgraph, `registry`, `router` and, with `ownInfrastructure`, `kafka`, `redis` and `elasticsearch` (unless given). */
+  processes: Map<string, StackProcess>;
   stop(): Promise<void>;
 }
 
@@ -48,8 +68,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const say = options.log ?? (() => {});
   const stops: (() => Promise<void>)[] = [];
   const children: ManagedChild[] = [];
+  const processes = new Map<string, StackProcess>();
+  // Infrastructure started again by `processes` (its first start's stop is a no-op by then).
+  const restartedInfra = new Map<string, () => Promise<void>>();
   const stop = async () => {
     for (const child of children.splice(0).reverse()) await child.stop();
+    for (const stopInfra of [...restartedInfra.values()].reverse()) await stopInfra();
+    restartedInfra.clear();
     for (const stopInfra of stops.splice(0).reverse()) await stopInfra();
   };
 
@@ -57,14 +82,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Infrastructure: each finds a configured or running server, or starts one.
     const postgres = await ensurePostgres({ dataDir: join(data, 'postgres'), log: say });
     stops.push(postgres.stop);
-    const redis = await ensureRedis({ dataDir: join(data, 'redis'), log: say });
+    const own = options.ownInfrastructure === true;
+    const redis = own ? await startRedisServer({ dataDir: join(data, 'redis'), log: say }) : await ensureRedis({ dataDir: join(data, 'redis'), log: say });
     stops.push(redis.stop);
     const mail = await ensureMailCatcher({ dataDir: join(data, 'mail'), log: say });
     stops.push(mail.stop);
     // Kafka, Elasticsearch and Zipkin are JVMs that take seconds to start: all at once.
     const [kafka, elasticsearch, zipkin] = await Promise.allSettled([
-      ensureKafka({ cacheDir: cache, dataDir: join(data, 'kafka'), log: say }),
-      ensureElasticsearch({ cacheDir: cache, dataDir: join(data, 'elasticsearch'), log: say }),
+      (own ? startKafka : ensureKafka)({ cacheDir: cache, dataDir: join(data, 'kafka'), log: say }),
+      options.elasticsearchUrl
+        ? waitForElasticsearch(options.elasticsearchUrl, { timeoutMs: 15_000 }).then(() => ({ url: options.elasticsearchUrl!, stop: async () => {} }))
+        : (own ? startElasticsearch : ensureElasticsearch)({ cacheDir: cache, dataDir: join(data, 'elasticsearch'), log: say }),
       options.tracing ? ensureZipkin({ cacheDir: cache, dataDir: join(data, 'zipkin'), log: say }) : Promise.resolve(undefined),
     ]);
     for (const started of [kafka, elasticsearch, zipkin]) if (started.status === 'fulfilled' && started.value) stops.push(started.value.stop);
@@ -72,6 +100,22 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (elasticsearch.status === 'rejected') throw elasticsearch.reason;
     if (zipkin.status === 'rejected') throw zipkin.reason;
     const tracing = zipkin.value ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.value.spansUrl } : {};
+    if (own) {
+      const port = Number(new URL(redis.url).port);
+      processes.set('redis', relaunchable(join(data, 'redis', 'redis-server.pid'), async () => {
+        restartedInfra.set('redis', (await startRedisServer({ dataDir: join(data, 'redis'), port, log: say })).stop);
+      }));
+      processes.set('kafka', relaunchable(join(data, 'kafka', 'broker.pid'), async (launch) => {
+        restartedInfra.set('kafka', await launch(join(data, 'kafka', 'broker-restarted.log')));
+        await waitForKafka(kafka.value.brokers, { timeoutMs: 60_000 });
+      }));
+      if (!options.elasticsearchUrl) {
+        processes.set('elasticsearch', relaunchable(join(data, 'elasticsearch', 'elasticsearch.pid'), async (launch) => {
+          restartedInfra.set('elasticsearch', await launch(join(data, 'elasticsearch', 'elasticsearch-restarted.log')));
+          await waitForElasticsearch(elasticsearch.value.url, { timeoutMs: 180_000 });
+        }));
+      }
+    }
 
     const subgraphs = await Promise.all(
       readSupergraphConfig().map(async (s) => ({ name: s.name, port: options.ports === 'fixed' ? Number(new URL(s.url).port) : await freePort() })),
@@ -106,10 +150,31 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...options.env,
     };
     const start = async (name: string, entry: string, port: number, env: Record<string, string> = {}, nodeFlags: readonly string[] = []) => {
-      const logFile = join(logs, `${name}.log`);
-      const child = await spawnManaged(process.execPath, [...nodeFlags, entry], { logFile, cwd: root, env: { ...process.env, ...shared, ...env, PORT: String(port) } });
-      children.push(child);
-      await waitUntilReady(name, `http://127.0.0.1:${port}/readyz`, child, logFile);
+      let starts = 0;
+      const launch = async () => {
+        // A restart logs to a file of its own, so the crashed process's last words are kept.
+        const logFile = join(logs, starts++ === 0 ? `${name}.log` : `${name}.${starts - 1}.log`);
+        const child = await spawnManaged(process.execPath, [...nodeFlags, entry], { logFile, cwd: root, env: { ...process.env, ...shared, ...env, PORT: String(port) } });
+        children.push(child);
+        await waitUntilReady(name, `http://127.0.0.1:${port}/readyz`, child, logFile);
+        return child;
+      };
+      let child = await launch();
+      processes.set(name, {
+        get pid() {
+          return child.isRunning() ? child.pid : undefined;
+        },
+        isRunning: () => child.isRunning(),
+        async kill(signal = 'SIGKILL') {
+          if (child.isRunning()) process.kill(child.pid, signal);
+          await child.exited;
+          if (children.includes(child)) children.splice(children.indexOf(child), 1);
+        },
+        async start() {
+          if (child.isRunning()) throw new Error(`${name} is running`);
+          child = await launch();
+        },
+      });
       say(`${name} ready`);
     };
     const startSubgraph = (s: (typeof subgraphs)[number]) => start(s.name, join(root, 'subgraphs', s.name, 'src/index.ts'), s.port, { DATABASE_URL: databaseUrls[s.name]! });
@@ -127,7 +192,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // The router reads supergraph.graphql unless REGISTRY_URL is set: then it follows the stack's registry.
     const routerSource: Record<string, string> = process.env.REGISTRY_URL ? { REGISTRY_URL: registryUrl, REGISTRY_TOKEN: DEV_ROUTER_TOKEN, REGISTRY_VARIANT: 'dev' } : {};
     await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE, ...routerSource }, ROUTER_NODE_FLAGS);
-    return { routerUrl, registryUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, mailInboxUrl: mail.inboxUrl, ...(zipkin.value ? { tracesUrl: `${zipkin.value.url}/zipkin/` } : {}), logs, stop };
+    return { routerUrl, registryUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, mailInboxUrl: mail.inboxUrl, ...(zipkin.value ? { tracesUrl: `${zipkin.value.url}/zipkin/` } : {}), logs, processes, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -154,6 +219,69 @@ async function publishToRegistry(registryUrl: string, subgraphs: { name: string;
   const body = (await response.json()) as { errors?: { message: string }[]; data?: { publishSchema: { errors: { message: string }[] } } };
   const problems = [...(body.errors ?? []), ...(body.data?.publishSchema.errors ?? [])];
   if (problems.length) throw new Error(`publishing to the registry failed: ${problems.map((p) => p.message).join('; ')}`);
+}
+
+/**
+ * An infrastructure server started by @shopgraph/infra (found by its pid file), made killable and
+ * startable again on the same ports: `restart` gets `launch`, which runs the first process's
+ * command line again as it was (its argv, environment, working directory and user, read from
+ * /proc), and answers its stop.
+ */
+function relaunchable(pidFile: string, restart: (launch: (logFile: string) => Promise<() => Promise<void>>) => Promise<void>): StackProcess {
+  const pidIn = () => Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
+  const first = pidIn();
+  const proc = (file: string) => readFileSync(`/proc/${first}/${file}`, 'utf8');
+  const argv = proc('cmdline').split('\0').filter(Boolean);
+  const env = Object.fromEntries(proc('environ').split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const cwd = readlinkSync(`/proc/${first}/cwd`);
+  const [uid, gid] = [/^Uid:\s+(\d+)/m, /^Gid:\s+(\d+)/m].map((field) => Number(field.exec(proc('status'))?.[1]));
+  let pid: number | undefined = first;
+  const launch = async (logFile: string) => {
+    // Elasticsearch refuses to run as root: it runs as the user it ran as, like the first time.
+    const asUser = uid !== process.getuid?.() ? ['--reuid', String(uid), '--regid', String(gid), '--init-groups', '--'] : [];
+    const setpriv = asUser.length ? findBinary('setpriv') : undefined;
+    if (asUser.length && !setpriv) throw new Error('setpriv not found: cannot start the server as its user again');
+    // Elasticsearch's launcher wants its temporary folder, which its shutdown may have removed.
+    if (env['ES_TMPDIR'] && !existsSync(env['ES_TMPDIR'])) {
+      mkdirSync(env['ES_TMPDIR'], { recursive: true });
+      chownSync(env['ES_TMPDIR'], uid!, gid!);
+    }
+    const child = await spawnManaged(setpriv ?? argv[0]!, setpriv ? [...asUser, ...argv] : argv.slice(1), { logFile, pidFile, cwd, env });
+    return async () => {
+      await child.stop(30_000);
+    };
+  };
+  return {
+    get pid() {
+      return pid !== undefined && isAlive(pid) ? pid : undefined;
+    },
+    isRunning: () => pid !== undefined && isAlive(pid),
+    async kill(signal = 'SIGKILL') {
+      if (pid === undefined) return;
+      // Elasticsearch's launcher has the server JVM as a child, which must be gone too (it holds the ports and the data lock).
+      const family = [pid, ...descendantsOf(pid)];
+      for (const member of family) if (isAlive(member)) process.kill(member, signal);
+      for (const deadline = Date.now() + 60_000; family.some(isAlive) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+      if (family.some(isAlive)) throw new Error(`pid ${family.filter(isAlive).join(', ')} still alive 60 s after ${signal}`);
+      pid = undefined;
+    },
+    async start() {
+      if (pid !== undefined && isAlive(pid)) throw new Error(`pid ${pid} (${pidFile}) is running`);
+      await restart(launch);
+      pid = pidIn();
+    },
+  };
+}
+
+/** The pids of a process's children, grandchildren… (Linux /proc). */
+function descendantsOf(pid: number): number[] {
+  let children: number[];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
 }
 
 async function waitUntilReady(name: string, url: string, child: ManagedChild, logFile: string, timeoutMs = 60_000): Promise<void> {
