@@ -38,8 +38,9 @@ interface RedemptionRow {
   discount_amount: number;
   discount_currency: string;
   status: RedemptionStatus;
+  reason: string | null;
 }
-const REDEMPTION_COLUMNS = 'id, coupon_id, user_id, code, discount_amount, discount_currency, status';
+const REDEMPTION_COLUMNS = 'id, coupon_id, user_id, code, discount_amount, discount_currency, status, reason';
 
 const invalidLines = (message: string) => new DomainError('INVALID_LINES', message, ['input', 'lines']);
 
@@ -126,10 +127,21 @@ export class RedemptionsService {
     });
   }
 
-  /** `orders.order.placed` with a coupon: the order holding the reservation exists. */
+  /**
+   * `orders.order.placed` with a coupon: the order holding the reservation exists. One placed later
+   * than the sweeper waited (its use released as NOT_PLACED) was priced with the coupon all the
+   * same: its use is taken back, past the usage limit if others took it meanwhile, so the counts
+   * stay the true number of orders with the discount.
+   */
   async placed(orderId: string): Promise<StepResult> {
     const redemption = await this.locked(orderId);
     if (!redemption) return 'unknown';
+    if (redemption.status === 'RELEASED' && redemption.reason === NOT_PLACED) {
+      const now = new Date();
+      await this.em.execute(`update redemption set status = 'PLACED', reason = null, updated_at = ? where id = ?`, [now, redemption.id]);
+      await this.em.execute('update coupon set reserved_count = reserved_count + 1, updated_at = ? where id = ?', [now, redemption.coupon_id]);
+      return 'applied';
+    }
     if (redemption.status !== 'RESERVED') return 'ignored';
     await this.em.execute(`update redemption set status = 'PLACED', updated_at = ? where id = ?`, [new Date(), redemption.id]);
     return 'applied';
