@@ -5,15 +5,19 @@ import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
 
-export type Deps = ServiceDeps<Config>;
+export interface Deps extends ServiceDeps<Config> {
+  /** Sees every SQL statement the service sends (tests count round trips with it). */
+  onQuery?: (sql: string) => void;
+}
 
 /** Publishes catalog.product.changed (recorded with every product write); consumes nothing. */
-export function createCatalogApp({ config, logger, verifier }: Deps): Promise<Service> {
+export function createCatalogApp({ config, logger, verifier, onQuery }: Deps): Promise<Service> {
   return runService({
     name: 'catalog',
     config,
     logger,
     verifier,
+    onQuery,
     schema: new URL('../schema.graphql', import.meta.url),
     resolvers,
     entities,

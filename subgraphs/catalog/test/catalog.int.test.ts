@@ -1,19 +1,23 @@
 import { createTestIssuer, errorCodes, graphql, type ServiceUnderTest, type TestIssuer } from '@shopgraph/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCatalog } from './support.ts';
 
 let service: ServiceUnderTest;
 let url: string;
 let issuer: TestIssuer;
 let staff: string;
+let queries: string[] = [];
 
 beforeAll(async () => {
-  service = await startCatalog();
+  service = await startCatalog({ onQuery: (sql) => queries.push(sql) });
   ({ url, issuer } = service);
   staff = await issuer.staff();
 });
 afterAll(async () => {
   await service?.close();
+});
+beforeEach(() => {
+  queries = [];
 });
 
 const CREATE_CATEGORY = `mutation($input: CreateCategoryInput!) { createCategory(input: $input) { category { id name slug } errors { code field } } }`;
@@ -101,10 +105,32 @@ describe('catalog subgraph', () => {
     expect(seen).toEqual([...created].sort());
   });
 
-  it('resolves category references', async () => {
+  it('resolves the category references of one request with one query, in the order asked, unknown ids as null', async () => {
+    const facets: string[] = [];
+    for (const n of [1, 2, 3, 4, 5]) facets.push((await graphql(url, CREATE_CATEGORY, { input: { name: `Facet ${n}`, slug: `facet-${n}` } }, staff)).data!['createCategory'].category.id);
+    const asked = [facets[3]!, categoryId, crypto.randomUUID(), facets[0]!, 'not-a-uuid', facets[4]!, facets[1]!, facets[3]!];
+    queries = [];
     const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Category { id name } } }`;
-    const response = await graphql(url, query, { r: [{ __typename: 'Category', id: categoryId }, { __typename: 'Category', id: crypto.randomUUID() }, { __typename: 'Category', id: categoryId }] });
-    expect(response.data!['_entities']).toEqual([{ id: categoryId, name: expect.any(String) }, null, { id: categoryId, name: expect.any(String) }]);
+    const response = await graphql(url, query, { r: asked.map((id) => ({ __typename: 'Category', id })) });
+    expect(response.errors).toBeUndefined();
+    const facet = (n: number) => ({ id: facets[n - 1], name: `Facet ${n}` });
+    expect(response.data!['_entities']).toEqual([facet(4), { id: categoryId, name: 'Shoes' }, null, facet(1), null, facet(5), facet(2), facet(4)]);
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatch(/^select .* from "category"/);
+  });
+
+  it('counts the listing only for a client that selects totalCount', async () => {
+    const total = (await service.sql<{ n: number }>('select count(*)::int as n from product'))[0]!.n;
+    queries = [];
+    const uncounted = await graphql(url, `{ products(first: 2) { edges { node { id } } pageInfo { hasNextPage } } }`);
+    expect(uncounted.errors).toBeUndefined();
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).not.toMatch(/count\(/);
+
+    queries = [];
+    const counted = await graphql(url, `query { products(first: 2) { ...Total edges { node { id } } } } fragment Total on ProductConnection { all: totalCount }`);
+    expect(counted.data!['products'].all).toBe(total);
+    expect(queries.filter((sql) => /count\(/.test(sql))).toHaveLength(1);
   });
 
   it('prices cart lines and subtotals from current prices (entity references)', async () => {
@@ -128,9 +154,52 @@ describe('catalog subgraph', () => {
     expect(repriced.data!['_entities']).toEqual([{ subtotal: { amount: 1_900, currency: 'USD' } }]);
   });
 
+  it('walks every product once in (name, id) order across equal names, each page starting at its cursor in the index', async () => {
+    // Seven products a name, so pages of 100 end inside a run of equal names.
+    await service.sql(
+      `insert into product (id, sku, name, description, price_amount, price_currency, created_at, updated_at)
+       select gen_random_uuid(), 'BULK-' || i, 'Bulk ' || lpad((i / 7)::text, 4, '0'), '', 100, 'USD', now(), now() from generate_series(1, 3000) i`,
+    );
+    await service.sql('analyze product');
+    const expected = (await service.sql<{ id: string }>('select id from product order by name, id')).map((row) => row.id);
+    const query = `query($after: String) { products(first: 100, after: $after) { edges { node { id name category { id } } } pageInfo { hasNextPage endCursor } } }`;
+    const seen: string[] = [];
+    let deepPage: { sql: string[]; after: { id: string; name: string } } | undefined;
+    let after: string | null = null;
+    let last: { id: string; name: string } | undefined;
+    do {
+      queries = [];
+      const page: any = (await graphql(url, query, { after })).data!['products'];
+      if (seen.length === 2_000) deepPage = { sql: queries, after: last! };
+      seen.push(...page.edges.map((e: any) => e.node.id));
+      last = page.edges.at(-1)?.node;
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+    } while (after);
+    expect(seen).toEqual(expected);
+
+    // The page 2,000 rows in reads its own 101 rows from the (name, id) index, not every earlier one.
+    expect(deepPage!.sql).toHaveLength(1);
+    const explain = `explain (analyze, format json) ${deepPage!.sql[0]}`;
+    const [explained] = await service.sql<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(explain, [deepPage!.after.name, deepPage!.after.id, 101]);
+    const scan = planNodes(explained!['QUERY PLAN'][0].Plan).find((node) => node['Relation Name'] === 'product');
+    expect(scan).toMatchObject({ 'Node Type': 'Index Scan', 'Index Name': 'product_name_id_index', 'Actual Rows': 101 });
+    expect(scan!['Rows Removed by Filter'] ?? 0).toBe(0);
+  });
+
   it('resolves unknown product ids to null, not an error', async () => {
     const response = await graphql(url, `query($id: ID!) { product(id: $id) { id } }`, { id: 'not-a-uuid' });
     expect(response).toMatchObject({ data: { product: null } });
     expect(response.errors).toBeUndefined();
   });
 });
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+const planNodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(planNodes)];

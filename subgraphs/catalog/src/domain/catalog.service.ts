@@ -12,7 +12,6 @@ export interface MoneyInput {
 export interface ProductPage {
   products: Product[];
   hasNextPage: boolean;
-  totalCount: number;
 }
 
 /** Cursor over the listing order (name, id); opaque to clients. */
@@ -74,7 +73,7 @@ export class CatalogService {
 
   async listProducts(first: number, after: string | null | undefined, categoryId: string | null | undefined): Promise<ProductPage> {
     if (first < 0 || first > MAX_PAGE_SIZE) throw new DomainError('INVALID_PAGE_SIZE', `first must be between 0 and ${MAX_PAGE_SIZE}`, ['first']);
-    if (categoryId && !isUuid(categoryId)) return { products: [], hasNextPage: false, totalCount: 0 };
+    if (categoryId && !isUuid(categoryId)) return { products: [], hasNextPage: false };
     const inCategory = categoryId ? { category: categoryId } : {};
     const page = after
       ? (() => {
@@ -83,11 +82,14 @@ export class CatalogService {
           return { [raw((alias: string) => `(${alias}.name, ${alias}.id) > (?, ?)`, [name, id])]: [] };
         })()
       : {};
-    const [rows, totalCount] = await Promise.all([
-      this.em.find(Product, { ...inCategory, ...page }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1, populate: ['category'] }),
-      this.em.count(Product, inCategory),
-    ]);
-    return { products: rows.slice(0, first), hasNextPage: rows.length > first, totalCount };
+    const rows = await this.em.find(Product, { ...inCategory, ...page }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1, populate: ['category'] });
+    return { products: rows.slice(0, first), hasNextPage: rows.length > first };
+  }
+
+  /** How many products the listing (of one category, if given) holds; it reads every one of them. */
+  countProducts(categoryId: string | null | undefined): Promise<number> {
+    if (categoryId && !isUuid(categoryId)) return Promise.resolve(0);
+    return this.em.count(Product, categoryId ? { category: categoryId } : {});
   }
 
   categories(): Promise<Category[]> {

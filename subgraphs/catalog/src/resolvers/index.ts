@@ -7,6 +7,12 @@ interface Money {
   amount: number;
   currency: string;
 }
+/** A page of the listing; `totalCount` is resolved from `categoryId` when selected. */
+interface ProductConnection {
+  edges: { cursor: string; node: Product }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  categoryId: string | null;
+}
 interface LineRef {
   id: string;
   product: { id: string };
@@ -24,10 +30,10 @@ async function unitPrice(line: LineRef, context: CatalogContext): Promise<Money>
 export const resolvers: GraphQLResolverMap<CatalogContext> = {
   Query: {
     product: (_: unknown, { id }: { id: string }, { products }: CatalogContext) => products.load(id),
-    products: async (_: unknown, args: { first: number; after?: string | null; categoryId?: string | null }, { catalog }: CatalogContext) => {
+    products: async (_: unknown, args: { first: number; after?: string | null; categoryId?: string | null }, { catalog }: CatalogContext): Promise<ProductConnection> => {
       const page = await catalog.listProducts(args.first, args.after, args.categoryId);
       const edges = page.products.map((node) => ({ cursor: encodeCursor(node), node }));
-      return { edges, totalCount: page.totalCount, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+      return { edges, categoryId: args.categoryId ?? null, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
     },
     categories: (_: unknown, __: unknown, { catalog }: CatalogContext) => catalog.categories(),
   },
@@ -38,6 +44,10 @@ export const resolvers: GraphQLResolverMap<CatalogContext> = {
       payload(async () => ({ product: await catalog.createProduct(input) })),
     updateProduct: (_: unknown, { input }: { input: Parameters<CatalogContext['catalog']['updateProduct']>[0] }, { catalog }: CatalogContext) =>
       payload(async () => ({ product: await catalog.updateProduct(input) })),
+  },
+  ProductConnection: {
+    // A count over every product of the listing: only for clients that select it (a reindex walking pages does not).
+    totalCount: ({ categoryId }: ProductConnection, _: unknown, { catalog }: CatalogContext) => catalog.countProducts(categoryId),
   },
   Product: {
     __resolveReference: ({ id }: { id: string }, { products }: CatalogContext) => products.load(id),
