@@ -4,7 +4,7 @@ import { notificationsContext } from './context.ts';
 import { Sender, type DeliveryOutcome, type Mail, type Mailer } from './domain/sender.ts';
 import { defaultTemplates, Renderer, type Templates } from './domain/templates.ts';
 import { entities } from './entities/index.ts';
-import { notifyHandlers } from './events/notify.handler.ts';
+import { notifyHandlers, READ_MODEL_ONLY } from './events/notify.handler.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
@@ -12,6 +12,8 @@ import type { Config } from './config.ts';
 export interface Deps extends ServiceDeps<Config> {
   /** Sees what became of every message the consumer took (tests wait on it instead of sleeping). */
   onMessage?: (outcome: MessageOutcome) => void;
+  /** Sees every SQL statement the service sends (tests count them). */
+  onQuery?: (sql: string) => void;
   /** Sees what became of every attempt to deliver a notification. */
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** Replaces templates (tests: one that uses a variable nobody provides). */
@@ -27,7 +29,7 @@ export interface Deps extends ServiceDeps<Config> {
  * them by e-mail from a sender loop beside the consumer. The mail server is not a readiness check:
  * while it is away e-mails wait (retried with backoff) and everything else is served.
  */
-export async function createNotificationsApp({ config, logger, verifier, onMessage, onDelivery, templates, mailer, afterSend }: Deps): Promise<Service> {
+export async function createNotificationsApp({ config, logger, verifier, onQuery, onMessage, onDelivery, templates, mailer, afterSend }: Deps): Promise<Service> {
   const mail = mailer ?? smtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, timeoutMs: config.SMTP_TIMEOUT_MS });
   const sender = new Sender({
     mailer: mail,
@@ -55,11 +57,12 @@ export async function createNotificationsApp({ config, logger, verifier, onMessa
       resolvers,
       entities,
       migrations,
+      onQuery,
       workers: [({ orm }) => sender.start(orm)],
       consumers: { notify: notifyHandlers },
       onMessage: (outcome) => {
         // What the consumer committed may be due now.
-        if (outcome.result === 'processed') sender.wake();
+        if (outcome.result === 'processed' && !READ_MODEL_ONLY.has(outcome.type ?? '')) sender.wake();
         onMessage?.(outcome);
       },
       context: notificationsContext(sender),

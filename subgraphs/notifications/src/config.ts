@@ -15,8 +15,12 @@ export const configSchema = serviceConfig.extend({
   /** The first retry's delay, doubling per attempt up to NOTIFICATION_RETRY_MAX_MS. */
   NOTIFICATION_RETRY_BASE_MS: z.coerce.number().int().positive().default(1_000),
   NOTIFICATION_RETRY_MAX_MS: z.coerce.number().int().positive().default(300_000),
-  /** How often the sender looks for due e-mails when nothing woke it (retries, other replicas' work). */
-  NOTIFICATION_POLL_MS: z.coerce.number().int().positive().max(60_000).default(1_000),
+  /**
+   * How often the sender looks for due e-mails when nothing woke it and it knows of none due: only
+   * work a replica that died left behind. Recorded notifications, staff retries, retries and leases it
+   * knows of wake it anyway.
+   */
+  NOTIFICATION_POLL_MS: z.coerce.number().int().positive().max(60_000).default(30_000),
 });
 export type Config = z.infer<typeof configSchema>;
 

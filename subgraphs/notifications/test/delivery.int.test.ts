@@ -34,7 +34,7 @@ beforeAll(async () => {
         if (crashOnce.delete(mail.to)) throw new Error('crashed after the send');
       },
     },
-    { env: { SMTP_URL: proxy.url, SMTP_TIMEOUT_MS: '1000', NOTIFICATION_MAX_ATTEMPTS: String(MAX_ATTEMPTS), NOTIFICATION_RETRY_BASE_MS: '100', NOTIFICATION_RETRY_MAX_MS: '400', NOTIFICATION_POLL_MS: '100' } },
+    { env: { SMTP_URL: proxy.url, SMTP_TIMEOUT_MS: '1000', NOTIFICATION_MAX_ATTEMPTS: String(MAX_ATTEMPTS), NOTIFICATION_RETRY_BASE_MS: '100', NOTIFICATION_RETRY_MAX_MS: '400' } },
   );
   producer = eventProducer();
   staff = await service.issuer.staff();

@@ -12,12 +12,13 @@ import { NOTIFICATIONS, startNotifications, type NotificationNode } from './supp
 let service: ServiceUnderTest;
 let producer: EventProducer;
 const handled = consumerOutcomes();
+const queries: string[] = [];
 const STAFF_EMAIL = uniqueAddress('staff');
 
 beforeAll(async () => {
   service = await startNotifications(
-    { onMessage: handled.record },
-    { env: { ...mailEnv(), STAFF_EMAIL, NOTIFICATION_POLL_MS: '200' } },
+    { onMessage: handled.record, onQuery: (sql) => void queries.push(sql) },
+    { env: { ...mailEnv(), STAFF_EMAIL } },
   );
   producer = eventProducer();
 });
@@ -253,3 +254,42 @@ describe('the in-app list', () => {
     expect(errorCodes(bad)).toEqual(['BAD_USER_INPUT']);
   });
 });
+
+describe('the sender', () => {
+  it('claims, renders, sends and records a batch in two transactions, and asks nothing while nothing is due', async () => {
+    const users = Array.from({ length: 10 }, (_, i) => ({ userId: crypto.randomUUID(), email: uniqueAddress(), name: `Batch ${i}` }));
+    // One key, so one partition, one fetch and one consumer transaction: the sender is woken once.
+    const key = crypto.randomUUID();
+    const events = users.map((user) => newEvent('account.user.registered', key, user));
+    const sent = async () => (await service.sql<{ n: number }>(`select count(*)::int as n from notification where status = 'SENT' and user_id in (${users.map(() => '?').join(', ')})`, users.map((user) => user.userId)))[0]!.n;
+    // The earlier tests' notifications settled first: nothing else for the sender to do.
+    await eventually(async () => (await service.sql<{ n: number }>(`select count(*)::int as n from notification where status in ('PENDING', 'SENDING')`))[0]!.n === 0, 'nothing due');
+    queries.length = 0;
+    await producer.send(...events);
+    await handled.handled(events.at(-1)!);
+    await eventually(async () => (await sent()) === 10, 'ten welcomes SENT');
+
+    const [consumer, ...sender] = transactions(queries);
+    expect(consumer![0]).toMatch(/^insert into processed_message /);
+    expect(sender).toHaveLength(2);
+    expect(sender[0]![0]).toMatch(/^update notification n\s+set status = 'SENDING'/);
+    expect(sender[1]).toEqual([expect.stringMatching(/^update notification n\s+set status = v\.status/)]);
+
+    queries.length = 0;
+    await sleep(1_000);
+    expect(queries).toEqual([]);
+  });
+});
+
+/** The statements of each transaction, in order: begin…commit is one, any other statement one of its own. */
+function transactions(statements: string[]): string[][] {
+  const all: string[][] = [];
+  let open: string[] | undefined;
+  for (const sql of statements.map((statement) => statement.trim())) {
+    if (sql === 'begin') all.push((open = []));
+    else if (sql === 'commit' || sql === 'rollback') open = undefined;
+    else if (open) open.push(sql);
+    else all.push([sql]);
+  }
+  return all;
+}

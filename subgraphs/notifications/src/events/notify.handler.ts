@@ -5,6 +5,9 @@ import { NotificationsService } from '../domain/notifications.service.ts';
 /** The order statuses a customer hears about from orders' own events (shipping's tell the rest). */
 const ORDER_STATUS_KINDS = { CONFIRMED: 'ORDER_CONFIRMED', PAYMENT_FAILED: 'PAYMENT_FAILED', UNDER_REVIEW: 'ORDER_UNDER_REVIEW', REJECTED: 'ORDER_REJECTED' } as const;
 
+/** The events that only keep the read model: handling one records no notification, so the sender has nothing new to look for. */
+export const READ_MODEL_ONLY: ReadonlySet<string> = new Set(['catalog.product.changed', 'orders.order.placed']);
+
 /**
  * Notifications' consumer (group `notifications.notify`): keeps the read model of users, orders
  * and product names, and records one notification per event that calls for one, in the
