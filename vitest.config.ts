@@ -10,6 +10,9 @@ export default defineConfig({
   // load the same copy, since graphql refuses to mix two instances.
   resolve: { alias: { graphql: createRequire(import.meta.url).resolve('graphql') } },
   test: {
+    // Two files at a time, also on two cores: most of a file's time is a supergraph waiting on Kafka,
+    // Postgres and its own processes, not the test's CPU (the run's Postgres is sized for it, see global-setup).
+    maxWorkers: 2,
     projects: [
       { extends: true, test: { ...shared, name: 'unit', include: ['**/*.test.ts'], exclude: [...shared.exclude, '**/*.int.test.ts', '**/*.e2e.test.ts'] } },
       { extends: true, test: { ...shared, name: 'int', include: ['**/*.int.test.ts'], globalSetup: ['packages/testkit/src/global-setup.ts'], testTimeout: 60_000, hookTimeout: 120_000 } },

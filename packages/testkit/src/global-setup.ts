@@ -1,4 +1,4 @@
-import { ensureElasticsearch, ensureKafka, ensureMailCatcher, ensurePostgres, ensureRedis, repoDirs, type ElasticsearchHandle } from '@shopgraph/infra';
+import { ensureElasticsearch, ensureKafka, ensureMailCatcher, ensurePostgres, ensureRedis, repoDirs, startEmbeddedPostgres, type ElasticsearchHandle } from '@shopgraph/infra';
 import { isAlive, killStale } from '@shopgraph/infra/process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -17,10 +17,18 @@ declare module 'vitest' {
 }
 
 /**
+ * A test run's own Postgres: test files run two at a time, each with a whole supergraph (a dozen
+ * connection pools), which a shared server's 100 connections do not hold. Durability is not what
+ * the tests check (no test crashes Postgres itself), so commits do not wait on the disk.
+ */
+const TEST_POSTGRES = { max_connections: 500, fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
+
+/**
  * Finds or starts the real Postgres, Redis, Kafka, Elasticsearch and a mail catcher once per run, all at once; a
  * missing service fails the run, never skips it. Kafka (about 6 s) is a fresh single-node broker
  * per project and Elasticsearch (about 15 s) a fresh node per run, unless KAFKA_BROKERS /
- * ELASTICSEARCH_URL name one.
+ * ELASTICSEARCH_URL name one; Postgres (about 3 s) is a fresh embedded server per project unless
+ * DATABASE_URL names one. Processes the tests start (`scripts/stack.ts`) find it as DATABASE_URL.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const { cache, data: dataRoot } = repoDirs();
@@ -28,8 +36,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const kafkaDir = await runDir(join(data, 'kafka'), (dir) => killStale(join(dir, 'broker.pid'), join(dir, 'server.properties')));
   const node = sharedElasticsearch(cache, join(data, 'elasticsearch'));
   const mailDir = await runDir(join(data, 'mail'), (dir) => killStale(join(dir, 'maildev.pid'), 'maildev'));
+  const postgresDir = await runDir(join(data, 'postgres'), (dir) => killStale(join(dir, 'pgdata', 'postmaster.pid'), join(dir, 'pgdata'), { signal: 'SIGINT' }));
   const [postgres, redis, kafka, elasticsearch, mail] = await Promise.allSettled([
-    ensurePostgres({ dataDir: join(data, 'postgres') }),
+    process.env.DATABASE_URL ? ensurePostgres({ dataDir: postgresDir }) : startEmbeddedPostgres({ dataDir: postgresDir, settings: TEST_POSTGRES }),
     ensureRedis({ dataDir: join(data, 'redis') }),
     ensureKafka({ cacheDir: cache, dataDir: kafkaDir }),
     node.started,
@@ -43,6 +52,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (mail.status === 'fulfilled') await mail.value.stop();
     rmSync(kafkaDir, { recursive: true, force: true });
     rmSync(mailDir, { recursive: true, force: true });
+    rmSync(postgresDir, { recursive: true, force: true });
   };
   if (postgres.status === 'rejected' || redis.status === 'rejected' || kafka.status === 'rejected' || elasticsearch.status === 'rejected' || mail.status === 'rejected') {
     await stop();
@@ -50,6 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw failed.length === 1 ? failed[0]!.reason : new AggregateError(failed.map((r) => r.reason), 'test infrastructure did not start');
   }
   project.provide('postgresUrl', postgres.value.url);
+  process.env.DATABASE_URL ??= postgres.value.url;
   project.provide('redisUrl', redis.value.url);
   project.provide('kafkaBrokers', kafka.value.brokers);
   project.provide('elasticsearchUrl', elasticsearch.value.url);
