@@ -1,6 +1,7 @@
 import type { Logger } from '@shopgraph/core/log';
 import { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 
 /**
  * Rate limits at the router, shared by every replica through Redis: operations per client IP and,
@@ -14,6 +15,10 @@ import { Redis } from 'ioredis';
  *
  * Redis away (or slow) never stops the router: the check fails open, the operation is served, the
  * failure logged (at most once per 30 s) and counted.
+ *
+ * A refusal says when the subject may send again, and refused operations are not counted, so until
+ * then this replica refuses that subject from memory, without a round trip: a flood costs Redis one
+ * check per subject and window, not one per operation.
  */
 
 export const RATE_LIMITED = 'RATE_LIMITED';
@@ -114,17 +119,33 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
     suppressed = 0;
   };
   redis.on('error', (error: Error) => warn(error, 'rate limiting: Redis connection error; operations are served unchecked until it is back'));
+  // Subjects refused lately, by key: until when (performance.now()) a check would refuse them too.
+  const refusedUntil = new LRUCache<string, number>({ max: 100_000 });
+  const stillRefused = (key: string, now: number): number | undefined => {
+    const until = refusedUntil.get(key);
+    return until !== undefined && until > now ? until : undefined;
+  };
 
   return {
     async check({ ip, userId }) {
+      const ipKey = `${keyPrefix}ratelimit:ip:${ip}`;
+      const userKey = userId === undefined ? undefined : `${keyPrefix}ratelimit:user:${userId}`;
+      const now = performance.now();
+      for (const [key, subject] of [[ipKey, 'ip'], [userKey, 'user']] as const) {
+        const until = key === undefined ? undefined : stillRefused(key, now);
+        if (until !== undefined) {
+          onCheck?.('limited');
+          return { allowed: false, retryAfterS: Math.max(1, Math.ceil((until - now) / 1000)), subject };
+        }
+      }
       if (redis.status !== 'ready') {
         onCheck?.('unavailable');
         return { allowed: true };
       }
-      const keys = [`${keyPrefix}ratelimit:ip:${ip}`];
+      const keys = [ipKey];
       const limits = [perIp];
-      if (userId !== undefined) {
-        keys.push(`${keyPrefix}ratelimit:user:${userId}`);
+      if (userKey !== undefined) {
+        keys.push(userKey);
         limits.push(perUser);
       }
       let answer: [number, number];
@@ -141,6 +162,7 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
         return { allowed: true };
       }
       onCheck?.('limited');
+      refusedUntil.set(keys[refusedBy - 1]!, now + waitMs);
       return { allowed: false, retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)), subject: refusedBy === 1 ? 'ip' : 'user' };
     },
     async close() {

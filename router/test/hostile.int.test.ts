@@ -45,7 +45,8 @@ describe('memory stays bounded under many distinct legal-sized documents', () =>
   it('keeps the document and plan caches under their byte bounds, and refuses documents over LIMIT_MAX_DOCUMENT_BYTES', async () => {
     const documentBound = 2 * 1024 * 1024;
     const planBound = 2 * 1024 * 1024;
-    const { app, url } = await world.router({ DOCUMENT_CACHE_BYTES: String(documentBound), PLAN_CACHE_BYTES: String(planBound) });
+    // New documents are budgeted too (below): not what this test is about.
+    const { app, url } = await world.router({ DOCUMENT_CACHE_BYTES: String(documentBound), PLAN_CACHE_BYTES: String(planBound), LIMIT_NEW_DOCUMENTS_ANONYMOUS_PER_S: '1000' });
     for (let i = 0; i < 300; i++) {
       const answer = await post(url, padded(i, 30 * 1024));
       expect(answer.status).toBe(200);
@@ -69,6 +70,35 @@ describe('memory stays bounded under many distinct legal-sized documents', () =>
     expect((await wsSubscribe(client, 'small', '{ products { id } }')).type).toBe('next');
     expect((await post(url, '{ products { id } }')).status).toBe(200);
     expect((await scrapeMetrics(new URL(url).origin)).value('shopgraph_router_refusals_total', { reason: 'DOCUMENT_TOO_LARGE' })).toBe(2);
+  });
+});
+
+describe('a budget for documents the router has not seen', () => {
+  it('refuses new documents past the anonymous budget with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own', async () => {
+    const { url } = await world.router({ LIMIT_NEW_DOCUMENTS_ANONYMOUS_PER_S: '1', LIMIT_NEW_DOCUMENTS_PER_USER_PER_S: '1' });
+    // 10 s' worth saved up: ten new documents, then the budget refills at one per second.
+    const known = '{ products { id } }';
+    expect((await post(url, known)).status).toBe(200);
+    for (let i = 1; i < 10; i++) expect((await post(url, padded(i, 1024))).status).toBe(200);
+    const refused = await post(url, padded(10, 1024));
+    expect(refused).toMatchObject({ status: 429, codes: ['TOO_MANY_NEW_DOCUMENTS'] });
+    expect(refused.body.errors![0]!.extensions).toMatchObject({ retryAfter: 1 });
+    // Not parsed: a broken document is refused the same way, not as a parse failure.
+    expect((await post(url, '{ products { id ')).codes).toEqual(['TOO_MANY_NEW_DOCUMENTS']);
+    // What the router knows costs nothing of the budget.
+    expect((await post(url, known)).status).toBe(200);
+    expect((await post(url, padded(3, 1024))).status).toBe(200);
+    // A signed-in user draws on a budget of its own, on every transport.
+    const token = await world.issuer.customer();
+    expect((await post(url, padded(11, 1024), { authorization: `Bearer ${token}` })).status).toBe(200);
+    const client = await connectWs(url, bearer(token));
+    sockets.push(client);
+    for (let i = 12; i < 21; i++) await wsSubscribe(client, `q${i}`, padded(i, 1024));
+    expect(await wsSubscribe(client, 'over', padded(21, 1024))).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'TOO_MANY_NEW_DOCUMENTS' } }] });
+    // Refilled after a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await post(url, padded(22, 1024))).status).toBe(200);
+    expect((await scrapeMetrics(new URL(url).origin)).value('shopgraph_router_refusals_total', { reason: 'TOO_MANY_NEW_DOCUMENTS' })).toBe(3);
   });
 });
 
@@ -128,18 +158,21 @@ describe('rate limits on Redis', () => {
     expect((await post(url, '{ products { id } }', { 'x-forwarded-for': '10.2.0.9' })).status).toBe(200);
   });
 
-  it('fails open: with Redis away every operation is served, and the unchecked ones counted', async () => {
+  it('fails open: with Redis away every operation is served (but from a client refused until its Retry-After), and the unchecked ones counted', async () => {
     outage = await outageProxy(redisUrl());
-    const { url } = await world.router({ ...redisEnv({ RATE_LIMIT_PER_IP: '2' }), REDIS_URL: outage.url });
+    const { url } = await world.router({ ...redisEnv({ RATE_LIMIT_PER_IP: '2', TRUST_PROXY_HOPS: '1' }), REDIS_URL: outage.url });
+    const from = (address: string) => ({ 'x-forwarded-for': address });
     // Connected and counting first.
     let statuses: number[] = [];
     const deadline = Date.now() + 5_000;
-    while (!statuses.includes(429) && Date.now() < deadline) statuses.push((await post(url, '{ products { id } }')).status);
+    while (!statuses.includes(429) && Date.now() < deadline) statuses.push((await post(url, '{ products { id } }', from('10.3.0.1'))).status);
     expect(statuses).toContain(429);
     outage.cut();
     statuses = [];
-    for (let i = 0; i < 10; i++) statuses.push((await post(url, '{ products { id } }')).status);
+    for (let i = 0; i < 10; i++) statuses.push((await post(url, '{ products { id } }', from(`10.3.1.${i}`))).status);
     expect(statuses).toEqual(Array(10).fill(200));
+    // The refused client's window is known without Redis: it stays refused.
+    expect(await post(url, '{ products { id } }', from('10.3.0.1'))).toMatchObject({ status: 429, codes: ['RATE_LIMITED'] });
     const metrics = await scrapeMetrics(new URL(url).origin);
     expect(metrics.value('shopgraph_router_rate_limit_checks_total', { result: 'unavailable' })).toBeGreaterThanOrEqual(10);
     expect((await fetch(`${new URL(url).origin}/readyz`)).status).toBe(200);
