@@ -50,12 +50,18 @@ export const configSchema = z.object({
   /** Operations one client IP may send per sliding window (every transport; each WebSocket operation counts). */
   RATE_LIMIT_PER_IP: count(6_000),
   /** Operations one signed-in user may send per sliding window, from any IP. */
-  RATE_LIMIT_PER_USER: count(3_000),
+  RATE_LIMIT_PER_USER: count(600),
   RATE_LIMIT_WINDOW_S: count(60),
   /** WebSocket connections one user may have open on this router. */
   LIMIT_MAX_WS_CONNECTIONS_PER_USER: count(10),
   /** Live subscriptions one user may have on this router, over every transport together. */
   LIMIT_MAX_SUBSCRIPTIONS_PER_USER: count(100),
+  /**
+   * Documents this router has not parsed before, per second: from anonymous callers all together,
+   * and from each signed-in user (10 s' worth saved up). Known documents are not counted.
+   */
+  LIMIT_NEW_DOCUMENTS_ANONYMOUS_PER_S: count(20),
+  LIMIT_NEW_DOCUMENTS_PER_USER_PER_S: count(5),
   /** Estimated bytes of parsed documents, and of query plans, cached per supergraph. */
   DOCUMENT_CACHE_BYTES: count(16 * 1024 * 1024),
   PLAN_CACHE_BYTES: count(64 * 1024 * 1024),

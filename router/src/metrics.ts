@@ -11,7 +11,7 @@ export interface OperationLabels {
 export type RouterMetrics = ReturnType<typeof routerMetrics>;
 
 /** Why the router refused hostile traffic: the stable codes clients get (a bounded label). */
-export const REFUSAL_REASONS = ['RATE_LIMITED', 'DOCUMENT_TOO_LARGE', 'TOO_MANY_SUBSCRIPTIONS', 'TOO_MANY_CONNECTIONS', 'TOO_MANY_OPERATIONS'] as const;
+export const REFUSAL_REASONS = ['RATE_LIMITED', 'DOCUMENT_TOO_LARGE', 'TOO_MANY_SUBSCRIPTIONS', 'TOO_MANY_CONNECTIONS', 'TOO_MANY_OPERATIONS', 'TOO_MANY_NEW_DOCUMENTS'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export const isRefusalReason = (code: unknown): code is RefusalReason => (REFUSAL_REASONS as readonly unknown[]).includes(code);
 

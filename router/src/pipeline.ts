@@ -8,6 +8,7 @@ import { mapAsync, type PushIterator } from '@shopgraph/core/stream';
 import { inSpan, SpanKind, type Tracer } from '@shopgraph/core/tracing';
 import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { createHash } from 'node:crypto';
+import type { DocumentBudget } from './document-budget.ts';
 import { variablesFor, type IncrementalPayload, type PreparedOperation } from './execution.ts';
 import type { Generation } from './generation.ts';
 import { isRefusalReason, type RouterMetrics } from './metrics.ts';
@@ -71,6 +72,8 @@ export const PipelineErrorCode = {
   SUPERGRAPH_CHANGED: 'SUPERGRAPH_CHANGED',
   /** The user has as many live subscriptions on this router as one user may (HTTP 429). */
   TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
+  /** More documents the router has not seen before than the caller's budget takes per second (HTTP 429). */
+  TOO_MANY_NEW_DOCUMENTS: 'TOO_MANY_NEW_DOCUMENTS',
 } as const;
 
 /** An operation that passed every check, with its plan. */
@@ -107,6 +110,8 @@ export interface PipelineOptions {
   maxSubscriptionsPerUser?: number;
   /** Connect, ping and pong timeouts of the upstream WebSocket connections. */
   upstreamConnection?: UpstreamConnectionOptions;
+  /** Documents not in the cache a caller may send per second (none: no limit). */
+  newDocuments?: DocumentBudget;
 }
 
 export interface PrepareOptions {
@@ -193,7 +198,7 @@ const traced = <T>(tracer: Tracer, operation: RouterOperation, caller: Caller, w
   });
 
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const { logger, maxBufferedEvents = 1_000, usage, metrics, tracer, trustedDocuments = NO_TRUSTED_DOCUMENTS, maxSubscriptionsPerUser = Infinity } = options;
+  const { logger, maxBufferedEvents = 1_000, usage, metrics, tracer, trustedDocuments = NO_TRUSTED_DOCUMENTS, maxSubscriptionsPerUser = Infinity, newDocuments } = options;
   const liveByUser = new Map<string, number>();
   const tooManySubscriptions = () =>
     new GraphQLError(`At most ${maxSubscriptionsPerUser} live subscriptions per user: end one before starting another`, { extensions: { code: PipelineErrorCode.TOO_MANY_SUBSCRIPTIONS } });
@@ -255,6 +260,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   // graphql-js 16 validates a subscription (or mutation) against a schema that has none: refused here as validation would.
   const noRootType = (kind: string) =>
     ({ status: 400, errors: [new GraphQLError(`The schema has no ${kind} type`, { extensions: { code: OperationErrorCode.GRAPHQL_VALIDATION_FAILED } })] }) satisfies Refusal;
+  const tooManyNewDocuments = (): Refusal => ({
+    status: 429,
+    errors: [new GraphQLError('Too many documents this router has not seen before: retry in 1 s, or send the operations your client already sent', { extensions: { code: PipelineErrorCode.TOO_MANY_NEW_DOCUMENTS, retryAfter: 1 } })],
+  });
   const notTrusted = () =>
     ({ status: 400, errors: [new GraphQLError('This router runs registered operations only, and this operation is not one of them: register it (clients push) or send a registered one', { extensions: { code: PipelineErrorCode.OPERATION_NOT_TRUSTED } })] }) satisfies Refusal;
   const supergraphChanged = (reasons: readonly GraphQLError[]) =>
@@ -289,6 +298,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (id === undefined || !trustedDocuments.has(id)) return notTrusted();
       }
       const generation = current;
+      // Before any parsing: a new document is the expensive kind.
+      if (newDocuments && typeof input.query === 'string' && !generation.prepareRequest.has(input.query) && !newDocuments.take(identity)) return counted(tooManyNewDocuments());
       const request = generation.prepareRequest(input, identity, prepareOptions);
       if (isRefusal(request)) return counted(request);
       // Checked here too (not only when it starts), so every transport refuses it like any other operation.

@@ -75,6 +75,8 @@ export interface OperationPreparer {
   (input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }): PreparedRequest | Refusal;
   /** The document cache's size (metrics, tests). */
   cacheStats(): CacheStats;
+  /** Whether this text is in the document cache (parsed and validated before): preparing it costs no parsing. */
+  has(query: string): boolean;
 }
 
 /**
@@ -182,5 +184,5 @@ export function operationPreparer(options: OperationPreparerOptions): OperationP
     if (coerced.errors) return refused(400, ...coerced.errors.map((error) => withCode(error, ErrorCode.BAD_USER_INPUT)));
     return { query: input.query, document, operation, operationName, variables };
   };
-  return Object.assign(prepare, { cacheStats: (): CacheStats => ({ entries: documents.size, bytes: documents.calculatedSize, maxBytes }) });
+  return Object.assign(prepare, { cacheStats: (): CacheStats => ({ entries: documents.size, bytes: documents.calculatedSize, maxBytes }), has: (query: string) => documents.has(query) });
 }
