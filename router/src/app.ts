@@ -154,6 +154,8 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
       perIp: config.RATE_LIMIT_PER_IP,
       perUser: config.RATE_LIMIT_PER_USER,
       windowS: config.RATE_LIMIT_WINDOW_S,
+      burstPerIp: config.RATE_LIMIT_BURST_PER_IP,
+      burstPerUser: config.RATE_LIMIT_BURST_PER_USER,
       logger: logger.child({ component: 'rate-limit' }),
       onCheck: (result) => metrics.rateLimitCheck(result),
     })
@@ -187,7 +189,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
   const webSocket = serveGraphQLOverWebSocket<WsRequest<RouterOperation>, RouterOperation>(server, {
     schema: pipeline.schema,
     prepare: async (input, identity, client) => {
-      const decision = await rateLimiter.check({ ip: client.address, userId: identity.userId });
+      const decision = await rateLimiter.check({ ip: client.address, identity });
       if (!decision.allowed) {
         metrics.refused(RATE_LIMITED);
         return { status: 429, errors: [rateLimitedError(decision)] };

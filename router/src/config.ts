@@ -52,6 +52,9 @@ export const configSchema = z.object({
   /** Operations one signed-in user may send per sliding window, from any IP. */
   RATE_LIMIT_PER_USER: count(600),
   RATE_LIMIT_WINDOW_S: count(60),
+  /** Operations one client IP, and one user, may send in any second: the window's budget is not spent in one burst. */
+  RATE_LIMIT_BURST_PER_IP: count(200),
+  RATE_LIMIT_BURST_PER_USER: count(10),
   /** WebSocket connections one user may have open on this router. */
   LIMIT_MAX_WS_CONNECTIONS_PER_USER: count(10),
   /** Live subscriptions one user may have on this router, over every transport together. */

@@ -228,7 +228,7 @@ export function graphqlOverHttp(options: GraphQLHttpOptions): GraphQLOverHttp {
     } catch (error) {
       unauthenticated = error instanceof GraphQLError ? error : graphqlError(ErrorCode.UNAUTHENTICATED, String(error));
     }
-    const decision = await rateLimiter.check({ ip: address, userId: caller?.identity?.userId });
+    const decision = await rateLimiter.check({ ip: address, identity: caller?.identity });
     if (!decision.allowed) {
       metrics?.refused('RATE_LIMITED');
       return refuse(429, [rateLimitedError(decision)], { 'retry-after': String(decision.retryAfterS) });

@@ -1,3 +1,4 @@
+import { Scope, type Identity } from '@shopgraph/core/auth';
 import type { Logger } from '@shopgraph/core/log';
 import { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
@@ -5,7 +6,9 @@ import { LRUCache } from 'lru-cache';
 
 /**
  * Rate limits at the router, shared by every replica through Redis: operations per client IP and,
- * for a signed-in caller, per user, each over a sliding window. A refused operation is not counted.
+ * for a signed-in caller, per user, each over a sliding window and over a one-second one. The long
+ * window alone would let a subject spend all of it in a burst (600 a minute, all in one second); the
+ * second bounds the burst. A refused operation is not counted.
  *
  * The window slides as a sliding-window counter (two fixed windows, the previous one weighted by
  * how much of it still overlaps the window ending now): one Redis hash per subject, O(1) memory and
@@ -26,8 +29,8 @@ export const RATE_LIMITED = 'RATE_LIMITED';
 /** Who an operation is counted against. */
 export interface RateSubject {
   ip: string;
-  /** The signed-in caller's user id; undefined when anonymous. */
-  userId?: string | undefined;
+  /** The signed-in caller; null or undefined when anonymous. */
+  identity?: Identity | null | undefined;
 }
 
 /** `allowed`, or when to come back: seconds until the subject's window lets one more through. */
@@ -50,6 +53,9 @@ export interface RedisRateLimiterOptions {
   perIp: number;
   perUser: number;
   windowS: number;
+  /** Operations per second, over a one-second sliding window. */
+  burstPerIp: number;
+  burstPerUser: number;
   logger: Logger;
   /** Told of every check's result (metrics). */
   onCheck?: (result: RateCheckResult) => void;
@@ -57,19 +63,17 @@ export interface RedisRateLimiterOptions {
   commandTimeoutMs?: number;
 }
 
-// KEYS: a hash per subject (fields: window index → count); ARGV[1]: the window in ms, ARGV[1 + i]: the limit of KEYS[i].
+// KEYS: a hash per subject and window (fields: window index → count); ARGV[2i - 1]: KEYS[i]'s window in ms, ARGV[2i]: its limit.
 // Returns { 0, 0 } when every subject may send one more (then counted), else { i, ms until KEYS[i] would let one through }.
 const SLIDING_WINDOW = `
-local window = tonumber(ARGV[1])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local index = math.floor(now / window)
-local elapsed = now - index * window
-local field, previousField = tostring(index), tostring(index - 1)
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[i + 1])
-  local current = tonumber(redis.call('HGET', key, field) or '0')
-  local previous = tonumber(redis.call('HGET', key, previousField) or '0')
+  local window, limit = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local index = math.floor(now / window)
+  local elapsed = now - index * window
+  local current = tonumber(redis.call('HGET', key, tostring(index)) or '0')
+  local previous = tonumber(redis.call('HGET', key, tostring(index - 1)) or '0')
   if previous * (window - elapsed) / window + current + 1 > limit then
     local wait
     if current + 1 > limit then
@@ -80,8 +84,10 @@ for i, key in ipairs(KEYS) do
     return { i, math.max(1, math.ceil(wait)) }
   end
 end
-for _, key in ipairs(KEYS) do
-  redis.call('HINCRBY', key, field, 1)
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i - 1])
+  local index = math.floor(now / window)
+  redis.call('HINCRBY', key, tostring(index), 1)
   redis.call('HDEL', key, tostring(index - 2))
   redis.call('PEXPIRE', key, window * 2)
 end
@@ -91,7 +97,7 @@ return { 0, 0 }
 type SlidingWindowCommand = (numberOfKeys: number, ...args: (string | number)[]) => Promise<[number, number]>;
 
 export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
-  const { keyPrefix, perIp, perUser, logger, onCheck } = options;
+  const { keyPrefix, perIp, perUser, burstPerIp, burstPerUser, logger, onCheck } = options;
   const windowMs = options.windowS * 1000;
   const commandTimeoutMs = options.commandTimeoutMs ?? 200;
   // Fail fast, never queue (ioredis' defaults wait forever): a check either answers now or is skipped.
@@ -127,10 +133,13 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
   };
 
   return {
-    async check({ ip, userId }) {
+    async check({ ip, identity }) {
+      // Staff are counted by address only: back-office tools send bursts (imports), and staff tokens are few and ours.
+      const userId = identity && !identity.scopes.has(Scope.STAFF) ? identity.userId : undefined;
       const ipKey = `${keyPrefix}ratelimit:ip:${ip}`;
       const userKey = userId === undefined ? undefined : `${keyPrefix}ratelimit:user:${userId}`;
       const now = performance.now();
+      // Keyed by subject: whichever of its windows refused it, it is refused until then.
       for (const [key, subject] of [[ipKey, 'ip'], [userKey, 'user']] as const) {
         const until = key === undefined ? undefined : stillRefused(key, now);
         if (until !== undefined) {
@@ -142,15 +151,16 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
         onCheck?.('unavailable');
         return { allowed: true };
       }
-      const keys = [ipKey];
-      const limits = [perIp];
+      const windows: { subject: 'ip' | 'user'; key: string; redisKey: string; windowMs: number; limit: number }[] = [
+        { subject: 'ip', key: ipKey, redisKey: ipKey, windowMs, limit: perIp },
+        { subject: 'ip', key: ipKey, redisKey: `${ipKey}:1s`, windowMs: 1_000, limit: burstPerIp },
+      ];
       if (userKey !== undefined) {
-        keys.push(userKey);
-        limits.push(perUser);
+        windows.push({ subject: 'user', key: userKey, redisKey: userKey, windowMs, limit: perUser }, { subject: 'user', key: userKey, redisKey: `${userKey}:1s`, windowMs: 1_000, limit: burstPerUser });
       }
       let answer: [number, number];
       try {
-        answer = await slidingWindow(keys.length, ...keys, windowMs, ...limits);
+        answer = await slidingWindow(windows.length, ...windows.map((w) => w.redisKey), ...windows.flatMap((w) => [w.windowMs, w.limit]));
       } catch (error) {
         warn(error, 'rate limiting: Redis check failed; operation served unchecked');
         onCheck?.('unavailable');
@@ -162,8 +172,9 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
         return { allowed: true };
       }
       onCheck?.('limited');
-      refusedUntil.set(keys[refusedBy - 1]!, now + waitMs);
-      return { allowed: false, retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)), subject: refusedBy === 1 ? 'ip' : 'user' };
+      const refusing = windows[refusedBy - 1]!;
+      refusedUntil.set(refusing.key, now + waitMs);
+      return { allowed: false, retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)), subject: refusing.subject };
     },
     async close() {
       if (redis.status === 'ready') await redis.quit().catch(() => {});

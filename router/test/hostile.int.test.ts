@@ -158,6 +158,22 @@ describe('rate limits on Redis', () => {
     expect((await post(url, '{ products { id } }', { 'x-forwarded-for': '10.2.0.9' })).status).toBe(200);
   });
 
+  it('per second too: a burst past RATE_LIMIT_BURST_PER_USER is refused though the minute has room, for about a second; staff are counted by address only', async () => {
+    const { url } = await world.router(redisEnv({ RATE_LIMIT_PER_USER: '1000', RATE_LIMIT_BURST_PER_USER: '3', TRUST_PROXY_HOPS: '1' }));
+    const as = async (token: string, i: number) => post(url, '{ products { id } }', { authorization: `Bearer ${token}`, 'x-forwarded-for': `10.4.0.${i}` });
+    const customer = await world.issuer.customer('burst-customer');
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await as(customer, i));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 429, 429]);
+    expect(answers[3]).toMatchObject({ codes: ['RATE_LIMITED'], retryAfter: '1' });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await as(customer, 9)).status).toBe(200);
+    const staff = await world.issuer.staff('burst-staff');
+    const statuses = [];
+    for (let i = 0; i < 10; i++) statuses.push((await as(staff, 20 + i)).status);
+    expect(statuses).toEqual(Array(10).fill(200));
+  });
+
   it('fails open: with Redis away every operation is served (but from a client refused until its Retry-After), and the unchecked ones counted', async () => {
     outage = await outageProxy(redisUrl());
     const { url } = await world.router({ ...redisEnv({ RATE_LIMIT_PER_IP: '2', TRUST_PROXY_HOPS: '1' }), REDIS_URL: outage.url });
