@@ -53,7 +53,7 @@ export const configSchema = z.object({
   RATE_LIMIT_PER_USER: count(600),
   RATE_LIMIT_WINDOW_S: count(60),
   /** Operations one client IP, and one user, may send in any second: the window's budget is not spent in one burst. */
-  RATE_LIMIT_BURST_PER_IP: count(200),
+  RATE_LIMIT_BURST_PER_IP: count(1_000),
   RATE_LIMIT_BURST_PER_USER: count(10),
   /** WebSocket connections one user may have open on this router. */
   LIMIT_MAX_WS_CONNECTIONS_PER_USER: count(10),
