@@ -243,9 +243,26 @@ function attackRow(row: AttackRow): string {
   return `| ${row.attack} | ${cell(row.what)} | ${cell(got)} | ${cell(legit)} | ${row.p99Ratio} | ${row.pass ? 'yes' : '**no**'} | ${row.routerRssMiB.before} → ${row.routerRssMiB.after} | ${(ATTACK_PROOFS[row.attack] ?? []).map(cite).join('<br>')} |`;
 }
 
+/**
+ * The section of the RELIABILITY.md there is, from its heading to the next: what an earlier run
+ * measured, kept when this machine has no result of its own (a fresh checkout has none).
+ */
+function previousSection(heading: string): string[] | undefined {
+  if (!existsSync(OUT)) return undefined;
+  const lines = readFileSync(OUT, 'utf8').split('\n');
+  const start = lines.indexOf(heading);
+  if (start < 0) return undefined;
+  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
+  const section = lines.slice(start, end < 0 ? undefined : end);
+  return section.some((line) => line.includes('not run on this machine yet')) ? undefined : section;
+}
+
 function chaosSection(): string[] {
-  const lines = ['## Faults under load (`npm run chaos`)', ''];
+  const heading = '## Faults under load (`npm run chaos`)';
+  const lines = [heading, ''];
   if (!existsSync(CHAOS_FILE)) {
+    const previous = previousSection(heading);
+    if (previous) return previous;
     return [...lines, '| tried | what happened | figures | command |', '|---|---|---|---|',
       `| K checkouts through the router under a seeded random schedule of faults (kills and restarts of Kafka, consumers, relay leaders, subgraphs, the router; Postgres connections terminated, a database paused; Redis and Elasticsearch stopped) | not run on this machine yet | — | \`npm run chaos\` (writes \`${relative(root, CHAOS_FILE)}\`), then \`npm run reliability\` |`, ''];
   }

@@ -39,7 +39,7 @@ export const ATTACK_PLAN: Record<AttackName, { rate: number; what: string; expec
   bruteforce: { rate: 50, what: 'password guesses on one account from one address', expect: 'TOO_MANY_ATTEMPTS after 5 guesses, waits doubling, no hash while refused' },
   flood: { rate: 500, what: 'cart reads from one address as one signed-in user, far past the per-user window', expect: 'HTTP 429 RATE_LIMITED with Retry-After once RATE_LIMIT_PER_USER is spent' },
   websocket: { rate: 50, what: 'one user opening WebSocket connections and subscribing to its order without end (1 connect in 5 actions)', expect: 'connections past LIMIT_MAX_WS_CONNECTIONS_PER_USER closed with 4029; subscriptions past LIMIT_MAX_SUBSCRIPTIONS_PER_USER refused with TOO_MANY_SUBSCRIPTIONS' },
-  jwt: { rate: 200, what: 'forged tokens in turn: alg none, an unknown kid (new each time), expired but signed with the real key; 10,000 addresses', expect: 'HTTP 401 UNAUTHENTICATED; the key server asked at most once per cool-down' },
+  jwt: { rate: 200, what: 'forged tokens in turn: alg none, an unknown kid (a new one in each), expired but signed with the real key; 3,000 distinct tokens forged before the attack, from 10,000 addresses', expect: 'HTTP 401 UNAUTHENTICATED; the key server asked at most once per cool-down' },
 };
 
 export interface Window {
