@@ -45,12 +45,18 @@ describe('tracing into Zipkin', () => {
     const orderId = await placeOrder(graph.routerUrl, token, product);
     await until('order confirmed', async () => (await graphql(graph.routerUrl, operation('Order'), { id: orderId }, token)).data?.['order']?.status === 'CONFIRMED');
 
+    // Each service exports its spans in batches of its own: the trace is whole once every one has.
+    const expected = ['router', 'orders', 'cart', 'catalog', 'inventory', 'payments', 'shipping'];
+    let seen = new Set<string | undefined>();
     const checkout = await until('the checkout trace, through to shipping', async () => {
       const found = (await traces({ serviceName: 'router', spanName: 'mutation placeorder' }))[0];
-      return found && found.some((span) => span.localEndpoint?.serviceName === 'shipping' && span.name.startsWith('consume')) && found;
-    }, 30_000);
+      seen = new Set(found?.map((span) => span.localEndpoint?.serviceName));
+      return found && found.some((span) => span.localEndpoint?.serviceName === 'shipping' && span.name.startsWith('consume')) && expected.every((service) => seen.has(service)) && found;
+    }, 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}; services in the trace: ${[...seen].join(', ')}`);
+    });
     const services = new Set(checkout.map((span) => span.localEndpoint?.serviceName));
-    for (const service of ['router', 'orders', 'cart', 'catalog', 'inventory', 'payments', 'shipping']) expect(services, service).toContain(service);
+    for (const service of expected) expect(services, service).toContain(service);
 
     const byId = new Map(checkout.map((span) => [span.id, span]));
     const consumed = checkout.filter((span) => span.kind === 'CONSUMER');

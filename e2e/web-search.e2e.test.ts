@@ -95,7 +95,8 @@ describe('web client search', () => {
     });
     await box(page).pressSequentially('espreso', { delay: 30 });
     await suggestions(page).first().waitFor();
-    expect(suggestionRequests).toBeLessThan(3); // asked once typing paused, not on each of the 7 keys
+    // Asked when typing paused, not on each of the 7 keys (30 ms apart; a busy machine can stretch a gap past the 150 ms pause).
+    expect(suggestionRequests).toBeLessThan(5);
     expect((await suggestions(page).allTextContents()).some((text) => /espresso/i.test(text))).toBe(true);
     expect(await box(page).getAttribute('aria-expanded')).toBe('true');
     await page.screenshot({ path: '/tmp/web-e2e-search-suggestions.png' });

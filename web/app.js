@@ -492,12 +492,15 @@ function setSuggestionsOpen(open) {
 }
 
 function showSuggestions(suggestions) {
+  // A later answer must not take away the suggestion the shopper has arrowed to, if it still offers it.
+  const chosen = suggestionOptions()[activeSuggestion()]?.textContent;
   suggestionList.replaceChildren(...suggestions.map((text, index) => h('li', {
     id: `suggestion-${index}`, role: 'option', 'aria-selected': 'false',
     onmousedown: (event) => event.preventDefault(), // keeps the focus (and the list) in the box
     onclick: () => chooseSuggestion(text),
   }, text)));
   setSuggestionsOpen(suggestions.length > 0);
+  setActiveSuggestion(chosen === undefined ? -1 : suggestions.indexOf(chosen));
 }
 
 function closeSuggestions() {

