@@ -98,14 +98,20 @@ const TOKENS: TestedRow[] = [
 
 /** The tests behind each attack of bench:attacks (the benchmark measures; these prove the refusal). */
 const ATTACK_PROOFS: Record<string, Proof[]> = {
-  documents: [{ file: 'router/test/hostile.int.test.ts', test: 'keeps the document and plan caches under their byte bounds, and refuses documents over LIMIT_MAX_DOCUMENT_BYTES' }],
+  documents: [
+    { file: 'router/test/hostile.int.test.ts', test: 'keeps the document and plan caches under their byte bounds, and refuses documents over LIMIT_MAX_DOCUMENT_BYTES' },
+    { file: 'router/test/hostile.int.test.ts', test: 'refuses new documents past the anonymous budget with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own' },
+  ],
   expensive: [
     { file: 'e2e/security.e2e.test.ts', test: 'runs a password hash at most once per operation, however the logins are spread (EXPENSIVE_FIELD_REPEATED)' },
+    { file: 'router/test/hostile.int.test.ts', test: 'refuses new documents past the anonymous budget with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own' },
   ],
   bruteforce: [{ file: 'subgraphs/accounts/test/abuse.int.test.ts', test: 'makes one IP guessing one account wait 2^k s past 5 attempts, without hashing; the owner elsewhere signs in; success resets' }],
   flood: [
     { file: 'router/test/hostile.int.test.ts', test: 'per client IP: 429 with Retry-After and RATE_LIMITED once the window is full, X-Forwarded-For ignored unless trusted' },
     { file: 'router/test/hostile.int.test.ts', test: 'per user, from any IP, on HTTP and WebSocket alike; the WebSocket connection stays' },
+    { file: 'router/test/hostile.int.test.ts', test: 'per second too: a burst past RATE_LIMIT_BURST_PER_USER is refused though the minute has room, for about a second; staff are counted by address only' },
+    { file: 'router/test/hostile.int.test.ts', test: 'fails open: with Redis away every operation is served (but from a client refused until its Retry-After), and the unchecked ones counted' },
   ],
   websocket: [
     { file: 'router/test/hostile.int.test.ts', test: 'closes a user\\\'s connection beyond LIMIT_MAX_WS_CONNECTIONS_PER_USER with 4029; other users connect' },
