@@ -298,9 +298,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (id === undefined || !trustedDocuments.has(id)) return notTrusted();
       }
       const generation = current;
-      // Before any parsing: a new document is the expensive kind.
-      if (newDocuments && typeof input.query === 'string' && !generation.prepareRequest.has(input.query) && !newDocuments.take(identity)) return counted(tooManyNewDocuments());
-      const request = generation.prepareRequest(input, identity, prepareOptions);
+      // A document not in the cache is the expensive kind: budgeted before it is parsed.
+      const admitNew = newDocuments && (() => (newDocuments.take(identity) ? undefined : tooManyNewDocuments()));
+      const request = generation.prepareRequest(input, identity, { ...prepareOptions, admitNew });
       if (isRefusal(request)) return counted(request);
       // Checked here too (not only when it starts), so every transport refuses it like any other operation.
       if (request.operation.operation === 'subscription' && identity && (liveByUser.get(identity.userId) ?? 0) >= maxSubscriptionsPerUser) {

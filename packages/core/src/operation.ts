@@ -70,13 +70,17 @@ export interface CacheStats {
   maxBytes: number;
 }
 
-/** `readOnly`: only queries (and subscriptions) may run, as over HTTP GET. */
+export interface PrepareRequestOptions {
+  /** Only queries (and subscriptions) may run, as over HTTP GET. */
+  readOnly?: boolean;
+  /** Asked once when the document is not in the cache, before it is parsed: a refusal stops it there. */
+  admitNew?: () => Refusal | undefined;
+}
+
 export interface OperationPreparer {
-  (input: OperationInput, identity: Identity | null, options?: { readOnly?: boolean }): PreparedRequest | Refusal;
+  (input: OperationInput, identity: Identity | null, options?: PrepareRequestOptions): PreparedRequest | Refusal;
   /** The document cache's size (metrics, tests). */
   cacheStats(): CacheStats;
-  /** Whether this text is in the document cache (parsed and validated before): preparing it costs no parsing. */
-  has(query: string): boolean;
 }
 
 /**
@@ -132,9 +136,11 @@ export function operationPreparer(options: OperationPreparerOptions): OperationP
   const maxDocumentBytes = options.limits.LIMIT_MAX_DOCUMENT_BYTES;
   const guardedByOperation = new WeakMap<OperationDefinitionNode, readonly GuardedField[]>();
 
-  const documentOf = (query: string): Entry => {
+  const documentOf = (query: string, admitNew?: () => Refusal | undefined): Entry => {
     const cached = documents.get(query);
     if (cached) return cached;
+    const refusal = admitNew?.();
+    if (refusal) return refusal;
     let document: DocumentNode;
     try {
       document = parse(query, guards.parseOptions);
@@ -152,12 +158,12 @@ export function operationPreparer(options: OperationPreparerOptions): OperationP
     return entry;
   };
 
-  const prepare = (input: OperationInput, identity: Identity | null, { readOnly = false }: { readOnly?: boolean } = {}): PreparedRequest | Refusal => {
+  const prepare = (input: OperationInput, identity: Identity | null, { readOnly = false, admitNew }: PrepareRequestOptions = {}): PreparedRequest | Refusal => {
     if (typeof input.query !== 'string') return refused(400, new GraphQLError('The operation has no `query` text', { extensions: { code: 'BAD_REQUEST' } }));
     if (exceedsBytes(input.query, maxDocumentBytes)) {
       return refused(413, new GraphQLError(`The document is larger than ${maxDocumentBytes} bytes`, { extensions: { code: OperationErrorCode.DOCUMENT_TOO_LARGE, maxBytes: maxDocumentBytes } }));
     }
-    const entry = documentOf(input.query);
+    const entry = documentOf(input.query, admitNew);
     if ('errors' in entry) return entry;
     const { document } = entry;
     const operationName = input.operationName ?? undefined;
@@ -184,5 +190,5 @@ export function operationPreparer(options: OperationPreparerOptions): OperationP
     if (coerced.errors) return refused(400, ...coerced.errors.map((error) => withCode(error, ErrorCode.BAD_USER_INPUT)));
     return { query: input.query, document, operation, operationName, variables };
   };
-  return Object.assign(prepare, { cacheStats: (): CacheStats => ({ entries: documents.size, bytes: documents.calculatedSize, maxBytes }), has: (query: string) => documents.has(query) });
+  return Object.assign(prepare, { cacheStats: (): CacheStats => ({ entries: documents.size, bytes: documents.calculatedSize, maxBytes }) });
 }
