@@ -1,7 +1,7 @@
-// A lean GraphQL-over-HTTP client for bench:attacks, as bench/saga/http.ts but with any body and
-// headers per request: every simulated client has its own address (X-Forwarded-For, read by a
-// router trusting one proxy hop), and attackers send raw, padded or forged requests.
-import http from 'node:http';
+// bench:attacks' GraphQL-over-HTTP client, on bench/saga/http.ts' poster: any body and headers per
+// request (every simulated client has its own address, X-Forwarded-For, read by a router trusting
+// one proxy hop; attackers send raw, padded or forged requests), answers counted by code.
+import { httpPoster } from '../saga/http.ts';
 
 export interface Answer {
   status: number;
@@ -27,34 +27,21 @@ export function codeOf(answer: Omit<Answer, 'code'>): string | undefined {
 }
 
 export function httpClient(url: string, options: { maxSockets: number; timeoutMs: number }): HttpClient {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
-  const target = new URL(url);
-  const send = (body: string, headers: Record<string, string>, mayRetry: boolean): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = http.request(target, { method: 'POST', agent, timeout: options.timeoutMs, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          let parsed: Answer['body'];
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Answer['body'];
-          } catch {
-            parsed = {};
-          }
-          const answer = { status: res.statusCode ?? 0, body: parsed };
-          resolve({ ...answer, code: codeOf(answer) });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        // A kept-alive socket the server closed as idle just as it was reused: the request never arrived.
-        if (mayRetry && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) resolve(send(body, headers, false));
-        else reject(error);
-      });
-      req.end(body);
-    });
-  return { post: (body, headers = {}) => send(body, headers, true), close: () => agent.destroy() };
+  const poster = httpPoster(url, options);
+  return {
+    async post(body, headers = {}) {
+      const { status, text } = await poster.post(body, headers);
+      let parsed: Answer['body'];
+      try {
+        parsed = JSON.parse(text) as Answer['body'];
+      } catch {
+        parsed = {}; // an attacker counts what it got back, JSON or not
+      }
+      const answer = { status, body: parsed };
+      return { ...answer, code: codeOf(answer) };
+    },
+    close: poster.close,
+  };
 }
 
 /** A distinct client address per index (TEST-NET and private ranges: never a real client). */

@@ -8,42 +8,43 @@ export interface GraphQLResult {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-export function graphqlClient(url: string, options: { maxSockets: number; timeoutMs: number }) {
+/** POSTs a body with headers to one URL over kept-alive sockets; answers with the status and the text. */
+export function httpPoster(url: string, options: { maxSockets: number; timeoutMs: number }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
   const target = new URL(url);
-  const post = (query: string, variables: Record<string, unknown>, token?: string): Promise<GraphQLResult> => send(JSON.stringify({ query, variables }), token, true);
-  const send = (body: string, token: string | undefined, mayRetry: boolean): Promise<GraphQLResult> => {
-    return new Promise((resolve, reject) => {
+  const send = (body: string, headers: Record<string, string>, mayRetry: boolean): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
       const req = http.request(
         target,
-        {
-          method: 'POST',
-          agent,
-          timeout: options.timeoutMs,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        },
+        { method: 'POST', agent, timeout: options.timeoutMs, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('error', reject);
-          res.on('end', () => {
-            try {
-              resolve({ status: res.statusCode ?? 0, ...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Omit<GraphQLResult, 'status'>) });
-            } catch (error) {
-              reject(new Error(`HTTP ${res.statusCode}: not JSON`, { cause: error }));
-            }
-          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
       req.on('error', (error: NodeJS.ErrnoException) => {
         // A kept-alive socket the server closed as idle just as we reused it (Node's documented race):
         // the request never reached the server, so sending it again on a fresh socket is safe.
-        if (mayRetry && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) resolve(send(body, token, false));
+        if (mayRetry && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) resolve(send(body, headers, false));
         else reject(error);
       });
       req.end(body);
     });
+  return { post: (body: string, headers: Record<string, string> = {}) => send(body, headers, true), close: () => agent.destroy() };
+}
+
+export function graphqlClient(url: string, options: { maxSockets: number; timeoutMs: number }) {
+  const poster = httpPoster(url, options);
+  const post = async (query: string, variables: Record<string, unknown>, token?: string): Promise<GraphQLResult> => {
+    const { status, text } = await poster.post(JSON.stringify({ query, variables }), token ? { authorization: `Bearer ${token}` } : {});
+    try {
+      return { status, ...(JSON.parse(text) as Omit<GraphQLResult, 'status'>) };
+    } catch (error) {
+      throw new Error(`HTTP ${status}: not JSON`, { cause: error });
+    }
   };
-  return { post, close: () => agent.destroy() };
+  return { post, close: poster.close };
 }
