@@ -1,4 +1,5 @@
 // The faults a chaos run injects, their seeded schedule, and how each is done and undone.
+import { queryOnce } from '@shopgraph/infra';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Stack } from '../stack.ts';
@@ -129,7 +130,7 @@ export async function runFault(fault: PlannedFault, startedAtS: number, ctx: Fau
   try {
     switch (fault.kind) {
       case 'pg-terminate': {
-        const terminated = await adminQuery<{ n: number }>(stack.databaseUrls[fault.target]!, 'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+        const terminated = await queryOnce<{ n: number }>(stack.databaseUrls[fault.target]!, 'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
         record.note = `${terminated[0]?.n ?? 0} sessions terminated`;
         healedAt = Date.now();
         record.readyMs = 0;
@@ -169,16 +170,6 @@ export async function runFault(fault: PlannedFault, startedAtS: number, ctx: Fau
   return { record, drained };
 }
 
-async function adminQuery<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /**
  * Pauses a service's database: one transaction holds an ACCESS EXCLUSIVE lock on every table of
  * it for `ms`, so every statement of the service waits (as if the server hung), then lets go.
@@ -212,7 +203,7 @@ async function pauseDatabase(url: string, ms: number): Promise<string> {
 
 /** Confirms that the service's relay holds its leadership lock (a session-level advisory lock). */
 async function relayLeaderNote(url: string): Promise<string> {
-  const rows = await adminQuery<{ n: number; backlog: number }>(
+  const rows = await queryOnce<{ n: number; backlog: number }>(
     url,
     `select (select count(*)::int from pg_locks l join pg_stat_activity a on a.pid = l.pid
               where l.locktype = 'advisory' and l.granted and a.datname = current_database()) as n,

@@ -1,7 +1,7 @@
 // The heart of a chaos run: every invariant computed from the databases (and the dead-letter
 // topics), not from what the driver believes happened.
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import { queryOnce } from '@shopgraph/infra';
 import type { CheckoutResult } from './driver.ts';
 
 /** Order statuses a saga ends in (CONFIRMED waits for staff to ship it, so for the saga it is final). */
@@ -56,22 +56,12 @@ const zero = (name: string, offenders: readonly string[], detail?: string): Inva
   ...((detail ?? sample(offenders)) ? { detail: detail ?? sample(offenders)! } : {}),
 });
 
-async function query<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 export async function reconcile(input: ReconcileInput): Promise<Reconciliation> {
   const db = input.databaseUrls;
   const [orders, lines, timeouts] = await Promise.all([
-    query<{ id: string; status: string; total_amount: number; coupon_code: string | null; user_id: string; idempotency_key: string }>(db['orders']!, 'select id, status, total_amount, coupon_code, user_id, idempotency_key from customer_order'),
-    query<{ order_id: string; product_id: string; quantity: number }>(db['orders']!, 'select order_id, product_id, quantity from order_line'),
-    query<{ n: number }>(db['orders']!, `select count(*)::int as n from order_status_change where status = 'CANCELLED' and reason = 'saga timed out'`),
+    queryOnce<{ id: string; status: string; total_amount: number; coupon_code: string | null; user_id: string; idempotency_key: string }>(db['orders']!, 'select id, status, total_amount, coupon_code, user_id, idempotency_key from customer_order'),
+    queryOnce<{ order_id: string; product_id: string; quantity: number }>(db['orders']!, 'select order_id, product_id, quantity from order_line'),
+    queryOnce<{ n: number }>(db['orders']!, `select count(*)::int as n from order_status_change where status = 'CANCELLED' and reason = 'saga timed out'`),
   ]);
   const byId = new Map(orders.map((o) => [o.id, o]));
   const invariants: Invariant[] = [];
@@ -85,8 +75,8 @@ export async function reconcile(input: ReconcileInput): Promise<Reconciliation> 
   invariants.push(zero('sagas not in a final state', orders.filter((o) => !FINAL_STATUSES.includes(o.status)).map((o) => `${o.id} ${o.status}`)));
 
   // Payments: the provider's ledger against each order's outcome.
-  const charges = await query<{ idempotency_key: string; kind: string; amount: number; outcome: string }>(db['payments']!, 'select idempotency_key, kind, amount, outcome from test_provider_charge');
-  const payments = await query<{ order_id: string; n: number }>(db['payments']!, 'select order_id, count(*)::int as n from payment group by order_id');
+  const charges = await queryOnce<{ idempotency_key: string; kind: string; amount: number; outcome: string }>(db['payments']!, 'select idempotency_key, kind, amount, outcome from test_provider_charge');
+  const payments = await queryOnce<{ order_id: string; n: number }>(db['payments']!, 'select order_id, count(*)::int as n from payment group by order_id');
   const orderOf = (key: string) => key.replace(/^refund:/, '');
   const charged = new Map<string, number[]>();
   const refunded = new Map<string, number[]>();
@@ -111,7 +101,7 @@ export async function reconcile(input: ReconcileInput): Promise<Reconciliation> 
   );
 
   // Inventory: initial stock − units sold = on hand; nothing reserved once every saga is over.
-  const stock = await query<{ product_id: string; on_hand: number; reserved: number; held: number }>(
+  const stock = await queryOnce<{ product_id: string; on_hand: number; reserved: number; held: number }>(
     db['inventory']!,
     `select s.product_id, s.on_hand, s.reserved, coalesce((select sum(quantity) from reservation r where r.product_id = s.product_id and r.status = 'RESERVED'), 0)::int as held from stock_item s`,
   );
@@ -139,7 +129,7 @@ export async function reconcile(input: ReconcileInput): Promise<Reconciliation> 
   invariants.push({ name: 'stock leaked (units reserved or not returned)', value: leakedUnits, expected: '= 0', ok: leaked.length === 0, ...(sample(leaked) ? { detail: sample(leaked)! } : {}) });
 
   // Coupons: the counters equal the redemptions, and the committed ones are exactly the sold orders with the coupon.
-  const [coupon] = await query<{ reserved_count: number; redeemed_count: number; reserved: number; committed: string[] }>(
+  const [coupon] = await queryOnce<{ reserved_count: number; redeemed_count: number; reserved: number; committed: string[] }>(
     db['promotions']!,
     `select c.reserved_count, c.redeemed_count,
             (select count(*)::int from redemption r where r.coupon_id = c.id and r.status in ('RESERVED', 'PLACED')) as reserved,
@@ -164,7 +154,7 @@ export async function reconcile(input: ReconcileInput): Promise<Reconciliation> 
   // Outboxes: everything recorded was published.
   const backlogs = await Promise.all(
     Object.entries(db).map(async ([service, url]) => {
-      const rows = await query<{ n: number }>(url, 'select count(*)::int as n from outbox_message where published_at is null').catch(() => [{ n: 0 }]);
+      const rows = await queryOnce<{ n: number }>(url, 'select count(*)::int as n from outbox_message where published_at is null').catch(() => [{ n: 0 }]);
       return { service, n: rows[0]?.n ?? 0 };
     }),
   );

@@ -1,13 +1,12 @@
 // One chaos run: its own stack, seeded checkouts and a seeded fault schedule at once, then every
 // saga to its end and the databases reconciled. scripts/chaos.ts is the CLI; e2e/chaos.e2e.test.ts
 // runs a small one.
-import { dropDatabase, repoDirs } from '@shopgraph/infra';
+import { dropDatabase, queryOnce, repoDirs } from '@shopgraph/infra';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { graphqlClient } from '../../bench/saga/http.ts';
 import { customerTokens } from '../../bench/saga/saga-load.ts';
 import { operation } from '../../e2e/operations.ts';
@@ -386,16 +385,6 @@ async function waitForFinalStatuses(ordersUrl: string, deadline: number, log: (m
     if (open !== last) log(`${open} sagas not finished yet`);
     last = open;
     await sleep(1000);
-  }
-}
-
-async function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[]): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
   }
 }
 

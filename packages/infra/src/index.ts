@@ -7,6 +7,7 @@ export {
   ensurePostgres,
   LOCAL_POSTGRES_URL,
   pingPostgres,
+  queryOnce,
   startEmbeddedPostgres,
   type PostgresHandle,
 } from './postgres.ts';

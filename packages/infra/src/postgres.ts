@@ -203,6 +203,11 @@ function assertDatabaseName(name: string): void {
   if (!name || name.length > 63) throw new Error(`invalid database name ${JSON.stringify(name)} (1-63 characters)`);
 }
 
+/** One statement on a connection of its own, closed after (scripts and checks, not services: they pool). */
+export function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = [], timeoutMs = 5000): Promise<T[]> {
+  return withClient(url, async (client) => (await client.query<T>(text, params)).rows, timeoutMs);
+}
+
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>, timeoutMs = 5000): Promise<T> {
   const client = new pg.Client({
     connectionString: url,
