@@ -36,6 +36,8 @@ export interface ServiceDeps<T extends ServiceConfig> {
   logger: Logger;
   /** Checks callers' access tokens instead of the service's default verifier; tests pass one that trusts their own keys. */
   verifier?: TokenVerifier;
+  /** Sees every SQL statement the service sends (tests count round trips with it). */
+  onQuery?: (sql: string) => void;
 }
 
 /** What the per-request context is built from. */

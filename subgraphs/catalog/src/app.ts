@@ -5,10 +5,7 @@ import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
 
-export interface Deps extends ServiceDeps<Config> {
-  /** Sees every SQL statement the service sends (tests count round trips with it). */
-  onQuery?: (sql: string) => void;
-}
+export type Deps = ServiceDeps<Config>;
 
 /** Publishes catalog.product.changed (recorded with every product write); consumes nothing. */
 export function createCatalogApp({ config, logger, verifier, onQuery }: Deps): Promise<Service> {

@@ -12,8 +12,6 @@ import type { Config } from './config.ts';
 export interface Deps extends ServiceDeps<Config> {
   /** Sees what became of every message the consumer took (tests wait on it instead of sleeping). */
   onMessage?: (outcome: MessageOutcome) => void;
-  /** Sees every SQL statement the service sends (tests count them). */
-  onQuery?: (sql: string) => void;
   /** Sees what became of every attempt to deliver a notification. */
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** Replaces templates (tests: one that uses a variable nobody provides). */

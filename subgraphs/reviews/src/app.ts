@@ -7,8 +7,6 @@ import { resolvers } from './resolvers/index.ts';
 import type { Config } from './config.ts';
 
 export interface Deps extends ServiceDeps<Config> {
-  /** Sees every SQL statement the service sends (tests count round trips with it). */
-  onQuery?: (sql: string) => void;
   /** Sees what became of every message the purchases consumer took (tests wait on it instead of sleeping). */
   onMessage?: (outcome: MessageOutcome) => void;
 }
