@@ -45,13 +45,19 @@ describe('tracing into Zipkin', () => {
     const orderId = await placeOrder(graph.routerUrl, token, product);
     await until('order confirmed', async () => (await graphql(graph.routerUrl, operation('Order'), { id: orderId }, token)).data?.['order']?.status === 'CONFIRMED');
 
-    // Each service exports its spans in batches of its own: the trace is whole once every one has.
+    // Each service exports its spans in batches of its own: the trace is whole once every hop checked below is in it.
     const expected = ['router', 'orders', 'cart', 'catalog', 'inventory', 'payments', 'shipping'];
     let seen = new Set<string | undefined>();
     const checkout = await until('the checkout trace, through to shipping', async () => {
       const found = (await traces({ serviceName: 'router', spanName: 'mutation placeorder' }))[0];
       seen = new Set(found?.map((span) => span.localEndpoint?.serviceName));
-      return found && found.some((span) => span.localEndpoint?.serviceName === 'shipping' && span.name.startsWith('consume')) && expected.every((service) => seen.has(service)) && found;
+      if (!found) return false;
+      const has = (service: string, name: string): boolean => found.some((span) => span.localEndpoint?.serviceName === service && span.name === name);
+      const whole = expected.every((service) => seen.has(service))
+        && has('inventory', 'consume orders.order.placed') && has('payments', 'consume inventory.stock.reserved') && has('orders', 'consume payments.payment.succeeded')
+        && found.some((span) => span.localEndpoint?.serviceName === 'shipping' && span.name.startsWith('consume'))
+        && found.filter((span) => span.name === 'deliver orders.order.status-changed').length >= 3;
+      return whole && found;
     }, 30_000).catch((error: unknown) => {
       throw new Error(`${String(error)}; services in the trace: ${[...seen].join(', ')}`);
     });
