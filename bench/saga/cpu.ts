@@ -41,6 +41,7 @@ function labelOf(pid: number, ppid: number, cmdline: string, dbPrefix: string): 
     const subgraph = /subgraphs\/([\w-]+)\/src\/index\.ts/.exec(cmdline);
     if (subgraph) return subgraph[1]!;
     if (cmdline.includes('router/src/index.ts')) return 'router';
+    if (cmdline.includes('registry/src/index.ts')) return 'registry';
     if (cmdline.includes('kafka.Kafka')) return 'kafka (JVM)';
     if (cmdline.includes('org.elasticsearch.')) return 'elasticsearch (JVMs)';
     if (cmdline.includes('scripts/search-reindex.ts')) return 'search:reindex';
