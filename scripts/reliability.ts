@@ -221,19 +221,20 @@ function attacksSection(): string[] {
       ...Object.entries(ATTACK_PLAN).map(([name, plan]) => `| ${name} | ${cell(plan.what)} | ${cell(plan.expect)} | ${(ATTACK_PROOFS[name] ?? []).map(cite).join('<br>')} |`), ''];
   }
   const report = JSON.parse(readFileSync(ATTACKS_FILE, 'utf8')) as AttacksReport;
-  const { machine, baseline } = report;
+  const { machine, options } = report;
   lines.push(
     `Target: legitimate p99 during each attack ≤ ${report.targetRatio}× without it. Measured with \`${report.command}\` on ${report.startedAt.slice(0, 10)}`,
     `(${machine.cpuModel}, ${machine.nproc} CPUs, ${machine.memoryGiB} GiB, Node ${machine.node}; load average ${report.loadAverage.start} at the start, ${report.loadAverage.end} at the end).`,
-    `The whole supergraph as processes on that one machine, every limit at its default. Legitimate load: ${report.legitimate};`,
-    `each attack from a process of its own, started ${report.options.attackWarmupS} s before a ${report.options.seconds} s window.`,
+    `The whole supergraph as processes on that one machine, every limit at its default. Legitimate load: ${report.legitimate}.`,
+    `Per attack, ${options.rounds} rounds of a ${options.seconds} s window without it and one with it (in turn without-with, with-without), the attack`,
+    `from a process of its own at the lowest CPU priority (a real attacker's CPU is its own), started ${options.attackWarmupS} s before its window; each p99 is over`,
+    `all the rounds' windows together. Router RSS before the first attack: ${report.routerRssMiB} MiB.`,
   );
-  if (baseline) lines.push(`Without attack: p50 ${baseline.before.p50Ms} ms, p99 ${baseline.before.p99Ms} ms${baseline.after ? `; again after the attacks: p50 ${baseline.after.p50Ms} ms, p99 ${baseline.after.p99Ms} ms (the ratios divide by the lower of the two)` : ''}; router RSS ${baseline.routerRssMiB} MiB.`);
   if (report.error) lines.push('', `**The run failed**: ${report.error.split('\n')[0]}`);
   lines.push(
     '',
-    '| attack | tried | what happened (the attacker got back) | legitimate p50 / p99 with (ms) | p99 × without | ≤ target | router RSS MiB before → after | proven by |',
-    '|---|---|---|---|---|---|---|---|',
+    '| attack | tried | what happened (the attacker got back) | legitimate p50 / p99 with (ms) | without (ms) | p99 × | per round, p99 with / without (ms) | ≤ target | router RSS MiB before → after | proven by |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...report.attacks.map((row) => attackRow(row)),
     '',
   );
@@ -246,7 +247,8 @@ function attackRow(row: AttackRow): string {
     : row.attacker.error;
   const failed = Object.entries(row.legit.failures).map(([reason, n]) => `${reason} ×${n}`).join(', ');
   const legit = `${row.legit.p50Ms} / ${row.legit.p99Ms}${failed ? ` (legitimate failures: ${failed})` : ''}`;
-  return `| ${row.attack} | ${cell(row.what)} | ${cell(got)} | ${cell(legit)} | ${row.p99Ratio} | ${row.pass ? 'yes' : '**no**'} | ${row.routerRssMiB.before} → ${row.routerRssMiB.after} | ${(ATTACK_PROOFS[row.attack] ?? []).map(cite).join('<br>')} |`;
+  const rounds = row.rounds.map((r) => `${r.withP99Ms} / ${r.withoutP99Ms}`).join('<br>');
+  return `| ${row.attack} | ${cell(row.what)} | ${cell(got)} | ${cell(legit)} | ${row.without.p50Ms} / ${row.without.p99Ms} | ${row.p99Ratio} | ${rounds} | ${row.pass ? 'yes' : '**no**'} | ${row.routerRssMiB.before} → ${row.routerRssMiB.after} | ${(ATTACK_PROOFS[row.attack] ?? []).map(cite).join('<br>')} |`;
 }
 
 /**

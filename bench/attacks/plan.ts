@@ -57,10 +57,15 @@ export interface AttackRow {
   attack: AttackName;
   what: string;
   expect: string;
-  /** The attacker's rate asked for, and what it got back by code. */
+  /** The attacker's rate asked for, and what it got back by code (all rounds together). */
   attacker: AttackResult | { error: string };
+  /** Legitimate traffic during the attack: every round's window together. */
   legit: Window;
-  /** p99 during the attack over p99 without (the lower of the two windows without). */
+  /** Legitimate traffic in the windows without it, next to those (every round's together). */
+  without: Window;
+  /** Each round's p99 with and without, in the order measured. */
+  rounds: { withP99Ms: number; withoutP99Ms: number }[];
+  /** p99 during the attack over p99 without, both over all rounds. */
   p99Ratio: number;
   p50Ratio: number;
   pass: boolean;
@@ -73,10 +78,11 @@ export interface AttacksReport {
   command: string;
   machine: { nproc: number; cpuModel: string; memoryGiB: number; node: string; kernel: string };
   loadAverage: { start: string; end: string };
-  options: { rate: number; seconds: number; warmupS: number; attackWarmupS: number; customers: number; products: number; scale: number; attacks: AttackName[] };
+  options: { rate: number; seconds: number; rounds: number; warmupS: number; attackWarmupS: number; customers: number; products: number; scale: number; attacks: AttackName[] };
   targetRatio: number;
   legitimate: string;
-  baseline?: { before: Window; after?: Window; routerRssMiB: number };
+  /** The router's resident memory before the first attack. */
+  routerRssMiB?: number;
   attacks: AttackRow[];
   interrupted: boolean;
   error?: string;
