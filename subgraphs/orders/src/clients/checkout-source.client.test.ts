@@ -123,12 +123,12 @@ describe('subgraphCheckoutSource', () => {
     await expect(slowPayments.load('pm_card_visa', null)).rejects.toThrow();
     expect(performance.now() - started).toBeLessThan(1500);
 
-    // Each answers within the timeout, but not both.
-    const slow = (answer: Answer): Answer => (body, req) => ({ ...answer(body, req), delayMs: 300 });
-    const slowCartThenPrices = await source({ cart: slow(healthy.cart), catalog: slow(healthy.catalog) }, 500);
+    // Each answers within the timeout, but not both: given up well before the second answer.
+    const slow = (answer: Answer): Answer => (body, req) => ({ ...answer(body, req), delayMs: 1000 });
+    const slowCartThenPrices = await source({ cart: slow(healthy.cart), catalog: slow(healthy.catalog) }, 1200);
     started = performance.now();
     await expect(slowCartThenPrices.load('pm_card_visa', null)).rejects.toThrow();
-    expect(performance.now() - started).toBeLessThan(580);
+    expect(performance.now() - started).toBeLessThan(1800);
   });
 
   describe('reserveCoupon', () => {
