@@ -13,8 +13,9 @@ const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London',
 const FINAL = ['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'CANCELLED', 'SHIPPED', 'DELIVERED'];
 
 beforeAll(async () => {
-  // The whole supergraph shares this one process; 200 checkouts at once need more than the 5 s default.
-  graph = await startSupergraph({ CHECKOUT_TIMEOUT_MS: '30000' });
+  // The whole supergraph shares this one process (and the machine other test files): 200 carts and
+  // checkouts at once need more than the 3 s and 5 s defaults.
+  graph = await startSupergraph({ CHECKOUT_TIMEOUT_MS: '30000', PRODUCT_LOOKUP_TIMEOUT_MS: '30000' });
   staff = await staffToken(graph);
   signer = await accountsSigner(graph);
 });

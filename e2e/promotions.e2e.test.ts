@@ -14,8 +14,9 @@ const usd = (amount: number) => ({ amount, currency: 'USD' });
 const FINAL = ['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED'];
 
 beforeAll(async () => {
-  // 200 checkouts at once share this one process: more than the 5 s default.
-  graph = await startSupergraph({ CHECKOUT_TIMEOUT_MS: '30000' });
+  // 200 carts and checkouts at once share this one process (and the machine other test files):
+  // more than the 3 s and 5 s defaults.
+  graph = await startSupergraph({ CHECKOUT_TIMEOUT_MS: '30000', PRODUCT_LOOKUP_TIMEOUT_MS: '30000' });
   staff = await staffToken(graph);
   signer = await accountsSigner(graph);
 });
