@@ -129,7 +129,7 @@ describe('coupons', () => {
     // A refused customer's cart still holds the coupon and the lines; the coupon now says why it cannot be used.
     const cart = (await call('Cart', {}, refused[0]!.token)).data!['cart'];
     expect(cart).toMatchObject({ lines: [{ product: { id: kettle }, quantity: 1 }], coupon: { code: 'FLASH50', problem: { code: 'COUPON_EXHAUSTED' } } });
-  });
+  }, 180_000);
 
   it('releases the use when the payment fails, and when a confirmed order is cancelled, refunding the discounted amount', async () => {
     const mug = await createProduct(graph, staff, { sku: 'E2E-PROMO-MUG', name: 'Mug', price: 1_250, stock: 20 });
