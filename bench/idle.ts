@@ -2,13 +2,13 @@
 // flows, as % of one core, in windows after it has settled. Idle work (relays' polls, consumers'
 // fetches and heartbeats, JVM housekeeping) is paid on every replica of every deployment and, on
 // a shared box, is taken from every request's CPU.
-import { dropDatabase } from '@shopgraph/infra';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { machineInfo } from './lib/machine.ts';
 import { positive, startBenchRun } from './lib/run.ts';
+import { median } from './lib/stats.ts';
 import { cpuBetween, loadAverage, sampleCpu } from './saga/cpu.ts';
 
 const { values: args } = parseArgs({ options: { settle: { type: 'string', default: '20' }, seconds: { type: 'string', default: '10' }, windows: { type: 'string', default: '3' } } });
@@ -45,7 +45,6 @@ try {
   }
   // The median window per process: one window with a JVM's GC or a periodic cleanup does not decide it.
   const labels = [...new Set(perWindow.flatMap((w) => Object.keys(w)))].filter((label) => !label.startsWith('bench'));
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
   const rows = labels.map((label) => ({ label, pct: median(perWindow.map((w) => w[label] ?? 0)) })).sort((a, b) => b.pct - a.pct);
   const total = rows.reduce((sum, row) => sum + row.pct, 0);
   console.log(`\nidle stack, % of one core (median of ${windows} windows of ${seconds} s, after ${settleS} s settling; other users of the machine: ${others.map((o) => o.toFixed(1)).join(' / ')} %)\n`);
@@ -53,10 +52,8 @@ try {
   console.log(`  ${'total'.padEnd(36)} ${total.toFixed(1).padStart(6)} %`);
 } finally {
   if (stack) {
-    const admin = new URL(stack.databaseUrls['catalog']!);
-    admin.pathname = '/postgres';
     await stack.stop().catch((error: unknown) => log(`stopping the stack failed: ${String(error)}`));
-    for (const name of Object.keys(stack.databaseUrls)) await dropDatabase(admin.href, `${DB_PREFIX}_${name}`).catch(() => {});
+    await stack.dropDatabases();
   }
 }
 setTimeout(() => process.exit(), 1_000).unref();

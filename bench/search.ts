@@ -15,7 +15,6 @@
 // Options: --products 100000  --seconds 20  --warmup 30  --rates 20,50,100,300  --changes 20,100,500  --reindex-rate 20
 //          --customers 1000  --lines 3  --cart-concurrency 16  --cart-rate 200  --cart-seconds 10  --cart-rounds 3
 //          --only search,freshness,reindex,cart (the index is always built)
-import { dropDatabase } from '@shopgraph/infra';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -125,11 +124,9 @@ try {
 } finally {
   if (stack) {
     log('stopping the supergraph');
-    const admin = new URL(stack.databaseUrls['catalog']!);
-    admin.pathname = '/postgres';
     await stack.stop().catch((error: unknown) => log(`stopping the stack failed: ${String(error)}`));
-    // 100,000 products are not worth keeping on a shared server (a Postgres the stack started itself is gone by now).
-    for (const name of Object.keys(stack.databaseUrls)) await dropDatabase(admin.href, `${DB_PREFIX}_${name}`).catch(() => {});
+    // 100,000 products are not worth keeping on a shared server.
+    await stack.dropDatabases();
   }
 }
 load.end = loadAverage();

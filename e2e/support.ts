@@ -1,20 +1,12 @@
 import { connectWs, graphql, type WsMessage, type WsTestClient } from '@shopgraph/testkit';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import pg from 'pg';
+import { queryOnce as sql } from '@shopgraph/infra';
 import { expect } from 'vitest';
 import { operation } from './operations.ts';
 import { ISSUER, STAFF, type RunningSupergraph } from './supergraph.ts';
 
 /** One query against a subgraph's own database, to check what the API cannot show. */
-export async function sql<T = Record<string, any>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, params)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+export { sql };
 
 /** Polls until `check` returns a value (not undefined, null or false), or fails after the deadline. */
 export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {

@@ -228,7 +228,7 @@ function attacksSection(): string[] {
     `The whole supergraph as processes on that one machine, every limit at its default. Legitimate load: ${report.legitimate}.`,
     `Per attack, ${options.rounds} rounds of a ${options.seconds} s window without it and one with it (in turn without-with, with-without), the attack`,
     `from a process of its own at the lowest CPU priority (a real attacker's CPU is its own), started ${options.attackWarmupS} s before its window; each p99 is over`,
-    `all the rounds' windows together. Router RSS before the first attack: ${report.routerRssMiB} MiB.`,
+    `all the rounds' windows together.${report.routerRssMiB === undefined ? '' : ` Router RSS before the first attack: ${report.routerRssMiB} MiB.`}`,
   );
   if (report.error) lines.push('', `**The run failed**: ${report.error.split('\n')[0]}`);
   lines.push(

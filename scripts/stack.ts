@@ -58,6 +58,8 @@ export interface Stack {
   /** By name: every subgraph, `registry`, `router` and, with `ownInfrastructure`, `kafka`, `redis` and `elasticsearch` (unless given). */
   processes: Map<string, StackProcess>;
   stop(): Promise<void>;
+  /** Drops the databases the stack created (each subgraph's and the registry's); call it after `stop`. */
+  dropDatabases(): Promise<void>;
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -192,7 +194,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // The router reads supergraph.graphql unless REGISTRY_URL is set: then it follows the stack's registry.
     const routerSource: Record<string, string> = process.env.REGISTRY_URL ? { REGISTRY_URL: registryUrl, REGISTRY_TOKEN: DEV_ROUTER_TOKEN, REGISTRY_VARIANT: 'dev' } : {};
     await start('router', join(root, 'router/src/index.ts'), routerPort, { SUPERGRAPH_PATH: SUPERGRAPH_FILE, ...routerSource }, ROUTER_NODE_FLAGS);
-    return { routerUrl, registryUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, mailInboxUrl: mail.inboxUrl, ...(zipkin.value ? { tracesUrl: `${zipkin.value.url}/zipkin/` } : {}), logs, processes, stop };
+    // A Postgres the stack started itself is gone with it: nothing to drop there.
+    const dropDatabases = async () => {
+      for (const database of [...subgraphs.map((s) => `${options.databasePrefix}_${s.name}`), registryDatabase]) await dropDatabase(postgres.url, database).catch(() => {});
+    };
+    return { routerUrl, registryUrl, subgraphUrls, databaseUrls, kafkaBrokers: kafka.value.brokers, elasticsearchUrl: elasticsearch.value.url, mailInboxUrl: mail.inboxUrl, ...(zipkin.value ? { tracesUrl: `${zipkin.value.url}/zipkin/` } : {}), logs, processes, stop, dropDatabases };
   } catch (error) {
     await stop();
     throw error;

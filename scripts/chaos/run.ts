@@ -1,7 +1,7 @@
 // One chaos run: its own stack, seeded checkouts and a seeded fault schedule at once, then every
 // saga to its end and the databases reconciled. scripts/chaos.ts is the CLI; e2e/chaos.e2e.test.ts
 // runs a small one.
-import { dropDatabase, queryOnce, repoDirs } from '@shopgraph/infra';
+import { queryOnce, repoDirs } from '@shopgraph/infra';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -257,14 +257,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     client.close();
     if (stack) {
       log('stopping the supergraph');
-      const urls = stack.databaseUrls;
       await stack.stop().catch((error: unknown) => log(`stopping the stack failed: ${String(error)}`));
       // A run that passed leaves nothing behind; a failed one keeps its logs, data and databases to look at.
       if (ok) {
-        const admin = new URL(Object.values(urls)[0]!);
-        admin.pathname = '/postgres';
-        for (const url of Object.values(urls)) await dropDatabase(admin.href, new URL(url).pathname.slice(1)).catch(() => {});
-        await dropDatabase(admin.href, `${options.databasePrefix}_registry`).catch(() => {});
+        await stack.dropDatabases();
         rmSync(dataDir, { recursive: true, force: true });
       }
     }
