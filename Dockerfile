@@ -93,4 +93,4 @@ USER 1000:1000
 # node itself is PID 1, not npm or a shell: SIGTERM reaches the service, which drains in-flight
 # work (up to 20 s) and exits. No HEALTHCHECK: orchestrators probe /healthz and /readyz.
 ENTRYPOINT []
-CMD ["node", "--min-semi-space-size=16", "router/src/index.ts"]
+CMD ["node", "--no-memory-reducer", "--min-semi-space-size=16", "router/src/index.ts"]

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { kafkaConfig } from '../packages/kit/src/messaging/kafka.ts';
 import { configSchema as routerConfigSchema } from '../router/src/config.ts';
+import { SERVICE_NODE_FLAGS } from '@shopgraph/core/node-flags';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
@@ -51,7 +52,7 @@ for (const { name, url } of readSupergraphConfig()) {
     port,
     defaultPort: defaultPortOf(configSchema),
     entry: `subgraphs/${name}/src/index.ts`,
-    nodeFlags: [],
+    nodeFlags: SERVICE_NODE_FLAGS,
     reads: new Set(keysOf(configSchema)),
     defaultOf: (variable) => defaultOf(configSchema, variable),
   });
@@ -74,7 +75,7 @@ const registry: ServiceSpec = {
   port: 4100,
   defaultPort: defaultPortOf(registryConfigSchema),
   entry: 'registry/src/index.ts',
-  nodeFlags: [],
+  nodeFlags: SERVICE_NODE_FLAGS,
   reads: new Set(keysOf(registryConfigSchema)),
   defaultOf: (variable) => defaultOf(registryConfigSchema, variable),
 };
@@ -137,7 +138,11 @@ describe('Dockerfile', () => {
 
   it('runs the router by default, with its node flags', () => {
     expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...router.nodeFlags, router.entry]).replaceAll(',', ', ')}`);
-    expect((JSON.parse(read('router/package.json')) as { scripts: { start: string } }).scripts.start).toBe(['node', ...router.nodeFlags, 'src/index.ts'].join(' '));
+  });
+
+  it.each(services)("starts $name with its node flags from its package's start script too", ({ entry, nodeFlags }) => {
+    const serviceDir = entry.replace(/\/src\/index\.ts$/, '');
+    expect((JSON.parse(read(`${serviceDir}/package.json`)) as { scripts: { start: string } }).scripts.start).toBe(['node', ...nodeFlags, 'src/index.ts'].join(' '));
   });
 
   it("keeps the router's supergraph.graphql in the build context", () => {

@@ -5,6 +5,7 @@ import { createDatabase, databaseUrl, dropDatabase, ensureElasticsearch, ensureK
 import { isAlive } from '@shopgraph/infra/process';
 import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '@shopgraph/core/node-flags';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { contractSchemas } from '../events/src/compatibility.ts';
 import { readSupergraphConfig, SUPERGRAPH_FILE } from './compose.ts';
@@ -179,7 +180,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       });
       say(`${name} ready`);
     };
-    const startSubgraph = (s: (typeof subgraphs)[number]) => start(s.name, join(root, 'subgraphs', s.name, 'src/index.ts'), s.port, { DATABASE_URL: databaseUrls[s.name]! });
+    const startSubgraph = (s: (typeof subgraphs)[number]) => start(s.name, join(root, 'subgraphs', s.name, 'src/index.ts'), s.port, { DATABASE_URL: databaseUrls[s.name]! }, SERVICE_NODE_FLAGS);
     // Accounts first: every other service fetches the token signing keys from it.
     for (const s of subgraphs.filter((s) => s.name === 'accounts')) await startSubgraph(s);
     await Promise.all(subgraphs.filter((s) => s.name !== 'accounts').map(startSubgraph));
@@ -189,7 +190,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const registryDatabase = `${options.databasePrefix}_registry`;
     if (options.fresh) await dropDatabase(postgres.url, registryDatabase);
     await createDatabase(postgres.url, registryDatabase);
-    await start('registry', join(root, 'registry/src/index.ts'), registryPort, { DATABASE_URL: databaseUrl(postgres.url, registryDatabase), REGISTRY_TOKENS: DEV_REGISTRY_TOKENS });
+    await start('registry', join(root, 'registry/src/index.ts'), registryPort, { DATABASE_URL: databaseUrl(postgres.url, registryDatabase), REGISTRY_TOKENS: DEV_REGISTRY_TOKENS }, SERVICE_NODE_FLAGS);
     await publishToRegistry(registryUrl, subgraphs.map((s) => ({ name: s.name, url: subgraphUrls[s.name]! })));
     // The router reads supergraph.graphql unless REGISTRY_URL is set: then it follows the stack's registry.
     const routerSource: Record<string, string> = process.env.REGISTRY_URL ? { REGISTRY_URL: registryUrl, REGISTRY_TOKEN: DEV_ROUTER_TOKEN, REGISTRY_VARIANT: 'dev' } : {};
