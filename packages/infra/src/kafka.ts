@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ export type KafkaHandle = {
   brokers: string[];
   /** With `sasl`: how the admin (a super user) signs in, as kafkajs takes it. */
   sasl?: ScramLogin;
+  /** With `sasl.tls`: the CA that signed the broker's certificate, as kafkajs takes it. */
+  ssl?: { ca: string[] };
   /** Stops the broker if this call started it; a no-op for KAFKA_BROKERS. */
   stop(): Promise<void>;
 };
@@ -39,8 +41,14 @@ export type StartKafkaOptions = {
    * user's SCRAM credentials are written when the log dir is formatted (a fresh dataDir, then).
    * Without it the broker is the open one the suite and `npm start` run.
    */
-  sasl?: { admin: ScramUser; users?: ScramUser[] };
+  sasl?: { admin: ScramUser; users?: ScramUser[]; tls?: KafkaTls };
 };
+
+/**
+ * TLS on the SASL listener (SASL_SSL): the broker's key and certificate (for 127.0.0.1) in a PKCS12
+ * keystore, and the PEM certificate of the CA that signed it, which the broker's own client trusts too.
+ */
+export type KafkaTls = { keystore: string; password: string; caFile: string };
 
 /** A SCRAM user; names and passwords of word characters, dots and dashes (they go into properties unescaped). */
 export type ScramUser = { username: string; password: string };
@@ -127,7 +135,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
   for (const user of scramUsers) {
     if (!/^[\w.-]+$/.test(user.username) || !/^[\w.-]+$/.test(user.password)) throw new Error(`SCRAM user ${JSON.stringify(user.username)}: use word characters, dots and dashes only`);
   }
-  writeFileSync(propsFile, serverProperties({ port: port!, controllerPort: controllerPort!, logDir, admin: sasl?.admin }));
+  writeFileSync(propsFile, serverProperties({ port: port!, controllerPort: controllerPort!, logDir, admin: sasl?.admin, tls: sasl?.tls }));
 
   const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
   const classpath = `${libs}/*`; // the JVM expands the wildcard; no shell involved
@@ -163,6 +171,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
 
   const brokers = [`127.0.0.1:${port}`];
   const login: ScramLogin | undefined = sasl ? { mechanism: 'scram-sha-512', ...sasl.admin } : undefined;
+  const ssl = sasl?.tls ? { ca: [readFileSync(sasl.tls.caFile, 'utf8')] } : undefined;
   const deadline = started + timeoutMs;
   const fail = async (why: string): Promise<never> => {
     await child.stop(5000);
@@ -175,14 +184,15 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
     await sleep(100);
   }
   try {
-    await waitForKafka(brokers, { timeoutMs: Math.max(deadline - Date.now(), 1000), isAlive: () => child.isRunning(), sasl: login });
+    await waitForKafka(brokers, { timeoutMs: Math.max(deadline - Date.now(), 1000), isAlive: () => child.isRunning(), sasl: login, ssl });
   } catch (err) {
     await fail(errorText(err));
   }
-  log(`kafka: ${version} broker ready on ${brokers[0]}${sasl ? ' (SASL SCRAM-SHA-512, ACLs)' : ''} in ${Date.now() - started}ms (log: ${logFile})`);
+  log(`kafka: ${version} broker ready on ${brokers[0]}${sasl ? ` (${ssl ? 'TLS, ' : ''}SASL SCRAM-SHA-512, ACLs)` : ''} in ${Date.now() - started}ms (log: ${logFile})`);
   return {
     brokers,
     ...(login ? { sasl: login } : {}),
+    ...(ssl ? { ssl } : {}),
     stop: async () => {
       await child.stop(20_000);
     },
@@ -195,12 +205,13 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaHandle> 
  */
 export async function waitForKafka(
   brokers: string[],
-  opts: { timeoutMs: number; isAlive?: () => boolean; sasl?: ScramLogin },
+  opts: { timeoutMs: number; isAlive?: () => boolean; sasl?: ScramLogin; ssl?: { ca: string[] } },
 ): Promise<void> {
   const kafka = new Kafka({
     clientId: 'shopgraph-infra-probe',
     brokers,
     ...(opts.sasl ? { sasl: opts.sasl } : {}),
+    ...(opts.ssl ? { ssl: opts.ssl } : {}),
     connectionTimeout: 1000,
     requestTimeout: 3000,
     retry: { retries: 0 }, // we retry ourselves, with a deadline
@@ -226,13 +237,13 @@ export async function waitForKafka(
   }
 }
 
-function serverProperties(p: { port: number; controllerPort: number; logDir: string; admin?: ScramUser }): string {
+function serverProperties(p: { port: number; controllerPort: number; logDir: string; admin?: ScramUser; tls?: KafkaTls | undefined }): string {
   return `# Written by @shopgraph/infra on every start (ports change); edit src/kafka.ts instead.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${p.controllerPort}
 controller.listener.names=CONTROLLER
-${p.admin ? saslListener(p.port, p.controllerPort, p.admin) : openListener(p.port, p.controllerPort)}
+${p.admin ? saslListener(p.port, p.controllerPort, p.admin, p.tls) : openListener(p.port, p.controllerPort)}
 log.dirs=${p.logDir}
 # One node: every internal topic must make do with one replica.
 offsets.topic.replication.factor=1
@@ -264,20 +275,31 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT`;
 
 /**
  * The `sasl` option's client listener: clients and the broker itself sign in with SCRAM-SHA-512,
- * and ACLs decide the rest. The controller listener stays PLAINTEXT on loopback, so its principal
- * (ANONYMOUS, which only that listener gives) must be a super user.
+ * over TLS with `tls`, and ACLs decide the rest. The controller listener stays PLAINTEXT on
+ * loopback, so its principal (ANONYMOUS, which only that listener gives) must be a super user.
  */
-function saslListener(port: number, controllerPort: number, admin: ScramUser): string {
-  return `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+function saslListener(port: number, controllerPort: number, admin: ScramUser, tls: KafkaTls | undefined): string {
+  const protocol = tls ? 'SASL_SSL' : 'SASL_PLAINTEXT';
+  const listener = protocol.toLowerCase();
+  const keystore = tls
+    ? `
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${tls.keystore}
+ssl.keystore.password=${tls.password}
+ssl.key.password=${tls.password}
+ssl.truststore.type=PEM
+ssl.truststore.location=${tls.caFile}`
+    : '';
+  return `listeners=${protocol}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=${protocol}://127.0.0.1:${port}
+inter.broker.listener.name=${protocol}
+listener.security.protocol.map=${protocol}:${protocol},CONTROLLER:PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${admin.username}" password="${admin.password}";
+listener.name.${listener}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${admin.username}" password="${admin.password}";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:${admin.username};User:ANONYMOUS`;
+super.users=User:${admin.username};User:ANONYMOUS${keystore}`;
 }
 
 async function runJava(java: string, args: string[]): Promise<string> {

@@ -1,17 +1,22 @@
-// Services trust only who they should on Kafka: a broker of this file's own with SASL/SCRAM and
-// ACLs (infra's startKafka `sasl` option), users for two real services, and their ACLs generated
-// from the code's model (scripts/kafka-access.ts, as the prod KafkaUsers are). Each service, through
-// the kit's own client configured as from its environment, writes its topics and consumes what it
-// reads; everything else is refused by the broker.
+// Services trust only who they should on Kafka: a broker of this file's own with TLS, SASL/SCRAM
+// and ACLs (infra's startKafka `sasl` option), users for two real services, and their ACLs generated
+// from the code's model (scripts/kafka-access.ts, as the prod KafkaUsers are). The broker's key and
+// certificate come from docker-compose.yml's kafka-tls script, run here as that service runs it.
+// Each service, through the kit's own client configured as from its environment, connects over TLS
+// (the broker's certificate checked against that CA), writes its topics and consumes what it reads;
+// everything else is refused by the broker.
 import { contracts, createEvent, ownerOf, topics, type EventData, type EventType } from '@shopgraph/events';
 import { repoDirs, startKafka, type KafkaHandle } from '@shopgraph/infra';
 import { createTestDatabase, testLogger } from '@shopgraph/testkit';
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes, type AclEntry } from 'kafkajs';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { aclsOf, kafkaAccess, topicsOf, type KafkaAccess } from '../../../scripts/kafka-access.ts';
 import type { Orm } from '../src/db.ts';
 import { startConsumer, type MessageOutcome } from '../src/messaging/consumer.ts';
@@ -48,9 +53,21 @@ function aclEntry(service: string, key: string): AclEntry {
   };
 }
 
-/** The kit's client as a service builds it from its environment (KAFKA_SASL_*). */
+const secretsDir = join(dataDir, 'secrets');
+const caFile = join(secretsDir, 'ca.crt');
+
+/** docker-compose.yml's kafka-tls script, run as its service runs it, for this broker's name: the CA's certificate and the broker's keystore in `secretsDir`. */
+function makeBrokerCertificates(): { keystore: string; password: string } {
+  const compose = parse(readFileSync(join(import.meta.dirname, '../../../docker-compose.yml'), 'utf8')) as { configs: Record<string, { content: string }> };
+  mkdirSync(secretsDir);
+  const env = { ...process.env, SECRETS: secretsDir, CA_DIR: secretsDir, OWNER: userInfo().username, BROKER_NAMES: 'ip:127.0.0.1' };
+  execFileSync('bash', ['-c', compose.configs['kafka-tls']!.content.replaceAll('$$', '$')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return { keystore: join(secretsDir, 'broker.p12'), password: readFileSync(join(secretsDir, 'broker-password'), 'utf8') };
+}
+
+/** The kit's client as a service builds it from its environment (KAFKA_SASL_*, KAFKA_SSL*). */
 function serviceKafka(username: string, secret: string): KafkaClient {
-  const config = kafkaConfig.parse({ KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: secret });
+  const config = kafkaConfig.parse({ KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: secret, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile });
   const client = createKafka({ brokers: config.KAFKA_BROKERS, clientId: username, logger, security: kafkaSecurity(config) });
   clients.push(client);
   return client;
@@ -94,10 +111,11 @@ async function tryToRead(client: KafkaClient, group: string, topic: string): Pro
 }
 
 beforeAll(async () => {
-  broker = await startKafka({ cacheDir: repoDirs().cache, dataDir, sasl: { admin, users: SERVICES.map((service) => ({ username: service, password: passwords[service] })) } });
+  const tls = { ...makeBrokerCertificates(), caFile };
+  broker = await startKafka({ cacheDir: repoDirs().cache, dataDir, sasl: { admin, users: SERVICES.map((service) => ({ username: service, password: passwords[service] })), tls } });
   access = kafkaAccess(SERVICES);
   // As in prod: the operator creates the topics and each service's ACLs (Strimzi's KafkaTopics and KafkaUsers).
-  const operator = new Kafka({ clientId: 'acl-operator', brokers: broker.brokers, sasl: broker.sasl!, logLevel: logLevel.NOTHING });
+  const operator = new Kafka({ clientId: 'acl-operator', brokers: broker.brokers, sasl: broker.sasl!, ssl: broker.ssl!, logLevel: logLevel.NOTHING });
   const ops = operator.admin();
   await ops.connect();
   try {
@@ -166,5 +184,22 @@ describe('Kafka with SASL/SCRAM and ACLs from the access model', () => {
       await admin.disconnect().catch(() => {});
       expect(outcome, username).toMatch(/SASL SCRAM SHA512 authentication failed|SASLAuthenticationError/i);
     }
+  });
+
+  it('speaks TLS only, and a client checks the broker’s certificate against the CA it was given', async () => {
+    const signIn = async (settings: Record<string, string>) => {
+      const config = kafkaConfig.parse({ KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'inventory', KAFKA_SASL_PASSWORD: passwords.inventory, ...settings });
+      const client = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tls-check', logger, security: kafkaSecurity(config) });
+      clients.push(client);
+      const admin = internalsOf(client).kafka.admin({ retry: { retries: 0 } });
+      const outcome = await admin.connect().then(() => 'signed in', (error: unknown) => errorText(error));
+      await admin.disconnect().catch(() => {});
+      return outcome;
+    };
+    expect(await signIn({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile })).toBe('signed in');
+    // The system's CAs do not know this broker's.
+    expect(await signIn({ KAFKA_SSL: 'true' })).toMatch(/self.signed|unable to (get|verify)|certificate/i);
+    // Plaintext gets no answer the client understands.
+    expect(await signIn({})).not.toBe('signed in');
   });
 });
