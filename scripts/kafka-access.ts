@@ -134,7 +134,7 @@ export function aclsOf(access: KafkaAccess): AclKey[] {
 }
 
 /**
- * The ACLs of `npm run dlq:replay` (scripts/dlq-replay.ts), run by an operator: it reads a group's
+ * The ACLs of `npm run dlq:replay` (packages/kit/bin/dlq-replay.ts), run by an operator: it reads a group's
  * dead-letter topic with the group `<group>.dlq-replay` and sends each message back to the topic it
  * came from, one the group consumes.
  */

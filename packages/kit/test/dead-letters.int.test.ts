@@ -124,7 +124,7 @@ describe('replayDeadLetters', () => {
     }
   });
 
-  it('runs as a CLI: scripts/dlq-replay.ts <group> prints the count', async () => {
+  it('runs as a CLI: bin/dlq-replay.ts <group> prints the count', async () => {
     let broken = true;
     const event = registered('user-cli', 'cli');
     await t.kafka.send([message(event)]);
@@ -141,10 +141,10 @@ describe('replayDeadLetters', () => {
     broken = false;
     const env = { ...process.env, KAFKA_BROKERS: kafkaBrokers().join(','), KAFKA_TOPIC_PREFIX: t.kafka.topicPrefix };
     const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, [join(repoRoot(), 'scripts/dlq-replay.ts'), 'test.cli'], { env });
+    const { stdout } = await run(process.execPath, [join(repoRoot(), 'packages/kit/bin/dlq-replay.ts'), 'test.cli'], { env });
     expect(stdout).toMatch(/^replayed 1 dead letter\(s\) of test\.cli/);
     expect((await outcomeOf(event.id, 'processed')).result).toBe('processed');
-    await expect(run(process.execPath, [join(repoRoot(), 'scripts/dlq-replay.ts'), 'test.nope'], { env })).rejects.toMatchObject({
+    await expect(run(process.execPath, [join(repoRoot(), 'packages/kit/bin/dlq-replay.ts'), 'test.nope'], { env })).rejects.toMatchObject({
       code: 1,
       stderr: expect.stringMatching(/no dead-letter topic .*test\.nope\.dlq/),
     });

@@ -1,14 +1,15 @@
 // Sends a consumer group's dead letters back to the topics they came from, once the cause is
-// fixed, and prints how many. Usage: node scripts/dlq-replay.ts <service>.<name> [--limit N]
+// fixed, and prints how many. Usage: node packages/kit/bin/dlq-replay.ts <service>.<name> [--limit N]
+// (`npm run dlq:replay -- …` in a checkout). In the image too, so it runs where the brokers are.
 // Env: KAFKA_BROKERS (default 127.0.0.1:9092), KAFKA_TOPIC_PREFIX (default none), KAFKA_SASL_* and KAFKA_SSL* (as the services).
 import { parseArgs } from 'node:util';
-import { createKafka, kafkaConfig, kafkaSecurity, loadConfig, replayDeadLetters } from '@shopgraph/kit';
+import { createKafka, kafkaConfig, kafkaSecurity, loadConfig, replayDeadLetters } from '../src/index.ts';
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { limit: { type: 'string' } } });
 const group = positionals[0];
 const limit = values.limit === undefined ? undefined : Number(values.limit);
 if (!group || positionals.length > 1 || (limit !== undefined && !(Number.isInteger(limit) && limit > 0))) {
-  console.error('usage: node scripts/dlq-replay.ts <consumer group, e.g. inventory.saga> [--limit N]');
+  console.error('usage: node packages/kit/bin/dlq-replay.ts <consumer group, e.g. inventory.saga> [--limit N]');
   process.exit(2);
 }
 const config = loadConfig(kafkaConfig);
