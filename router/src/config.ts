@@ -64,8 +64,8 @@ export const configSchema = z.object({
    * not seen before: for anonymous callers all together, and for each signed-in user (10 s' worth
    * saved up). Known documents cost none of it.
    */
-  LIMIT_NEW_DOCUMENTS_ANONYMOUS_MS_PER_S: count(50),
-  LIMIT_NEW_DOCUMENTS_PER_USER_MS_PER_S: count(20),
+  LIMIT_NEW_DOCUMENTS_ANONYMOUS_MS_PER_S: count(25),
+  LIMIT_NEW_DOCUMENTS_PER_USER_MS_PER_S: count(10),
   /** Estimated bytes of parsed documents, and of query plans, cached per supergraph. */
   DOCUMENT_CACHE_BYTES: count(16 * 1024 * 1024),
   PLAN_CACHE_BYTES: count(64 * 1024 * 1024),
