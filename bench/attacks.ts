@@ -20,7 +20,7 @@
 // Writes .data/bench/attacks-<timestamp>.json and .data/bench/attacks-latest.json (what
 // `npm run reliability` reads). Loopback only; stops by itself.
 //
-// Options: --rate 50  --seconds 10  --rounds 3  --warmup 10  --attack-warmup 5  --customers 50  --products 10
+// Options: --rate 50  --seconds 10  --rounds 5  --warmup 10  --attack-warmup 5  --customers 50  --products 10
 //          --attacks documents,expensive,bruteforce,flood,websocket,jwt  --scale 1 (multiplies every attack's rate)
 import { spawn } from 'node:child_process';
 import { setPriority } from 'node:os';
@@ -47,7 +47,7 @@ const { values: args } = parseArgs({
   options: {
     rate: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '10' },
     'attack-warmup': { type: 'string', default: '5' },
     customers: { type: 'string', default: '50' },
@@ -182,7 +182,6 @@ async function measure(stack: Stack): Promise<void> {
     report.routerRssMiB = rssMiB(routerPid);
 
     const accountsJwk = await signingKey(stack);
-    const attackerToken = await sign(seeded.attacker);
     const issuer = new URL(stack.subgraphUrls['accounts']!).origin;
     let pair = 0;
     for (const attack of options.attacks) {
@@ -196,6 +195,8 @@ async function measure(stack: Stack): Promise<void> {
       const rounds: AttackRow['rounds'] = [];
       const results: (AttackResult | { error: string })[] = [];
       const attacked = async (): Promise<LoadResult> => {
+        // A fresh token per attack (they last 10 minutes, a run with more rounds longer).
+        const attackerToken = await sign(seeded.attacker);
         const attacker = startAttacker({ attack, routerUrl: stack.routerUrl, rate, victimEmail: victim.email, attackerToken, orderId: seeded.order, accountsJwk, issuer });
         await sleep(options.attackWarmupS * 1000, signal);
         const window = await legitWindow(options.seconds);
