@@ -100,11 +100,11 @@ const TOKENS: TestedRow[] = [
 const ATTACK_PROOFS: Record<string, Proof[]> = {
   documents: [
     { file: 'router/test/hostile.int.test.ts', test: 'keeps the document and plan caches under their byte bounds, and refuses documents over LIMIT_MAX_DOCUMENT_BYTES' },
-    { file: 'router/test/hostile.int.test.ts', test: 'refuses new documents once the time they took spends the anonymous budget, with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own' },
+    { file: 'router/test/hostile.int.test.ts', test: 'refuses new documents past the anonymous budget with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own' },
   ],
   expensive: [
     { file: 'e2e/security.e2e.test.ts', test: 'runs a password hash at most once per operation, however the logins are spread (EXPENSIVE_FIELD_REPEATED)' },
-    { file: 'router/test/hostile.int.test.ts', test: 'refuses new documents once the time they took spends the anonymous budget, with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own' },
+    { file: 'router/test/hostile.int.test.ts', test: 'refuses new documents past the anonymous budget with 429 TOO_MANY_NEW_DOCUMENTS before parsing them, serves known ones, and gives each user a budget of its own' },
   ],
   bruteforce: [{ file: 'subgraphs/accounts/test/abuse.int.test.ts', test: 'makes one IP guessing one account wait 2^k s past 5 attempts, without hashing; the owner elsewhere signs in; success resets' }],
   flood: [

@@ -140,7 +140,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     tracer,
     logger: logger.child({ component: 'pipeline' }),
     maxSubscriptionsPerUser: config.LIMIT_MAX_SUBSCRIPTIONS_PER_USER,
-    newDocuments: documentBudget({ anonymousMsPerS: config.LIMIT_NEW_DOCUMENTS_ANONYMOUS_MS_PER_S, perUserMsPerS: config.LIMIT_NEW_DOCUMENTS_PER_USER_MS_PER_S }),
+    newDocuments: documentBudget({ anonymousPerS: config.LIMIT_NEW_DOCUMENTS_ANONYMOUS_PER_S, perUserPerS: config.LIMIT_NEW_DOCUMENTS_PER_USER_PER_S }),
     upstreamConnection: { ackTimeoutMs: config.SUBGRAPH_WS_CONNECT_TIMEOUT_MS, pingIntervalMs: config.SUBGRAPH_WS_PING_INTERVAL_MS, pongTimeoutMs: config.SUBGRAPH_WS_PONG_TIMEOUT_MS },
     // A supergraph nothing runs on any more: connections to subgraphs only it routed to are closed.
     onRetire: (_retired, inUse) => client.release(new Set(inUse.flatMap((g) => [...g.routingUrls.values()].map((url) => new URL(url).origin)))),

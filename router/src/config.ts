@@ -60,12 +60,11 @@ export const configSchema = z.object({
   /** Live subscriptions one user may have on this router, over every transport together. */
   LIMIT_MAX_SUBSCRIPTIONS_PER_USER: count(100),
   /**
-   * Milliseconds a second this router may spend parsing, validating and planning documents it has
-   * not seen before: for anonymous callers all together, and for each signed-in user (10 s' worth
-   * saved up). Known documents cost none of it.
+   * Documents this router has not parsed before, per second: from anonymous callers all together,
+   * and from each signed-in user (10 s' worth saved up). Known documents are not counted.
    */
-  LIMIT_NEW_DOCUMENTS_ANONYMOUS_MS_PER_S: count(25),
-  LIMIT_NEW_DOCUMENTS_PER_USER_MS_PER_S: count(10),
+  LIMIT_NEW_DOCUMENTS_ANONYMOUS_PER_S: count(20),
+  LIMIT_NEW_DOCUMENTS_PER_USER_PER_S: count(5),
   /** Estimated bytes of parsed documents, and of query plans, cached per supergraph. */
   DOCUMENT_CACHE_BYTES: count(16 * 1024 * 1024),
   PLAN_CACHE_BYTES: count(64 * 1024 * 1024),

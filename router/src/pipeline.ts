@@ -110,7 +110,7 @@ export interface PipelineOptions {
   maxSubscriptionsPerUser?: number;
   /** Connect, ping and pong timeouts of the upstream WebSocket connections. */
   upstreamConnection?: UpstreamConnectionOptions;
-  /** How much time new documents (not in the cache) may take, per caller (none: no limit). */
+  /** Documents not in the cache a caller may send per second (none: no limit). */
   newDocuments?: DocumentBudget;
 }
 
@@ -260,11 +260,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   // graphql-js 16 validates a subscription (or mutation) against a schema that has none: refused here as validation would.
   const noRootType = (kind: string) =>
     ({ status: 400, errors: [new GraphQLError(`The schema has no ${kind} type`, { extensions: { code: OperationErrorCode.GRAPHQL_VALIDATION_FAILED } })] }) satisfies Refusal;
-  // One refusal for every time: a flood of new documents meets it at the cost of a lookup.
-  const tooManyNewDocuments: Refusal = {
+  const tooManyNewDocuments = (): Refusal => ({
     status: 429,
     errors: [new GraphQLError('Too many documents this router has not seen before: retry in 1 s, or send the operations your client already sent', { extensions: { code: PipelineErrorCode.TOO_MANY_NEW_DOCUMENTS, retryAfter: 1 } })],
-  };
+  });
   const notTrusted = () =>
     ({ status: 400, errors: [new GraphQLError('This router runs registered operations only, and this operation is not one of them: register it (clients push) or send a registered one', { extensions: { code: PipelineErrorCode.OPERATION_NOT_TRUSTED } })] }) satisfies Refusal;
   const supergraphChanged = (reasons: readonly GraphQLError[]) =>
@@ -286,21 +285,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return undefined;
   };
 
-  /** The operation on `generation`, parsed, validated, authorized and planned (each from its cache when it can be), or why not. */
-  const prepareOn = (generation: Generation, input: OperationInput, identity: Identity | null, prepareOptions: PrepareOptions | undefined, admitNew: (() => Refusal | undefined) | undefined): RouterOperation | Refusal => {
-    const request = generation.prepareRequest(input, identity, { ...prepareOptions, admitNew });
-    if (isRefusal(request)) return counted(request);
-    // Checked here too (not only when it starts), so every transport refuses it like any other operation.
-    if (request.operation.operation === 'subscription' && identity && (liveByUser.get(identity.userId) ?? 0) >= maxSubscriptionsPerUser) {
-      return counted({ status: 429, errors: [tooManySubscriptions()] });
-    }
-    if (!generation.schema.getRootType(request.operation.operation)) return noRootType(request.operation.operation);
-    // Keyed like the document cache: by the text (and the operation picked from it).
-    const plan = generation.execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
-    if (plan.defer && request.operation.operation === 'subscription') return deferredSubscription();
-    return { ...request, kind: request.operation.operation, plan, generation };
-  };
-
   return {
     get schema() {
       return current.schema;
@@ -313,21 +297,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         const id = prepareOptions?.documentId ?? (typeof input.query === 'string' ? sha256(input.query) : undefined);
         if (id === undefined || !trustedDocuments.has(id)) return notTrusted();
       }
-      // A document not in the cache is the expensive kind: admitted while the caller's budget lasts,
-      // and what parsing, validating and planning it took is drawn from that budget.
-      let newSince: number | undefined;
-      const admitNew =
-        newDocuments &&
-        (() => {
-          if (!newDocuments.admits(identity)) return tooManyNewDocuments;
-          newSince = performance.now();
-          return undefined;
-        });
-      try {
-        return prepareOn(current, input, identity, prepareOptions, admitNew);
-      } finally {
-        if (newSince !== undefined) newDocuments!.charge(identity, performance.now() - newSince);
+      const generation = current;
+      // A document not in the cache is the expensive kind: budgeted before it is parsed.
+      const admitNew = newDocuments && (() => (newDocuments.take(identity) ? undefined : tooManyNewDocuments()));
+      const request = generation.prepareRequest(input, identity, { ...prepareOptions, admitNew });
+      if (isRefusal(request)) return counted(request);
+      // Checked here too (not only when it starts), so every transport refuses it like any other operation.
+      if (request.operation.operation === 'subscription' && identity && (liveByUser.get(identity.userId) ?? 0) >= maxSubscriptionsPerUser) {
+        return counted({ status: 429, errors: [tooManySubscriptions()] });
       }
+      if (!generation.schema.getRootType(request.operation.operation)) return noRootType(request.operation.operation);
+      // Keyed like the document cache: by the text (and the operation picked from it).
+      const plan = generation.execution.prepare(`${request.operationName ?? ''}\n${request.query}`, request.document, request.operationName);
+      if (plan.defer && request.operation.operation === 'subscription') return deferredSubscription();
+      return { ...request, kind: request.operation.operation, plan, generation };
     },
     execute(operation, caller, cachePolicy) {
       const work = () => run(operation, operation.generation.dataSources, caller, cachePolicy);
