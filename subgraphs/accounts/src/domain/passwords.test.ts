@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hashPassword, needsRehash, passwordProblem, UNMATCHABLE_HASH, verifyPassword } from './passwords.ts';
+import { availableParallelism } from 'node:os';
+import { hashPassword, needsRehash, passwordProblem, passwordWork, UNMATCHABLE_HASH, verifyPassword } from './passwords.ts';
 
 describe('passwords', () => {
   it('hashes with a fresh salt and verifies only the right password', async () => {
@@ -9,6 +10,16 @@ describe('passwords', () => {
     expect(await verifyPassword('Correct-horse-1', a)).toBe(true);
     expect(await verifyPassword('Correct-horse-2', a)).toBe(false);
     expect(needsRehash(a)).toBe(false);
+  });
+
+  it('runs at most half the cores’ worth of derivations at once; the rest wait their turn', async () => {
+    const atOnce = Math.max(1, Math.floor(availableParallelism() / 2));
+    expect(passwordWork().atOnce).toBe(atOnce);
+    const hashes = Array.from({ length: atOnce + 3 }, (_, i) => hashPassword(`Burst-of-guesses-${i}`));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(passwordWork()).toEqual({ running: atOnce, waiting: 3, atOnce });
+    expect(new Set(await Promise.all(hashes)).size).toBe(atOnce + 3);
+    expect(passwordWork()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it('matches the same password typed with composed or decomposed accents', async () => {

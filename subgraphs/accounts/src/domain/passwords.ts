@@ -1,10 +1,23 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import pLimit from 'p-limit';
 
 /**
  * Password hashing with scrypt (node:crypto, run on the libuv thread pool so it never blocks the
  * event loop). Hashes are self-describing, `scrypt$N$r$p$salt$hash` (base64), so the parameters
  * can be raised later and old hashes still verify (and get rehashed at the next login).
  */
+
+/**
+ * Derivations run at once in this process: half the cores, at least one; the others wait their
+ * turn. Each takes 32 MiB and tens of ms of a core, and the thread pool would run four at once: a
+ * burst of sign-ins (a password guesser's first tries) then took every core of a 2-core machine
+ * from the requests around it for ~0.4 s (`npm run bench:attacks`, bruteforce).
+ */
+const derivations = pLimit(Math.max(1, Math.floor(availableParallelism() / 2)));
+
+/** Derivations running and waiting now (metrics, tests). */
+export const passwordWork = (): { running: number; waiting: number; atOnce: number } => ({ running: derivations.activeCount, waiting: derivations.pendingCount, atOnce: derivations.concurrency });
 export interface ScryptParams {
   N: number;
   r: number;
@@ -35,10 +48,13 @@ export function passwordProblem(password: string, email?: string): string | null
 function derive(password: string, salt: Buffer, params: ScryptParams, length: number): Promise<Buffer> {
   // scrypt needs 128·N·r bytes; allow twice that so OpenSSL's own overhead never trips the limit.
   const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r };
-  return new Promise((resolve, reject) => {
-    // NFKC: the same password typed on different keyboards/OSes (composed vs decomposed accents) matches.
-    scrypt(password.normalize('NFKC'), salt, length, options, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+  return derivations(
+    () =>
+      new Promise<Buffer>((resolve, reject) => {
+        // NFKC: the same password typed on different keyboards/OSes (composed vs decomposed accents) matches.
+        scrypt(password.normalize('NFKC'), salt, length, options, (error, key) => (error ? reject(error) : resolve(key)));
+      }),
+  );
 }
 
 export async function hashPassword(password: string, params: ScryptParams = CURRENT_PARAMS): Promise<string> {
