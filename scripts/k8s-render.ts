@@ -47,7 +47,9 @@ export function renderKustomization(dir: string): K8sObject[] {
     const parsed = parse(text) as unknown;
     if (Array.isArray(parsed)) {
       if (!target) throw new Error(`${dir}: a JSON 6902 patch needs a target`);
-      const matched = objects.filter((o) => (!target.kind || o.kind === target.kind) && (!target.name || o.metadata.name === target.name));
+      // As kustomize: a target's name is a regular expression over the whole name.
+      const named = target.name === undefined ? undefined : new RegExp(`^(?:${target.name})$`);
+      const matched = objects.filter((o) => (!target.kind || o.kind === target.kind) && (!named || named.test(o.metadata.name)));
       if (matched.length === 0) throw new Error(`${dir}: patch target ${JSON.stringify(target)} matches nothing`);
       for (const object of matched) applyJsonPatch(object, parsed as JsonPatchOp[]);
     } else {
