@@ -12,6 +12,7 @@ import { SERVICE_NODE_FLAGS } from '@shopgraph/core/node-flags';
 import { ROUTER_NODE_FLAGS } from '../router/src/node-flags.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
+import { readComposeFile } from './compose-file.ts';
 import { renderKustomization } from './k8s-render.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -173,7 +174,7 @@ interface ComposeFile {
   configs?: Record<string, { content?: string }>;
 }
 // `merge: true` resolves the `<<: *anchor` keys Compose supports.
-const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
+const compose = readComposeFile<ComposeFile>();
 const composeService = (name: string) => {
   const service = compose.services[name];
   if (!service) throw new Error(`docker-compose.yml has no service "${name}"`);

@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { KAFKA_VERSIONS } from '../packages/infra/src/kafka.ts';
 import { envName } from '../router/src/supergraph.ts';
 import { readSupergraphConfig } from './compose.ts';
+import { readComposeFile } from './compose-file.ts';
 import { aclsOf, kafkaAccess, replayAclsOf, topicsOf } from './kafka-access.ts';
 import { containersOf, renderKustomization, type K8sObject } from './k8s-render.ts';
 import { problemsOf } from './k8s-schema.ts';
@@ -286,7 +286,7 @@ function admits(policies: K8sObject[], source: Pod, target: Pod, port: number): 
 // --- docker-compose.yml and the image ------------------------------------------------------------
 
 describe('docker-compose.yml', () => {
-  const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { image?: string; healthcheck?: { test: string[] } }> };
+  const compose = readComposeFile<{ services: Record<string, { image?: string; healthcheck?: { test: string[] } }> }>();
 
   it('is valid against the Compose Specification schema', () => {
     const require = createRequire(import.meta.url);

@@ -1,11 +1,10 @@
 // Every service signs in to Kafka over TLS as its own user, and that user may do what the code needs
 // and no more, in compose (kafka-init's users, topics and ACLs) and in prod (Strimzi KafkaUsers): both
 // against scripts/kafka-access.ts's model of who records and consumes what.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { readSupergraphConfig } from './compose.ts';
+import { composeScript, readComposeFile } from './compose-file.ts';
 import { aclsOf, kafkaAccess, replayAclsOf, topicsOf, type AclKey } from './kafka-access.ts';
 import { renderKustomization, type K8sObject } from './k8s-render.ts';
 
@@ -13,10 +12,10 @@ const root = join(import.meta.dirname, '..');
 const access = kafkaAccess(readSupergraphConfig().map(({ name }) => name));
 
 interface ComposeService { environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; network_mode?: string; image?: string; volumes?: string[] }
-const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService>; configs: Record<string, { content?: string }> };
+const compose = readComposeFile<{ services: Record<string, ComposeService> }>();
 
-/** kafka-init's script as bash sees it (Compose turns `$$` into `$`), and the lists in its heredocs. */
-const script = compose.configs['kafka-init']!.content!.replaceAll('$$', '$');
+/** kafka-init's script as bash sees it, and the lists in its heredocs. */
+const script = composeScript('kafka-init');
 const heredoc = (name: string) => new RegExp(`<<'${name}'\\n([\\s\\S]*?)\\n${name}\\n`).exec(script)![1]!.split('\n');
 const composeUsers = new Map(heredoc('USERS').map((line) => line.split(' ') as [string, string]));
 /** kafka-init's ACL lines as the access model's keys, by user. */

@@ -12,11 +12,10 @@ import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLeve
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { composeScript } from '../../../scripts/compose-file.ts';
 import { aclsOf, kafkaAccess, topicsOf, type KafkaAccess } from '../../../scripts/kafka-access.ts';
 import type { Orm } from '../src/db.ts';
 import { startConsumer, type MessageOutcome } from '../src/messaging/consumer.ts';
@@ -58,19 +57,26 @@ const caFile = join(secretsDir, 'ca.crt');
 
 /** docker-compose.yml's kafka-tls script, run as its service runs it, for this broker's name: the CA's certificate and the broker's keystore in `secretsDir`. */
 function makeBrokerCertificates(): { keystore: string; password: string } {
-  const compose = parse(readFileSync(join(import.meta.dirname, '../../../docker-compose.yml'), 'utf8')) as { configs: Record<string, { content: string }> };
   mkdirSync(secretsDir);
   const env = { ...process.env, SECRETS: secretsDir, CA_DIR: secretsDir, OWNER: userInfo().username, BROKER_NAMES: 'ip:127.0.0.1' };
-  execFileSync('bash', ['-c', compose.configs['kafka-tls']!.content.replaceAll('$$', '$')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('bash', ['-c', composeScript('kafka-tls')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   return { keystore: join(secretsDir, 'broker.p12'), password: readFileSync(join(secretsDir, 'broker-password'), 'utf8') };
 }
 
-/** The kit's client as a service builds it from its environment (KAFKA_SASL_*, KAFKA_SSL*). */
-function serviceKafka(username: string, secret: string): KafkaClient {
-  const config = kafkaConfig.parse({ KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: secret, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile });
+/** The kit's client as a service builds it from its environment (KAFKA_SASL_*, and KAFKA_SSL* as `tls` says: the services', by default). */
+function serviceKafka(username: string, secret: string, tls: Record<string, string> = { KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile }): KafkaClient {
+  const config = kafkaConfig.parse({ KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: secret, ...tls });
   const client = createKafka({ brokers: config.KAFKA_BROKERS, clientId: username, logger, security: kafkaSecurity(config) });
   clients.push(client);
   return client;
+}
+
+/** 'signed in', or why the broker would not have the client. */
+async function signIn(client: KafkaClient): Promise<string> {
+  const admin = internalsOf(client).kafka.admin({ retry: { retries: 0 } });
+  const outcome = await admin.connect().then(() => 'signed in', (error: unknown) => errorText(error));
+  await admin.disconnect().catch(() => {});
+  return outcome;
 }
 
 /** A recorded sample's data, as a new event of its type signed by the type's owner. */
@@ -179,27 +185,16 @@ describe('Kafka with SASL/SCRAM and ACLs from the access model', () => {
 
   it('refuses a wrong password and an unknown user', async () => {
     for (const [username, secret] of [['inventory', passwords.payments], ['mallory', password()]] as const) {
-      const admin = internalsOf(serviceKafka(username, secret)).kafka.admin({ retry: { retries: 0 } });
-      const outcome = await admin.connect().then(() => 'signed in', (error: unknown) => errorText(error));
-      await admin.disconnect().catch(() => {});
-      expect(outcome, username).toMatch(/SASL SCRAM SHA512 authentication failed|SASLAuthenticationError/i);
+      expect(await signIn(serviceKafka(username, secret)), username).toMatch(/SASL SCRAM SHA512 authentication failed|SASLAuthenticationError/i);
     }
   });
 
   it('speaks TLS only, and a client checks the broker’s certificate against the CA it was given', async () => {
-    const signIn = async (settings: Record<string, string>) => {
-      const config = kafkaConfig.parse({ KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'inventory', KAFKA_SASL_PASSWORD: passwords.inventory, ...settings });
-      const client = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tls-check', logger, security: kafkaSecurity(config) });
-      clients.push(client);
-      const admin = internalsOf(client).kafka.admin({ retry: { retries: 0 } });
-      const outcome = await admin.connect().then(() => 'signed in', (error: unknown) => errorText(error));
-      await admin.disconnect().catch(() => {});
-      return outcome;
-    };
-    expect(await signIn({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile })).toBe('signed in');
+    const inventory = (tls?: Record<string, string>) => serviceKafka('inventory', passwords.inventory, tls);
+    expect(await signIn(inventory())).toBe('signed in');
     // The system's CAs do not know this broker's.
-    expect(await signIn({ KAFKA_SSL: 'true' })).toMatch(/self.signed|unable to (get|verify)|certificate/i);
+    expect(await signIn(inventory({ KAFKA_SSL: 'true' }))).toMatch(/self.signed|unable to (get|verify)|certificate/i);
     // Plaintext gets no answer the client understands.
-    expect(await signIn({})).not.toBe('signed in');
+    expect(await signIn(inventory({}))).not.toBe('signed in');
   });
 });
