@@ -347,7 +347,7 @@ function rssMiB(pid: number | undefined): number {
 }
 
 function table(r: AttacksReport): string {
-  const lines = [`legitimate: ${r.legitimate}; ${r.options.rounds} rounds of ${r.options.seconds} s with and without each attack; ${r.routerRssMiB === undefined ? '' : `; router RSS ${r.routerRssMiB} MiB at the start`}`];
+  const lines = [`legitimate: ${r.legitimate}; ${r.options.rounds} rounds of ${r.options.seconds} s with and without each attack${r.routerRssMiB === undefined ? '' : `; router RSS ${r.routerRssMiB} MiB at the start`}`];
   lines.push('', 'attack      rate/s  reached  p50 / p99 ms with  without      p99 ×  per round (with/without)     pass  router RSS MiB  attacker got back');
   for (const row of r.attacks) {
     const got = 'outcomes' in row.attacker ? Object.entries(row.attacker.outcomes).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k}: ${v}`).join(', ') : row.attacker.error;

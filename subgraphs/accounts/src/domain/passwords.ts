@@ -6,9 +6,7 @@ import pLimit from 'p-limit';
  * Password hashing with scrypt (node:crypto, run on the libuv thread pool so it never blocks the
  * event loop). Hashes are self-describing, `scrypt$N$r$p$salt$hash` (base64), so the parameters
  * can be raised later and old hashes still verify (and get rehashed at the next login).
- */
-
-/**
+ *
  * Derivations run at once in this process: half the cores, at least one; the others wait their
  * turn. Each takes 32 MiB and tens of ms of a core, and the thread pool would run four at once: a
  * burst of sign-ins (a password guesser's first tries) then took every core of a 2-core machine
@@ -16,8 +14,9 @@ import pLimit from 'p-limit';
  */
 const derivations = pLimit(Math.max(1, Math.floor(availableParallelism() / 2)));
 
-/** Derivations running and waiting now (metrics, tests). */
+/** Derivations running and waiting now (tests). */
 export const passwordWork = (): { running: number; waiting: number; atOnce: number } => ({ running: derivations.activeCount, waiting: derivations.pendingCount, atOnce: derivations.concurrency });
+
 export interface ScryptParams {
   N: number;
   r: number;
