@@ -1,21 +1,33 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import pLimit from 'p-limit';
+import { Piscina } from 'piscina';
+import type { Derivation } from './scrypt.worker.ts';
 
 /**
- * Password hashing with scrypt (node:crypto, run on the libuv thread pool so it never blocks the
- * event loop). Hashes are self-describing, `scrypt$N$r$p$salt$hash` (base64), so the parameters
- * can be raised later and old hashes still verify (and get rehashed at the next login).
+ * Password hashing with scrypt. Hashes are self-describing, `scrypt$N$r$p$salt$hash` (base64), so
+ * the parameters can be raised later and old hashes still verify (and get rehashed at the next login).
  *
- * Derivations run at once in this process: half the cores, at least one; the others wait their
- * turn. Each takes 32 MiB and tens of ms of a core, and the thread pool would run four at once: a
- * burst of sign-ins (a password guesser's first tries) then took every core of a 2-core machine
- * from the requests around it for ~0.4 s (`npm run bench:attacks`, bruteforce).
+ * Derivations run on worker threads of their own (piscina), never the event loop: half the cores'
+ * worth at once, at least one, the others queued; and at a lower CPU priority than the rest of the
+ * machine. Each takes 32 MiB and tens of ms of a core: at equal priority, a password guesser's
+ * first tries (real derivations until the throttle refuses without hashing) took every core of a
+ * 2-core machine from the requests around them (`npm run bench:attacks`, bruteforce). A sign-in
+ * under load waits longer instead; a guesser slows nobody else.
  */
-const derivations = pLimit(Math.max(1, Math.floor(availableParallelism() / 2)));
+const AT_ONCE = Math.max(1, Math.floor(availableParallelism() / 2));
+/** Added to the threads' nice value (Linux: 0 → 10, about a tenth of a normal thread's share of a busy core). */
+export const DERIVATION_NICENESS = 10;
 
-/** Derivations running and waiting now (tests). */
-export const passwordWork = (): { running: number; waiting: number; atOnce: number } => ({ running: derivations.activeCount, waiting: derivations.pendingCount, atOnce: derivations.concurrency });
+const derivations = new Piscina<Derivation, Uint8Array>({
+  filename: new URL('./scrypt.worker.ts', import.meta.url).href,
+  minThreads: AT_ONCE,
+  maxThreads: AT_ONCE,
+  concurrentTasksPerWorker: 1,
+  niceIncrement: DERIVATION_NICENESS,
+});
+
+/** Derivations waiting for a thread now, and how many run at once (tests). */
+export const passwordWork = (): { waiting: number; atOnce: number } => ({ waiting: derivations.queueSize, atOnce: AT_ONCE });
 
 export interface ScryptParams {
   N: number;
@@ -44,16 +56,12 @@ export function passwordProblem(password: string, email?: string): string | null
   return null;
 }
 
-function derive(password: string, salt: Buffer, params: ScryptParams, length: number): Promise<Buffer> {
+async function derive(password: string, salt: Buffer, params: ScryptParams, length: number): Promise<Buffer> {
   // scrypt needs 128·N·r bytes; allow twice that so OpenSSL's own overhead never trips the limit.
-  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r };
-  return derivations(
-    () =>
-      new Promise<Buffer>((resolve, reject) => {
-        // NFKC: the same password typed on different keyboards/OSes (composed vs decomposed accents) matches.
-        scrypt(password.normalize('NFKC'), salt, length, options, (error, key) => (error ? reject(error) : resolve(key)));
-      }),
-  );
+  const options = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r };
+  // NFKC: the same password typed on different keyboards/OSes (composed vs decomposed accents) matches.
+  const key = await derivations.run({ password: password.normalize('NFKC'), salt, length, options });
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
 }
 
 export async function hashPassword(password: string, params: ScryptParams = CURRENT_PARAMS): Promise<string> {
