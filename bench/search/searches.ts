@@ -36,11 +36,11 @@ export const routerSearch =
     return { ok: true, value: total };
   };
 
-/** What the search subgraph answers itself (ids, total, facets, cursors), asked directly: the service without the router's fan-out. */
+/** What the search subgraph answers itself (the products' indexed fields, total, facets, cursors), asked directly: the service without the router's fan-out. */
 const SEARCH_SUBGRAPH_QUERY = `query BenchSearch($query: String!, $first: Int, $filter: ProductSearchFilter) {
   searchProducts(query: $query, first: $first, filter: $filter) {
     total
-    edges { cursor node { id } }
+    edges { cursor node { id sku name price { amount currency } category { id } } }
     pageInfo { hasNextPage endCursor }
     facets { categories { category { id } count } priceRanges { min max count } }
   }

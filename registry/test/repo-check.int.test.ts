@@ -32,11 +32,11 @@ describe('npm run schema:check', () => {
 
   it('fails a breaking change that a client operation uses, naming the coordinate and the operation', async () => {
     const catalog = head['subgraphs/catalog/schema.graphql']!;
-    const changed = catalog.replace('\n  sku: String!\n', '\n');
+    const changed = catalog.replace('\n  description: String!\n', '\n');
     expect(changed).not.toBe(catalog);
     const { exitCode, output } = await run({ headFiles: { 'subgraphs/catalog/schema.graphql': changed } });
-    expect(output).toMatch(/✗ BREAKING\s+Product\.sku/);
-    expect(output).toMatch(/✗ e2e working-tree \w+: Cannot query field "sku" on type "Product"/);
+    expect(output).toMatch(/✗ BREAKING\s+Product\.description/);
+    expect(output).toMatch(/✗ e2e working-tree \w+: Cannot query field "description" on type "Product"/);
     expect(exitCode).toBe(1);
   });
 

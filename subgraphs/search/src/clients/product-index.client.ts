@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { DocumentSink } from '../domain/index-writer.ts';
 import type { ProductDocument, ProductSnapshot } from '../domain/product-document.ts';
 import type { RebuildableIndex } from '../domain/reindex.service.ts';
-import { SearchUnavailable, type ProductSearchBackend } from '../domain/search.service.ts';
+import { SearchUnavailable, type ProductSearchBackend, type ResultSource } from '../domain/search.service.ts';
 
 // The product index on Elasticsearch, and how it is rebuilt while it serves.
 //
@@ -176,7 +176,7 @@ export function productIndex(options: ProductIndexOptions): ProductIndex {
       try {
         // The signal as well: the client's own timeout runs on a coarse clock (300 ms became 1 s).
         const timeout = { requestTimeout: options.searchTimeoutMs, signal: AbortSignal.timeout(options.searchTimeoutMs), maxRetries: 0 };
-        return await client.search<unknown>({ ...request, index: alias }, timeout);
+        return await client.search<ResultSource>({ ...request, index: alias }, timeout);
       } catch (error) {
         if (!isOutage(error)) throw error;
         log.warn({ err: error }, 'search failed: Elasticsearch is unavailable');

@@ -1,7 +1,7 @@
 import type { estypes } from '@elastic/elasticsearch';
 import { DomainError } from '@shopgraph/kit';
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor, parseSearch, searchRequest, searchResult, wordsOf } from './search.service.ts';
+import { decodeCursor, encodeCursor, parseSearch, searchRequest, searchResult, wordsOf, type ResultSource } from './search.service.ts';
 
 const id = '6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d';
 const reasonOf = (run: () => unknown) => {
@@ -71,7 +71,7 @@ describe('searchRequest', () => {
 
 describe('searchResult', () => {
   it('reads a page, its next cursor and the facets (non-empty price bands, upper ends inclusive)', () => {
-    const hit = (n: number) => ({ _index: 'products-1', _id: `${n}`, sort: [1, `${n}`] });
+    const hit = (n: number) => ({ _index: 'products-1', _id: `${n}`, sort: [1, `${n}`], _source: { sku: `SKU-${n}`, name: `Product ${n}`, price: { amount: n * 100, currency: 'EUR' }, categoryId: n === 1 ? id : null } });
     const response = {
       took: 1,
       timed_out: false,
@@ -81,9 +81,12 @@ describe('searchResult', () => {
         categories: { ids: { buckets: [{ key: id, doc_count: 3 }] } },
         prices: { ranges: { buckets: [{ to: 1_000, doc_count: 2 }, { from: 1_000, to: 2_500, doc_count: 0 }, { from: 100_000, doc_count: 1 }] } },
       },
-    } as unknown as estypes.SearchResponse<unknown>;
+    } as unknown as estypes.SearchResponse<ResultSource>;
     const result = searchResult(response, 2);
-    expect(result.edges.map((edge) => edge.node.id)).toEqual(['1', '2']);
+    expect(result.edges.map((edge) => edge.node)).toEqual([
+      { id: '1', sku: 'SKU-1', name: 'Product 1', price: { amount: 100, currency: 'EUR' }, category: { id } },
+      { id: '2', sku: 'SKU-2', name: 'Product 2', price: { amount: 200, currency: 'EUR' }, category: null },
+    ]);
     expect(result.pageInfo).toEqual({ hasNextPage: true, endCursor: encodeCursor([1, '2']) });
     expect(result.facets).toEqual({
       categories: [{ category: { id }, count: 3 }],

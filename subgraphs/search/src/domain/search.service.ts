@@ -1,5 +1,6 @@
 import type { estypes } from '@elastic/elasticsearch';
 import { DomainError, isUuid } from '@shopgraph/kit';
+import type { CatalogFields } from './product-document.ts';
 
 export const MAX_QUERY_LENGTH = 200;
 export const MAX_PAGE_SIZE = 100;
@@ -21,7 +22,7 @@ export class SearchUnavailable extends Error {
 /** Where searches run: the product index's alias (see the product-index client). */
 export interface ProductSearchBackend {
   /** Throws SearchUnavailable when Elasticsearch cannot answer in time. */
-  search(request: Omit<estypes.SearchRequest, 'index'>): Promise<estypes.SearchResponse<unknown>>;
+  search(request: Omit<estypes.SearchRequest, 'index'>): Promise<estypes.SearchResponse<ResultSource>>;
 }
 
 export interface ProductSearchFilter {
@@ -48,9 +49,22 @@ export interface SearchSuggestionsArgs {
   first?: number | null;
 }
 
+/** A product as a result carries it: catalog's fields from the index, so the router need not ask catalog for them. */
+export interface ProductResult {
+  id: string;
+  sku: string;
+  name: string;
+  price: { amount: number; currency: string };
+  category: { id: string } | null;
+}
+
+/** The fields of an indexed document that a result carries. */
+export const RESULT_FIELDS = ['sku', 'name', 'price', 'categoryId'] as const satisfies readonly (keyof CatalogFields)[];
+export type ResultSource = Pick<CatalogFields, (typeof RESULT_FIELDS)[number]>;
+
 export interface ProductSearchResult {
   total: number;
-  edges: { cursor: string; node: { id: string } }[];
+  edges: { cursor: string; node: ProductResult }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
   facets: {
     categories: { category: { id: string }; count: number }[];
@@ -168,7 +182,7 @@ export function searchRequest({ text, first, sort, after, filters }: ParsedSearc
     ...(after ? { search_after: after } : {}),
     size: first + 1,
     track_total_hits: true,
-    _source: false,
+    _source: [...RESULT_FIELDS],
   };
 }
 
@@ -177,9 +191,13 @@ interface FacetAggregations {
   prices: { ranges: { buckets: { from?: number; to?: number; doc_count: number }[] } };
 }
 
-export function searchResult(response: estypes.SearchResponse<unknown>, first: number): ProductSearchResult {
+export function searchResult(response: estypes.SearchResponse<ResultSource>, first: number): ProductSearchResult {
   const hits = response.hits.hits;
-  const edges = hits.slice(0, first).map((hit) => ({ cursor: encodeCursor(hit.sort ?? []), node: { id: hit._id! } }));
+  // Only a document with catalog's fields can match (the text is matched against them), so each hit has them.
+  const edges = hits.slice(0, first).map(({ _id, _source, sort }) => {
+    const { sku, name, price, categoryId } = _source!;
+    return { cursor: encodeCursor(sort ?? []), node: { id: _id!, sku, name, price, category: categoryId ? { id: categoryId } : null } };
+  });
   const total = response.hits.total;
   const aggregations = response.aggregations as unknown as FacetAggregations;
   return {
