@@ -111,8 +111,6 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     for (const closer of closers.reverse()) await closer().catch(() => {});
   };
   try {
-    const routerPort = await freePort();
-    const routerUrl = `http://127.0.0.1:${routerPort}/graphql`;
     const logger = (name: string) => createLogger(name, process.env.E2E_LOG_LEVEL ?? 'silent');
     const base: Record<string, string> = {
       PORT: '0', NODE_ENV: 'test', JWT_ISSUER: ISSUER,
@@ -152,9 +150,10 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
     const composed = composeServices(readSupergraphConfig().map(({ name, schemaPath }) => ({ name, url: subgraphUrls[name]!, typeDefs: parse(readFileSync(schemaPath, 'utf8')) })));
     if (composed.errors) throw new Error(composed.errors.map((e) => e.message).join('\n'));
     const supergraphSdl = composed.supergraphSdl;
-    const router = await createRouterApp({ config: loadRouterConfig({ ...base, PORT: String(routerPort) }), logger: logger('router'), supergraphSdl });
+    const router = await createRouterApp({ config: loadRouterConfig({ ...base, PORT: '0' }), logger: logger('router'), supergraphSdl });
     closers.push(() => router.close());
-    await router.listen(routerPort);
+    // A port of its own choosing when it listens: one picked before the subgraphs started could be taken meanwhile.
+    const routerUrl = `${await router.listen(0)}/graphql`;
     let extraRouters = 0;
     return {
       routerUrl,
