@@ -50,13 +50,7 @@ export interface SearchSuggestionsArgs {
 }
 
 /** A product as a result carries it: catalog's fields from the index, so the router need not ask catalog for them. */
-export interface ProductResult {
-  id: string;
-  sku: string;
-  name: string;
-  price: { amount: number; currency: string };
-  category: { id: string } | null;
-}
+export type ProductResult = Pick<CatalogFields, 'id' | 'sku' | 'name' | 'price'> & { category: { id: string } | null };
 
 /** The fields of an indexed document that a result carries. */
 export const RESULT_FIELDS = ['sku', 'name', 'price', 'categoryId'] as const satisfies readonly (keyof CatalogFields)[];
