@@ -173,7 +173,6 @@ interface ComposeFile {
   services: Record<string, ComposeService>;
   configs?: Record<string, { content?: string }>;
 }
-// `merge: true` resolves the `<<: *anchor` keys Compose supports.
 const compose = readComposeFile<ComposeFile>();
 const composeService = (name: string) => {
   const service = compose.services[name];
