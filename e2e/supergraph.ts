@@ -1,5 +1,4 @@
 import { composeServices } from '@apollo/composition';
-import { freePort } from '@shopgraph/infra';
 import { createLogger, type Logger, type Service } from '@shopgraph/kit';
 import { createTestDatabase, elasticsearchEnv, kafkaEnv, mailEnv, redisEnv } from '@shopgraph/testkit';
 import { parse } from 'graphql';
@@ -195,19 +194,19 @@ export async function startSupergraph(env: Record<string, string> = {}): Promise
 
 /**
  * `node router/src/index.ts` with this process's Node, the given supergraph (written to a temp
- * file), the supergraph's env and `SUBGRAPH_<NAME>_URL` overrides, on a free port; resolves once
- * it answers /healthz.
+ * file), the supergraph's env and `SUBGRAPH_<NAME>_URL` overrides, on a port it picks as it listens
+ * (read from its "router listening" line: one picked here could be taken before it binds); resolves
+ * once it answers /healthz.
  */
 async function spawnRouterProcess(supergraphSdl: string, env: Record<string, string>, overrides: Record<string, string>): Promise<RouterProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'e2e-router-'));
   const supergraphPath = join(dir, 'supergraph.graphql');
   writeFileSync(supergraphPath, supergraphSdl);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/graphql`;
   const routerEnv: Record<string, string> = {
     ...env,
     ...subgraphUrlEnv(overrides),
-    PORT: String(port), HOST: '127.0.0.1', SUPERGRAPH_PATH: supergraphPath, LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+    // info: the level of its "router listening" line, the one way to learn its port.
+    PORT: '0', HOST: '127.0.0.1', SUPERGRAPH_PATH: supergraphPath, LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'info',
   };
   const child = spawn(process.execPath, [...ROUTER_NODE_FLAGS, join(import.meta.dirname, '../router/src/index.ts')], { env: { ...process.env, ...routerEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -223,9 +222,11 @@ async function spawnRouterProcess(supergraphSdl: string, env: Record<string, str
     if (!gone) child.kill('SIGKILL');
     await exited;
   };
+  let url: string | undefined;
   for (const deadline = Date.now() + 30_000; ;) {
     if (gone) throw new Error(`the router process exited before it was ready:\n${output}`);
-    const healthy = await fetch(new URL('/healthz', url), { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+    url ??= listeningUrl(output);
+    const healthy = url !== undefined && (await fetch(new URL('/healthz', url), { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false));
     if (healthy) break;
     if (Date.now() > deadline) {
       await kill();
@@ -233,5 +234,15 @@ async function spawnRouterProcess(supergraphSdl: string, env: Record<string, str
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { url, kill, close: kill, output: () => output };
+  return { url: `${url!}/graphql`, kill, close: kill, output: () => output };
+}
+
+/** The URL in a router's "router listening" log line (pino's JSON lines), once it has logged it. */
+function listeningUrl(output: string): string | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.includes('"router listening"')) continue;
+    const { url } = JSON.parse(line) as { url?: string };
+    if (url) return url;
+  }
+  return undefined;
 }
