@@ -41,12 +41,26 @@ export class DomainError extends Error {
   }
 }
 
-/** Runs a mutation's domain call; a DomainError becomes `{ errors: [..] }`, anything else propagates. */
+/**
+ * Every problem of one input at once (a form staff fix in one go, a batch of changes), each a
+ * DomainError naming its field; `payload` answers them all.
+ */
+export class InvalidInput extends Error {
+  readonly errors: readonly DomainError[];
+  constructor(errors: readonly DomainError[]) {
+    super(errors.map((error) => error.message).join('; '));
+    this.name = 'InvalidInput';
+    this.errors = errors;
+  }
+}
+
+/** Runs a mutation's domain call; a DomainError or InvalidInput becomes `{ errors: [..] }`, anything else propagates. */
 export async function payload<T extends object>(run: () => Promise<T>): Promise<(T & { errors: UserError[] }) | { errors: UserError[] }> {
   try {
     return { ...(await run()), errors: [] };
   } catch (error) {
     if (error instanceof DomainError) return { errors: [error.toUserError()] };
+    if (error instanceof InvalidInput) return { errors: error.errors.map((problem) => problem.toUserError()) };
     throw error;
   }
 }

@@ -10,9 +10,10 @@ let url: string;
 let staff: string;
 let orm: Orm;
 let observer: EventObserver;
+let queries: string[] = [];
 
 beforeAll(async () => {
-  service = await startCatalog();
+  service = await startCatalog({ onQuery: (sql) => queries.push(sql) });
   ({ url, orm } = service);
   staff = await service.issuer.staff();
   observer = await observe('catalog.product.v1');
@@ -25,6 +26,7 @@ afterAll(async () => {
 const PRODUCT = 'product { id sku name description price { amount currency } category { id } } errors { code }';
 const CREATE = `mutation($input: CreateProductInput!) { createProduct(input: $input) { ${PRODUCT} } }`;
 const UPDATE = `mutation($input: UpdateProductInput!) { updateProduct(input: $input) { ${PRODUCT} } }`;
+const UPDATE_MANY = `mutation($input: UpdateProductsInput!) { updateProducts(input: $input) { products { id name price { amount } } errors { code field } } }`;
 
 async function mutate(query: string, input: Record<string, unknown>) {
   const response = await graphql(url, query, { input }, staff);
@@ -88,6 +90,65 @@ describe('catalog.product.changed', () => {
     expect(created).toHaveLength(1);
     expect(results.filter((r) => r.errors[0]?.code === 'SKU_TAKEN')).toHaveLength(4);
     expect(await outboxed(created[0]!.product!.id)).toBe(1);
+  });
+
+  it('is recorded for every product of a bulk update, all in the one transaction that changes them', async () => {
+    const created = await Promise.all([1, 2, 3].map((n) => mutate(CREATE, { sku: `BULK-${n}`, name: `Bulk ${n}`, price: { amount: 100 * n, currency: 'USD' } })));
+    const ids = created.map(({ product }) => product!.id);
+    queries = [];
+    const response = await graphql(url, UPDATE_MANY, { input: { products: ids.map((id, i) => ({ id, price: { amount: 1_000 + i, currency: 'USD' } })) } }, staff);
+    expect(response.data!['updateProducts']).toEqual({ errors: [], products: ids.map((id, i) => ({ id, name: `Bulk ${i + 1}`, price: { amount: 1_000 + i } })) });
+
+    const events = await Promise.all(ids.map(async (id) => (await observer.waitFor(about(id), 2))[1]!));
+    expect(events.map((e) => e.envelope.data)).toEqual(ids.map((id, i) => expect.objectContaining({ productId: id, name: `Bulk ${i + 1}`, price: { amount: 1_000 + i, currency: 'USD' } })));
+    // One transaction: one lock of the three rows, one write of them, one of their three events.
+    expect(queries.filter((sql) => /^(begin|commit)/.test(sql))).toEqual(['begin', 'commit']);
+    expect(queries.filter((sql) => /^(select|update|insert)/.test(sql))).toEqual([
+      expect.stringMatching(/^select .* from "product" .* for update/s),
+      expect.stringMatching(/^insert into "outbox_message"/),
+      expect.stringMatching(/^update "product"/),
+    ]);
+  });
+
+  it('changes nothing and records nothing when any item of a bulk update is refused, and names every problem by its item', async () => {
+    const { product: kept } = await mutate(CREATE, { sku: 'BULK-KEEP', name: 'Kept', price: { amount: 500, currency: 'USD' } });
+    const { product: other } = await mutate(CREATE, { sku: 'BULK-OTHER', name: 'Other', price: { amount: 600, currency: 'USD' } });
+    const response = await graphql(url, UPDATE_MANY, {
+      input: {
+        products: [
+          { id: kept!.id, price: { amount: 1, currency: 'USD' } },
+          { id: crypto.randomUUID(), name: 'Ghost' },
+          { id: other!.id, price: { amount: 1, currency: 'EUR' }, name: ' ' },
+          { id: kept!.id, name: 'Twice' },
+          { id: other!.id.replace(/.$/, 'x') },
+        ],
+      },
+    }, staff);
+    expect(response.data!['updateProducts'].products).toBeNull();
+    expect(response.data!['updateProducts'].errors).toEqual([
+      { code: 'INVALID_NAME', field: ['input', 'products', '2', 'name'] },
+      { code: 'UNSUPPORTED_CURRENCY', field: ['input', 'products', '2', 'price', 'currency'] },
+      { code: 'DUPLICATE_PRODUCT', field: ['input', 'products', '3', 'id'] },
+      { code: 'PRODUCT_NOT_FOUND', field: ['input', 'products', '4', 'id'] },
+    ]);
+    // Found only once the items themselves are valid: a product that does not exist and a category.
+    const unknown = await graphql(url, UPDATE_MANY, { input: { products: [{ id: kept!.id, price: { amount: 1, currency: 'USD' } }, { id: crypto.randomUUID() }, { id: other!.id, categoryId: crypto.randomUUID() }] } }, staff);
+    expect(unknown.data!['updateProducts'].errors).toEqual([
+      { code: 'PRODUCT_NOT_FOUND', field: ['input', 'products', '1', 'id'] },
+      { code: 'CATEGORY_NOT_FOUND', field: ['input', 'products', '2', 'categoryId'] },
+    ]);
+    for (const [id, amount] of [[kept!.id, 500], [other!.id, 600]] as const) {
+      expect(await orm.em.fork().execute('select price_amount from product where id = ?', [id])).toEqual([{ price_amount: amount }]);
+      expect(await outboxed(id)).toBe(1);
+    }
+  });
+
+  it('refuses an empty bulk update and one over its size, by code', async () => {
+    const { product } = await mutate(CREATE, { sku: 'BULK-SIZE', name: 'Size', price: { amount: 1, currency: 'USD' } });
+    for (const products of [[], Array.from({ length: 251 }, () => ({ id: product!.id }))]) {
+      const response = await graphql(url, UPDATE_MANY, { input: { products } }, staff);
+      expect(response.data!['updateProducts'].errors).toEqual([{ code: 'INVALID_BATCH_SIZE', field: ['input', 'products'] }]);
+    }
   });
 
   it('has migrations that build exactly the schema its entities describe', async () => {

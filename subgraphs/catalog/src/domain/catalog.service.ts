@@ -1,5 +1,5 @@
 import { LockMode, raw, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { DomainError, isUuid, recordEvent, type EntityManager } from '@shopgraph/kit';
+import { DomainError, InvalidInput, isUuid, recordEvent, type EntityManager } from '@shopgraph/kit';
 import type { EventData } from '@shopgraph/events';
 import { Category } from '../entities/category.entity.ts';
 import { Product } from '../entities/product.entity.ts';
@@ -32,7 +32,20 @@ function decodeCursor(cursor: string): [string, string] {
 export const MAX_PAGE_SIZE = 100;
 
 const skuTaken = (sku: string) => new DomainError('SKU_TAKEN', `A product with SKU "${sku}" exists`, ['input', 'sku']);
-const productNotFound = () => new DomainError('PRODUCT_NOT_FOUND', 'No such product', ['input', 'id']);
+const productNotFound = (at = ['input']) => new DomainError('PRODUCT_NOT_FOUND', 'No such product', [...at, 'id']);
+const categoryNotFound = (field = ['input', 'categoryId']) => new DomainError('CATEGORY_NOT_FOUND', 'No such category', field);
+
+/** Staff's changes to one product: only the fields given change (`categoryId: null` takes it out of its category). */
+export interface ProductChanges {
+  id: string;
+  name?: string | null;
+  description?: string | null;
+  price?: MoneyInput | null;
+  categoryId?: string | null;
+}
+
+/** The most products one updateProducts changes (its transaction holds their row locks until it commits). */
+export const MAX_BULK_UPDATE = 250;
 
 /** The whole product as catalog.product.changed carries it: consumers (search) replace their copy with it. */
 export function productChanged(product: Product): EventData<'catalog.product.changed'> {
@@ -127,19 +140,74 @@ export class CatalogService {
     }
   }
 
-  async updateProduct(input: { id: string; name?: string | null; description?: string | null; price?: MoneyInput | null; categoryId?: string | null }): Promise<Product> {
-    if (!isUuid(input.id)) throw productNotFound();
+  /** Staff's edit of one product; its first problem is the answer. */
+  async updateProduct(input: ProductChanges): Promise<Product> {
+    try {
+      const [product] = await this.update([input], () => ['input']);
+      return product!;
+    } catch (error) {
+      if (error instanceof InvalidInput) throw error.errors[0]!;
+      throw error;
+    }
+  }
+
+  /**
+   * Staff's bulk edit (a price feed, an import): every change or none, in one transaction with
+   * one event per product, and every problem of every item answered at once, each naming its item
+   * (`input.products.<index>.<field>`). What one updateProduct per product would do, for a fixed
+   * cost paid once per batch instead of once per product.
+   */
+  updateProducts(inputs: readonly ProductChanges[]): Promise<Product[]> {
+    if (inputs.length < 1 || inputs.length > MAX_BULK_UPDATE) {
+      throw new DomainError('INVALID_BATCH_SIZE', `A batch changes 1 to ${MAX_BULK_UPDATE} products`, ['input', 'products']);
+    }
+    return this.update(inputs, (i) => ['input', 'products', String(i)]);
+  }
+
+  /** Applies `inputs` in one transaction; `at(i)` is where item i's fields are in the mutation's input. */
+  private async update(inputs: readonly ProductChanges[], at: (i: number) => string[]): Promise<Product[]> {
+    const problems: DomainError[] = [];
+    const ids = new Set<string>();
+    inputs.forEach((input, i) => {
+      if (!isUuid(input.id)) problems.push(productNotFound(at(i)));
+      else if (ids.has(input.id)) problems.push(new DomainError('DUPLICATE_PRODUCT', 'A batch changes each product once', [...at(i), 'id']));
+      ids.add(input.id);
+      const check = (validate: () => unknown) => {
+        try {
+          validate();
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error;
+          // The rules name fields of one product's input; in a batch they are the item's.
+          problems.push(new DomainError(error.code, error.message, [...at(i), ...(error.field ?? []).slice(1)]));
+        }
+      };
+      if (input.name != null) check(() => this.validName(input.name!));
+      if (input.price != null) check(() => this.validPrice(input.price!));
+    });
+    if (problems.length) throw new InvalidInput(problems);
     return this.em.transactional(async (em) => {
-      // The row lock serialises concurrent updates of one product: each event carries the state its
-      // own transaction committed, and the outbox orders them as they committed.
-      const product = await em.findOne(Product, { id: input.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ['category'] });
-      if (!product) throw productNotFound();
-      if (input.name != null) product.name = this.validName(input.name);
-      if (input.description != null) product.description = input.description;
-      if (input.price != null) Object.assign(product, this.validPrice(input.price));
-      if (input.categoryId !== undefined) product.category = await this.validCategory(input.categoryId, em);
-      recordChanged(em, product);
-      return product;
+      // The row locks serialise concurrent updates of a product: each event carries the state its
+      // own transaction committed, and the outbox orders them as they committed. Taken in id order,
+      // so two batches sharing products queue instead of deadlocking.
+      const found = await em.find(Product, { id: { $in: [...ids] } }, { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' }, populate: ['category'] });
+      const products = new Map(found.map((product) => [product.id, product]));
+      const categoryIds = [...new Set(inputs.flatMap((input) => (input.categoryId ? [input.categoryId] : [])))];
+      const valid = categoryIds.filter(isUuid);
+      const categories = new Map((valid.length ? await em.find(Category, { id: { $in: valid } }) : []).map((category) => [category.id, category]));
+      inputs.forEach((input, i) => {
+        if (!products.has(input.id)) problems.push(productNotFound(at(i)));
+        if (input.categoryId && !categories.has(input.categoryId)) problems.push(categoryNotFound([...at(i), 'categoryId']));
+      });
+      if (problems.length) throw new InvalidInput(problems);
+      return inputs.map((input) => {
+        const product = products.get(input.id)!;
+        if (input.name != null) product.name = this.validName(input.name);
+        if (input.description != null) product.description = input.description;
+        if (input.price != null) Object.assign(product, this.validPrice(input.price));
+        if (input.categoryId !== undefined) product.category = input.categoryId ? categories.get(input.categoryId)! : null;
+        recordChanged(em, product);
+        return product;
+      });
     });
   }
 
@@ -155,10 +223,10 @@ export class CatalogService {
     return { priceAmount: price.amount, priceCurrency: price.currency };
   }
 
-  private async validCategory(categoryId: string | null | undefined, em: EntityManager = this.em): Promise<Category | null> {
+  private async validCategory(categoryId: string | null | undefined): Promise<Category | null> {
     if (!categoryId) return null;
-    const category = isUuid(categoryId) ? await em.findOne(Category, { id: categoryId }) : null;
-    if (!category) throw new DomainError('CATEGORY_NOT_FOUND', 'No such category', ['input', 'categoryId']);
+    const category = isUuid(categoryId) ? await this.em.findOne(Category, { id: categoryId }) : null;
+    if (!category) throw categoryNotFound();
     return category;
   }
 }

@@ -1,5 +1,5 @@
 import { ErrorCode, graphqlError, payload, type GraphQLResolverMap } from '@shopgraph/kit';
-import { encodeCursor } from '../domain/catalog.service.ts';
+import { encodeCursor, type ProductChanges } from '../domain/catalog.service.ts';
 import type { Product } from '../entities/product.entity.ts';
 import type { CatalogContext } from '../context.ts';
 
@@ -42,8 +42,9 @@ export const resolvers: GraphQLResolverMap<CatalogContext> = {
       payload(async () => ({ category: await catalog.createCategory(input) })),
     createProduct: (_: unknown, { input }: { input: Parameters<CatalogContext['catalog']['createProduct']>[0] }, { catalog }: CatalogContext) =>
       payload(async () => ({ product: await catalog.createProduct(input) })),
-    updateProduct: (_: unknown, { input }: { input: Parameters<CatalogContext['catalog']['updateProduct']>[0] }, { catalog }: CatalogContext) =>
-      payload(async () => ({ product: await catalog.updateProduct(input) })),
+    updateProduct: (_: unknown, { input }: { input: ProductChanges }, { catalog }: CatalogContext) => payload(async () => ({ product: await catalog.updateProduct(input) })),
+    updateProducts: (_: unknown, { input }: { input: { products: ProductChanges[] } }, { catalog }: CatalogContext) =>
+      payload(async () => ({ products: await catalog.updateProducts(input.products) })),
   },
   ProductConnection: {
     // A count over every product of the listing: only for clients that select it (a reindex walking pages does not).

@@ -1,5 +1,5 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
+import { DomainError, InvalidInput, isUuid, type EntityManager } from '@shopgraph/kit';
 import { Coupon, type CouponKind } from '../entities/index.ts';
 import { usageProblem, type AppliedTerms, type Money } from './coupon-rules.ts';
 import { COUPON_COLUMNS, termsOfRow, type CouponRow } from './coupon-row.ts';
@@ -62,19 +62,6 @@ export const normalizeCode = (code: string): string | null => {
   return CODE.test(normal) ? normal : null;
 };
 
-/**
- * Every input error of a coupon at once (staff fix a form in one go), each a DomainError naming
- * its field; resolvers answer them all in the payload's errors.
- */
-export class InvalidCouponInput extends Error {
-  readonly errors: DomainError[];
-  constructor(errors: DomainError[]) {
-    super(errors.map((error) => error.message).join('; '));
-    this.name = 'InvalidCouponInput';
-    this.errors = errors;
-  }
-}
-
 function moneyProblem(money: Money | null, name: string): DomainError | null {
   if (!money) return null;
   if (!Number.isInteger(money.amount) || money.amount < 1) return invalid('INVALID_AMOUNT', `${name} must be at least 1 minor unit`, name);
@@ -114,10 +101,10 @@ export function settingsProblems(settings: CouponSettings): DomainError[] {
   return problems.filter((problem) => problem !== null);
 }
 
-/** The settings as stored (trimmed, ids in lower case); throws InvalidCouponInput with every problem, plus `more`. */
+/** The settings as stored (trimmed, ids in lower case); throws InvalidInput with every problem, plus `more`. */
 export function checkSettings(settings: CouponSettings, more: DomainError[] = []): CouponSettings {
   const problems = [...more, ...settingsProblems(settings)];
-  if (problems.length) throw new InvalidCouponInput(problems);
+  if (problems.length) throw new InvalidInput(problems);
   return {
     ...settings,
     description: settings.description.trim(),

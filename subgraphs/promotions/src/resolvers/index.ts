@@ -1,6 +1,6 @@
 import { DateTimeScalar, DomainError, ErrorCode, graphqlError, payload, Scope, type GraphQLResolverMap, type Identity } from '@shopgraph/kit';
 import { priceCart, type CartPricing, type Money } from '../domain/coupon-rules.ts';
-import { encodeCursor, InvalidCouponInput, type CreateCouponInput, type UpdateCouponInput } from '../domain/coupons.service.ts';
+import { encodeCursor, type CreateCouponInput, type UpdateCouponInput } from '../domain/coupons.service.ts';
 import type { CheckoutLine, Reservation } from '../domain/redemptions.service.ts';
 import type { Coupon } from '../entities/index.ts';
 import type { PromotionsContext } from '../context.ts';
@@ -37,16 +37,6 @@ function pricingOf(cart: CartRef): CartPricing {
   return cart.pricing;
 }
 
-/** `payload`, answering every input error of a coupon at once. */
-async function couponPayload<T extends object>(run: () => Promise<T>) {
-  try {
-    return await payload(run);
-  } catch (error) {
-    if (error instanceof InvalidCouponInput) return { errors: error.errors.map((problem) => problem.toUserError()) };
-    throw error;
-  }
-}
-
 const cartOf = (userId: string): CartRef => ({ owner: { id: userId } });
 
 /** reserveCoupon, counted by result (a refusal by its code). */
@@ -73,9 +63,9 @@ export const resolvers: GraphQLResolverMap<PromotionsContext> = {
   },
   Mutation: {
     createCoupon: (_: unknown, { input }: { input: CreateCouponInput }, { coupons }: PromotionsContext) =>
-      couponPayload(async () => ({ coupon: await coupons.createCoupon(input) })),
+      payload(async () => ({ coupon: await coupons.createCoupon(input) })),
     updateCoupon: (_: unknown, { input }: { input: UpdateCouponInput }, { coupons }: PromotionsContext) =>
-      couponPayload(async () => ({ coupon: await coupons.updateCoupon(input) })),
+      payload(async () => ({ coupon: await coupons.updateCoupon(input) })),
     applyCoupon: (_: unknown, { input }: { input: { code: string } }, context: PromotionsContext) =>
       payload(async () => {
         await context.coupons.applyCoupon(callerOf(context), input.code);
