@@ -4,7 +4,7 @@ import { KafkaJSNonRetriableError } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { consumerTestContext, message, openMessagingDatabase, ORDERS, registered } from './support.ts';
-import { DependencyUnavailable, isTransient } from '../src/messaging/consumer.ts';
+import { DependencyUnavailable, isTransient, stage, type BatchStage } from '../src/messaging/consumer.ts';
 import { deadLetterTopic } from '../src/messaging/dead-letters.ts';
 import { EFFECT_SQL, runFixture, topicSize } from './support.ts';
 
@@ -99,6 +99,38 @@ describe('startConsumer', () => {
     expect(await effects(events.map((e) => e.id))).toEqual(Object.fromEntries(events.map((e) => [e.id, 1])));
     // Three partitions, a fetch or two each (fetches are cut at 1 MB, batches at 200): not 200 transactions.
     expect(transactions.size).toBeLessThanOrEqual(12);
+  });
+
+  it('carries out what a batch\'s handlers stage once, in its transaction before the commit; a stage that fails fails the batch', async () => {
+    const events = Array.from({ length: 60 }, (_, i) => registered(`user-${i % 3}`, i === 45 ? 'unstageable' : String(i)));
+    await t.kafka.send(events.map((e) => message(e)));
+    const carried: { ids: string[]; xid: string }[] = [];
+    const effectsOnce: BatchStage<string> = {
+      carryOut: async (ids, em) => {
+        const [row] = await em.execute<{ xid: string }[]>('select txid_current()::text as xid');
+        carried.push({ ids: [...ids], xid: row!.xid });
+        if (ids.some((id) => id === events[45]!.id)) throw new RangeError('cannot write this one');
+        await em.execute(`insert into effect (event_id, n) values ${ids.map(() => '(?, 1)').join(', ')}`, [...ids]);
+      },
+    };
+    const transactions = new Set<string>();
+    const { outcomes, outcomeOf } = await consume('staged', {
+      retry: { attempts: 1, initialBackoffMs: 10 },
+      handlers: {
+        'account.user.registered': async (event, em) => {
+          transactions.add((await em.execute<{ xid: string }[]>('select txid_current()::text as xid'))[0]!.xid);
+          stage(em, effectsOnce, event.id);
+        },
+      },
+    });
+    expect(await outcomeOf(events[45]!.id)).toMatchObject({ result: 'dead-lettered', error: 'cannot write this one' });
+    await expect.poll(() => outcomes.length, { timeout: 20_000 }).toBe(60);
+    const others = events.filter((_, i) => i !== 45);
+    expect(await effects(events.map((e) => e.id))).toEqual(Object.fromEntries(others.map((e) => [e.id, 1])));
+    // Once per transaction, in it: the batches' carried-out ids are their handlers' events.
+    for (const { xid } of carried) expect(transactions.has(xid)).toBe(true);
+    expect(carried.filter(({ ids }) => ids.length > 1).length).toBeGreaterThan(0);
+    expect(() => stage(t.orm.em.fork(), effectsOnce, 'outside')).toThrow(/consumer handler/);
   });
 
   it('isolates a poison message in a batch: the others are applied once, only it is dead-lettered', async () => {

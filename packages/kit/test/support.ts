@@ -166,5 +166,8 @@ export function consumerTestContext(file: string) {
     get databaseUrl() {
       return db.url;
     },
+    get orm() {
+      return orm;
+    },
   };
 }

@@ -39,7 +39,6 @@ export async function createSearchApp({ config, logger, verifier, onMessage }: D
       resolvers,
       entities,
       migrations,
-      setup: async (orm) => writer.attach(orm),
       workers: [() => keepIndex(index, logger)],
       consumers: { index: indexHandlers(writer) },
       onMessage,

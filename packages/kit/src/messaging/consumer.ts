@@ -42,6 +42,36 @@ export function handleOnly<T extends EventType>(
 export type EventHandlers = { [T in EventType]?: EventHandler<T> };
 
 /**
+ * Work that handlers stage and the consumer carries out once per batch, just before the batch's
+ * transaction commits: N events then cost one statement (or one request), not N. For writes no
+ * later handler of the batch reads back (a read model's upserts, an index's documents). When
+ * `carryOut` throws, the batch's transaction fails like a handler's would; when the transaction
+ * rolls back, what was staged in it is dropped with it.
+ */
+export interface BatchStage<T> {
+  /** Everything staged in one transaction, in the order it was staged. */
+  carryOut(items: readonly T[], em: EntityManager): Promise<void>;
+}
+
+/** The stages of each consumer transaction open now, by its EntityManager. */
+const batchesOpen = new WeakMap<EntityManager, Map<BatchStage<unknown>, unknown[]>>();
+
+/** Stages `item` for `stage` in the consumer transaction `em` belongs to (a handler's `em`). */
+export function stage<T>(em: EntityManager, batchStage: BatchStage<T>, item: T): void {
+  const stages = batchesOpen.get(em);
+  // Nothing would ever carry it out.
+  if (!stages) throw new Error('stage() takes the em of a consumer handler');
+  const items = stages.get(batchStage as BatchStage<unknown>) ?? [];
+  items.push(item);
+  stages.set(batchStage as BatchStage<unknown>, items);
+}
+
+/** Upsert rows keyed by their first value: the last one of each key (events of one key come in order; one statement may not touch a row twice). */
+export function lastOfEachKey<T extends readonly unknown[]>(rows: readonly T[]): T[] {
+  return [...new Map(rows.map((row) => [row[0], row])).values()];
+}
+
+/**
  * What the idempotent consumer did with a message. processed: the handler's transaction
  * committed; duplicate: already processed by this group (the handler did not run); ignored: a type
  * this consumer does not handle; dead-lettered: sent to `<group>.dlq` (invalid, or failed every
@@ -238,6 +268,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
    */
   const runTogether = (work: Work[]): Promise<boolean[]> =>
     orm.em.fork().transactional(async (em) => {
+      const stages = new Map<BatchStage<unknown>, unknown[]>();
+      batchesOpen.set(em, stages);
       const ids = work.map((w) => w.event.id);
       const inserted = await em.execute<{ event_id: string }[]>(
         `insert into processed_message (consumer, event_id, processed_at) values ${ids.map(() => '(?, ?, now())').join(', ')} on conflict do nothing returning event_id`,
@@ -254,6 +286,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
         await (options.tracer ? inSpan(options.tracer, `consume ${event.type}`, { kind: SpanKind.CONSUMER, parent: traceContextOfTraceparent(event.traceparent), attributes: consumeAttributes(group, about.topic, event.id) }, handle) : handle());
         em.clear();
       }
+      for (const [batchStage, items] of stages) await batchStage.carryOut(items, em);
       return processed;
     });
 

@@ -1,5 +1,4 @@
-import type { EventSubscriber, TransactionEventArgs } from '@mikro-orm/core';
-import type { EntityManager, Orm } from '@shopgraph/kit';
+import { stage, type BatchStage, type EntityManager } from '@shopgraph/kit';
 import { mergeChanges, type DocumentChange } from './product-document.ts';
 
 /** Where staged changes go: the product index (see the product-index client). */
@@ -9,17 +8,15 @@ export interface DocumentSink {
 }
 
 /**
- * Writes the document changes of a consumer transaction to the index in one bulk request, just
- * before the transaction commits. The consumer runs a batch's handlers in one transaction (with
- * their processed-message rows), so a batch costs one request, not one per event; and a write
- * that fails fails the commit: the batch is not marked processed and comes again (after the
- * consumer's wait, for an Elasticsearch that is down). A write that succeeded before a failed
- * commit is written again on redelivery, which changes nothing: each change sets fields to values.
+ * Writes the document changes of a consumer batch to the index in one bulk request, just before
+ * the batch's transaction commits (a kit batch stage): a batch costs one request, not one per
+ * event; and a write that fails fails the commit, so the batch is not marked processed and comes
+ * again (after the consumer's wait, for an Elasticsearch that is down). A write that succeeded
+ * before a failed commit is written again on redelivery, which changes nothing: each change sets
+ * fields to values.
  */
-export class IndexWriter {
+export class IndexWriter implements BatchStage<DocumentChange> {
   private readonly sink: DocumentSink;
-  /** Changes staged in each open transaction, by its transaction (whichever EntityManager runs it). */
-  private readonly staged = new WeakMap<object, DocumentChange[]>();
 
   constructor(sink: DocumentSink) {
     this.sink = sink;
@@ -27,27 +24,11 @@ export class IndexWriter {
 
   /** Stages a change in the handler's transaction (`em` is the consumer's, see EventHandler). */
   stage(em: EntityManager, change: DocumentChange): void {
-    const transaction = em.getTransactionContext();
-    // Outside a transaction nothing would ever write it.
-    if (!transaction) throw new Error('IndexWriter.stage needs the consumer transaction');
-    const changes = this.staged.get(transaction) ?? [];
-    changes.push(change);
-    this.staged.set(transaction, changes);
+    stage(em, this, change);
   }
 
-  /** Hooks the writes to the commits of the service's transactions; call once, before the consumer starts. */
-  attach(orm: Orm): void {
-    const subscriber: EventSubscriber = {
-      beforeTransactionCommit: async ({ transaction }: TransactionEventArgs) => {
-        const changes = transaction && this.staged.get(transaction);
-        if (!changes) return;
-        this.staged.delete(transaction);
-        await this.sink.write(mergeChanges(changes));
-      },
-      afterTransactionRollback: ({ transaction }: TransactionEventArgs) => {
-        if (transaction) this.staged.delete(transaction);
-      },
-    };
-    orm.em.getEventManager().registerSubscriber(subscriber);
+  /** The batch's changes, one per product (each product's merged in order). */
+  carryOut(changes: readonly DocumentChange[]): Promise<void> {
+    return this.sink.write(mergeChanges(changes));
   }
 }
