@@ -1,6 +1,17 @@
 import type { EventData } from '@shopgraph/events';
-import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
+import { DomainError, isUuid, lastOfEachKey, stage, type BatchStage, type EntityManager } from '@shopgraph/kit';
 import { NOTIFICATION_KINDS, type DeliveryState, type NotificationKind } from '../entities/index.ts';
+
+/** A consumer batch's product names, written in one statement (the sender reads them after commit). */
+const productNames: BatchStage<[productId: string, sku: string, name: string]> = {
+  carryOut: async (rows, em) => {
+    const latest = lastOfEachKey(rows);
+    await em.execute(
+      `insert into product_name (product_id, sku, name) values ${latest.map(() => '(?, ?, ?)').join(', ')} on conflict (product_id) do update set sku = excluded.sku, name = excluded.name`,
+      latest.flat(),
+    );
+  },
+};
 
 /** A notification as the API shows it (rendered ones only reach users). */
 export interface NotificationView {
@@ -134,13 +145,9 @@ export class NotificationsService {
     ]);
   }
 
-  /** Keeps what a product is called. */
-  async productChanged(product: EventData<'catalog.product.changed'>): Promise<void> {
-    await this.em.execute('insert into product_name (product_id, sku, name) values (?, ?, ?) on conflict (product_id) do update set sku = excluded.sku, name = excluded.name', [
-      product.productId.toLowerCase(),
-      product.sku,
-      product.name,
-    ]);
+  /** Keeps what a product is called (in a consumer's transaction). */
+  productChanged(product: EventData<'catalog.product.changed'>): void {
+    stage(this.em, productNames, [product.productId.toLowerCase(), product.sku, product.name]);
   }
 
   /**

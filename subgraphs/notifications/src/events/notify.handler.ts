@@ -20,7 +20,7 @@ export const notifyHandlers: EventHandlers = {
     await new NotificationsService(em).userRegistered(event.id, event.data);
   },
   'catalog.product.changed': async (event, em) => {
-    await new NotificationsService(em).productChanged(event.data);
+    new NotificationsService(em).productChanged(event.data);
   },
   'orders.order.placed': async (event, em) => {
     await new NotificationsService(em).orderPlaced(event.data);

@@ -1,5 +1,16 @@
 import type { EventData } from '@shopgraph/events';
-import type { EntityManager } from '@shopgraph/kit';
+import { lastOfEachKey, stage, type BatchStage, type EntityManager } from '@shopgraph/kit';
+
+/** A consumer batch's category changes, written in one statement. */
+const productCategories: BatchStage<[productId: string, categoryId: string | null]> = {
+  carryOut: async (rows, em) => {
+    const latest = lastOfEachKey(rows);
+    await em.execute(
+      `insert into product_category (product_id, category_id) values ${latest.map(() => '(?, ?)').join(', ')} on conflict (product_id) do update set category_id = excluded.category_id`,
+      latest.flat(),
+    );
+  },
+};
 
 /**
  * Promotions' read model of products, kept from catalog's events (never asked of catalog): each
@@ -13,11 +24,8 @@ export class ProductsService {
     this.em = em;
   }
 
-  /** `catalog.product.changed`: the product's category now. */
-  async productChanged(product: EventData<'catalog.product.changed'>): Promise<void> {
-    await this.em.execute(
-      'insert into product_category (product_id, category_id) values (?, ?) on conflict (product_id) do update set category_id = excluded.category_id',
-      [product.productId.toLowerCase(), product.categoryId?.toLowerCase() ?? null],
-    );
+  /** `catalog.product.changed` (in a consumer's transaction): the product's category now. */
+  productChanged(product: EventData<'catalog.product.changed'>): void {
+    stage(this.em, productCategories, [product.productId.toLowerCase(), product.categoryId?.toLowerCase() ?? null]);
   }
 }

@@ -8,6 +8,6 @@ import { ProductsService } from '../domain/products.service.ts';
  */
 export const catalogHandlers: EventHandlers = {
   'catalog.product.changed': async (event, em) => {
-    await new ProductsService(em).productChanged(event.data);
+    new ProductsService(em).productChanged(event.data);
   },
 };
