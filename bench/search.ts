@@ -5,7 +5,8 @@
 // `npm run search:reindex`. Then:
 //  1. searchProducts at fixed rates (open loop) through the router, of the search subgraph alone,
 //     and as the search service's own Elasticsearch query sent directly, with its `took`;
-//  2. product change → searchable, while updateProduct runs at a fixed rate against catalog;
+//  2. product change → searchable, while changes flow at a fixed rate against catalog: one
+//     updateProduct per change (staff editing), then updateProducts of --feed-batch changes (a feed);
 //  3. a full reindex with searches running throughout: its time, and failed searches;
 //  4. cart reads with the Redis cache and without (a second cart process), as ratios.
 // Nothing is pinned: the stack's processes share both cores, as in bench:saga; every window
@@ -13,6 +14,7 @@
 // Prints a table and writes bench/results/search-<timestamp>.json. Loopback only; stops by itself.
 //
 // Options: --products 100000  --seconds 20  --warmup 30  --rates 20,50,100,300  --changes 20,100,500  --reindex-rate 20
+//          --feed 500  --feed-batch 50
 //          --customers 1000  --lines 3  --cart-concurrency 16  --cart-rate 200  --cart-seconds 10  --cart-rounds 3
 //          --only search,freshness,reindex,cart (the index is always built)
 import { randomBytes } from 'node:crypto';
@@ -28,7 +30,7 @@ import { cpuBetween, loadAverage, sampleCpu, type CpuUsage } from './saga/cpu.ts
 import { graphqlClient } from './saga/http.ts';
 import { benchCart, type CartResult } from './search/cart.ts';
 import { generateShop, seedCarts, seedShop } from './search/catalog.ts';
-import { dropIndices, elasticsearchClient } from './search/elasticsearch.ts';
+import { dropIndices, elasticsearchClient, elasticsearchWork, workBetween, type ElasticsearchWork } from './search/elasticsearch.ts';
 import { measureFreshness, type FreshnessResult } from './search/freshness.ts';
 import { closedLoop, openLoop, type Outcome } from './search/load.ts';
 import { nounSearches, searchMix } from './search/queries.ts';
@@ -43,6 +45,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '30' },
     rates: { type: 'string', default: '20,50,100,300' },
     changes: { type: 'string', default: '20,100,500' },
+    feed: { type: 'string', default: '500' },
+    'feed-batch': { type: 'string', default: '50' },
     'reindex-rate': { type: 'string', default: '20' },
     customers: { type: 'string', default: '1000' },
     lines: { type: 'string', default: '3' },
@@ -61,6 +65,8 @@ const options = {
   warmupS: positive('warmup', args.warmup),
   rates: (args.rates ?? '').split(',').map((r) => positive('rates', r)),
   changeRates: (args.changes ?? '').split(',').map((r) => positive('changes', r)),
+  feedRates: (args.feed ?? '').split(',').map((r) => positive('feed', r)),
+  feedBatch: Math.round(positive('feed-batch', args['feed-batch'])),
   reindexRate: positive('reindex-rate', args['reindex-rate']),
   customers: Math.round(positive('customers', args.customers)),
   lines: Math.round(positive('lines', args.lines)),
@@ -109,7 +115,7 @@ const results: {
   idleStackPct?: number;
   build?: ReindexResult;
   search?: SearchRate[];
-  freshness?: (FreshnessResult & { cpu: CpuUsage })[];
+  freshness?: (FreshnessResult & { cpu: CpuUsage; elasticsearch: ElasticsearchWork })[];
   reindex?: { reindex: ReindexResult; searches: WindowSummary; cpu: CpuUsage };
   cart?: CartResult;
 } = {};
@@ -243,11 +249,14 @@ async function measure(stack: Stack): Promise<void> {
       const catalog = graphqlClient(stack.subgraphUrls['catalog']!, { maxSockets: 512, timeoutMs: 10_000 });
       try {
         results.freshness = [];
-        for (const [i, rate] of options.changeRates.entries()) {
+        const windows = [...options.changeRates.map((rate) => ({ rate, batch: 1 })), ...options.feedRates.map((rate) => ({ rate, batch: options.feedBatch }))];
+        for (const [i, { rate, batch }] of windows.entries()) {
           if (signal.aborted) break;
           await settle();
-          log(`freshness: updateProduct at ${rate}/s for ${options.seconds} s against catalog, polling the index every 50 ms`);
-          const f = await window(() => measureFreshness({ catalog, staffToken, es, alias, products: shop.products, currency: CURRENCY, rate, seconds: options.seconds, maxInFlight: 128, signal, seed: 5 + i }));
+          log(`freshness: ${changesBy(batch)} at ${rate} changes/s for ${options.seconds} s against catalog, polling the index every 50 ms`);
+          const esBefore = await elasticsearchWork(es);
+          const measured = await window(() => measureFreshness({ catalog, staffToken, es, alias, products: shop.products, currency: CURRENCY, rate, batch, seconds: options.seconds, maxInFlight: 128, signal, seed: 5 + i }));
+          const f = { ...measured, elasticsearch: workBetween(esBefore, await elasticsearchWork(es)) };
           results.freshness.push(f);
           log(`freshness: ${f.changesAccepted} changes (${f.achievedPerS}/s); answer→searchable p50 ${f.answerToSearchableMs.p50} ms p99 ${f.answerToSearchableMs.p99} ms; not searchable ${f.notSearchable}; failed ${JSON.stringify(f.mutationFailed)}, skipped ${f.skipped}`);
         }
@@ -299,6 +308,10 @@ async function measure(stack: Stack): Promise<void> {
   }
 }
 
+function changesBy(batch: number): string {
+  return batch === 1 ? 'one updateProduct per change' : `updateProducts of ${batch} changes`;
+}
+
 function table(r: typeof report): string {
   const out: string[] = [];
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -337,10 +350,11 @@ function table(r: typeof report): string {
   for (const f of r.freshness ?? []) {
     out.push(
       '',
-      `2. Product change → searchable: updateProduct (name and price) against catalog at ${f.rate}/s for ${f.seconds} s (at most 128 waiting); the index polled every 50 ms`,
-      `  ${f.changesAccepted} of ${f.changesSent} changes accepted (${f.achievedPerS}/s; not sent, catalog behind: ${f.skipped}; failed ${JSON.stringify(f.mutationFailed)}); updateProduct ${ms(f.mutationMs)}`,
+      `2. Product change → searchable: ${changesBy(f.batch)} (name and price) against catalog at ${f.rate} changes/s for ${f.seconds} s (at most 128 mutations waiting); the index polled every 50 ms`,
+      `  ${f.changesAccepted} of ${f.changesSent} changes accepted (${f.achievedPerS}/s; mutations not sent, catalog behind: ${f.skipped}; failed ${JSON.stringify(f.mutationFailed)}); each mutation ${ms(f.mutationMs)}`,
       `  answer → searchable ${ms(f.answerToSearchableMs)}, max ${f.answerToSearchableMs.max} ms; never searchable: ${f.notSearchable} — target p99 ≤ ${TARGETS.searchableP99Ms} ms: ${met(f.answerToSearchableMs.p99 <= TARGETS.searchableP99Ms && f.notSearchable === 0)}`,
       `  poll ${ms(f.pollMs)}; CPU-ms per change: ${perRequest(f.cpu, f.achievedPerS)}`,
+      `  Elasticsearch's own time in the window (ms, all threads): indexing ${f.elasticsearch.indexing} (${f.elasticsearch.indexed} documents), gets ${f.elasticsearch.gets}, searches ${f.elasticsearch.searches}, refreshes ${f.elasticsearch.refreshes} (${f.elasticsearch.refreshCount}; external ${f.elasticsearch.externalRefreshes} ms), merges ${f.elasticsearch.merges} (${f.elasticsearch.mergeCount}), flushes ${f.elasticsearch.flushes}`,
     );
   }
   if (r.reindex) {

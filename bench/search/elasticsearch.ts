@@ -55,3 +55,47 @@ export async function dropIndices(es: ElasticsearchClient, prefix: string, keep?
   const names = body.map((row) => row.index).filter((name) => name.startsWith(prefix) && !(keep && name.startsWith(keep)));
   if (names.length) await es.request('DELETE', `/${names.map(encodeURIComponent).join(',')}`);
 }
+
+/** Elasticsearch's own time (ms, summed over its threads) by kind of work, from node stats: where its CPU goes. */
+export interface ElasticsearchWork {
+  indexing: number;
+  gets: number;
+  searches: number;
+  refreshes: number;
+  /** Of `refreshes`, those that make changes searchable (the others: internal, e.g. for a realtime get). */
+  externalRefreshes: number;
+  merges: number;
+  flushes: number;
+  /** Counts beside the times. */
+  indexed: number;
+  refreshCount: number;
+  mergeCount: number;
+}
+
+export async function elasticsearchWork(es: ElasticsearchClient): Promise<ElasticsearchWork> {
+  interface Stats {
+    indexing: { index_time_in_millis: number; index_total: number };
+    get: { time_in_millis: number };
+    search: { query_time_in_millis: number; fetch_time_in_millis: number; suggest_time_in_millis: number };
+    refresh: { total_time_in_millis: number; total: number; external_total_time_in_millis: number };
+    merges: { total_time_in_millis: number; total: number };
+    flush: { total_time_in_millis: number };
+  }
+  const { body } = await es.request<{ nodes: Record<string, { indices: Stats }> }>('GET', '/_nodes/_local/stats/indices/indexing,get,search,refresh,merge,flush');
+  const s = Object.values(body.nodes)[0]!.indices;
+  return {
+    indexing: s.indexing.index_time_in_millis,
+    gets: s.get.time_in_millis,
+    searches: s.search.query_time_in_millis + s.search.fetch_time_in_millis + s.search.suggest_time_in_millis,
+    refreshes: s.refresh.total_time_in_millis,
+    externalRefreshes: s.refresh.external_total_time_in_millis,
+    merges: s.merges.total_time_in_millis,
+    flushes: s.flush.total_time_in_millis,
+    indexed: s.indexing.index_total,
+    refreshCount: s.refresh.total,
+    mergeCount: s.merges.total,
+  };
+}
+
+export const workBetween = (before: ElasticsearchWork, after: ElasticsearchWork): ElasticsearchWork =>
+  Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - before[key as keyof ElasticsearchWork]])) as unknown as ElasticsearchWork;
