@@ -31,7 +31,7 @@ import { graphqlClient } from './saga/http.ts';
 import { benchCart, type CartResult } from './search/cart.ts';
 import { generateShop, seedCarts, seedShop } from './search/catalog.ts';
 import { dropIndices, elasticsearchClient, elasticsearchWork, workBetween, type ElasticsearchWork } from './search/elasticsearch.ts';
-import { measureFreshness, type FreshnessResult } from './search/freshness.ts';
+import { measureFreshness, POLL_EVERY_MS, type FreshnessResult } from './search/freshness.ts';
 import { closedLoop, openLoop, type Outcome } from './search/load.ts';
 import { nounSearches, searchMix } from './search/queries.ts';
 import { runReindex, type ReindexResult } from './search/reindex.ts';
@@ -253,7 +253,7 @@ async function measure(stack: Stack): Promise<void> {
         for (const [i, { rate, batch }] of windows.entries()) {
           if (signal.aborted) break;
           await settle();
-          log(`freshness: ${changesBy(batch)} at ${rate} changes/s for ${options.seconds} s against catalog, polling the index every 50 ms`);
+          log(`freshness: ${changesBy(batch)} at ${rate} changes/s for ${options.seconds} s against catalog, polling the index every ${POLL_EVERY_MS} ms`);
           const esBefore = await elasticsearchWork(es);
           const measured = await window(() => measureFreshness({ catalog, staffToken, es, alias, products: shop.products, currency: CURRENCY, rate, batch, seconds: options.seconds, maxInFlight: 128, signal, seed: 5 + i }));
           const f = { ...measured, elasticsearch: workBetween(esBefore, await elasticsearchWork(es)) };
@@ -350,7 +350,7 @@ function table(r: typeof report): string {
   for (const f of r.freshness ?? []) {
     out.push(
       '',
-      `2. Product change → searchable: ${changesBy(f.batch)} (name and price) against catalog at ${f.rate} changes/s for ${f.seconds} s (at most 128 mutations waiting); the index polled every 50 ms`,
+      `2. Product change → searchable: ${changesBy(f.batch)} (name and price) against catalog at ${f.rate} changes/s for ${f.seconds} s (at most 128 mutations waiting); the index polled every ${POLL_EVERY_MS} ms`,
       `  ${f.changesAccepted} of ${f.changesSent} changes accepted (${f.achievedPerS}/s; mutations not sent, catalog behind: ${f.skipped}; failed ${JSON.stringify(f.mutationFailed)}); each mutation ${ms(f.mutationMs)}`,
       `  answer → searchable ${ms(f.answerToSearchableMs)}, max ${f.answerToSearchableMs.max} ms; never searchable: ${f.notSearchable} — target p99 ≤ ${TARGETS.searchableP99Ms} ms: ${met(f.answerToSearchableMs.p99 <= TARGETS.searchableP99Ms && f.notSearchable === 0)}`,
       `  poll ${ms(f.pollMs)}; CPU-ms per change: ${perRequest(f.cpu, f.achievedPerS)}`,

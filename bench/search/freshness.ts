@@ -2,7 +2,7 @@
 // changes flow at a fixed rate: one updateProduct per change (staff editing), or updateProducts of
 // `batch` changes (a price feed, an import). Each change renames and reprices a different product (catalog
 // records catalog.product.changed in its outbox; the relay, Kafka, the search consumer and the
-// index's refresh do the rest). Every 50 ms one Elasticsearch search asks which pending products
+// index's refresh do the rest). Every POLL_EVERY_MS one Elasticsearch search asks which pending products
 // already have their new price: a search sees refreshed segments only (unlike a realtime GET),
 // and name and price arrive in the same partial update. Only those that match come back, so
 // polling costs little however many changes are pending.
@@ -17,7 +17,8 @@ import { problemOf } from './searches.ts';
 
 const UPDATE_PRODUCT = operation('UpdateProduct');
 const UPDATE_PRODUCTS = operation('UpdateProducts');
-const POLL_EVERY_MS = 50;
+/** Time between polls: a change is seen up to this late (on average half of it), never early. */
+export const POLL_EVERY_MS = 50;
 /**
  * Products per poll, the longest pending first; the others wait for a later poll. The poll is the
  * bench's own load on Elasticsearch (its cost grows with the ids it asks about), and more than this
