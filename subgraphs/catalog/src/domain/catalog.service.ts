@@ -157,7 +157,7 @@ export class CatalogService {
    * (`input.products.<index>.<field>`). What one updateProduct per product would do, for a fixed
    * cost paid once per batch instead of once per product.
    */
-  updateProducts(inputs: readonly ProductChanges[]): Promise<Product[]> {
+  async updateProducts(inputs: readonly ProductChanges[]): Promise<Product[]> {
     if (inputs.length < 1 || inputs.length > MAX_BULK_UPDATE) {
       throw new DomainError('INVALID_BATCH_SIZE', `A batch changes 1 to ${MAX_BULK_UPDATE} products`, ['input', 'products']);
     }
