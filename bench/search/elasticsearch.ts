@@ -1,7 +1,11 @@
 // Elasticsearch asked directly, over node:http with keep-alive (the bench's side of the figures:
 // the search service's own query with its `took`, and cheap polls of what is searchable).
 import http from 'node:http';
+import type { ProductIndex } from '../../subgraphs/search/src/clients/product-index.client.ts';
+import { catalogFields, type CatalogFields } from '../../subgraphs/search/src/domain/product-document.ts';
+import { rebuildIndex, type RebuildResult } from '../../subgraphs/search/src/domain/reindex.service.ts';
 import { parseSearch, searchRequest } from '../../subgraphs/search/src/domain/search.service.ts';
+import type { ProductSpec } from './catalog.ts';
 import type { SearchCase } from './queries.ts';
 
 export interface ElasticsearchClient {
@@ -40,6 +44,21 @@ export function elasticsearchClient(baseUrl: string, options: { maxSockets: numb
 
 /** The body the search service sends Elasticsearch for this search (its own code, so the two cannot drift apart). */
 export const searchBody = (search: SearchCase, first: number) => searchRequest(parseSearch({ query: search.query, first, filter: search.filter ?? null }));
+
+/** A bench product's fields as catalog's event would carry them into the index. */
+export const indexedFields = (p: ProductSpec): CatalogFields =>
+  catalogFields({ productId: p.id, sku: p.sku, name: p.name, description: p.description, price: { amount: p.price, currency: 'USD' }, categoryId: p.categoryId });
+
+/** Indexes the shop as the service's own rebuild does (without the stack: for the diagnostics). */
+export function indexShop(index: ProductIndex, products: readonly ProductSpec[]): Promise<RebuildResult> {
+  return rebuildIndex({
+    index,
+    drainMs: 0,
+    async *products() {
+      for (let from = 0; from < products.length; from += 1_000) yield products.slice(from, from + 1_000).map((p) => ({ ...indexedFields(p), inStock: p.inStock }));
+    },
+  });
+}
 
 /** The index the alias points at now (undefined: no alias). */
 export async function aliasTarget(es: ElasticsearchClient, alias: string): Promise<string | undefined> {

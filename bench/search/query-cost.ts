@@ -10,12 +10,10 @@ import { ensureElasticsearch, repoDirs } from '@shopgraph/infra';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { productIndex } from '../../subgraphs/search/src/clients/product-index.client.ts';
-import { catalogFields } from '../../subgraphs/search/src/domain/product-document.ts';
-import { rebuildIndex } from '../../subgraphs/search/src/domain/reindex.service.ts';
 import { percentile } from '../lib/stats.ts';
 import { cpuBetween, sampleCpu } from '../saga/cpu.ts';
 import { generateShop } from './catalog.ts';
-import { dropIndices, elasticsearchClient, searchBody } from './elasticsearch.ts';
+import { dropIndices, elasticsearchClient, indexShop, searchBody } from './elasticsearch.ts';
 import { closedLoop } from './load.ts';
 import { searchMix } from './queries.ts';
 
@@ -54,18 +52,7 @@ const client = elasticsearchClient(es.url, { maxSockets: 4, timeoutMs: 30_000 })
 try {
   const shop = generateShop(products);
   const index = productIndex({ url: es.url, prefix, searchTimeoutMs: 10_000, indexingTimeoutMs: 60_000, logger: createLogger('query-cost', 'warn') });
-  await rebuildIndex({
-    index,
-    drainMs: 0,
-    async *products() {
-      for (let from = 0; from < shop.products.length; from += 1_000) {
-        yield shop.products.slice(from, from + 1_000).map((p) => ({
-          ...catalogFields({ productId: p.id, sku: p.sku, name: p.name, description: p.description, price: { amount: p.price, currency: 'USD' }, categoryId: p.categoryId }),
-          inStock: p.inStock,
-        }));
-      }
-    },
-  });
+  await indexShop(index, shop.products);
   await index.close();
   console.error(`indexed ${products} products`);
   const alias = `${prefix}products`;

@@ -11,12 +11,11 @@ import { ensureElasticsearch, repoDirs } from '@shopgraph/infra';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { productIndex } from '../../subgraphs/search/src/clients/product-index.client.ts';
-import { catalogFields } from '../../subgraphs/search/src/domain/product-document.ts';
-import { rebuildIndex } from '../../subgraphs/search/src/domain/reindex.service.ts';
 import { positive } from '../lib/run.ts';
 import { cpuBetween, sampleCpu } from '../saga/cpu.ts';
-import { generateShop, productName, random, type ProductSpec } from './catalog.ts';
-import { dropIndices, elasticsearchClient } from './elasticsearch.ts';
+import { generateShop, productName, random } from './catalog.ts';
+import { dropIndices, elasticsearchClient, indexedFields, indexShop } from './elasticsearch.ts';
+import { POLL_BATCH, POLL_EVERY_MS, pollRequest } from './freshness.ts';
 
 const { values: args } = parseArgs({
   options: { products: { type: 'string', default: '100000' }, rate: { type: 'string', default: '500' }, batch: { type: 'string', default: '50' }, seconds: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' } },
@@ -28,7 +27,6 @@ const seconds = positive('seconds', args.seconds);
 const rounds = Math.round(positive('rounds', args.rounds));
 const prefix = `updatecost${Date.now().toString(36)}-`;
 const alias = `${prefix}products`;
-const fields = (p: ProductSpec) => catalogFields({ productId: p.id, sku: p.sku, name: p.name, description: p.description, price: { amount: p.price, currency: 'USD' }, categoryId: p.categoryId });
 
 const { cache, data } = repoDirs();
 const es = await ensureElasticsearch({ cacheDir: cache, dataDir: join(data, 'bench-search', 'elasticsearch'), log: (m) => console.error(m) });
@@ -36,33 +34,22 @@ const client = elasticsearchClient(es.url, { maxSockets: 4, timeoutMs: 30_000 })
 const index = productIndex({ url: es.url, prefix, searchTimeoutMs: 10_000, indexingTimeoutMs: 60_000, logger: createLogger('update-cost', 'warn') });
 try {
   const shop = generateShop(products);
-  await rebuildIndex({
-    index,
-    drainMs: 0,
-    async *products() {
-      for (let from = 0; from < shop.products.length; from += 1_000) yield shop.products.slice(from, from + 1_000).map((p) => ({ ...fields(p), inStock: p.inStock }));
-    },
-  });
+  await indexShop(index, shop.products);
   console.error(`indexed ${products} products`);
   const rand = random(7);
   let next = 0;
 
-  /** One round: `rate` changes/s for `seconds`, in bulks of `batch`; with the freshness poll (every 50 ms, the 500 latest changes) when `poll`. */
+  /** One round: `rate` changes/s for `seconds`, in bulks of `batch`; with the freshness bench's poll (as often, of as many changes) when `poll`. */
   const round = async (poll: boolean) => {
     const recent: { id: string; price: number }[] = [];
     let polling = poll;
     const poller = (async () => {
       while (polling) {
-        const pending = recent.slice(-500);
+        const pending = recent.slice(-POLL_BATCH);
         if (pending.length) {
-          await client.request('POST', `/${alias}/_search`, {
-            query: { bool: { filter: [{ ids: { values: pending.map((c) => c.id) } }, { terms: { 'price.amount': [...new Set(pending.map((c) => c.price))] } }] } },
-            size: pending.length,
-            _source: false,
-            docvalue_fields: ['price.amount'],
-          });
+          await client.request('POST', `/${alias}/_search`, pollRequest(pending));
         }
-        await sleep(50);
+        await sleep(POLL_EVERY_MS);
       }
     })();
     const before = sampleCpu('none');
@@ -74,7 +61,7 @@ try {
         product.name = productName(rand, product.noun);
         product.price += 1 + Math.floor(rand() * 100);
         recent.push({ id: product.id, price: product.price });
-        const { name, price, suggest } = fields(product);
+        const { name, price, suggest } = indexedFields(product);
         return { id: product.id, fields: { id: product.id, name, price, suggest } };
       });
       await index.write(changes);
