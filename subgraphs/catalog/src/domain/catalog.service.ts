@@ -32,8 +32,9 @@ function decodeCursor(cursor: string): [string, string] {
 export const MAX_PAGE_SIZE = 100;
 
 const skuTaken = (sku: string) => new DomainError('SKU_TAKEN', `A product with SKU "${sku}" exists`, ['input', 'sku']);
+/** `at`: where the product's fields are in the mutation's input. */
 const productNotFound = (at = ['input']) => new DomainError('PRODUCT_NOT_FOUND', 'No such product', [...at, 'id']);
-const categoryNotFound = (field = ['input', 'categoryId']) => new DomainError('CATEGORY_NOT_FOUND', 'No such category', field);
+const categoryNotFound = (at = ['input']) => new DomainError('CATEGORY_NOT_FOUND', 'No such category', [...at, 'categoryId']);
 
 /** Staff's changes to one product: only the fields given change (`categoryId: null` takes it out of its category). */
 export interface ProductChanges {
@@ -168,21 +169,21 @@ export class CatalogService {
   private async update(inputs: readonly ProductChanges[], at: (i: number) => string[]): Promise<Product[]> {
     const problems: DomainError[] = [];
     const ids = new Set<string>();
-    inputs.forEach((input, i) => {
+    // Each item's new name and price, checked once; a rule's field becomes the item's.
+    const checked = inputs.map((input, i) => {
       if (!isUuid(input.id)) problems.push(productNotFound(at(i)));
       else if (ids.has(input.id)) problems.push(new DomainError('DUPLICATE_PRODUCT', 'A batch changes each product once', [...at(i), 'id']));
       ids.add(input.id);
-      const check = (validate: () => unknown) => {
+      const valid = <T>(rule: () => T): T | undefined => {
         try {
-          validate();
+          return rule();
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
-          // The rules name fields of one product's input; in a batch they are the item's.
           problems.push(new DomainError(error.code, error.message, [...at(i), ...(error.field ?? []).slice(1)]));
+          return undefined;
         }
       };
-      if (input.name != null) check(() => this.validName(input.name!));
-      if (input.price != null) check(() => this.validPrice(input.price!));
+      return { name: input.name == null ? undefined : valid(() => this.validName(input.name!)), price: input.price == null ? undefined : valid(() => this.validPrice(input.price!)) };
     });
     if (problems.length) throw new InvalidInput(problems);
     return this.em.transactional(async (em) => {
@@ -191,19 +192,19 @@ export class CatalogService {
       // so two batches sharing products queue instead of deadlocking.
       const found = await em.find(Product, { id: { $in: [...ids] } }, { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' }, populate: ['category'] });
       const products = new Map(found.map((product) => [product.id, product]));
-      const categoryIds = [...new Set(inputs.flatMap((input) => (input.categoryId ? [input.categoryId] : [])))];
-      const valid = categoryIds.filter(isUuid);
-      const categories = new Map((valid.length ? await em.find(Category, { id: { $in: valid } }) : []).map((category) => [category.id, category]));
+      const categoryIds = [...new Set(inputs.flatMap((input) => (input.categoryId ? [input.categoryId] : [])))].filter(isUuid);
+      const categories = new Map((categoryIds.length ? await em.find(Category, { id: { $in: categoryIds } }) : []).map((category) => [category.id, category]));
       inputs.forEach((input, i) => {
         if (!products.has(input.id)) problems.push(productNotFound(at(i)));
-        if (input.categoryId && !categories.has(input.categoryId)) problems.push(categoryNotFound([...at(i), 'categoryId']));
+        if (input.categoryId && !categories.has(input.categoryId)) problems.push(categoryNotFound(at(i)));
       });
       if (problems.length) throw new InvalidInput(problems);
-      return inputs.map((input) => {
+      return inputs.map((input, i) => {
         const product = products.get(input.id)!;
-        if (input.name != null) product.name = this.validName(input.name);
+        const { name, price } = checked[i]!;
+        if (name !== undefined) product.name = name;
         if (input.description != null) product.description = input.description;
-        if (input.price != null) Object.assign(product, this.validPrice(input.price));
+        if (price !== undefined) Object.assign(product, price);
         if (input.categoryId !== undefined) product.category = input.categoryId ? categories.get(input.categoryId)! : null;
         recordChanged(em, product);
         return product;
