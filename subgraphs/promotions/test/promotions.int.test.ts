@@ -276,6 +276,21 @@ describe('the cart (Cart entity with the fields its coupon fields require)', () 
     expect((await carts([cartRef(userId, lines.slice(1))], token))[0]).toMatchObject({ coupon: { problem: { code: 'COUPON_NOT_APPLICABLE' } }, discount: null, total: usd(12_000) });
   });
 
+  it('writes a batch of catalog changes in one statement, the last change of each product winning', async () => {
+    const { token, userId } = await customer();
+    const [kitchen, garden] = [crypto.randomUUID(), crypto.randomUUID()];
+    const pan = crypto.randomUUID();
+    const moved = (categoryId: string) => newEvent('catalog.product.changed', pan, { productId: pan, sku: 'SKU-PAN', name: 'Pan', description: '', price: usd(1_000), categoryId });
+    const [first, last] = [moved(garden), moved(kitchen)];
+    await producer.send(first, last); // one produce request: one fetch brings both
+    for (const event of [first, last]) expect((await handled.handled(event)).map((o) => o.result)).toEqual(['processed']);
+    // One upsert for both (one statement may not touch a row twice: the last change alone is written).
+    expect(queries.filter((sql) => /^insert into product_category/.test(sql))).toHaveLength(1);
+    const coupon = await createCoupon({ kind: 'FIXED_AMOUNT', amountOff: usd(500), categoryId: kitchen });
+    expect(await apply(token, coupon.code)).toEqual([]);
+    expect((await carts([cartRef(userId, [{ productId: pan, amount: 1_000 }])], token))[0]).toMatchObject({ discount: usd(500) });
+  });
+
   it('prices many carts with one query of applied coupons; someone else\'s cart is FORBIDDEN, staff see any', async () => {
     const coupon = await createCoupon({ kind: 'FIXED_AMOUNT', amountOff: usd(100) });
     const shoppers = await Promise.all(Array.from({ length: 5 }, customer));
