@@ -3,8 +3,6 @@ import { Client } from '@elastic/elasticsearch';
 import { consumerOutcomes, elasticsearchUrl, eventProducer, graphql, testLogger, uniqueIndexPrefix, type EventProducer, type ServiceUnderTest } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIndex } from '../src/clients/product-index.client.ts';
-import { IndexWriter } from '../src/domain/index-writer.ts';
-import type { DocumentChange } from '../src/domain/product-document.ts';
 import { productData, search, searchIds, searchUntil, startSearch, stockLevel, SUGGEST, uniqueWord, type SearchResult } from './support.ts';
 
 // Search on real Elasticsearch, fed by catalog's and inventory's events through the real broker.
@@ -348,24 +346,6 @@ describe('bad input', () => {
   ])('refuses suggestions for %s with BAD_USER_INPUT', async (_name, variables, reason) => {
     const response = await graphql(url, SUGGEST, variables);
     expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason });
-  });
-});
-
-describe('IndexWriter', () => {
-  // The kit's consumer carries out what its handlers stage once per batch, in the batch's
-  // transaction (tested with the kit): here, what one batch's changes come to.
-  const change = (id: string, fields: Partial<DocumentChange['fields']>): DocumentChange => ({ id, fields: { id, ...fields } });
-
-  it('writes a batch\'s changes in one request, one per product, each product\'s merged in order', async () => {
-    const writes: DocumentChange[][] = [];
-    const indexWriter = new IndexWriter({ write: async (changes) => void writes.push([...changes]) });
-    await indexWriter.carryOut([change('a', { name: 'Kettle' }), change('b', { inStock: true }), change('a', { inStock: false, name: 'Tea kettle' })]);
-    expect(writes).toEqual([[change('a', { name: 'Tea kettle', inStock: false }), change('b', { inStock: true })]]);
-  });
-
-  it('refuses a change outside a consumer\'s transaction, where nothing would write it', () => {
-    const indexWriter = new IndexWriter({ write: async () => {} });
-    expect(() => indexWriter.stage(service.orm.em.fork(), change('a', {}))).toThrow(/consumer handler/);
   });
 });
 
