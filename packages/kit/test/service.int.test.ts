@@ -95,6 +95,9 @@ describe('runService', () => {
     const echo = { group: 'accounts.echo', service: 'accounts' };
     expect(metrics.value('shopgraph_consumer_messages_total', { ...echo, result: 'processed' })).toBe(1);
     expect(metrics.value('shopgraph_consumer_batch_seconds_count', echo)).toBe(1);
+    // How long after its recording the event was handled, in seconds (not ms: under ten).
+    expect(metrics.value('shopgraph_consumer_event_age_seconds_count', echo)).toBe(1);
+    expect(metrics.value('shopgraph_consumer_event_age_seconds_bucket', { ...echo, le: '10' })).toBe(1);
     expect(metrics.value('shopgraph_consumer_lag_messages', echo)).toBe(0);
     expect(metrics.value('shopgraph_outbox_published_total', { service: 'accounts' })).toBe(1);
     // The relay marks its last batch of a quiet spell at its next poll.

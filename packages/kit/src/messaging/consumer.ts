@@ -91,6 +91,8 @@ export interface MessageOutcome<R extends string = ConsumerResult> {
   /** Handler attempts made (0 when the handler never ran). */
   attempts: number;
   error?: string;
+  /** For a processed message: seconds from its event's `time` (≈ its owner's commit) to this group's commit. */
+  ageSeconds?: number;
 }
 
 export interface ConsumerOptions {
@@ -138,6 +140,9 @@ export interface ConsumerOptions {
    */
   afterCommit?: (event: Envelope & { type: EventType }) => Promise<void> | void;
 }
+
+/** Seconds since the event was recorded, by this host's clock (skew between hosts shows in it). */
+const ageOf = (event: { time: string }): number => Math.max(0, (Date.now() - Date.parse(event.time)) / 1000);
 
 const consumeAttributes = (group: string, topic: string, eventId: string) => ({ 'messaging.system': 'kafka', 'messaging.consumer.group.name': group, 'messaging.destination.name': topic, 'messaging.message.id': eventId });
 
@@ -327,7 +332,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
         attempt++;
         continue;
       }
-      report({ ...about, result: processed ? 'processed' : 'duplicate', attempts: processed ? attempt : 0 });
+      report({ ...about, result: processed ? 'processed' : 'duplicate', attempts: processed ? attempt : 0, ...(processed && { ageSeconds: ageOf(event) }) });
       await options.afterCommit?.(event);
       return;
     }
@@ -353,7 +358,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
         }
       }
       if (processed) {
-        work.forEach(({ about }, i) => report({ ...about, result: processed[i] ? 'processed' : 'duplicate', attempts: processed[i] ? 1 : 0 }));
+        work.forEach(({ about, event }, i) => report({ ...about, result: processed[i] ? 'processed' : 'duplicate', attempts: processed[i] ? 1 : 0, ...(processed[i] && { ageSeconds: ageOf(event) }) }));
         for (const { event } of work) await options.afterCommit?.(event);
         return;
       }

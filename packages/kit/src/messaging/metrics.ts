@@ -3,6 +3,9 @@ import type { Orm } from '../db.ts';
 import type { BroadcastOutcome } from './broadcast.ts';
 import type { BatchOutcome, MessageOutcome } from './consumer.ts';
 
+/** Event ages: a pipeline's normal delay is tens to hundreds of ms; an outage's backlog, minutes. */
+const AGE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 300];
+
 /** The outbox's unpublished rows, counted at scrape time (the partial index keeps it cheap). */
 const BACKLOG = `select count(*)::int as backlog,
   coalesce(extract(epoch from now() - (select created_at from outbox_message where published_at is null order by seq limit 1)), 0)::float8 as oldest
@@ -18,6 +21,8 @@ export function messagingMetrics(registry: Registry, orm: Orm) {
   const messages = new Counter({ name: 'shopgraph_consumer_messages_total', help: 'Messages consumers took, by outcome (processed, duplicate, ignored, dead-lettered; delivered, failed for broadcast consumers)', labelNames: ['group', 'topic', 'result'], registers });
   const retries = new Counter({ name: 'shopgraph_consumer_retries_total', help: 'Handler attempts beyond the first (transient failures retried)', labelNames: ['group', 'topic'], registers });
   const batches = new Histogram({ name: 'shopgraph_consumer_batch_seconds', help: 'Time to handle one fetched batch of a partition, in one transaction', labelNames: ['group', 'topic'], buckets: LATENCY_BUCKETS, registers });
+  // The figure a read model's freshness is judged by (search: a change searchable within 1 s).
+  const eventAge = new Histogram({ name: 'shopgraph_consumer_event_age_seconds', help: "From an event's recording (≈ its owner's commit) to its handling committed by a consumer group", labelNames: ['group', 'topic'], buckets: AGE_BUCKETS, registers });
   const lagByPartition = new Map<string, { group: string; topic: string; lag: number }>();
   new Gauge({
     name: 'shopgraph_consumer_lag_messages',
@@ -59,6 +64,7 @@ export function messagingMetrics(registry: Registry, orm: Orm) {
   return {
     onMessage(outcome: MessageOutcome | BroadcastOutcome): void {
       messages.inc({ group: outcome.group, topic: outcome.topic, result: outcome.result });
+      if (outcome.ageSeconds !== undefined) eventAge.observe({ group: outcome.group, topic: outcome.topic }, outcome.ageSeconds);
       if (outcome.attempts > 1) retries.inc({ group: outcome.group, topic: outcome.topic }, outcome.attempts - 1);
     },
     onBatch(batch: BatchOutcome): void {
