@@ -22,10 +22,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sleep } from '@shopgraph/core/lifecycle';
+import { scrapeMetrics, type Scrape } from '@shopgraph/testkit/metrics';
 import { operation } from '../e2e/operations.ts';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { machineInfo } from './lib/machine.ts';
 import { positive, startBenchRun } from './lib/run.ts';
+import { histogramBetween } from './lib/stats.ts';
 import { cpuBetween, loadAverage, sampleCpu, type CpuUsage } from './saga/cpu.ts';
 import { graphqlClient } from './saga/http.ts';
 import { benchCart, type CartResult } from './search/cart.ts';
@@ -111,13 +113,24 @@ const serviceEnv = {
   STAFF_NAME: staff.name,
 };
 const alias = `${serviceEnv.ELASTICSEARCH_INDEX_PREFIX}products`;
+
+/** How long after catalog's commit search's consumer had a window's changes written to the index (from its event-age histogram). */
+interface IndexedAfter {
+  events: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+const indexedAfter = (before: Scrape, after: Scrape): IndexedAfter => {
+  const { count, upTo } = histogramBetween(before, after, 'shopgraph_consumer_event_age_seconds', { group: 'search.index', topic: `${serviceEnv.KAFKA_TOPIC_PREFIX}catalog.product.v1` }, [0.5, 0.99]);
+  return { events: count, p50Ms: upTo[0]! * 1000, p99Ms: upTo[1]! * 1000 };
+};
 const results: {
   seedSeconds?: number;
   /** What the stack's processes use doing nothing, % of a core (settling waits for about this). */
   idleStackPct?: number;
   build?: ReindexResult;
   search?: SearchRate[];
-  freshness?: (FreshnessResult & { cpu: CpuUsage; elasticsearch: ElasticsearchWork })[];
+  freshness?: (FreshnessResult & { cpu: CpuUsage; elasticsearch: ElasticsearchWork; indexed: IndexedAfter })[];
   reindex?: { reindex: ReindexResult; searches: WindowSummary; cpu: CpuUsage };
   cart?: CartResult;
 } = {};
@@ -262,9 +275,10 @@ async function measure(stack: Stack): Promise<void> {
           if (signal.aborted) break;
           await settle();
           log(`freshness: ${changesBy(batch)} at ${rate} changes/s for ${options.seconds} s against catalog, polling the index every ${POLL_EVERY_MS} ms`);
-          const esBefore = await elasticsearchWork(es);
+          const [esBefore, searchBefore] = await Promise.all([elasticsearchWork(es), scrapeMetrics(stack.subgraphUrls['search']!)]);
           const measured = await window(() => measureFreshness({ catalog, staffToken, es, alias, products: shop.products, currency: CURRENCY, rate, batch, seconds: options.seconds, maxInFlight: 128, signal, seed: 5 + i }));
-          const f = { ...measured, elasticsearch: workBetween(esBefore, await elasticsearchWork(es)) };
+          const [esAfter, searchAfter] = await Promise.all([elasticsearchWork(es), scrapeMetrics(stack.subgraphUrls['search']!)]);
+          const f = { ...measured, elasticsearch: workBetween(esBefore, esAfter), indexed: indexedAfter(searchBefore, searchAfter) };
           results.freshness.push(f);
           log(`freshness: ${f.changesAccepted} changes (${f.achievedPerS}/s); answer→searchable p50 ${f.answerToSearchableMs.p50} ms p99 ${f.answerToSearchableMs.p99} ms; not searchable ${f.notSearchable}; failed ${JSON.stringify(f.mutationFailed)}, skipped ${f.skipped}`);
         }
@@ -361,6 +375,7 @@ function table(r: typeof report): string {
       `2. Product change → searchable: ${changesBy(f.batch)} (name and price) against catalog at ${f.rate} changes/s for ${f.seconds} s (at most 128 mutations waiting); the index polled every ${POLL_EVERY_MS} ms`,
       `  ${f.changesAccepted} of ${f.changesSent} changes accepted (${f.achievedPerS}/s; mutations not sent, catalog behind: ${f.skipped}; failed ${JSON.stringify(f.mutationFailed)}); each mutation ${ms(f.mutationMs)}`,
       `  answer → searchable ${ms(f.answerToSearchableMs)}, max ${f.answerToSearchableMs.max} ms; never searchable: ${f.notSearchable} — target p99 ≤ ${TARGETS.searchableP99Ms} ms: ${met(f.answerToSearchableMs.p99 <= TARGETS.searchableP99Ms && f.notSearchable === 0)}`,
+      `  of which catalog's commit → indexed (search.index's event age, by its histogram's buckets): p50 ≤ ${f.indexed.p50Ms} ms, p99 ≤ ${f.indexed.p99Ms} ms of ${f.indexed.events} events; the rest is the index's refresh and the poll`,
       `  poll ${ms(f.pollMs)}; CPU-ms per change: ${perRequest(f.cpu, f.achievedPerS)}`,
       `  Elasticsearch's own time in the window (ms, all threads): indexing ${f.elasticsearch.indexing} (${f.elasticsearch.indexed} documents), gets ${f.elasticsearch.gets}, searches ${f.elasticsearch.searches}, refreshes ${f.elasticsearch.refreshes} (${f.elasticsearch.refreshCount}; external ${f.elasticsearch.externalRefreshes} ms), merges ${f.elasticsearch.merges} (${f.elasticsearch.mergeCount}), flushes ${f.elasticsearch.flushes}`,
     );

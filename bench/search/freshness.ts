@@ -2,10 +2,12 @@
 // changes flow at a fixed rate: one updateProduct per change (staff editing), or updateProducts of
 // `batch` changes (a price feed, an import). Each change renames and reprices a different product (catalog
 // records catalog.product.changed in its outbox; the relay, Kafka, the search consumer and the
-// index's refresh do the rest). Every POLL_EVERY_MS one Elasticsearch search asks which of the
-// longest-pending products already have their new price: a search sees refreshed segments only
-// (unlike a realtime GET), and name and price arrive in the same partial update. The poll is not
-// free (bench/search/update-cost.ts measures it beside the writes), hence POLL_BATCH.
+// index's refresh do the rest). Every POLL_EVERY_MS one Elasticsearch search asks which documents
+// became searchable since the last poll, by their sequence numbers: a search sees refreshed
+// segments only (unlike a realtime GET), a change's name and price arrive in one partial update, and
+// each update takes the shard's next `_seq_no`. So a poll costs what became visible since the one
+// before, not what is pending (asking for the pending ids, as this bench first did, doubled
+// Elasticsearch's CPU per change; bench/search/update-cost.ts measures the poll beside the writes).
 import { sleep } from '@shopgraph/core/lifecycle';
 import { operation } from '../../e2e/operations.ts';
 import type { graphqlClient } from '../saga/http.ts';
@@ -19,22 +21,46 @@ const UPDATE_PRODUCT = operation('UpdateProduct');
 const UPDATE_PRODUCTS = operation('UpdateProducts');
 /** Time between polls: a change is seen up to this late (on average half of it), never early. */
 export const POLL_EVERY_MS = 50;
-/**
- * Products per poll, the longest pending first; the others wait for a later poll. The poll is the
- * bench's own load on Elasticsearch (its cost grows with the ids it asks about), and more than this
- * pending means changes are a second behind at 500/s, past the target already.
- */
-export const POLL_BATCH = 500;
+/** Hits per poll at most; a full page is followed at once by the next. */
+const POLL_PAGE = 1_000;
 /** A change not searchable this long after the window counts as lost. */
 const GIVE_UP_MS = 30_000;
 
-/** The poll's search: which of these products are searchable with these prices (hits carry their price). */
-export const pollRequest = (changes: readonly { id: string; price: number }[]) => ({
-  query: { bool: { filter: [{ ids: { values: changes.map((c) => c.id) } }, { terms: { 'price.amount': [...new Set(changes.map((c) => c.price))] } }] } },
-  size: changes.length,
+type PollHit = { _id: string; _seq_no: number; fields?: { 'price.amount'?: number[] } };
+
+/**
+ * The poll's search: documents updated after sequence number `after` that a search sees, in the
+ * order they were written, with their price. The search service's consumer writes one bulk at a
+ * time to the index's one shard, so a refresh shows every update up to some sequence number and
+ * none after it: nothing below the last one seen appears later (a change that did would be
+ * reported never searchable, not missed silently).
+ */
+export const pollRequest = (after: number) => ({
+  query: { range: { _seq_no: { gt: after } } },
+  sort: [{ _seq_no: 'asc' }],
+  size: POLL_PAGE,
+  seq_no_primary_term: true,
   _source: false,
   docvalue_fields: ['price.amount'],
 });
+
+/** Polls `alias` for documents newly searchable, from the last sequence number it holds now. */
+export async function searchablePoller(es: ElasticsearchClient, alias: string) {
+  const newest = await es.request<{ hits?: { hits: PollHit[] } }>('POST', `/${alias}/_search`, { ...pollRequest(-1), sort: [{ _seq_no: 'desc' }], size: 1, docvalue_fields: [] });
+  let seen = newest.body.hits?.hits[0]?._seq_no ?? -1;
+  /** The documents searchable since the last call (paging through them), with their prices; null when Elasticsearch failed. */
+  return async (): Promise<{ id: string; price: number | undefined }[] | null> => {
+    const found: { id: string; price: number | undefined }[] = [];
+    for (;;) {
+      const { status, body } = await es.request<{ hits?: { hits: PollHit[] } }>('POST', `/${alias}/_search`, pollRequest(seen));
+      if (status !== 200) return null;
+      const hits = body.hits?.hits ?? [];
+      for (const hit of hits) found.push({ id: hit._id, price: hit.fields?.['price.amount']?.[0] });
+      seen = hits.at(-1)?._seq_no ?? seen;
+      if (hits.length < POLL_PAGE) return found;
+    }
+  };
+}
 
 export interface FreshnessResult {
   /** Changes per second asked. */
@@ -84,6 +110,7 @@ export async function measureFreshness(options: {
   const polls: number[] = [];
   const loadDone = new AbortController();
 
+  const poll = await searchablePoller(es, alias);
   const poller = (async () => {
     let giveUpAt = Number.POSITIVE_INFINITY;
     while (!signal.aborted) {
@@ -93,20 +120,15 @@ export async function measureFreshness(options: {
         if (now() > giveUpAt) return;
       }
       const started = now();
-      if (pending.size > 0) {
-        const batch = [...pending].slice(0, POLL_BATCH);
-        const { status, body } = await es.request<{ hits?: { hits: { _id: string; fields?: { 'price.amount'?: number[] } }[] } }>('POST', `/${alias}/_search`, pollRequest(batch.map(([id, { price }]) => ({ id, price }))));
-        const seen = now();
-        polls.push(seen - started);
-        if (status === 200) {
-          for (const hit of body.hits?.hits ?? []) {
-            const change = pending.get(hit._id);
-            // Another pending change's price may be this product's old one: its own price decides.
-            if (change && hit.fields?.['price.amount']?.[0] === change.price) {
-              latencies.push(seen - change.answeredAt);
-              pending.delete(hit._id);
-            }
-          }
+      const visible = await poll();
+      const seen = now();
+      polls.push(seen - started);
+      for (const { id, price } of visible ?? []) {
+        const change = pending.get(id);
+        // A product changed again later is seen at its own price.
+        if (change && price === change.price) {
+          latencies.push(seen - change.answeredAt);
+          pending.delete(id);
         }
       }
       await sleep(Math.max(0, POLL_EVERY_MS - (now() - started)), signal);

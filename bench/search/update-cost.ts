@@ -15,7 +15,7 @@ import { positive } from '../lib/run.ts';
 import { cpuBetween, sampleCpu } from '../saga/cpu.ts';
 import { generateShop, productName, random } from './catalog.ts';
 import { dropIndices, elasticsearchClient, indexedFields, indexShop } from './elasticsearch.ts';
-import { POLL_BATCH, POLL_EVERY_MS, pollRequest } from './freshness.ts';
+import { POLL_EVERY_MS, searchablePoller } from './freshness.ts';
 
 const { values: args } = parseArgs({
   options: { products: { type: 'string', default: '100000' }, rate: { type: 'string', default: '500' }, batch: { type: 'string', default: '50' }, seconds: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' } },
@@ -39,16 +39,13 @@ try {
   const rand = random(7);
   let next = 0;
 
-  /** One round: `rate` changes/s for `seconds`, in bulks of `batch`; with the freshness bench's poll (as often, of as many changes) when `poll`. */
+  /** One round: `rate` changes/s for `seconds`, in bulks of `batch`; with the freshness bench's poll beside them when `poll`. */
   const round = async (poll: boolean) => {
-    const recent: { id: string; price: number }[] = [];
     let polling = poll;
+    const visible = await searchablePoller(client, alias);
     const poller = (async () => {
       while (polling) {
-        const pending = recent.slice(-POLL_BATCH);
-        if (pending.length) {
-          await client.request('POST', `/${alias}/_search`, pollRequest(pending));
-        }
+        await visible();
         await sleep(POLL_EVERY_MS);
       }
     })();
@@ -60,7 +57,6 @@ try {
         const product = shop.products[(next++ * 7_919) % shop.products.length]!;
         product.name = productName(rand, product.noun);
         product.price += 1 + Math.floor(rand() * 100);
-        recent.push({ id: product.id, price: product.price });
         const { name, price, suggest } = indexedFields(product);
         return { id: product.id, fields: { id: product.id, name, price, suggest } };
       });
