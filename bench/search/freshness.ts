@@ -35,7 +35,7 @@ type PollHit = { _id: string; _seq_no: number; fields?: { 'price.amount'?: numbe
  * none after it: nothing below the last one seen appears later (a change that did would be
  * reported never searchable, not missed silently).
  */
-export const pollRequest = (after: number) => ({
+const pollRequest = (after: number) => ({
   query: { range: { _seq_no: { gt: after } } },
   sort: [{ _seq_no: 'asc' }],
   size: POLL_PAGE,
@@ -48,12 +48,12 @@ export const pollRequest = (after: number) => ({
 export async function searchablePoller(es: ElasticsearchClient, alias: string) {
   const newest = await es.request<{ hits?: { hits: PollHit[] } }>('POST', `/${alias}/_search`, { ...pollRequest(-1), sort: [{ _seq_no: 'desc' }], size: 1, docvalue_fields: [] });
   let seen = newest.body.hits?.hits[0]?._seq_no ?? -1;
-  /** The documents searchable since the last call (paging through them), with their prices; null when Elasticsearch failed. */
-  return async (): Promise<{ id: string; price: number | undefined }[] | null> => {
+  /** The documents searchable since the last call (paging through them), with their prices; a failed page is asked again next call. */
+  return async (): Promise<{ id: string; price: number | undefined }[]> => {
     const found: { id: string; price: number | undefined }[] = [];
     for (;;) {
       const { status, body } = await es.request<{ hits?: { hits: PollHit[] } }>('POST', `/${alias}/_search`, pollRequest(seen));
-      if (status !== 200) return null;
+      if (status !== 200) return found;
       const hits = body.hits?.hits ?? [];
       for (const hit of hits) found.push({ id: hit._id, price: hit.fields?.['price.amount']?.[0] });
       seen = hits.at(-1)?._seq_no ?? seen;
@@ -123,9 +123,9 @@ export async function measureFreshness(options: {
       const visible = await poll();
       const seen = now();
       polls.push(seen - started);
-      for (const { id, price } of visible ?? []) {
+      for (const { id, price } of visible) {
         const change = pending.get(id);
-        // A product changed again later is seen at its own price.
+        // An earlier update of the product may show first; the change's own comes later, with its price.
         if (change && price === change.price) {
           latencies.push(seen - change.answeredAt);
           pending.delete(id);
