@@ -161,6 +161,7 @@ export async function runService<C extends RequestContext, S = undefined>(option
     const tracer = tracing.enabled ? tracing.tracer : undefined;
     const orm = (started.orm = await openDatabase({ url: config.DATABASE_URL, entities: options.entities, migrations: options.migrations, logger, onQuery: options.onQuery, tracer, service: name }));
     const setup = options.setup ? await options.setup(orm) : (undefined as S);
+    const messaging = messagingMetrics(metrics, orm);
     const kafka = (started.kafka = createKafka({
       brokers: config.KAFKA_BROKERS,
       clientId: name,
@@ -168,12 +169,12 @@ export async function runService<C extends RequestContext, S = undefined>(option
       replicationFactor: config.KAFKA_REPLICATION_FACTOR,
       logger,
       security,
+      onRequest: messaging.onKafkaRequest,
     }));
     const consumers = Object.entries(options.consumers ?? {});
     // Every contract topic (whoever publishes it) and this service's dead-letter topics, at once.
     await kafka.ensureTopics([...topics, ...consumers.map(([consumer]) => deadLetterTopic(`${name}.${consumer}`))]);
 
-    const messaging = messagingMetrics(metrics, orm);
     const routes = typeof options.routes === 'function' ? options.routes(setup) : options.routes;
     const verifier = typeof options.verifier === 'function' ? options.verifier(setup) : (options.verifier ?? verifierFromConfig(config));
     started.subgraph = await createSubgraph<C>({

@@ -100,6 +100,10 @@ describe('runService', () => {
     expect(metrics.value('shopgraph_consumer_event_age_seconds_bucket', { ...echo, le: '10' })).toBe(1);
     expect(metrics.value('shopgraph_consumer_lag_messages', echo)).toBe(0);
     expect(metrics.value('shopgraph_outbox_published_total', { service: 'accounts' })).toBe(1);
+    // What that cost the broker: the relay's produce request, the consumer's fetches and its group's upkeep.
+    expect(metrics.value('shopgraph_kafka_requests_total', { service: 'accounts', api: 'Produce' })).toBeGreaterThanOrEqual(1);
+    expect(metrics.value('shopgraph_kafka_requests_total', { service: 'accounts', api: 'Fetch' })).toBeGreaterThanOrEqual(1);
+    expect(metrics.value('shopgraph_kafka_requests_total', { service: 'accounts', api: 'JoinGroup' })).toBeGreaterThanOrEqual(1);
     // The relay marks its last batch of a quiet spell at its next poll.
     await expect.poll(async () => (await scrapeMetrics(url)).value('shopgraph_outbox_backlog_messages', { service: 'accounts' }), { timeout: 5_000 }).toBe(0);
     expect(metrics.value('shopgraph_process_resident_memory_bytes', { service: 'accounts' })).toBeGreaterThan(0);

@@ -69,13 +69,13 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
     }
   };
 
-  const { kafka: client } = internalsOf(kafka);
+  const { admin: adminOf, consumer: consumerOf } = internalsOf(kafka);
   const groupId = kafka.groupId(group);
   // Start at the end of every partition as of now: what is published from here on is received,
   // including what comes while the consumer is still joining (kafkajs' own "latest" would be
   // resolved only at its first fetch, and skip that).
   const ends = new Map<string, Map<number, string>>();
-  const admin = client.admin();
+  const admin = adminOf();
   await admin.connect();
   try {
     for (const topic of topics) {
@@ -95,7 +95,7 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
     await admin.disconnect().catch(() => {});
   }
 
-  const consumer = client.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false });
+  const consumer = consumerOf({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false });
   // Emitted synchronously once the group is joined, before the first fetch: the seeks apply to it
   // (and are committed). Later joins (a rebalance) resume from the committed offsets.
   let joined = false;
@@ -154,7 +154,7 @@ export async function startBroadcastConsumer(options: BroadcastConsumerOptions):
       restarts.cancel();
       await consumer.disconnect();
       // Nobody will ever use this group again.
-      const cleanup = client.admin();
+      const cleanup = adminOf();
       try {
         await cleanup.connect();
         await cleanup.deleteGroups([groupId]);

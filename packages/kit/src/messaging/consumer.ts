@@ -369,8 +369,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     }
   };
 
-  const { kafka: client } = internalsOf(kafka);
-  const consumer = client.consumer({
+  const { consumer: consumerOf } = internalsOf(kafka);
+  const consumer = consumerOf({
     groupId: kafka.groupId(group),
     sessionTimeout: options.sessionTimeoutMs ?? 6_000,
     heartbeatInterval: Math.min(1_000, Math.floor((options.sessionTimeoutMs ?? 6_000) / 3)),

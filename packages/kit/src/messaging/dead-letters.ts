@@ -40,12 +40,12 @@ export async function replayDeadLetters(kafka: KafkaClient, group: string, optio
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const timeoutMs = options.timeoutMs ?? 60_000;
   if (limit <= 0) return 0;
-  const { kafka: client, producer } = internalsOf(kafka);
+  const { producer, admin: adminOf, consumer: consumerOf } = internalsOf(kafka);
   const topic = kafka.topic(deadLetterTopic(group));
   const groupId = kafka.groupId(`${group}.dlq-replay`);
 
   // Where to stop (the high watermarks now) and where to start (the replay group's commits).
-  const admin = client.admin();
+  const admin = adminOf();
   await admin.connect();
   const ends = new Map<number, bigint>();
   try {
@@ -64,7 +64,7 @@ export async function replayDeadLetters(kafka: KafkaClient, group: string, optio
   if (ends.size === 0) return 0;
 
   const send = await producer();
-  const consumer = client.consumer({ groupId, maxWaitTimeInMs: 250, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
+  const consumer = consumerOf({ groupId, maxWaitTimeInMs: 250, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
   let replayed = 0;
   let failure: unknown;
   let finish!: () => void;

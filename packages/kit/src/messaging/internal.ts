@@ -1,7 +1,7 @@
 // Internal to the messaging module (not exported from the kit): the kafkajs objects behind a
 // KafkaClient, for the consumer, the relay and the dead-letter tools. Services never see kafkajs.
 import { contracts, type EventType } from '@shopgraph/events';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '@shopgraph/core/log';
 import type { KafkaClient } from './kafka.ts';
 
@@ -9,6 +9,9 @@ export interface KafkaInternals {
   kafka: Kafka;
   /** The client's shared idempotent producer, connected on first use. */
   producer(): Promise<Producer>;
+  /** A new consumer, or admin, whose requests are counted like the client's others (see KafkaOptions.onRequest). */
+  consumer(config: ConsumerConfig): Consumer;
+  admin(): Admin;
 }
 
 const internals = new WeakMap<KafkaClient, KafkaInternals>();

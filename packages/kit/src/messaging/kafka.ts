@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type IHeaders, type LogEntry, type Producer, type RequestEvent, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import type { Logger } from '@shopgraph/core/log';
 import { errorMessage, registerInternals } from './internal.ts';
@@ -84,6 +84,8 @@ export interface KafkaOptions {
   logger?: Logger;
   /** SASL and TLS (see `kafkaSecurity`); plaintext and anonymous without. */
   security?: KafkaSecurity;
+  /** Called for every request the client's producer, consumers and admin send to a broker, with its API's name (Fetch, Produce, Heartbeat…): metrics. */
+  onRequest?: (apiName: string) => void;
 }
 
 /** Kafka message headers (a name may repeat: then its value is a list). */
@@ -141,6 +143,14 @@ export function createKafka(options: KafkaOptions): KafkaClient {
     },
   });
 
+  /** Counts an emitter's broker requests (kafkajs' instrumentation events). */
+  const counted = <T extends Producer | Consumer | Admin>(emitter: T): T => {
+    const onRequest = options.onRequest;
+    // The three emitters' `on` overloads differ only in their event names' types.
+    if (onRequest) (emitter as Producer).on((emitter as Producer).events.REQUEST, (event: RequestEvent) => onRequest(event.payload.apiName));
+    return emitter;
+  };
+
   const ensured = new Set<string>();
   let producer: Promise<Producer> | undefined;
   let closed = false;
@@ -148,12 +158,12 @@ export function createKafka(options: KafkaOptions): KafkaClient {
   const getProducer = (): Promise<Producer> => {
     if (closed) return Promise.reject(new Error('Kafka client is closed'));
     producer ??= (async () => {
-      const created = kafka.producer({
+      const created = counted(kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner, // murmur2, as Java clients: same key, same partition
-      });
+      }));
       await created.connect();
       return created;
     })().catch((error: unknown) => {
@@ -164,7 +174,7 @@ export function createKafka(options: KafkaOptions): KafkaClient {
   };
 
   const withAdmin = async <T>(run: (admin: Admin) => Promise<T>): Promise<T> => {
-    const admin = kafka.admin();
+    const admin = counted(kafka.admin());
     await admin.connect();
     try {
       return await run(admin);
@@ -253,6 +263,6 @@ export function createKafka(options: KafkaOptions): KafkaClient {
       if (p) await (await p.catch(() => undefined))?.disconnect().catch(() => {});
     },
   };
-  registerInternals(client, { kafka, producer: getProducer });
+  registerInternals(client, { kafka, producer: getProducer, consumer: (config) => counted(kafka.consumer(config)), admin: () => counted(kafka.admin()) });
   return client;
 }

@@ -13,8 +13,9 @@ const BACKLOG = `select count(*)::int as backlog,
 
 /**
  * The messaging plumbing's metrics: what consumers did with each message (dead letters included),
- * how long batches took and how far behind each group is, what the relay published and how long
- * after the commit, and the outbox's backlog and its oldest row's age.
+ * how long batches took, how far behind each group is (in messages, and in time when handled),
+ * what the relay published and how long after the commit, the outbox's backlog and its oldest row's
+ * age, and the requests the process sent to Kafka.
  */
 export function messagingMetrics(registry: Registry, orm: Orm) {
   const registers = [registry];
@@ -34,6 +35,7 @@ export function messagingMetrics(registry: Registry, orm: Orm) {
       for (const { group, topic, lag } of lagByPartition.values()) this.inc({ group, topic }, lag);
     },
   });
+  const kafkaRequests = new Counter({ name: 'shopgraph_kafka_requests_total', help: "Requests this process's Kafka clients sent to brokers, by API (Fetch, Produce, Heartbeat, OffsetCommit…): what a message costs the broker", labelNames: ['api'], registers });
   const published = new Counter({ name: 'shopgraph_outbox_published_total', help: 'Events the relay published to Kafka', registers });
   const publishLatency = new Histogram({ name: 'shopgraph_outbox_publish_latency_seconds', help: 'From an event recorded (≈ its transaction committed) to Kafka acknowledging it', buckets: LATENCY_BUCKETS, registers });
   // Both gauges come from one query per scrape.
@@ -70,6 +72,9 @@ export function messagingMetrics(registry: Registry, orm: Orm) {
     onBatch(batch: BatchOutcome): void {
       batches.observe({ group: batch.group, topic: batch.topic }, batch.seconds);
       lagByPartition.set(`${batch.group}\0${batch.topic}\0${batch.partition}`, { group: batch.group, topic: batch.topic, lag: batch.lag });
+    },
+    onKafkaRequest(apiName: string): void {
+      kafkaRequests.inc({ api: apiName });
     },
     onPublished(batch: { count: number; latencyMs: number[] }): void {
       published.inc(batch.count);
