@@ -164,6 +164,8 @@ function table(r: typeof report): string {
         `    DB transactions: ${Object.entries(best.perSaga.transactions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `    DB rows written: ${Object.entries(best.perSaga.rowsWritten).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `    Kafka messages:  ${Object.entries(best.perSaga.kafkaMessages).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `    Kafka requests:  ${Object.entries(best.perSaga.kafkaRequests).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `    subgraph HTTP requests: ${Object.entries(best.perSaga.httpRequests).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `  Postgres sessions of the services at C=${best.concurrency} (average number in each state; Lock:object at commit = the NOTIFY lock):`,
         `    ${Object.entries(best.dbSessions).slice(0, 8).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       );

@@ -16,6 +16,7 @@ import { sampleSessions } from './pg-sessions.ts';
 import { graphqlClient, type GraphQLResult } from './http.ts';
 import { distribution, round, type Distribution } from './stats.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
+import { scrapeMetrics } from '@shopgraph/testkit/metrics';
 
 const FINAL = new Set(['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED']);
 const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
@@ -87,9 +88,17 @@ export interface LevelResult {
   cpu: CpuUsage;
   /**
    * Work per CONFIRMED saga in the window: database transactions (commits + rollbacks) and rows
-   * written per service database, and Kafka messages produced per topic.
+   * written per service database, Kafka messages produced per topic, Kafka requests by API, and
+   * subgraph HTTP requests.
    */
-  perSaga: { transactions: Record<string, number>; rowsWritten: Record<string, number>; kafkaMessages: Record<string, number> };
+  perSaga: {
+    transactions: Record<string, number>;
+    rowsWritten: Record<string, number>;
+    kafkaMessages: Record<string, number>;
+    /** Requests the services' Kafka clients sent, by API (the broker's work), and GraphQL requests each subgraph served over HTTP. */
+    kafkaRequests: Record<string, number>;
+    httpRequests: Record<string, number>;
+  };
   /**
    * Postgres sessions of the services (pg_stat_activity, sampled every ~20 ms in the window): the
    * average number in each state. `active: Lock:object` at commit is the NOTIFY queue lock;
@@ -184,7 +193,8 @@ export async function benchSagas(options: SagaBenchOptions): Promise<SagaBenchRe
     const statsDb = new URL(stack.databaseUrls['accounts']!);
     statsDb.pathname = '/postgres';
     const admin_ = admin;
-    const counters = () => readCounters(statsDb.href, admin_, prefix);
+    const { subgraphUrls } = stack;
+    const counters = () => readCounters(statsDb.href, admin_, prefix, subgraphUrls);
     const sessions = (until: AbortSignal) => sampleSessions(statsDb.href, 'bench\\_%', until);
 
     const levels: LevelResult[] = [];
@@ -214,10 +224,28 @@ export async function benchSagas(options: SagaBenchOptions): Promise<SagaBenchRe
 interface Counters {
   db: Map<string, { xacts: number; rows: number }>;
   topics: Map<string, number>;
+  /** Requests to Kafka by API, summed over the services' clients. */
+  kafkaRequests: Map<string, number>;
+  /** GraphQL requests each subgraph served over HTTP (from the router and from other subgraphs). */
+  httpRequests: Map<string, number>;
 }
 
-/** Transactions and written rows per bench_* database (pg_stat_database), messages per topic (high watermarks). */
-async function readCounters(databaseUrl: string, admin: Admin, prefix: string): Promise<Counters> {
+const KAFKA_REQUESTS = /^shopgraph_kafka_requests_total\{[^}]*api="([^"]+)"[^}]*\} (\S+)$/gm;
+
+/**
+ * Transactions and written rows per bench_* database (pg_stat_database), messages per topic (high
+ * watermarks), and from each subgraph's /metrics its Kafka requests and the GraphQL requests it served.
+ */
+async function readCounters(databaseUrl: string, admin: Admin, prefix: string, subgraphUrls: Record<string, string>): Promise<Counters> {
+  const kafkaRequests = new Map<string, number>();
+  const httpRequests = new Map<string, number>();
+  await Promise.all(
+    Object.entries(subgraphUrls).map(async ([name, url]) => {
+      const metrics = await scrapeMetrics(url);
+      httpRequests.set(name, metrics.value('shopgraph_graphql_requests_total') || 0);
+      for (const [, api, value] of metrics.text.matchAll(KAFKA_REQUESTS)) kafkaRequests.set(api!, (kafkaRequests.get(api!) ?? 0) + Number(value));
+    }),
+  );
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
@@ -231,7 +259,7 @@ async function readCounters(databaseUrl: string, admin: Admin, prefix: string): 
       const partitions = await admin.fetchTopicOffsets(`${prefix}${topic}`).catch(() => []);
       offsets.set(topic, partitions.reduce((sum, p) => sum + Number(p.high), 0));
     }
-    return { db: counts, topics: offsets };
+    return { db: counts, topics: offsets, kafkaRequests, httpRequests };
   } finally {
     await db.end();
   }
@@ -247,9 +275,15 @@ function perSaga(before: Counters, after: Counters, sagas: number): LevelResult[
     transactions[name] = per(end.xacts - start.xacts);
     rowsWritten[name] = per(end.rows - start.rows);
   }
-  const kafkaMessages: Record<string, number> = {};
-  for (const [topic, end] of after.topics) if (end - (before.topics.get(topic) ?? 0) > 0) kafkaMessages[topic] = per(end - (before.topics.get(topic) ?? 0));
-  return { transactions, rowsWritten, kafkaMessages };
+  const between = (from: Map<string, number>, to: Map<string, number>): Record<string, number> =>
+    Object.fromEntries([...to].filter(([key, end]) => end - (from.get(key) ?? 0) > 0).map(([key, end]) => [key, per(end - (from.get(key) ?? 0))]));
+  return {
+    transactions,
+    rowsWritten,
+    kafkaMessages: between(before.topics, after.topics),
+    kafkaRequests: between(before.kafkaRequests, after.kafkaRequests),
+    httpRequests: between(before.httpRequests, after.httpRequests),
+  };
 }
 
 type Call = (query: string, variables: Record<string, unknown>, token?: string) => Promise<GraphQLResult>;
