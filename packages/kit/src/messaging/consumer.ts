@@ -66,9 +66,23 @@ export function stage<T>(em: EntityManager, batchStage: BatchStage<T>, item: T):
   stages.set(batchStage as BatchStage<unknown>, items);
 }
 
-/** Upsert rows keyed by their first value: the last one of each key (events of one key come in order; one statement may not touch a row twice). */
-export function lastOfEachKey<T extends readonly unknown[]>(rows: readonly T[]): T[] {
-  return [...new Map(rows.map((row) => [row[0], row])).values()];
+/**
+ * A stage that writes the rows a batch's handlers stage into `table` in one upsert keyed by its
+ * first column (a read model kept from events, its other columns set to the row's values). For a
+ * key staged twice the last row wins: events of one key come in order, and one statement may not
+ * touch a row twice.
+ */
+export function upsertStage<Row extends readonly unknown[]>(table: string, columns: readonly [key: string, value: string, ...values: string[]]): BatchStage<Row> {
+  for (const name of [table, ...columns]) if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`upsertStage: "${name}" is not a plain SQL name`);
+  const [key, ...values] = columns;
+  const placeholders = `(${columns.map(() => '?').join(', ')})`;
+  const onConflict = `do update set ${values.map((column) => `${column} = excluded.${column}`).join(', ')}`;
+  return {
+    async carryOut(rows, em) {
+      const lastOfEachKey = [...new Map(rows.map((row) => [row[0], row])).values()];
+      await em.execute(`insert into ${table} (${columns.join(', ')}) values ${lastOfEachKey.map(() => placeholders).join(', ')} on conflict (${key}) ${onConflict}`, lastOfEachKey.flat());
+    },
+  };
 }
 
 /**

@@ -1,17 +1,9 @@
 import type { EventData } from '@shopgraph/events';
-import { DomainError, isUuid, lastOfEachKey, stage, type BatchStage, type EntityManager } from '@shopgraph/kit';
+import { DomainError, isUuid, stage, upsertStage, type EntityManager } from '@shopgraph/kit';
 import { NOTIFICATION_KINDS, type DeliveryState, type NotificationKind } from '../entities/index.ts';
 
 /** A consumer batch's product names, written in one statement (the sender reads them after commit). */
-const productNames: BatchStage<[productId: string, sku: string, name: string]> = {
-  carryOut: async (rows, em) => {
-    const latest = lastOfEachKey(rows);
-    await em.execute(
-      `insert into product_name (product_id, sku, name) values ${latest.map(() => '(?, ?, ?)').join(', ')} on conflict (product_id) do update set sku = excluded.sku, name = excluded.name`,
-      latest.flat(),
-    );
-  },
-};
+const productNames = upsertStage<[productId: string, sku: string, name: string]>('product_name', ['product_id', 'sku', 'name']);
 
 /** A notification as the API shows it (rendered ones only reach users). */
 export interface NotificationView {

@@ -1,16 +1,8 @@
 import type { EventData } from '@shopgraph/events';
-import { lastOfEachKey, stage, type BatchStage, type EntityManager } from '@shopgraph/kit';
+import { stage, upsertStage, type EntityManager } from '@shopgraph/kit';
 
 /** A consumer batch's category changes, written in one statement. */
-const productCategories: BatchStage<[productId: string, categoryId: string | null]> = {
-  carryOut: async (rows, em) => {
-    const latest = lastOfEachKey(rows);
-    await em.execute(
-      `insert into product_category (product_id, category_id) values ${latest.map(() => '(?, ?)').join(', ')} on conflict (product_id) do update set category_id = excluded.category_id`,
-      latest.flat(),
-    );
-  },
-};
+const productCategories = upsertStage<[productId: string, categoryId: string | null]>('product_category', ['product_id', 'category_id']);
 
 /**
  * Promotions' read model of products, kept from catalog's events (never asked of catalog): each
