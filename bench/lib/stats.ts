@@ -25,7 +25,7 @@ export const round = (value: number, digits = 0): number => (Number.isFinite(val
  */
 export function histogramBetween(before: Scrape, after: Scrape, name: string, labels: Record<string, string>, quantiles: readonly number[]): { count: number; upTo: number[] } {
   const since = (scrape: Scrape, le: string) => scrape.value(`${name}_bucket`, { ...labels, le }) || 0;
-  const bounds = [...new Set([...after.text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"`, 'gm'))].map(([, le]) => le!))];
+  const bounds = [...new Set(after.series(`${name}_bucket`, labels).map((s) => s.labels['le']!))];
   const cumulative = bounds.map((le) => ({ bound: le === '+Inf' ? Infinity : Number(le), count: since(after, le) - since(before, le) })).sort((a, b) => a.bound - b.bound);
   const count = cumulative.at(-1)?.count ?? 0;
   return { count, upTo: quantiles.map((q) => (count === 0 ? Number.NaN : cumulative.find((b) => b.count >= q * count)?.bound ?? Number.NaN)) };

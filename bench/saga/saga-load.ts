@@ -230,8 +230,6 @@ interface Counters {
   httpRequests: Map<string, number>;
 }
 
-const KAFKA_REQUESTS = /^shopgraph_kafka_requests_total\{[^}]*api="([^"]+)"[^}]*\} (\S+)$/gm;
-
 /**
  * Transactions and written rows per bench_* database (pg_stat_database), messages per topic (high
  * watermarks), and from each subgraph's /metrics its Kafka requests and the GraphQL requests it served.
@@ -243,7 +241,7 @@ async function readCounters(databaseUrl: string, admin: Admin, prefix: string, s
     Object.entries(subgraphUrls).map(async ([name, url]) => {
       const metrics = await scrapeMetrics(url);
       httpRequests.set(name, metrics.value('shopgraph_graphql_requests_total') || 0);
-      for (const [, api, value] of metrics.text.matchAll(KAFKA_REQUESTS)) kafkaRequests.set(api!, (kafkaRequests.get(api!) ?? 0) + Number(value));
+      for (const { labels, value } of metrics.series('shopgraph_kafka_requests_total')) kafkaRequests.set(labels['api']!, (kafkaRequests.get(labels['api']!) ?? 0) + value);
     }),
   );
   const db = new pg.Client({ connectionString: databaseUrl });
