@@ -3,7 +3,7 @@
 // packages/kit/src/messaging/relay.ts; keep in sync) on a scratch database, without Kafka.
 // Usage: node bench/saga/outbox-plan.ts [--events 20000]
 import { createDatabase, databaseUrl, dropDatabase, ensurePostgres, repoDirs } from '@shopgraph/infra';
-import { messagingEntities, messagingMigration, openDatabase, recordEvent, type Orm } from '@shopgraph/kit';
+import { messagingEntities, messagingMigrations, openDatabase, recordEvent, type Orm } from '@shopgraph/kit';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,7 +41,7 @@ async function probe(old: boolean): Promise<void> {
   let orm: Orm | undefined;
   const client = new pg.Client({ connectionString: url });
   try {
-    orm = await openDatabase({ url, entities: messagingEntities, migrations: [messagingMigration], service: 'bench' });
+    orm = await openDatabase({ url, entities: messagingEntities, migrations: [...messagingMigrations], service: 'bench' });
     await client.connect();
     if (!old) await client.query(SESSION);
     const next = (sent: string[]) => (old ? client.query<{ seq: string }>(OLD_SELECT, [BATCH]) : client.query<{ seq: string }>({ name: 'next', text: MARK_AND_SELECT, values: [BATCH, sent] }));

@@ -2,7 +2,7 @@
 // and a topic prefix of its own; then commit→publish latency at a fixed event rate.
 import { contracts, createEvent, type Envelope } from '@shopgraph/events';
 import { createDatabase, databaseUrl, dropDatabase } from '@shopgraph/infra';
-import { createKafka, createLogger, messagingEntities, messagingMigration, openDatabase, recordEvent, startOutboxRelay, type KafkaClient, type Orm, type RelayRunner } from '@shopgraph/kit';
+import { createKafka, createLogger, messagingEntities, messagingMigrations, openDatabase, recordEvent, startOutboxRelay, type KafkaClient, type Orm, type RelayRunner } from '@shopgraph/kit';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { cpuBetween, sampleCpu } from './cpu.ts';
@@ -90,7 +90,7 @@ export async function benchRelay(options: RelayBenchOptions): Promise<RelayBench
   try {
     for (const database of databases) {
       await createDatabase(options.postgresUrl, database);
-      orms.push(await openDatabase({ url: databaseUrl(options.postgresUrl, database), entities: messagingEntities, migrations: [messagingMigration], poolMax: 10, service: 'bench' }));
+      orms.push(await openDatabase({ url: databaseUrl(options.postgresUrl, database), entities: messagingEntities, migrations: [...messagingMigrations], poolMax: 10, service: 'bench' }));
     }
     const [orm, cleanOrm] = orms as [Orm, Orm];
     // The relay's client, as runService makes it; warmed up (topic created, producer connected) before any timing.

@@ -1,9 +1,10 @@
 import { contracts, parseEvent } from '@shopgraph/events';
 import { createTestDatabase, createTestKafka, readTopic, testLogger, uniqueTopicPrefix } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Orm } from '../src/db.ts';
+import pg from 'pg';
+import type { EntityManager, Orm } from '../src/db.ts';
 import type { KafkaClient } from '../src/messaging/kafka.ts';
-import { recordEvent } from '../src/messaging/outbox.ts';
+import { OUTBOX_CHANNEL, recordEvent } from '../src/messaging/outbox.ts';
 import { startOutboxRelay } from '../src/messaging/relay.ts';
 import { openMessagingDatabase, userRegistered } from './support.ts';
 
@@ -31,11 +32,11 @@ afterAll(async () => {
 const rows = (): Promise<{ id: string; key: string; topic: string; type: string; published: boolean }[]> =>
   orm.em.getConnection().execute('select id, key, topic, type, published_at is not null as published from outbox_message order by seq');
 
-describe('messagingMigration', () => {
-  it('creates exactly what the entities describe (the schema diff is empty), trigger included', async () => {
+describe('messagingMigrations', () => {
+  it('create exactly what the entities describe (the schema diff is empty), with no notify trigger left', async () => {
     expect((await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
     const triggers = await orm.em.getConnection().execute(`select tgname from pg_trigger where tgrelid = 'outbox_message'::regclass and not tgisinternal`);
-    expect(triggers.map((t) => t.tgname)).toEqual(['outbox_message_notify']);
+    expect(triggers).toEqual([]);
     const index = await orm.em.getConnection().execute(`select indexdef from pg_indexes where indexname = 'outbox_message_unpublished_index'`);
     expect(index[0]?.indexdef).toMatch(/WHERE \(published_at IS NULL\)/);
   });
@@ -88,21 +89,68 @@ describe('recordEvent', () => {
     }
   });
 
-  it('wakes the relay at commit (NOTIFY), without waiting for its poll', async () => {
+  it('wakes its relay after each commit that recorded events (top level, in a savepoint, a flush of its own), with no NOTIFY in the transaction', async () => {
     const kafka = kafkaClient();
     const latencies: number[] = [];
     const relay = await startOutboxRelay({ orm, kafka, logger, pollIntervalMs: 60_000, onPublished: (batch) => latencies.push(...batch.latencyMs) });
+    // A NOTIFY from a writing transaction would reach any listener; the publisher is in this process, so none is sent.
+    const listener = new pg.Client({ connectionString: db.url });
+    const notifications: string[] = [];
+    listener.on('notification', (message) => notifications.push(message.channel));
+    await listener.connect();
+    await listener.query(`listen ${OUTBOX_CHANNEL}`);
+    const record = (em: EntityManager, name: string) => recordEvent(em, 'account.user.registered', 'user-c', userRegistered(name), { source: 'test' });
+    const published = async (count: number, started: number) => {
+      await expect.poll(() => latencies.length, { timeout: 5_000 }).toBe(count);
+      // Well before the 60 s poll.
+      expect(Date.now() - started).toBeLessThan(3_000);
+    };
     try {
       await expect.poll(() => relay.leader).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the first cycle has run; it now waits for a NOTIFY (or 60 s)
-      const started = Date.now();
-      await orm.em.fork().transactional(async (em) => recordEvent(em, 'account.user.registered', 'user-c', userRegistered('notify'), { source: 'test' }));
-      await expect.poll(() => latencies.length, { timeout: 5_000 }).toBe(1);
-      expect(Date.now() - started).toBeLessThan(3_000);
-      expect(latencies[0]).toBeGreaterThanOrEqual(0);
-      expect(latencies[0]).toBeLessThan(3_000);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the first cycle has run; it now waits to be woken (or 60 s)
+      let started = Date.now();
+      await orm.em.fork().transactional(async (em) => record(em, 'top level'));
+      await published(1, started);
+
+      started = Date.now();
+      await orm.em.fork().transactional(async (outer) => {
+        await outer.transactional(async (savepoint) => record(savepoint, 'in a savepoint'));
+        // Released, not committed: nothing to see for the relay until the outer commit.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(latencies.length).toBe(1);
+      });
+      await published(2, started);
+
+      started = Date.now();
+      const em = orm.em.fork();
+      record(em, 'flushed alone');
+      await em.flush();
+      await published(3, started);
+      expect(notifications).toEqual([]);
     } finally {
+      await listener.end();
       await relay.stop();
+    }
+  });
+
+  it("wakes the publisher in another process by a NOTIFY sent after the commit, when its own relay is on standby", async () => {
+    const kafka = kafkaClient();
+    const other = await openMessagingDatabase(db.url);
+    const published: string[] = [];
+    const publisher = await startOutboxRelay({ orm, kafka, logger, pollIntervalMs: 60_000, afterSend: (batch) => void published.push(...batch.ids) });
+    await expect.poll(() => publisher.leader).toBe(true);
+    const standby = await startOutboxRelay({ orm: other, kafka, logger, pollIntervalMs: 60_000, lockRetryMs: 60_000 });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(standby.leader).toBe(false);
+      const started = Date.now();
+      const event = await other.em.fork().transactional(async (em) => recordEvent(em, 'account.user.registered', 'user-d', userRegistered('from a standby'), { source: 'test' }));
+      await expect.poll(() => published, { timeout: 5_000 }).toContain(event.id);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await standby.stop();
+      await publisher.stop();
+      await other.close();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, scrapeMetrics, serviceEnv, testLogger, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Orm } from '../src/db.ts';
-import { messagingEntities, messagingMigration, recordEvent, type BroadcastOutcome, type Runner } from '../src/messaging/index.ts';
+import { messagingEntities, messagingMigrations, recordEvent, type BroadcastOutcome, type Runner } from '../src/messaging/index.ts';
 
 import { runService, serviceConfig, type ServiceOptions } from '../src/service.ts';
 import type { RequestContext, Service } from '../src/subgraph.ts';
@@ -44,7 +44,7 @@ function options(overrides: Partial<ServiceOptions<Context, { greeting: string }
       Mutation: { register: (_source, args: { name: string }, context: Context) => context.register(args.name) },
     },
     entities: messagingEntities,
-    migrations: [messagingMigration],
+    migrations: [...messagingMigrations],
     setup: async () => ({ greeting: 'hello' }),
     context: ({ identity, token, em, setup }) => ({
       identity,

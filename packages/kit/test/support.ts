@@ -8,7 +8,7 @@ import { openDatabase, type Orm } from '../src/db.ts';
 import { startConsumer, type ConsumerOptions, type MessageOutcome } from '../src/messaging/consumer.ts';
 import { internalsOf } from '../src/messaging/internal.ts';
 import type { KafkaClient, OutgoingMessage } from '../src/messaging/kafka.ts';
-import { messagingEntities, messagingMigration } from '../src/messaging/outbox.ts';
+import { messagingEntities, messagingMigrations } from '../src/messaging/outbox.ts';
 import type { Runner } from '../src/messaging/relay.ts';
 
 /**
@@ -16,7 +16,7 @@ import type { Runner } from '../src/messaging/relay.ts';
  * handler's effect happened (a raw table, not an entity).
  */
 export async function openMessagingDatabase(url: string, options: { effects?: boolean } = {}): Promise<Orm> {
-  const orm = await openDatabase({ url, entities: messagingEntities, migrations: [messagingMigration], poolMax: 20 });
+  const orm = await openDatabase({ url, entities: messagingEntities, migrations: [...messagingMigrations], poolMax: 20 });
   if (options.effects) await orm.em.getConnection().execute('create table if not exists effect (event_id uuid primary key, n int not null)');
   return orm;
 }

@@ -5,7 +5,7 @@ import { contracts, createEvent, type EventData, type EventType, type Envelope }
 import { serviceOf, type EntityManager } from '../db.ts';
 import { currentTraceparent } from '@shopgraph/core/tracing';
 
-/** The Postgres channel the outbox trigger notifies on every insert; the relay LISTENs on it. */
+/** The Postgres channel the relay LISTENs on: a process whose relay is not the publisher wakes the one that is. */
 export const OUTBOX_CHANNEL = 'outbox';
 
 /**
@@ -28,17 +28,6 @@ export const OutboxMessage = defineEntity({
   // The relay's query: unpublished rows in seq order. Published rows are the bulk of the table and
   // are never in this index.
   indexes: [{ name: 'outbox_message_unpublished_index', properties: ['seq'], where: 'published_at is null' }],
-  // Every insert wakes the relay: NOTIFY is transactional, so it fires at commit (and not at all
-  // on rollback), and the insert path stays synchronous for recordEvent.
-  triggers: [
-    {
-      name: 'outbox_message_notify',
-      timing: 'after',
-      events: ['insert'],
-      forEach: 'statement',
-      body: `perform pg_notify('${OUTBOX_CHANNEL}', ''); return null;`,
-    },
-  ],
 });
 export type OutboxMessage = InferEntity<typeof OutboxMessage>;
 
@@ -58,7 +47,7 @@ export type ProcessedMessage = InferEntity<typeof ProcessedMessage>;
 /** Entities every service that publishes or consumes events adds to its ORM: outbox_message, processed_message. */
 export const messagingEntities = [OutboxMessage, ProcessedMessage];
 
-/** Creates outbox_message (+ its partial index and notify trigger) and processed_message. */
+/** Creates outbox_message (+ its partial index and a notify trigger, which the next migration drops) and processed_message. */
 class MessagingMigration extends Migration {
   override up(): void {
     this.addSql(
@@ -79,10 +68,24 @@ class MessagingMigration extends Migration {
 }
 
 /**
- * The migration creating those tables; a service appends it to its own migration list once
- * (anywhere: it only touches its own tables). Never edit it: change the tables with a new one.
+ * Drops the outbox's notify trigger: its NOTIFY held Postgres's cluster-wide notify lock through
+ * every event-recording commit. The relay is now woken after the commit (see `outboxCommits`).
  */
-export const messagingMigration: MigrationObject = { name: '0000-messaging', class: MessagingMigration };
+class RelayWokenAfterCommit extends Migration {
+  override up(): void {
+    this.addSql(`drop trigger if exists "outbox_message_notify" on "outbox_message";`);
+    this.addSql(`drop function if exists "outbox_message_outbox_message_notify_fn"();`);
+  }
+}
+
+/**
+ * The migrations of those tables, in order; a service spreads them once into its own list
+ * (anywhere: they only touch their own tables). Never edit one: the kit appends a new one.
+ */
+export const messagingMigrations: readonly MigrationObject[] = [
+  { name: '0000-messaging', class: MessagingMigration },
+  { name: '0000-messaging-relay-woken-after-commit', class: RelayWokenAfterCommit },
+];
 
 /**
  * Records an event in the outbox inside the caller's transaction (`em` must be the transaction's
@@ -93,8 +96,8 @@ export const messagingMigration: MigrationObject = { name: '0000-messaging', cla
  *
  * Nothing is written here: the row is `em.persist`ed and reaches the database with the caller's
  * next flush, i.e. when `em.transactional(...)` completes (or an explicit `em.flush()`, which is
- * one transaction too). Invalid data throws here, before anything is persisted. The insert's
- * trigger NOTIFYs the relay at commit, so publication starts without waiting for its poll.
+ * one transaction too). Invalid data throws here, before anything is persisted. The commit wakes
+ * the service's relay (`outboxCommits`), so publication starts without waiting for its poll.
  *
  * Per-key order is `seq` order. For events of one aggregate that equals commit order as long as
  * writers of that aggregate serialise on it before recording (a row lock or version check), which

@@ -6,6 +6,7 @@ import type { KafkaClient, OutgoingMessage } from './kafka.ts';
 import { errorMessage } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { OUTBOX_CHANNEL } from './outbox.ts';
+import { outboxCommits } from './outbox-commits.ts';
 
 export interface RelayOptions {
   orm: Orm;
@@ -14,8 +15,9 @@ export interface RelayOptions {
   /** Rows read and sent per cycle (default 500); a full batch is followed at once by the next. */
   batchSize?: number;
   /**
-   * Fallback poll when no NOTIFY arrives (default 1000 ms): every commit that records an event
-   * NOTIFYs, so the poll only marks the last batch published in a quiet spell and backs NOTIFY up.
+   * Fallback poll when nothing wakes the relay (default 1000 ms): every commit that records an event
+   * through this ORM wakes it (see below), so the poll only marks the last batch published in a
+   * quiet spell and picks up rows written by other processes that run no relay.
    */
   pollIntervalMs?: number;
   /**
@@ -81,6 +83,9 @@ const MARK = 'update outbox_message set published_at = now() where seq = any($1:
  */
 const SESSION_SETTINGS = 'set synchronous_commit = off; set enable_bitmapscan = off; set enable_seqscan = off; set jit = off';
 
+/** Wakes the publisher in another replica: in a transaction of its own, which need not be durable. */
+const NOTIFY_PUBLISHER = `select set_config('synchronous_commit', 'off', true), pg_notify('${OUTBOX_CHANNEL}', '')`;
+
 interface Row {
   seq: string;
   id: string;
@@ -101,6 +106,10 @@ interface Row {
  * dedicated connection (not from the ORM pool); the others retry every `lockRetryMs`. A crashed
  * publisher's connection closes, which releases the lock. Kafka being down never loses rows: the
  * batch stays unpublished and is retried with backoff.
+ *
+ * Woken after each commit that wrote outbox rows through `orm`: directly when this relay is the
+ * publisher, else by a NOTIFY (at most one in flight per process, so a burst of commits costs one or
+ * two) that the publisher LISTENs for.
  */
 export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunner> {
   const { orm, kafka, logger } = options;
@@ -152,6 +161,27 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
     });
   };
   stopping.signal.addEventListener('abort', () => wakeUp?.());
+
+  let notifying = false;
+  let notifyAgain = false;
+  const notifyPublisher = async (): Promise<void> => {
+    if (notifying) {
+      notifyAgain = true;
+      return;
+    }
+    notifying = true;
+    try {
+      do {
+        notifyAgain = false;
+        await orm.em.getConnection().execute(NOTIFY_PUBLISHER);
+      } while (notifyAgain && !stopping.signal.aborted);
+    } catch (error) {
+      log.debug({ err: error }, 'could not notify the publisher; it finds the rows at its next poll');
+    } finally {
+      notifying = false;
+    }
+  };
+  const stopListening = outboxCommits(orm).listen(() => (leader ? wake() : void notifyPublisher()));
 
   let lastCleanup = 0;
   /** Seqs sent to Kafka and not yet marked: marked with the next query (or before letting go of the lock). */
@@ -305,6 +335,7 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
       return leader;
     },
     async stop() {
+      stopListening();
       stopping.abort();
       await running;
     },

@@ -1,7 +1,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
-import { messagingMigration } from '@shopgraph/kit';
+import { messagingMigrations } from '@shopgraph/kit';
 import { Init } from './0001-init.ts';
 import { ReviewKinds } from './0002-review-kinds.ts';
 
 /** Applied in this order at start; append, never edit one that has shipped. */
-export const migrations: MigrationObject[] = [{ name: '0001-init', class: Init }, messagingMigration, { name: '0002-review-kinds', class: ReviewKinds }];
+export const migrations: MigrationObject[] = [{ name: '0001-init', class: Init }, ...messagingMigrations, { name: '0002-review-kinds', class: ReviewKinds }];

@@ -1,5 +1,5 @@
 import type { MigrationObject } from '@mikro-orm/core';
-import { messagingMigration } from '@shopgraph/kit';
+import { messagingMigrations } from '@shopgraph/kit';
 
 /** Applied in this order at start; append, never edit one that has shipped. */
-export const migrations: MigrationObject[] = [messagingMigration];
+export const migrations: MigrationObject[] = [...messagingMigrations];

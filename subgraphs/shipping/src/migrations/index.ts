@@ -1,6 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
-import { messagingMigration } from '@shopgraph/kit';
+import { messagingMigrations } from '@shopgraph/kit';
 import { Init } from './0001-init.ts';
 
 /** Applied in this order at start; append, never edit one that has shipped. */
-export const migrations: MigrationObject[] = [{ name: '0001-init', class: Init }, messagingMigration];
+export const migrations: MigrationObject[] = [{ name: '0001-init', class: Init }, ...messagingMigrations];
