@@ -7,6 +7,7 @@
 //
 // Options: --only relay|sagas  --concurrency 1,16,32,64,128  --warmup 5  --measure 25  --events 20000
 //          --rounds 3  --rate-seconds 10  --products 10
+//          --carried 1000000 (events carried through an outbox before a third commit→publish run; 0: none)
 //          --coupons (every customer applies a coupon)  --screening (fraud rules on, none firing)
 //          --profile (V8 CPU profiles of every service into .data/bench/profiles/; figures then not comparable)
 import { ensureKafka, ensurePostgres, repoDirs } from '@shopgraph/infra';
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
     'rate-seconds': { type: 'string', default: '10' },
+    carried: { type: 'string', default: '1000000' },
     products: { type: 'string', default: '10' },
     profile: { type: 'boolean', default: false },
     coupons: { type: 'boolean', default: false },
@@ -43,6 +45,8 @@ const options = {
   events: Math.round(positive('events', args.events)),
   rounds: Math.round(positive('rounds', args.rounds)),
   rateSeconds: positive('rate-seconds', args['rate-seconds']),
+  /** Events carried through an outbox before its commit→publish run (0: none). */
+  carried: args.carried === '0' ? 0 : Math.round(positive('carried', args.carried)),
   products: Math.round(positive('products', args.products)),
   /** V8 CPU profiles of every service (slower: not for the figures); summarise with bench/saga/profile-summary.ts. */
   profile: args.profile === true,
@@ -80,6 +84,7 @@ try {
       rounds: options.rounds,
       batchSize: 500,
       rate: { eventsPerSecond: 1000, perTransaction: 10, seconds: options.rateSeconds },
+      carried: options.carried,
       signal,
       log,
     });
@@ -136,6 +141,7 @@ function table(r: typeof report): string {
         `Commit→publish at ${lat.achievedEventsPerS} events/s, ${lat.table} outbox table (${lat.eventsPerTransaction} events per transaction every ${lat.transactionEveryMs} ms, ${lat.seconds} s; ${lat.published}/${lat.written} published, ${lat.avgBatchSize} events per relay batch)`,
         `  p50 ${lat.commitToPublishMs.p50} ms   p99 ${lat.commitToPublishMs.p99} ms   max ${lat.commitToPublishMs.max} ms   target p99 ≤ ${TARGETS.commitToPublishP99Ms} ms: ${met(lat.commitToPublishMs.p99 <= TARGETS.commitToPublishP99Ms)}   (writer's commit p50 ${lat.commitMs.p50} ms, p99 ${lat.commitMs.p99} ms; machine busy ${lat.machineBusyPct}%, others ${lat.otherPct}% of a core; autovacuum ${lat.autovacuums}×, autoanalyze ${lat.autoanalyzes}× on the table meanwhile)`,
         `  its Postgres sessions (average number per state): ${Object.entries(lat.dbSessions).slice(0, 6).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        ...(lat.before ? [`  the table had just carried ${lat.before.events} events (${lat.before.eventsPerS}/s over ${lat.before.seconds} s) and held ${lat.before.rows} rows, ${lat.before.deadRows} dead, ${lat.before.totalMiB} MiB`] : []),
       );
     }
   }

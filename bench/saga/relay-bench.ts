@@ -24,6 +24,8 @@ export interface RelayBenchOptions {
   batchSize: number;
   /** Fixed-rate phase: events per second, events per transaction, duration. */
   rate: { eventsPerSecond: number; perTransaction: number; seconds: number };
+  /** Events carried through a third table at full speed before its fixed-rate phase (0: no such phase). */
+  carried: number;
   signal: AbortSignal;
   log: (message: string) => void;
 }
@@ -40,8 +42,14 @@ export interface ThroughputRound {
 }
 
 export interface LatencyRun {
-  /** clean: a fresh outbox table; dirty: the table the throughput rounds left (the last round's N published rows, not yet vacuumed). */
-  table: 'clean' | 'dirty';
+  /**
+   * clean: a fresh outbox table; dirty: the table the throughput rounds left (the last round's N
+   * published rows, not yet vacuumed); carried: a table that has just carried `carried` events
+   * (written and published at full speed, the relay deleting what it published as it does in a service).
+   */
+  table: 'clean' | 'dirty' | 'carried';
+  /** For `carried`: what the table went through, and what it held when the fixed rate started. */
+  before?: Carried;
   eventsPerSecondTarget: number;
   eventsPerTransaction: number;
   transactionEveryMs: number;
@@ -60,6 +68,17 @@ export interface LatencyRun {
   autoanalyzes: number;
   /** The scratch database's sessions meanwhile (average number per state; see pg-sessions.ts). */
   dbSessions: Record<string, number>;
+}
+
+export interface Carried {
+  events: number;
+  /** Written and published, from the first write to the last acknowledgement. */
+  eventsPerS: number;
+  seconds: number;
+  /** At the end: rows and dead rows (pg_stat_user_tables), and the table's size with its indexes. */
+  rows: number;
+  deadRows: number;
+  totalMiB: number;
 }
 
 export interface RelayBenchResult {
@@ -83,7 +102,7 @@ export async function benchRelay(options: RelayBenchOptions): Promise<RelayBench
   const { log, signal } = options;
   const hex = randomBytes(4).toString('hex');
   const prefix = `bench${hex}.`;
-  const databases = [`bench_relay_${hex}`, `bench_relay_${hex}_clean`];
+  const databases = [`bench_relay_${hex}`, `bench_relay_${hex}_clean`, ...(options.carried > 0 ? [`bench_relay_${hex}_carried`] : [])];
   const orms: Orm[] = [];
   let kafka: KafkaClient | undefined;
   let producer: Producer | undefined;
@@ -92,7 +111,7 @@ export async function benchRelay(options: RelayBenchOptions): Promise<RelayBench
       await createDatabase(options.postgresUrl, database);
       orms.push(await openDatabase({ url: databaseUrl(options.postgresUrl, database), entities: messagingEntities, migrations: [...messagingMigrations], poolMax: 10, service: 'bench' }));
     }
-    const [orm, cleanOrm] = orms as [Orm, Orm];
+    const [orm, cleanOrm, carriedOrm] = orms as [Orm, Orm, Orm | undefined];
     // The relay's client, as runService makes it; warmed up (topic created, producer connected) before any timing.
     kafka = createKafka({ brokers: options.brokers, clientId: 'bench-relay', topicPrefix: prefix });
     await kafka.ensureTopics([TOPIC]);
@@ -157,6 +176,10 @@ export async function benchRelay(options: RelayBenchOptions): Promise<RelayBench
     const latency: LatencyRun[] = [];
     if (!signal.aborted) latency.push(await fixedRate(cleanOrm, databases[1]!, kafka, 'clean', options));
     if (!signal.aborted) latency.push(await fixedRate(orm, databases[0]!, kafka, 'dirty', options));
+    if (carriedOrm && !signal.aborted) {
+      const before = await carry(carriedOrm, kafka, options);
+      if (!signal.aborted) latency.push({ ...(await fixedRate(carriedOrm, databases[2]!, kafka, 'carried', options)), before });
+    }
     return {
       events: options.events,
       batchSize: options.batchSize,
@@ -188,6 +211,47 @@ async function writeOutbox(orm: Orm, events: number, perTransaction: number): Pr
       }
     });
   }
+}
+
+/**
+ * Carries `options.carried` events through the outbox at full speed, as a long busy spell would:
+ * two writers commit transactions of `batchSize` while a relay with the services' settings
+ * publishes (and deletes what it published a minute ago). Returns when all are published.
+ */
+async function carry(orm: Orm, kafka: KafkaClient, options: RelayBenchOptions): Promise<Carried> {
+  const events = options.carried;
+  let published = 0;
+  const relay = await startOutboxRelay({ orm, kafka, logger, onPublished: ({ count }) => void (published += count) });
+  const started = performance.now();
+  let lastLog = started;
+  try {
+    let next = 0;
+    const writer = async (): Promise<void> => {
+      while (next < events && !options.signal.aborted) {
+        const n = Math.min(options.batchSize, events - next);
+        next += n;
+        await writeOutbox(orm, n, n);
+        // Not ahead of the relay by more than a minute's worth: the backlog of a service that keeps up.
+        while (next - published > 60 * 1000 && !options.signal.aborted) await sleep(50);
+        if (performance.now() - lastLog > 15_000) {
+          lastLog = performance.now();
+          options.log(`  carried ${published} of ${events} events`);
+        }
+      }
+    };
+    await Promise.all([writer(), writer()]);
+    for (let waited = 0; published < events && waited < 120_000 && !options.signal.aborted; waited += 50) await sleep(50);
+  } finally {
+    await relay.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (published < events && !options.signal.aborted) throw new Error(`relay published ${published} of ${events} carried events`);
+  const [table] = await orm.em.getConnection().execute<{ rows: number; dead: number; bytes: number }[]>(
+    `select n_live_tup::int as rows, n_dead_tup::int as dead, pg_total_relation_size(relid)::float8 as bytes from pg_stat_user_tables where relname = 'outbox_message'`,
+  );
+  const carried: Carried = { events, eventsPerS: Math.round(events / seconds), seconds: round(seconds, 1), rows: table?.rows ?? 0, deadRows: table?.dead ?? 0, totalMiB: round((table?.bytes ?? 0) / 2 ** 20, 1) };
+  options.log(`carried ${events} events through the outbox in ${carried.seconds} s (${carried.eventsPerS}/s); the table now: ${carried.rows} rows, ${carried.deadRows} dead, ${carried.totalMiB} MiB`);
+  return carried;
 }
 
 /** How often autovacuum has vacuumed and analyzed outbox_message so far. */
