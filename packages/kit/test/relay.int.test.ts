@@ -4,6 +4,7 @@ import { createTestDatabase, createTestKafka, kafkaBrokers, readTopic, testLogge
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Orm } from '../src/db.ts';
 import { createKafka, type KafkaClient } from '../src/messaging/kafka.ts';
+import { outboxCleaner } from '../src/messaging/outbox-cleaner.ts';
 import { recordEvent } from '../src/messaging/outbox.ts';
 import { startOutboxRelay, type RelayRunner } from '../src/messaging/relay.ts';
 import { firstArrivalsByKey, openMessagingDatabase, runFixture, userRegistered } from './support.ts';
@@ -74,6 +75,31 @@ describe('startOutboxRelay', () => {
     } finally {
       await relay.stop();
       await reader.stop();
+    }
+  });
+
+  it('deletes published rows a retention after their mark, a late commit below the cleaned range included, and no row before it is published', async () => {
+    const published = new Set<string>();
+    const relay = await startOutboxRelay({ orm, kafka, logger, pollIntervalMs: 50, retentionMs: 300, cleanupIntervalMs: 50, afterSend: (batch) => void batch.ids.forEach((id) => published.add(id)) });
+    const present = async (ids: string[]): Promise<string[]> =>
+      (await orm.em.getConnection().execute<{ id: string }[]>('select id from outbox_message where id in (?)', [ids])).map((row) => row.id);
+    // Takes its seq now and commits last: the rows after it are published and deleted first.
+    const late = orm.em.fork();
+    await late.begin();
+    try {
+      const lateEvent = recordEvent(late, 'account.user.registered', 'late', userRegistered('late'), { source: 'test' });
+      await late.flush();
+      const early: string[] = [];
+      for (let n = 0; n < 20; n++) early.push(await record('early', n));
+      await expect.poll(() => early.every((id) => published.has(id)), { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => present(early), { timeout: 10_000 }).toEqual([]);
+      await late.commit();
+      await expect.poll(() => published.has(lateEvent.id), { timeout: 10_000 }).toBe(true);
+      expect(await present([lateEvent.id])).toEqual([lateEvent.id]); // kept for the retention
+      await expect.poll(() => present([lateEvent.id]), { timeout: 10_000 }).toEqual([]);
+    } finally {
+      await late.rollback().catch(() => {});
+      await relay.stop();
     }
   });
 
@@ -188,5 +214,32 @@ describe('startOutboxRelay', () => {
       await recovered.stop();
       await reader.stop();
     }
+  });
+});
+
+describe('outboxCleaner', () => {
+  it('deletes the published rows up to what was marked a retention ago, never an unpublished one, and a late mark below what it cleaned', async () => {
+    const seqs: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      await record('clean', n);
+      seqs.push((await orm.em.getConnection().execute<{ seq: string }[]>('select max(seq)::text as seq from outbox_message'))[0]!.seq);
+    }
+    const [s1, s2, s3, s4, s5] = seqs as [string, string, string, string, string];
+    const publish = (marked: string[]) => orm.em.getConnection().execute('update outbox_message set published_at = now() where seq in (?)', [marked]);
+    const left = async () => (await orm.em.getConnection().execute<{ seq: string }[]>('select seq::text as seq from outbox_message order by seq')).map((row) => row.seq);
+    const cleaner = outboxCleaner({ clientConfig: { connectionString: db.url }, retentionMs: 1, intervalMs: 0, startAfter: '0', logger });
+    const cleanNow = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10)); // past the retention
+      cleaner.run();
+      await cleaner.stop();
+    };
+    await publish([s1, s2, s4, s5]);
+    cleaner.marked([s1, s2, s4, s5]);
+    await cleanNow();
+    expect(await left()).toEqual([s3]);
+    await publish([s3]);
+    cleaner.marked([s3]);
+    await cleanNow();
+    expect(await left()).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import type { KafkaClient, OutgoingMessage } from './kafka.ts';
 import { errorMessage } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { OUTBOX_CHANNEL } from './outbox.ts';
+import { outboxCleaner, type OutboxCleaner } from './outbox-cleaner.ts';
 import { outboxCommits } from './outbox-commits.ts';
 
 export interface RelayOptions {
@@ -28,11 +29,11 @@ export interface RelayOptions {
   /** How often a standby tries to become the publisher (default 1000 ms). */
   lockRetryMs?: number;
   /**
-   * Published rows older than this are deleted (default 1 minute; 0 keeps them forever). Kafka
-   * holds the events; a short retention keeps the table and its dead tuples small.
+   * Published rows are deleted this long after they were marked (default 1 minute; 0 keeps them
+   * forever). Kafka holds the events; a short retention keeps the table and its dead tuples small.
    */
   retentionMs?: number;
-  /** How often published rows past the retention are deleted, in batches (default 10 s). */
+  /** How often published rows past the retention are deleted (default 10 s; see outbox-cleaner.ts). */
   cleanupIntervalMs?: number;
   /**
    * Metric hook, called after each batch is acknowledged by Kafka: how many events, and for each
@@ -60,7 +61,6 @@ export interface RelayRunner extends Runner {
 
 const LOCK_NAME = ':outbox-relay';
 const MAX_BACKOFF_MS = 5_000;
-const CLEANUP_BATCH = 10_000;
 
 /**
  * Marks the batches Kafka acknowledged ($2) and reads the next rows, skipping those being sent
@@ -79,7 +79,7 @@ const MARK = 'update outbox_message set published_at = now() where seq = any($1:
  * The relay's own session: a lost mark only means a republish (consumers dedupe), so marks need
  * no WAL flush; and the next-rows query always wants the ordered partial-index scan, which the
  * planner misjudges on a table without statistics or full of dead tuples. (With seq scans
- * priced out, the clean-up's unavoidable one would otherwise look costly enough to JIT-compile.)
+ * priced out, a plan that still needs one would look costly enough to JIT-compile.)
  */
 const SESSION_SETTINGS = 'set synchronous_commit = off; set enable_bitmapscan = off; set enable_seqscan = off; set jit = off';
 
@@ -183,38 +183,30 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
   };
   const stopListening = outboxCommits(orm).listen(() => (leader ? wake() : void notifyPublisher()));
 
-  let lastCleanup = 0;
   /** Seqs sent to Kafka and not yet marked: marked with the next query (or before letting go of the lock). */
   let sent: string[] = [];
-  const cleanup = async (client: pg.Client): Promise<void> => {
-    if (retentionMs <= 0 || Date.now() - lastCleanup < cleanupIntervalMs) return;
-    lastCleanup = Date.now();
-    const deleted = await client.query(
-      `delete from outbox_message where seq in
-         (select seq from outbox_message where published_at < now() - make_interval(secs => $1) limit ${CLEANUP_BATCH})`,
-      [retentionMs / 1000],
-    );
-    if (deleted.rowCount) log.debug({ deleted: deleted.rowCount }, 'deleted old published outbox rows');
-    if (deleted.rowCount === CLEANUP_BATCH) lastCleanup = 0; // more to delete: again next cycle
-  };
+  /** Deletes what this publisher marked, a retention later; one per leadership. */
+  let cleaner: OutboxCleaner | undefined;
   const markSent = async (client: pg.Client): Promise<void> => {
     if (sent.length === 0) return;
     await client.query({ name: 'outbox-mark', text: MARK, values: [sent] });
+    cleaner?.marked(sent);
     sent = [];
   };
   /** Rows read ahead while the previous batch was being sent: the next to send. */
   let ahead: Row[] = [];
   const next = async (client: pg.Client, sending: string[]): Promise<Row[]> => {
     const { rows } = await client.query<Row>({ name: 'outbox-mark-and-select', text: MARK_AND_SELECT, values: [batchSize, sent, sending] });
+    cleaner?.marked(sent);
     sent = [];
     return rows;
   };
   const cycle = async (client: pg.Client): Promise<'idle' | 'more'> => {
     notified = false;
+    cleaner?.run();
     let rows = ahead;
     ahead = [];
     if (rows.length === 0) {
-      await cleanup(client);
       rows = await next(client, []);
       if (rows.length === 0) return 'idle';
     }
@@ -310,6 +302,8 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
           `select 1 from pg_stat_user_tables where relid = 'outbox_message'::regclass and last_analyze is null and last_autoanalyze is null`,
         );
         if (unanalyzed.length > 0) await client.query('analyze outbox_message');
+        const { rows: top } = await client.query<{ seq: string }>('select coalesce(max(seq), 0)::text as seq from outbox_message');
+        cleaner = outboxCleaner({ clientConfig, retentionMs, intervalMs: cleanupIntervalMs, startAfter: top[0]!.seq, logger: log });
         leader = true;
         failures = 0;
         log.info('outbox relay is the publisher for this database');
@@ -321,6 +315,8 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
         await sleep(delay, stopping.signal);
       } finally {
         leader = false;
+        await cleaner?.stop();
+        cleaner = undefined;
         if (locked && !brokenBy) {
           await client.query('select pg_advisory_unlock(hashtext(current_database() || $1))', [LOCK_NAME]).catch(() => {});
         }
