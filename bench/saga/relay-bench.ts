@@ -58,7 +58,10 @@ export interface LatencyRun {
   published: number;
   achievedEventsPerS: number;
   commitMs: Distribution;
+  /** From the writer's commit returning to Kafka's acknowledgement, per event. */
   commitToPublishMs: Distribution;
+  /** From the row's creation in the writer's transaction (`created_at`, what the relay's metric reports): its insert and commit included. */
+  recordedToPublishMs: Distribution;
   batches: number;
   avgBatchSize: number;
   machineBusyPct: number;
@@ -202,15 +205,17 @@ export async function benchRelay(options: RelayBenchOptions): Promise<RelayBench
 }
 
 /** N status-changed events into the outbox, `perTransaction` per transaction, as a service records them. */
-async function writeOutbox(orm: Orm, events: number, perTransaction: number): Promise<void> {
+async function writeOutbox(orm: Orm, events: number, perTransaction: number): Promise<string[]> {
+  const ids: string[] = [];
   for (let written = 0; written < events; written += perTransaction) {
     await orm.em.fork().transactional(async (em) => {
       for (let i = 0; i < Math.min(perTransaction, events - written); i++) {
         const data = statusChangedData();
-        recordEvent(em, TYPE, data.orderId, data);
+        ids.push(recordEvent(em, TYPE, data.orderId, data).id);
       }
     });
   }
+  return ids;
 }
 
 /**
@@ -297,6 +302,9 @@ async function fixedRate(orm: Orm, database: string, kafka: KafkaClient, table: 
   const transactions = Math.round((seconds * 1000) / everyMs);
   const latencies: number[] = [];
   let batches = 0;
+  // By event id, in Date.now() time: when the writer's commit returned, when Kafka acknowledged it.
+  const committedAt = new Map<string, number>();
+  const publishedAt = new Map<string, number>();
   const relay: RelayRunner = await startOutboxRelay({
     orm,
     kafka,
@@ -304,6 +312,10 @@ async function fixedRate(orm: Orm, database: string, kafka: KafkaClient, table: 
     onPublished: ({ latencyMs }) => {
       batches++;
       for (const ms of latencyMs) latencies.push(ms);
+    },
+    afterSend: ({ ids }) => {
+      const now = Date.now();
+      for (const id of ids) publishedAt.set(id, now);
     },
   });
   try {
@@ -323,7 +335,9 @@ async function fixedRate(orm: Orm, database: string, kafka: KafkaClient, table: 
       if (wait > 0) await sleep(wait);
       if (inFlight.size >= 50) await Promise.race(inFlight); // bounded if the database stalls
       const begun = performance.now();
-      const write = writeOutbox(orm, perTransaction, perTransaction).then(() => {
+      const write = writeOutbox(orm, perTransaction, perTransaction).then((ids) => {
+        const now = Date.now();
+        for (const id of ids) committedAt.set(id, now);
         commitMs.push(performance.now() - begun);
         written += perTransaction;
         inFlight.delete(write);
@@ -346,7 +360,8 @@ async function fixedRate(orm: Orm, database: string, kafka: KafkaClient, table: 
       published: latencies.length,
       achievedEventsPerS: Math.round(written / writing),
       commitMs: distribution(commitMs),
-      commitToPublishMs: distribution(latencies),
+      commitToPublishMs: distribution([...committedAt].flatMap(([id, at]) => (publishedAt.has(id) ? [Math.max(0, publishedAt.get(id)! - at)] : []))),
+      recordedToPublishMs: distribution(latencies),
       batches,
       avgBatchSize: round(latencies.length / Math.max(1, batches)),
       machineBusyPct: cpu.machineBusyPct,
@@ -356,7 +371,7 @@ async function fixedRate(orm: Orm, database: string, kafka: KafkaClient, table: 
       dbSessions: await dbSessions,
     };
     options.log(
-      `relay at ${result.achievedEventsPerS} events/s, ${table} outbox table: commit→publish p50 ${result.commitToPublishMs.p50} ms, p99 ${result.commitToPublishMs.p99} ms, max ${result.commitToPublishMs.max} ms ` +
+      `relay at ${result.achievedEventsPerS} events/s, ${table} outbox table: commit→publish p50 ${result.commitToPublishMs.p50} ms, p99 ${result.commitToPublishMs.p99} ms, max ${result.commitToPublishMs.max} ms; recorded→publish p99 ${result.recordedToPublishMs.p99} ms ` +
         `(${result.avgBatchSize} events/batch; writer commit p99 ${result.commitMs.p99} ms; machine busy ${cpu.machineBusyPct}%, others ${cpu.otherPct}% of a core; autovacuum ${result.autovacuums}, autoanalyze ${result.autoanalyzes}); sessions: ${Object.entries(result.dbSessions).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     );
     return result;
