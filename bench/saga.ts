@@ -5,7 +5,7 @@
 //     with placeOrder→CONFIRMED latency and per-process CPU.
 // Prints a table and writes bench/results/saga-<timestamp>.json. Loopback only; stops by itself.
 //
-// Options: --only relay|sagas  --concurrency 1,16,32,64,128  --warmup 5  --measure 25  --events 20000
+// Options: --only relay|sagas  --concurrency 1,16,32,64,128  --warmup 30  --measure 60  --events 20000
 //          --rounds 3  --rate-seconds 10  --products 10
 //          --carried 1000000 (events carried through an outbox before a third commit→publish run; 0: none)
 //          --coupons (every customer applies a coupon)  --screening (fraud rules on, none firing)
@@ -24,8 +24,8 @@ const { values: args } = parseArgs({
   options: {
     only: { type: 'string' },
     concurrency: { type: 'string', default: '1,16,32,64,128' },
-    warmup: { type: 'string', default: '5' },
-    measure: { type: 'string', default: '25' },
+    warmup: { type: 'string', default: '30' },
+    measure: { type: 'string', default: '60' },
     events: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
     'rate-seconds': { type: 'string', default: '10' },
