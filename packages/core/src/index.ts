@@ -14,6 +14,7 @@ export * from './lifecycle.ts';
 export * from './limits.ts';
 export * from './log.ts';
 export * from './metrics.ts';
+export * from './money.ts';
 export * from './operation.ts';
 export * from './session.ts';
 export * from './stream.ts';

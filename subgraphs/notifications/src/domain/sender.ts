@@ -1,6 +1,6 @@
-import { isUuid, type EntityManager, type Logger, type Orm, type Runner } from '@shopgraph/kit';
+import { formatMoney, isUuid, type EntityManager, type Logger, type Orm, type Runner } from '@shopgraph/kit';
 import type { DeliveryState, Money, NotificationKind, SummaryLine } from '../entities/index.ts';
-import { formatMoney, orderNumber, TemplateError, type Renderer, type TemplateVariables } from './templates.ts';
+import { orderNumber, TemplateError, type Renderer, type TemplateVariables } from './templates.ts';
 
 /** An e-mail as the sender hands it to the mail server. */
 export interface Mail {

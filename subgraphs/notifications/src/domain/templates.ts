@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import type { Money, NotificationKind } from '../entities/index.ts';
+import type { NotificationKind } from '../entities/index.ts';
 
 /** A notification's template: the e-mail's subject, plain-text and HTML bodies (Handlebars). */
 export interface Template {
@@ -132,12 +132,6 @@ export class Renderer {
     }
     return compiled;
   }
-}
-
-/** An amount of minor units as the currency writes it, e.g. `$39.98`, `¥500`. */
-export function formatMoney({ amount, currency }: Money): string {
-  const format = new Intl.NumberFormat('en-US', { style: 'currency', currency });
-  return format.format(amount / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
 }
 
 /** How e-mails name an order: the first 8 characters of its id, in capitals. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { discountFor, formatMoney, priceCart, usageProblem, type AppliedTerms, type DiscountTerms, type PricedLine, type UsageTerms } from './coupon-rules.ts';
+import { discountFor, priceCart, usageProblem, type AppliedTerms, type DiscountTerms, type PricedLine, type UsageTerms } from './coupon-rules.ts';
 
 const usd = (amount: number) => ({ amount, currency: 'USD' });
 const line = (productId: string, amount: number, categoryId: string | null = null, currency = 'USD'): PricedLine => ({ productId, categoryId, lineTotal: { amount, currency } });
@@ -76,13 +76,6 @@ describe('usageProblem', () => {
   });
 });
 
-describe('formatMoney', () => {
-  it('shows minor units in the currency\'s own decimals', () => {
-    expect(formatMoney(usd(1250))).toBe('$12.50');
-    expect(formatMoney({ amount: 1250, currency: 'JPY' })).toBe('¥1,250');
-    expect(formatMoney({ amount: 1250, currency: 'EUR' })).toBe('€12.50');
-  });
-});
 
 describe('priceCart', () => {
   const now = new Date('2025-06-01T12:00:00Z');

@@ -1,7 +1,7 @@
 // The rules of coupons as pure code (no database, no clock of its own): whether a coupon may be used
 // now, and what it takes off a cart's lines. The service, the cart's pricing and reserveCoupon all
 // decide with these, so a cart never shows a discount the checkout would not give.
-import { DomainError, userError, type UserError } from '@shopgraph/kit';
+import { DomainError, formatMoney, userError, type UserError } from '@shopgraph/kit';
 import type { CouponKind } from '../entities/index.ts';
 
 /** Integer minor units of an ISO 4217 currency. */
@@ -90,12 +90,6 @@ function isEligible(coupon: DiscountTerms, line: PricedLine): boolean {
   if (coupon.categoryId) return line.categoryId === coupon.categoryId;
   if (coupon.productIds.length) return coupon.productIds.includes(line.productId);
   return true;
-}
-
-/** E.g. `$12.50`: minor units shown in the currency's own number of decimals. */
-export function formatMoney({ amount, currency }: Money): string {
-  const format = new Intl.NumberFormat('en-US', { style: 'currency', currency });
-  return format.format(amount / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
 }
 
 /** A customer's applied coupon with everything its use depends on. */
