@@ -261,6 +261,10 @@ share.coordinator.state.topic.num.partitions=1
 num.partitions=1
 # Consumers join immediately instead of waiting 3s for others.
 group.initial.rebalance.delay.ms=0
+# A broker restarted after a crash registers again only once its old registration's lease has run
+# out: 9 s by default, during which nothing is served. One node, no failover to decide: a short lease.
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=1000
 # Topics are created explicitly by the code that owns them; typos must not create topics.
 auto.create.topics.enable=false
 # The default 128 MiB compaction buffer is a quarter of our heap.
