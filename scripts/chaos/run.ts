@@ -201,6 +201,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         checkouts: [...checkouts, ...canaries],
         initialStock,
         couponCode: COUPON,
+        poisonAsked: options.poison,
         poison,
         kafkaBrokers: running.kafkaBrokers,
         topicPrefix: prefix,
