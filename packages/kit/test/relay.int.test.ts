@@ -227,19 +227,23 @@ describe('outboxCleaner', () => {
     const [s1, s2, s3, s4, s5] = seqs as [string, string, string, string, string];
     const publish = (marked: string[]) => orm.em.getConnection().execute('update outbox_message set published_at = now() where seq in (?)', [marked]);
     const left = async () => (await orm.em.getConnection().execute<{ seq: string }[]>('select seq::text as seq from outbox_message order by seq')).map((row) => row.seq);
-    const cleaner = outboxCleaner({ clientConfig: { connectionString: db.url }, retentionMs: 1, intervalMs: 0, startAfter: '0', logger });
+    // Cleaned when the test says (its own runs are a minute apart).
+    const cleaner = outboxCleaner({ clientConfig: { connectionString: db.url }, retentionMs: 1, intervalMs: 60_000, startAfter: '0', logger });
     const cleanNow = async () => {
       await new Promise((resolve) => setTimeout(resolve, 10)); // past the retention
-      cleaner.run();
-      await cleaner.stop();
+      await cleaner.clean();
     };
-    await publish([s1, s2, s4, s5]);
-    cleaner.marked([s1, s2, s4, s5]);
-    await cleanNow();
-    expect(await left()).toEqual([s3]);
-    await publish([s3]);
-    cleaner.marked([s3]);
-    await cleanNow();
-    expect(await left()).toEqual([]);
+    try {
+      await publish([s1, s2, s4, s5]);
+      cleaner.marked([s1, s2, s4, s5]);
+      await cleanNow();
+      expect(await left()).toEqual([s3]);
+      await publish([s3]);
+      cleaner.marked([s3]);
+      await cleanNow();
+      expect(await left()).toEqual([]);
+    } finally {
+      await cleaner.stop();
+    }
   });
 });

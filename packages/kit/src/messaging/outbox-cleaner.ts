@@ -1,5 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '@shopgraph/core/log';
+import { runPeriodically } from '../periodic.ts';
+import type { Runner } from './relay.ts';
 
 /** Rows deleted per statement: each statement is a short transaction of its own. */
 const DELETE_BATCH = 10_000;
@@ -17,26 +19,24 @@ const DELETE = `with deleted as (
     returning seq)
   select count(*)::int as n, max(seq)::text as last from deleted`;
 
-export interface OutboxCleaner {
+export interface OutboxCleaner extends Runner {
   /** The relay marked these seqs published just now. */
   marked(seqs: readonly string[]): void;
-  /** Deletes what was marked at least the retention ago, in the background (one run at a time). */
-  run(): void;
-  /** Waits for a run in progress. */
-  stop(): Promise<void>;
+  /** Deletes what was marked at least the retention ago, now (the cleaner also does every `intervalMs`). */
+  clean(): Promise<void>;
 }
 
 /**
- * Deletes what the publisher marked at least `retentionMs` ago, by seq ranges on the primary key,
- * so the cost follows the rows deleted, never the table's size: after a busy spell the table can
- * hold a million published rows and more dead tuples, which a scan by `published_at` would read
- * at every clean-up. Runs on a connection of its own, so publishing never waits for it, and
- * VACUUMs after large deletions: a queue table's dead tuples pile up faster than autovacuum's
+ * Deletes what the publisher marked at least `retentionMs` ago, every `intervalMs`, by seq ranges on
+ * the primary key, so the cost follows the rows deleted, never the table's size: after a busy spell
+ * the table can hold a million published rows and more dead tuples, which a scan by `published_at`
+ * would read at every clean-up. Runs on a connection of its own, so publishing never waits for it,
+ * and VACUUMs after large deletions: a queue table's dead tuples pile up faster than autovacuum's
  * default pace on a shared server. `startAfter`: the highest seq when this publisher took over;
  * everything published up to it (by earlier publishers too) goes a retention later.
  */
 export function outboxCleaner(options: { clientConfig: pg.ClientConfig; retentionMs: number; intervalMs: number; startAfter: string; logger: Logger }): OutboxCleaner {
-  const { retentionMs, intervalMs, logger: log } = options;
+  const { retentionMs, logger: log } = options;
   // What was marked when, in marking order; and the seq up to which all published rows are gone.
   const marks: { at: number; upTo: bigint }[] = [{ at: Date.now(), upTo: BigInt(options.startAfter) }];
   let cleanedTo = 0n;
@@ -47,16 +47,31 @@ export function outboxCleaner(options: { clientConfig: pg.ClientConfig; retentio
     floor = undefined;
   };
   let deletedSinceVacuum = 0;
-  let lastRun = 0;
-  let running: Promise<void> | undefined;
-
-  const clean = async (upTo: bigint): Promise<void> => {
-    lowerToFloor();
-    const client = new pg.Client({ ...options.clientConfig, application_name: 'outbox-cleaner', statement_timeout: 300_000, query_timeout: 310_000 });
-    client.on('error', () => {}); // the query in progress fails with it
-    try {
+  // Kept between runs; dropped when it fails (the next run connects again).
+  let connection: Promise<pg.Client> | undefined;
+  const connect = (): Promise<pg.Client> =>
+    (connection ??= (async () => {
+      const client = new pg.Client({ ...options.clientConfig, application_name: 'outbox-cleaner', statement_timeout: 300_000, query_timeout: 310_000 });
+      client.on('error', () => {}); // the query in progress fails with it
       await client.connect();
       await client.query('set synchronous_commit = off');
+      return client;
+    })());
+  const disconnect = async (): Promise<void> => {
+    const client = await connection?.catch(() => undefined);
+    connection = undefined;
+    await client?.end().catch(() => {});
+  };
+
+  const clean = async (): Promise<void> => {
+    // Up to what was marked a retention ago; those marks go once it is deleted.
+    let due = 0;
+    let upTo: bigint | undefined;
+    for (const cutoff = Date.now() - retentionMs; due < marks.length && marks[due]!.at <= cutoff; due++) if (upTo === undefined || marks[due]!.upTo > upTo) upTo = marks[due]!.upTo;
+    if (upTo === undefined) return;
+    lowerToFloor();
+    try {
+      const client = await connect();
       let deleted = 0;
       for (;;) {
         const { rows } = await client.query<{ n: number; last: string | null }>({ name: 'outbox-clean', text: DELETE, values: [cleanedTo.toString(), upTo.toString(), DELETE_BATCH] });
@@ -66,6 +81,7 @@ export function outboxCleaner(options: { clientConfig: pg.ClientConfig; retentio
         cleanedTo = BigInt(last);
       }
       if (upTo > cleanedTo) cleanedTo = upTo;
+      marks.splice(0, due);
       lowerToFloor();
       deletedSinceVacuum += deleted;
       if (deleted > 0) log.debug({ deleted, upTo: upTo.toString() }, 'deleted published outbox rows');
@@ -73,10 +89,15 @@ export function outboxCleaner(options: { clientConfig: pg.ClientConfig; retentio
         deletedSinceVacuum = 0;
         await client.query('vacuum outbox_message');
       }
-    } finally {
-      await client.end().catch(() => {});
+    } catch (error) {
+      await disconnect();
+      throw error;
     }
   };
+  const periodic = runPeriodically('outbox clean-up', options.intervalMs, log, async () => {
+    await clean();
+    return false;
+  });
 
   return {
     marked(seqs) {
@@ -91,26 +112,10 @@ export function outboxCleaner(options: { clientConfig: pg.ClientConfig; retentio
       if (floor === undefined || lowest - 1n < floor) floor = lowest - 1n;
       marks.push({ at: Date.now(), upTo: highest });
     },
-    run() {
-      if (running || retentionMs <= 0 || Date.now() - lastRun < intervalMs) return;
-      lastRun = Date.now();
-      let upTo: bigint | undefined;
-      while (marks.length > 0 && marks[0]!.at <= Date.now() - retentionMs) {
-        const { upTo: markedUpTo } = marks.shift()!;
-        if (upTo === undefined || markedUpTo > upTo) upTo = markedUpTo;
-      }
-      if (upTo === undefined) return;
-      const until = upTo;
-      running = clean(until)
-        .catch((error: unknown) => {
-          // Tried again with the next run: its range starts where this one got to.
-          marks.unshift({ at: 0, upTo: until });
-          log.warn({ err: error }, 'could not delete published outbox rows; retrying with the next clean-up');
-        })
-        .finally(() => (running = undefined));
-    },
+    clean,
     async stop() {
-      await running;
+      await periodic.stop();
+      await disconnect();
     },
   };
 }

@@ -203,7 +203,6 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
   };
   const cycle = async (client: pg.Client): Promise<'idle' | 'more'> => {
     notified = false;
-    cleaner?.run();
     let rows = ahead;
     ahead = [];
     if (rows.length === 0) {
@@ -302,8 +301,10 @@ export async function startOutboxRelay(options: RelayOptions): Promise<RelayRunn
           `select 1 from pg_stat_user_tables where relid = 'outbox_message'::regclass and last_analyze is null and last_autoanalyze is null`,
         );
         if (unanalyzed.length > 0) await client.query('analyze outbox_message');
-        const { rows: top } = await client.query<{ seq: string }>('select coalesce(max(seq), 0)::text as seq from outbox_message');
-        cleaner = outboxCleaner({ clientConfig, retentionMs, intervalMs: cleanupIntervalMs, startAfter: top[0]!.seq, logger: log });
+        if (retentionMs > 0) {
+          const { rows: top } = await client.query<{ seq: string }>('select coalesce(max(seq), 0)::text as seq from outbox_message');
+          cleaner = outboxCleaner({ clientConfig, retentionMs, intervalMs: cleanupIntervalMs, startAfter: top[0]!.seq, logger: log });
+        }
         leader = true;
         failures = 0;
         log.info('outbox relay is the publisher for this database');
