@@ -1,5 +1,6 @@
 import { ChangeSetType, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
 import type { Orm } from '../db.ts';
+import { OutboxMessage } from './outbox.ts';
 
 /** A transaction context: a Kysely transaction, or a savepoint in one (which has a `savepointName`). */
 type TransactionContext = object;
@@ -52,7 +53,7 @@ function watch(orm: Orm): OutboxCommits {
       if (transaction && parent && 'savepointName' in transaction) parentOf.set(transaction, parent);
     },
     afterFlush({ em, uow }: FlushEventArgs) {
-      if (!uow.getChangeSets().some((cs) => cs.type === ChangeSetType.CREATE && cs.meta.tableName === 'outbox_message')) return;
+      if (!uow.getChangeSets().some((cs) => cs.type === ChangeSetType.CREATE && cs.meta.className === OutboxMessage.meta.className)) return;
       const ctx = em.getTransactionContext<TransactionContext>();
       // Outside a transaction the flush was its own, and has committed.
       if (ctx) wrote.add(rootOf(ctx));
