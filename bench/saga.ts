@@ -172,6 +172,7 @@ function table(r: typeof report): string {
         `    Kafka messages:  ${Object.entries(best.perSaga.kafkaMessages).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `    Kafka requests:  ${Object.entries(best.perSaga.kafkaRequests).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `    subgraph HTTP requests: ${Object.entries(best.perSaga.httpRequests).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `    GraphQL operations they carried: ${Object.entries(best.perSaga.graphqlOperations).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `  Postgres sessions of the services at C=${best.concurrency} (average number in each state; Lock:object at commit = the NOTIFY lock):`,
         `    ${Object.entries(best.dbSessions).slice(0, 8).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       );

@@ -1,4 +1,4 @@
-import { errorCodes, graphql } from '@shopgraph/testkit';
+import { errorCodes, graphql, scrapeMetrics } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operation } from './operations.ts';
 import { STAFF, startSupergraph, type RunningSupergraph } from './supergraph.ts';
@@ -68,8 +68,17 @@ describe('a customer shopping through the router', () => {
     });
 
     await graphql(graph.routerUrl, operation('UpdateProduct'), { input: { id: mug!.id, price: { amount: 1_000, currency: 'USD' } } }, staffToken);
+    const catalogServed = async () => {
+      const metrics = await scrapeMetrics(graph.subgraphUrls['catalog']!);
+      return { http: metrics.value('shopgraph_graphql_http_requests_total'), operations: metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' }) };
+    };
+    const before = await catalogServed();
     const cart = await graphql(graph.routerUrl, operation('Cart'), {}, token);
     expect(cart.data!['cart'].subtotal).toEqual({ amount: 5_999, currency: 'USD' });
+    // The plan's parallel step asks catalog three things (the subtotal, the lines' prices, the
+    // products' names): the router sends them in one HTTP request.
+    const after = await catalogServed();
+    expect({ http: after.http - before.http, operations: after.operations - before.operations }).toEqual({ http: 1, operations: 3 });
   });
 
   it('reports bad cart input as typed errors, never a 500', async () => {

@@ -89,7 +89,7 @@ export interface LevelResult {
   /**
    * Work per CONFIRMED saga in the window: database transactions (commits + rollbacks) and rows
    * written per service database, Kafka messages produced per topic, Kafka requests by API, and
-   * subgraph HTTP requests.
+   * subgraph HTTP requests and the GraphQL operations they carried (a batched request carries several).
    */
   perSaga: {
     transactions: Record<string, number>;
@@ -98,6 +98,7 @@ export interface LevelResult {
     /** Requests the services' Kafka clients sent, by API (the broker's work), and GraphQL requests each subgraph served over HTTP. */
     kafkaRequests: Record<string, number>;
     httpRequests: Record<string, number>;
+    graphqlOperations: Record<string, number>;
   };
   /**
    * Postgres sessions of the services (pg_stat_activity, sampled every ~20 ms in the window): the
@@ -226,8 +227,9 @@ interface Counters {
   topics: Map<string, number>;
   /** Requests to Kafka by API, summed over the services' clients. */
   kafkaRequests: Map<string, number>;
-  /** GraphQL requests each subgraph served over HTTP (from the router and from other subgraphs). */
+  /** HTTP requests each subgraph served GraphQL on (from the router and from other subgraphs), and the operations they carried. */
   httpRequests: Map<string, number>;
+  graphqlOperations: Map<string, number>;
 }
 
 /**
@@ -237,10 +239,12 @@ interface Counters {
 async function readCounters(databaseUrl: string, admin: Admin, prefix: string, subgraphUrls: Record<string, string>): Promise<Counters> {
   const kafkaRequests = new Map<string, number>();
   const httpRequests = new Map<string, number>();
+  const graphqlOperations = new Map<string, number>();
   await Promise.all(
     Object.entries(subgraphUrls).map(async ([name, url]) => {
       const metrics = await scrapeMetrics(url);
-      httpRequests.set(name, metrics.value('shopgraph_graphql_requests_total') || 0);
+      httpRequests.set(name, metrics.value('shopgraph_graphql_http_requests_total') || 0);
+      graphqlOperations.set(name, metrics.value('shopgraph_graphql_requests_total') || 0);
       for (const { labels, value } of metrics.series('shopgraph_kafka_requests_total')) kafkaRequests.set(labels['api']!, (kafkaRequests.get(labels['api']!) ?? 0) + value);
     }),
   );
@@ -257,7 +261,7 @@ async function readCounters(databaseUrl: string, admin: Admin, prefix: string, s
       const partitions = await admin.fetchTopicOffsets(`${prefix}${topic}`).catch(() => []);
       offsets.set(topic, partitions.reduce((sum, p) => sum + Number(p.high), 0));
     }
-    return { db: counts, topics: offsets, kafkaRequests, httpRequests };
+    return { db: counts, topics: offsets, kafkaRequests, httpRequests, graphqlOperations };
   } finally {
     await db.end();
   }
@@ -281,6 +285,7 @@ function perSaga(before: Counters, after: Counters, sagas: number): LevelResult[
     kafkaMessages: between(before.topics, after.topics),
     kafkaRequests: between(before.kafkaRequests, after.kafkaRequests),
     httpRequests: between(before.httpRequests, after.httpRequests),
+    graphqlOperations: between(before.graphqlOperations, after.graphqlOperations),
   };
 }
 

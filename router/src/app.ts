@@ -7,7 +7,7 @@ import { createMetrics, metricsRoute } from '@shopgraph/core/metrics';
 import { createTracing, inTraceOf } from '@shopgraph/core/tracing';
 import type { Service } from '@shopgraph/core/http';
 import type { ExecutionArgs } from 'graphql';
-import type { Config } from './config.ts';
+import { batchedSubgraphs, type Config } from './config.ts';
 import { documentBudget } from './document-budget.ts';
 import { buildGeneration, type Generation } from './generation.ts';
 import { graphqlOverHttp } from './http.ts';
@@ -100,6 +100,7 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
     readiness: { timeoutMs: config.SUBGRAPH_READINESS_TIMEOUT_MS, cacheMs: config.SUBGRAPH_READINESS_CACHE_MS },
     logger,
     observe: { metrics, tracer },
+    batched: batchedSubgraphs(config.SUBGRAPH_BATCHING),
     cacheBytes: { documents: config.DOCUMENT_CACHE_BYTES, plans: config.PLAN_CACHE_BYTES },
   };
   // Later supergraphs: built off the poll's stack, swapped in when they build; a bad one is logged and the served one stays.

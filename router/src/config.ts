@@ -19,6 +19,13 @@ export const configSchema = z.object({
   WEB_ROOT: z.string().default(fileURLToPath(new URL('../../web', import.meta.url))),
   /** A subgraph fetch that takes longer fails (the client gets an error for that part, not a hang). */
   SUBGRAPH_TIMEOUT_MS: ms(30_000),
+  /**
+   * Subgraphs that take several operations in one HTTP request (a JSON array, as Apollo Server's
+   * `allowBatchedHttpRequests`): the fetches one operation makes to one of them in the same plan step
+   * go together (at most LIMIT_MAX_BATCH_OPERATIONS). `all` (every subgraph of this product does),
+   * `none`, or subgraph names, comma-separated.
+   */
+  SUBGRAPH_BATCHING: z.string().trim().regex(/^(all|none|[A-Za-z0-9_-]+(\s*,\s*[A-Za-z0-9_-]+)*)$/, 'expected all, none or subgraph names separated by commas').default('all'),
   /** How long opening a subscription connection to a subgraph may take (TCP, upgrade, connection_ack). */
   SUBGRAPH_WS_CONNECT_TIMEOUT_MS: ms(10_000),
   /** How often the router pings each subscription connection to a subgraph. */
@@ -91,6 +98,12 @@ export function subgraphUrlOverrides(env: NodeJS.ProcessEnv): Record<string, str
   }
   if (problems.length) throw new Error(`Invalid configuration:\n${problems.join('\n')}`);
   return overrides;
+}
+
+/** Which subgraphs SUBGRAPH_BATCHING names: every one, or those in the set. */
+export function batchedSubgraphs(setting: string): 'all' | ReadonlySet<string> {
+  if (setting === 'all') return 'all';
+  return new Set(setting === 'none' ? [] : setting.split(',').map((name) => name.trim()));
 }
 
 export function loadRouterConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -50,6 +50,8 @@ export interface GenerationOptions {
   logger: Logger;
   /** What sees each subgraph fetch (metrics, tracing). */
   observe?: FetchObservers;
+  /** Subgraphs that take batched HTTP requests (the operations of one request are at most `limits.LIMIT_MAX_BATCH_OPERATIONS`). */
+  batched?: 'all' | ReadonlySet<string>;
   /** Estimated bytes the document cache and the plan cache may each hold (defaults: core's and execution.ts's). */
   cacheBytes?: { documents?: number; plans?: number };
 }
@@ -83,7 +85,12 @@ export function buildGeneration({ id, sdl }: SupergraphVersion, options: Generat
       // once per operation: refused here, before subgraphs that each see one selection of them.
       validationRules: [expensiveFieldRule(expensiveFieldsOf(buildASTSchema(supergraph, { assumeValidSDL: true })))],
     }),
-    dataSources: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphDataSource(name, url, options.client, options.observe)])),
+    dataSources: Object.fromEntries(
+      subgraphs.map(({ name, url }) => {
+        const batching = options.batched === 'all' || options.batched?.has(name) ? { maxSize: options.limits.LIMIT_MAX_BATCH_OPERATIONS } : undefined;
+        return [name, subgraphDataSource(name, url, options.client, options.observe, batching)];
+      }),
+    ),
     routingUrls: new Map(subgraphs.map((s) => [s.name, s.url])),
     subgraphs,
     subgraphReadiness: Object.fromEntries(subgraphs.map(({ name, url }) => [name, subgraphReadiness(url, options.readiness.timeoutMs, options.readiness.cacheMs)])),

@@ -76,16 +76,26 @@ function collect(resolve: (response: SubgraphResponse) => void, reject: (error: 
   };
 }
 
+/** A subgraph that takes a JSON array of operations in one HTTP request, and how many at most. */
+export interface Batching {
+  maxSize: number;
+}
+
 /**
  * A subgraph data source that forwards the caller's verified `Authorization` header unchanged
  * (each subgraph re-verifies it against the issuer's keys) and nothing else of the client's
  * request. It behaves as the gateway's RemoteGraphQLDataSource does (same request body, errors for
  * non-2xx answers) without its per-fetch Request/Headers objects.
+ *
+ * With `batching`, the fetches one operation starts to this subgraph in the same tick (a plan's
+ * parallel step: a cart's subtotal, its lines' prices and its products' names are three) go as one
+ * HTTP request: one hop, one token check and one request context on the subgraph, whose loaders
+ * then batch across them. Each fetch still gets its own answer and errors.
  */
-export function subgraphDataSource(name: string, url: string, client: SubgraphClient, observe: FetchObservers = {}): GraphQLDataSource<FetchContext> {
+export function subgraphDataSource(name: string, url: string, client: SubgraphClient, observe: FetchObservers = {}, batching?: Batching): GraphQLDataSource<FetchContext> {
   const target = new URL(url);
   const { metrics, tracer } = observe;
-  const fetchOnce = fetcher(name, target, client, !!tracer);
+  const fetchOnce = fetcher(name, target, batching ? batchedPoster(target, client, batching.maxSize) : singlePoster(target, client), !!tracer);
   // A span only inside a sampled operation: an unsampled one (most, at a low ratio) costs no span or
   // context switch per fetch; its `traceparent` still tells the subgraph not to sample either.
   const traced: typeof fetchOnce = tracer
@@ -113,7 +123,98 @@ export interface FetchObservers {
   tracer?: Tracer;
 }
 
-function fetcher(name: string, target: URL, client: SubgraphClient, traced: boolean) {
+/** A fetch's HTTP answer, whether it answered this fetch, and how to read its result (for a batched fetch, its element of the answer's array). */
+interface Answer {
+  response: SubgraphResponse;
+  ok: boolean;
+  result: () => unknown;
+}
+
+/** Sends one fetch's body for a caller (the operation's context); answers with its result. */
+type Poster = (caller: object, headers: Record<string, string>, body: string) => Promise<Answer>;
+
+const singlePoster =
+  (target: URL, client: SubgraphClient): Poster =>
+  async (_caller, headers, body) => {
+    const response = await client.post(target, headers, body);
+    return { response, ok: ok(response), result: () => parseBody(response) };
+  };
+
+interface Batch {
+  headers: Record<string, string>;
+  headerKey: string;
+  bodies: string[];
+  answers: Array<{ resolve: (answer: Answer) => void; reject: (error: unknown) => void }>;
+}
+
+/** W3C trace context: each fetch of a sampled operation has its own; a batch carries its first fetch's. */
+const TRACE_HEADERS = new Set(['traceparent', 'tracestate']);
+
+/**
+ * Gathers the fetches of one caller that start in the same tick into one request (a JSON array of
+ * bodies, at most `maxSize`), sent once the tick's synchronous work is done. A fetch with other
+ * headers than the batch's (trace context aside) goes alone.
+ */
+function batchedPoster(target: URL, client: SubgraphClient, maxSize: number): Poster {
+  const single = singlePoster(target, client);
+  const open = new WeakMap<object, Batch>();
+  const send = async (batch: Batch): Promise<void> => {
+    if (batch.bodies.length === 1) return single(batch, batch.headers, batch.bodies[0]!).then(batch.answers[0]!.resolve, batch.answers[0]!.reject);
+    const size = batch.bodies.length;
+    let response: SubgraphResponse;
+    try {
+      response = await client.post(target, batch.headers, `[${batch.bodies.join(',')}]`);
+    } catch (error) {
+      for (const { reject } of batch.answers) reject(error);
+      return;
+    }
+    if (!ok(response)) {
+      // The status is shared: one operation's refusal (a 400 for a document it could not validate)
+      // is the whole batch's, while the array still answers each. Anything else fails them all.
+      const results = answeredEach(response, size);
+      batch.answers.forEach(({ resolve }, i) => resolve({ response, ok: !!results, result: () => results?.[i] }));
+      return;
+    }
+    let results: unknown[] | undefined;
+    const parsed = (): unknown[] => {
+      if (results) return results;
+      const body = parseBody(response);
+      if (!Array.isArray(body) || body.length !== size) throw new Error(`Expected a JSON array of ${size} results to a batched request, but received: ${response.body.slice(0, 2_000)}`);
+      return (results = body);
+    };
+    batch.answers.forEach(({ resolve }, i) => resolve({ response, ok: true, result: () => parsed()[i] }));
+  };
+  return (caller, headers, body) => {
+    let headerKey = '';
+    for (const name in headers) if (!TRACE_HEADERS.has(name)) headerKey += `${name}:${headers[name]}\n`;
+    let batch = open.get(caller);
+    if (batch && batch.headerKey !== headerKey) return single(caller, headers, body);
+    if (!batch || batch.bodies.length === maxSize) {
+      const started: Batch = (batch = { headers, headerKey, bodies: [], answers: [] });
+      open.set(caller, started);
+      queueMicrotask(() => {
+        if (open.get(caller) === started) open.delete(caller);
+        void send(started);
+      });
+    }
+    batch.bodies.push(body);
+    return new Promise<Answer>((resolve, reject) => batch.answers.push({ resolve, reject }));
+  };
+}
+
+const ok = (response: SubgraphResponse): boolean => response.status >= 200 && response.status < 300;
+
+/** A batched request's answer as one result per operation, or undefined when it is not that. */
+function answeredEach(response: SubgraphResponse, size: number): unknown[] | undefined {
+  try {
+    const body = parseBody(response);
+    return Array.isArray(body) && body.length === size && body.every((result) => typeof result === 'object' && result !== null && !Array.isArray(result)) ? body : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function fetcher(name: string, target: URL, post: Poster, traced: boolean) {
   return async (options: GraphQLDataSourceProcessOptions<FetchContext>): ReturnType<GraphQLDataSource['process']> => {
     const { request, context } = options;
     const headers: Record<string, string> = {};
@@ -127,15 +228,16 @@ function fetcher(name: string, target: URL, client: SubgraphClient, traced: bool
     if (!request.query) throw new Error('Missing query');
     // The same body as RemoteGraphQLDataSource sends (its key order too): `http` is not part of it.
     const { http: _http, query, ...rest } = request;
-    const response = await client.post(target, headers, JSON.stringify({ query, ...rest })).catch((error: unknown) => {
+    const answer = await post(context, headers, JSON.stringify({ query, ...rest })).catch((error: unknown) => {
       // Down, reset or too slow: the client learns which subgraph, not its address or the socket's words.
       throw new GraphQLError(`Subgraph "${name}" is unavailable`, { originalError: error instanceof Error ? error : undefined, extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: name } });
     });
-    if (response.status < 200 || response.status >= 300) throw errorFromResponse(name, target, response);
-    const body = parseBody(response);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
+    const { response } = answer;
+    if (!answer.ok) throw errorFromResponse(name, target, response);
+    const result = answer.result();
+    if (typeof result !== 'object' || result === null || Array.isArray(result)) throw new Error(`Expected JSON response body, but received: ${response.body}`);
     if (context.cachePolicy) restrictCachePolicy(context.cachePolicy, response.headers['cache-control']?.toString());
-    return body as Awaited<ReturnType<GraphQLDataSource['process']>>;
+    return result as Awaited<ReturnType<GraphQLDataSource['process']>>;
   };
 }
 

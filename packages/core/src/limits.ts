@@ -15,6 +15,8 @@ export const limitsConfig = z.object({
   LIMIT_MAX_DIRECTIVES: z.coerce.number().int().positive().default(50),
   LIMIT_MAX_COST: z.coerce.number().int().positive().default(5000),
   LIMIT_MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** Operations in one batched HTTP request (a JSON array): subgraphs refuse more, the router sends at most this many in one. */
+  LIMIT_MAX_BATCH_OPERATIONS: z.coerce.number().int().positive().default(10),
 });
 export type Limits = z.infer<typeof limitsConfig>;
 

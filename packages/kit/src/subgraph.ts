@@ -89,6 +89,8 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     // runUntilSignal owns SIGTERM/SIGINT: drain, then exit 0.
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
+    // The router sends the fetches of one plan step together: one context (token check, loaders) for them all.
+    allowBatchedHttpRequests: true,
     formatError: maskUnexpectedErrors(logger),
     // No Apollo Studio here: skip building traces for every subgraph response.
     plugins: [ApolloServerPluginInlineTraceDisabled(), ...(options.metrics ? [requestMetrics(options.metrics)] : []), ...(options.tracer ? [spanNaming] : [])],
@@ -101,7 +103,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     return options.context(identity, req);
   };
   const server = createHttpServer({
-    graphql: apolloHandler(apollo, context, options.limits.LIMIT_MAX_BODY_BYTES, options.tracer),
+    graphql: apolloHandler(apollo, context, options.limits, options.tracer),
     logger,
     routes: options.routes,
     readiness: options.readiness,
@@ -136,13 +138,20 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
   };
 }
 
-/** Requests and their latency by operation type (the router's fetches, mostly) and result. */
+/** Requests and their latency by operation type (the router's fetches, mostly) and result; and the HTTP requests that carried them. */
 function requestMetrics(registry: Registry): ApolloServerPlugin {
-  const requests = new Counter({ name: 'shopgraph_graphql_requests_total', help: 'GraphQL requests served over HTTP, by operation type and result (ok, error: any error in the response)', labelNames: ['operation_type', 'result'], registers: [registry] });
+  const requests = new Counter({ name: 'shopgraph_graphql_requests_total', help: 'GraphQL requests (operations) served over HTTP, by operation type and result (ok, error: any error in the response)', labelNames: ['operation_type', 'result'], registers: [registry] });
   const seconds = new Histogram({ name: 'shopgraph_graphql_request_seconds', help: 'Time to answer a GraphQL request over HTTP', labelNames: ['operation_type'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const httpRequests = new Counter({ name: 'shopgraph_graphql_http_requests_total', help: 'HTTP requests that carried GraphQL requests (a batched one carries several)', registers: [registry] });
+  // The operations of a batched request share its response's head.
+  const counted = new WeakSet<object>();
   return {
-    async requestDidStart() {
+    async requestDidStart({ response }) {
       const started = performance.now();
+      if (!counted.has(response.http)) {
+        counted.add(response.http);
+        httpRequests.inc();
+      }
       return {
         async willSendResponse({ operation, errors }) {
           const type = operation?.operation ?? 'invalid';
@@ -154,13 +163,15 @@ function requestMetrics(registry: Registry): ApolloServerPlugin {
   };
 }
 
+type BodyLimits = Pick<Limits, 'LIMIT_MAX_BODY_BYTES' | 'LIMIT_MAX_BATCH_OPERATIONS'>;
+
 /**
- * GraphQL served by an Apollo Server (the subgraphs'). Bodies are size-capped and malformed JSON is
- * a 400, both before GraphQL runs.
+ * GraphQL served by an Apollo Server (the subgraphs'). Bodies are size-capped, malformed JSON and
+ * batches of more operations than allowed are a 400, all before GraphQL runs.
  */
-export function apolloHandler<C extends BaseContext>(apollo: ApolloServer<C>, context: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number, tracer?: Tracer): GraphQLHandler {
-  if (!tracer) return (req, res, url) => handleApollo(req, res, url, apollo, context, maxBodyBytes);
-  return (req, res, url) => inSpan(tracer, 'graphql', { kind: SpanKind.SERVER, parent: traceContextOf(req.headers) }, () => handleApollo(req, res, url, apollo, context, maxBodyBytes));
+export function apolloHandler<C extends BaseContext>(apollo: ApolloServer<C>, context: (req: IncomingMessage) => Promise<C>, limits: BodyLimits, tracer?: Tracer): GraphQLHandler {
+  if (!tracer) return (req, res, url) => handleApollo(req, res, url, apollo, context, limits);
+  return (req, res, url) => inSpan(tracer, 'graphql', { kind: SpanKind.SERVER, parent: traceContextOf(req.headers) }, () => handleApollo(req, res, url, apollo, context, limits));
 }
 
 /** Names the request's span after its operation once it is known; never variables or tokens. */
@@ -177,12 +188,13 @@ const spanNaming: ApolloServerPlugin = {
   },
 };
 
-async function handleApollo<C extends BaseContext>(req: IncomingMessage, res: ServerResponse, url: URL, apollo: ApolloServer<C>, contextOf: (req: IncomingMessage) => Promise<C>, maxBodyBytes: number): Promise<void> {
+async function handleApollo<C extends BaseContext>(req: IncomingMessage, res: ServerResponse, url: URL, apollo: ApolloServer<C>, contextOf: (req: IncomingMessage) => Promise<C>, limits: BodyLimits): Promise<void> {
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
   }
-  const body = req.method === 'POST' ? parseBody(await readBody(req, maxBodyBytes), headers.get('content-type')) : undefined;
+  const body = req.method === 'POST' ? parseBody(await readBody(req, limits.LIMIT_MAX_BODY_BYTES), headers.get('content-type')) : undefined;
+  if (Array.isArray(body) && body.length > limits.LIMIT_MAX_BATCH_OPERATIONS) throw new HttpError(400, `A batched request may carry at most ${limits.LIMIT_MAX_BATCH_OPERATIONS} operations`);
   const context: ContextThunk<C> = () => contextOf(req);
   const response = await apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },

@@ -115,6 +115,41 @@ describe('runService', () => {
     expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(2);
   });
 
+  it('takes a batch of operations in one HTTP request, with one context for them all, and refuses a batch over LIMIT_MAX_BATCH_OPERATIONS', async () => {
+    let contexts = 0;
+    const base = options();
+    const { url } = await start({
+      config: serviceConfig.parse({ ...serviceEnv(db.url), LIMIT_MAX_BATCH_OPERATIONS: '3' }),
+      context: (input) => {
+        contexts++;
+        return base.context(input);
+      },
+    });
+    const token = await issuer.customer('7c9e6679-7425-40de-944b-e07fc1f90ae7');
+    const post = (body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+
+    const batched = await post([{ query: '{ caller { userId } }' }, { query: '{ caller { greeting } }' }]);
+    expect(batched.status).toBe(200);
+    expect(await batched.json()).toEqual([{ data: { caller: { userId: '7c9e6679-7425-40de-944b-e07fc1f90ae7' } } }, { data: { caller: { greeting: 'hello' } } }]);
+    expect(contexts).toBe(1);
+
+    // One operation's error is its own: its neighbour answered (the status, shared, is the error's).
+    const partly = await post([{ query: '{ caller { greeting } }' }, { query: '{ nope }' }]);
+    expect(partly.status).toBe(400);
+    const [answered, refused] = (await partly.json()) as Array<{ data?: unknown; errors?: Array<{ extensions: { code: string } }> }>;
+    expect(answered).toEqual({ data: { caller: { greeting: 'hello' } } });
+    expect(refused!.errors!.map((e) => e.extensions.code)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(contexts).toBe(2);
+
+    const tooMany = await post(Array.from({ length: 4 }, () => ({ query: '{ caller { userId } }' })));
+    expect(tooMany.status).toBe(400);
+    expect(await tooMany.text()).toContain('at most 3 operations');
+    expect(contexts).toBe(2);
+    const metrics = await scrapeMetrics(url);
+    expect(metrics.value('shopgraph_graphql_http_requests_total')).toBe(2);
+    expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(3);
+  });
+
   it('with webSocket and broadcastConsumers: the schema over graphql-ws (the connection\'s token in the context), and every event fanned out', async () => {
     const outcomes: BroadcastOutcome[] = [];
     const names: string[] = [];
