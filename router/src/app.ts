@@ -2,6 +2,7 @@ import { verifierFromConfig, type TokenVerifier } from '@shopgraph/core/auth';
 import { serveGraphQLOverWebSocket, type WsRequest } from '@shopgraph/core/graphql-ws';
 import type { CacheStats } from '@shopgraph/core/operation';
 import { clientAddress, closeHttpServer, createHttpServer, listen, readinessRoute, sendJson, type Route } from '@shopgraph/core/http';
+import { httpClient } from '@shopgraph/core/http-client';
 import type { Logger } from '@shopgraph/core/log';
 import { createMetrics, metricsRoute } from '@shopgraph/core/metrics';
 import { createTracing, inTraceOf } from '@shopgraph/core/tracing';
@@ -17,7 +18,6 @@ import { createPipeline, type RouterOperation } from './pipeline.ts';
 import { NO_RATE_LIMIT, RATE_LIMITED, rateLimitedError, redisRateLimiter } from './rate-limit.ts';
 import { createRegistryClient, type RegistryClient, type UsageReport } from './registry-client.ts';
 import { graphqlWsClientMount, staticRoutes } from './static.ts';
-import { subgraphClient } from './subgraphs.ts';
 import { fixedSupergraph, registrySupergraph, supergraphFile, type SupergraphSource, type SupergraphVersion } from './supergraph-source.ts';
 import { NO_TRUSTED_DOCUMENTS, TrustedDocumentStore, type TrustedDocuments } from './trusted-documents.ts';
 import { UsageReporter } from './usage.ts';
@@ -66,7 +66,7 @@ export interface RouterApp extends Service {
 export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
   const { config, logger, subgraphUrls = {} } = deps;
   const verifier = deps.verifier ?? verifierFromConfig(config);
-  const client = subgraphClient(config.SUBGRAPH_TIMEOUT_MS);
+  const client = httpClient(config.SUBGRAPH_TIMEOUT_MS);
   const production = config.NODE_ENV === 'production';
   const registry = deps.registry ?? (config.REGISTRY_URL ? createRegistryClient({ url: config.REGISTRY_URL, token: config.REGISTRY_TOKEN, timeoutMs: config.REGISTRY_TIMEOUT_MS }) : undefined);
   const registryTrusted = registry ? new TrustedDocumentStore() : undefined;

@@ -7,7 +7,8 @@ import type { Logger } from '@shopgraph/core/log';
 import { operationPreparer, type OperationPreparer } from '@shopgraph/core/operation';
 import { buildASTSchema, parse, type GraphQLSchema } from 'graphql';
 import { createPlanExecution, type PlanExecution } from './execution.ts';
-import { subgraphDataSource, subgraphReadiness, type FetchObservers, type SubgraphClient } from './subgraphs.ts';
+import type { HttpClient } from '@shopgraph/core/http-client';
+import { subgraphDataSource, subgraphReadiness, type FetchObservers } from './subgraphs.ts';
 import { envName, gatewaySupergraphSdl, subgraphsOf, withUrlOverrides, type SubgraphEndpoint } from './supergraph.ts';
 import type { SupergraphVersion } from './supergraph-source.ts';
 
@@ -43,7 +44,7 @@ export interface GenerationOptions {
    * default URL); else it is logged and skipped (a later supergraph that dropped the subgraph).
    */
   strictOverrides: boolean;
-  client: SubgraphClient;
+  client: HttpClient;
   limits: Limits;
   production: boolean;
   readiness: { timeoutMs: number; cacheMs: number };

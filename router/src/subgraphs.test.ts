@@ -1,16 +1,15 @@
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GraphQLError } from 'graphql';
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FetchContext } from './pipeline.ts';
-import { subgraphClient, subgraphDataSource, type SubgraphClient, type SubgraphResponse } from './subgraphs.ts';
+import type { HttpClient, HttpResponse } from '@shopgraph/core/http-client';
+import { subgraphDataSource } from './subgraphs.ts';
 
 type Options = GraphQLDataSourceProcessOptions<FetchContext>;
 
-function recording(answer: Partial<SubgraphResponse>) {
+function recording(answer: Partial<HttpResponse>) {
   const calls: Array<{ url: string; headers: Record<string, string>; body: string }> = [];
-  const client: SubgraphClient = {
+  const client: HttpClient = {
     post: async (url, headers, body) => {
       calls.push({ url: url.href, headers, body });
       return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"data":{"a":1}}', ...answer };
@@ -66,9 +65,9 @@ describe('subgraphDataSource', () => {
 
 describe('subgraphDataSource with batching', () => {
   /** A subgraph that answers each operation of a request with its own query text, as Apollo Server's batching does. */
-  function batchingSubgraph(answer?: (bodies: unknown[]) => Partial<SubgraphResponse>) {
+  function batchingSubgraph(answer?: (bodies: unknown[]) => Partial<HttpResponse>) {
     const requests: unknown[] = [];
-    const client: SubgraphClient = {
+    const client: HttpClient = {
       post: async (_url, _headers, body) => {
         const parsed = JSON.parse(body) as unknown;
         requests.push(parsed);
@@ -128,61 +127,8 @@ describe('subgraphDataSource with batching', () => {
     const short = subgraphDataSource('catalog', 'http://catalog:4001/graphql', batchingSubgraph(() => ({ body: '[{"data":{}}]' })).client, {}, { maxSize: 10 });
     expect(values(await run(short, ['{ a }', '{ b }'], {}))).toEqual(Array(2).fill('Expected a JSON array of 2 results to a batched request, but received: [{"data":{}}]'));
 
-    const down: SubgraphClient = { post: () => Promise.reject(new Error('ECONNREFUSED')), release: () => {}, close: () => {} };
+    const down: HttpClient = { post: () => Promise.reject(new Error('ECONNREFUSED')), release: () => {}, close: () => {} };
     const unavailable = subgraphDataSource('catalog', 'http://catalog:4001/graphql', down, {}, { maxSize: 10 });
     expect(values(await run(unavailable, ['{ a }', '{ b }'], {}))).toEqual(Array(2).fill('Subgraph "catalog" is unavailable'));
-  });
-});
-
-describe('subgraphClient', () => {
-  const open: Array<{ server: Server; client: SubgraphClient }> = [];
-  afterEach(async () => {
-    for (const { server, client } of open.splice(0)) {
-      client.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  });
-  async function serve(listener: RequestListener, timeoutMs = 5_000) {
-    const server = createServer(listener);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = subgraphClient(timeoutMs);
-    open.push({ server, client });
-    return { client, server, url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql?x=1`) };
-  }
-
-  it('POSTs the body and headers, and answers with the status, lower-cased headers and whole body', async () => {
-    const seen: Array<{ method?: string; url?: string; authorization?: string; body: string }> = [];
-    const { client, url } = await serve((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk));
-      req.on('end', () => {
-        seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body });
-        res.writeHead(207, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=5' });
-        // A multi-byte character split across two chunks must come out whole.
-        const text = Buffer.from('{"data":{"name":"Crème brûlée"}}');
-        res.write(text.subarray(0, 20));
-        setTimeout(() => res.end(text.subarray(20)), 20);
-      });
-    });
-    const response = await client.post(url, { authorization: 'Bearer t', 'content-type': 'application/json' }, '{"query":"{ a }"}');
-    expect(response).toMatchObject({ status: 207, headers: { 'content-type': 'application/json', 'cache-control': 'max-age=5' }, body: '{"data":{"name":"Crème brûlée"}}' });
-    expect(seen).toEqual([{ method: 'POST', url: '/graphql?x=1', authorization: 'Bearer t', body: '{"query":"{ a }"}' }]);
-  });
-
-  it('fails a fetch whose answer does not start within the timeout', async () => {
-    const { client, url } = await serve(() => {}, 200);
-    await expect(client.post(url, {}, '{}')).rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
-  });
-
-  it('fails a fetch whose answer stalls midway for longer than the timeout', async () => {
-    const { client, url } = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).write('{"data":'), 200);
-    await expect(client.post(url, {}, '{}')).rejects.toMatchObject({ code: 'UND_ERR_BODY_TIMEOUT' });
-  });
-
-  it('fails a fetch to a subgraph that is not listening', async () => {
-    const { client, server, url } = await serve(() => {});
-    server.close();
-    await expect(client.post(url, {}, '{}')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });

@@ -1,80 +1,11 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ReadinessCheck } from '@shopgraph/core/http';
+import type { HttpClient, HttpResponse } from '@shopgraph/core/http-client';
 import { injectTraceHeaders, inSpan, SpanKind, trace, type Tracer } from '@shopgraph/core/tracing';
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
 import type { RouterMetrics } from './metrics.ts';
 import type { CachePolicy, FetchContext } from './pipeline.ts';
-
-export interface SubgraphResponse {
-  status: number;
-  /** Header names lower-cased. */
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-export interface SubgraphClient {
-  /** POSTs a JSON body to a subgraph; resolves with whatever status it answers. */
-  post(url: URL, headers: Record<string, string>, body: string): Promise<SubgraphResponse>;
-  /** Closes the connections to origins not in `inUse` once their requests are done (subgraphs no supergraph routes to any more). */
-  release(inUse: ReadonlySet<string>): void;
-  /** Closes idle connections (on shutdown). */
-  close(): void;
-}
-
-/**
- * Subgraph fetches over kept-alive connections, an undici pool per origin, through its `dispatch`
- * API: a federated operation makes many small fetches, and fetch (or node:http) spends several
- * times the CPU on each (bench/router/micro/http-client.ts). Not `Pool.request`: its response
- * stream keeps each fetch's objects alive past young-generation collections (~5 KB per fetch
- * promoted, BENCHMARKS.md), which set the router's tail latency. A fetch whose answer does not
- * start, or stalls, for `timeoutMs` fails; nothing is retried (mutations go through here too).
- */
-export function subgraphClient(timeoutMs: number): SubgraphClient {
-  const pools = new Map<string, Pool>();
-  return {
-    post(url, headers, body) {
-      let pool = pools.get(url.origin);
-      if (!pool) pools.set(url.origin, (pool = new Pool(url.origin)));
-      const options = { path: url.pathname + url.search, method: 'POST' as const, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
-      return new Promise<SubgraphResponse>((resolve, reject) => pool.dispatch(options, collect(resolve, reject)));
-    },
-    release(inUse) {
-      for (const [origin, pool] of pools) {
-        if (inUse.has(origin)) continue;
-        pools.delete(origin);
-        pool.close().catch(() => {});
-      }
-    },
-    close() {
-      for (const pool of pools.values()) pool.close().catch(() => {});
-    },
-  };
-}
-
-/** A dispatch handler that gathers one whole response. */
-function collect(resolve: (response: SubgraphResponse) => void, reject: (error: Error) => void): Dispatcher.DispatchHandler {
-  let status = 0;
-  let headers: SubgraphResponse['headers'] = {};
-  const chunks: Buffer[] = [];
-  return {
-    onRequestStart() {},
-    onResponseStart(_controller, statusCode, responseHeaders) {
-      status = statusCode;
-      headers = responseHeaders;
-    },
-    onResponseData(_controller, chunk) {
-      chunks.push(chunk);
-    },
-    onResponseEnd() {
-      resolve({ status, headers, body: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
-    },
-    onResponseError(_controller, error) {
-      reject(error);
-    },
-  };
-}
 
 /** A subgraph that takes a JSON array of operations in one HTTP request, and how many at most. */
 export interface Batching {
@@ -92,7 +23,7 @@ export interface Batching {
  * HTTP request: one hop, one token check and one request context on the subgraph, whose loaders
  * then batch across them. Each fetch still gets its own answer and errors.
  */
-export function subgraphDataSource(name: string, url: string, client: SubgraphClient, observe: FetchObservers = {}, batching?: Batching): GraphQLDataSource<FetchContext> {
+export function subgraphDataSource(name: string, url: string, client: HttpClient, observe: FetchObservers = {}, batching?: Batching): GraphQLDataSource<FetchContext> {
   const target = new URL(url);
   const { metrics, tracer } = observe;
   const fetchOnce = fetcher(name, target, batching ? batchedPoster(target, client, batching.maxSize) : singlePoster(target, client), !!tracer);
@@ -125,7 +56,7 @@ export interface FetchObservers {
 
 /** A fetch's HTTP answer, whether it answered this fetch, and how to read its result (for a batched fetch, its element of the answer's array). */
 interface Answer {
-  response: SubgraphResponse;
+  response: HttpResponse;
   ok: boolean;
   result: () => unknown;
 }
@@ -134,7 +65,7 @@ interface Answer {
 type Poster = (caller: object, headers: Record<string, string>, body: string) => Promise<Answer>;
 
 const singlePoster =
-  (target: URL, client: SubgraphClient): Poster =>
+  (target: URL, client: HttpClient): Poster =>
   async (_caller, headers, body) => {
     const response = await client.post(target, headers, body);
     return { response, ok: ok(response), result: () => parseBody(response) };
@@ -155,13 +86,13 @@ const TRACE_HEADERS = new Set(['traceparent', 'tracestate']);
  * bodies, at most `maxSize`), sent once the tick's synchronous work is done. A fetch with other
  * headers than the batch's (trace context aside) goes alone.
  */
-function batchedPoster(target: URL, client: SubgraphClient, maxSize: number): Poster {
+function batchedPoster(target: URL, client: HttpClient, maxSize: number): Poster {
   const single = singlePoster(target, client);
   const open = new WeakMap<object, Batch>();
   const send = async (batch: Batch): Promise<void> => {
     if (batch.bodies.length === 1) return single(batch, batch.headers, batch.bodies[0]!).then(batch.answers[0]!.resolve, batch.answers[0]!.reject);
     const size = batch.bodies.length;
-    let response: SubgraphResponse;
+    let response: HttpResponse;
     try {
       response = await client.post(target, batch.headers, `[${batch.bodies.join(',')}]`);
     } catch (error) {
@@ -202,10 +133,10 @@ function batchedPoster(target: URL, client: SubgraphClient, maxSize: number): Po
   };
 }
 
-const ok = (response: SubgraphResponse): boolean => response.status >= 200 && response.status < 300;
+const ok = (response: HttpResponse): boolean => response.status >= 200 && response.status < 300;
 
 /** A batched request's answer as one result per operation, or undefined when it is not that. */
-function answeredEach(response: SubgraphResponse, size: number): unknown[] | undefined {
+function answeredEach(response: HttpResponse, size: number): unknown[] | undefined {
   try {
     const body = parseBody(response);
     return Array.isArray(body) && body.length === size && body.every((result) => typeof result === 'object' && result !== null && !Array.isArray(result)) ? body : undefined;
@@ -241,7 +172,7 @@ function fetcher(name: string, target: URL, post: Poster, traced: boolean) {
   };
 }
 
-function parseBody(response: SubgraphResponse): unknown {
+function parseBody(response: HttpResponse): unknown {
   const type = String(response.headers['content-type'] ?? '');
   const json = type.startsWith('application/json') || type.startsWith('application/graphql-response+json');
   return json ? JSON.parse(response.body) : response.body;
@@ -252,7 +183,7 @@ function parseBody(response: SubgraphResponse): unknown {
  * subgraph's address or what it answered (internal details, maybe a stack): those are in the
  * error's cause, for the logs only.
  */
-function errorFromResponse(name: string, url: URL, response: SubgraphResponse): GraphQLError {
+function errorFromResponse(name: string, url: URL, response: HttpResponse): GraphQLError {
   const statusText = STATUS_CODES[response.status] ?? '';
   const code = response.status === 401 ? 'UNAUTHENTICATED' : response.status === 403 ? 'FORBIDDEN' : undefined;
   const cause = new Error(`subgraph "${name}" (${url.href}) answered ${response.status}: ${response.body.slice(0, 2_000)}`);

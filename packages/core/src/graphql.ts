@@ -1,5 +1,6 @@
 import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFormattedError } from 'graphql';
 import { DomainError, ErrorCode } from './errors.ts';
+import { httpClient } from './http-client.ts';
 import type { Logger } from './log.ts';
 import { injectTraceHeaders } from './tracing.ts';
 
@@ -37,10 +38,13 @@ interface GraphQLResponseBody<T> {
   errors?: { message: string }[];
 }
 
+/** One client for every service-to-service GraphQL call of the process: kept-alive connections per origin. */
+const client = httpClient(30_000);
+
 /**
  * POSTs one operation to a GraphQL endpoint (e.g. a subgraph, on a caller's behalf with its
- * access token) and resolves with the response body. Rejects on a network failure, after
- * `timeoutMs`, or on an HTTP error status.
+ * access token) and resolves with the response body. Rejects on a network failure, when the answer
+ * does not start (or stalls) for `timeoutMs`, or on an HTTP error status.
  */
 async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { token?: string | null; timeoutMs: number }): Promise<GraphQLResponseBody<T>> {
   const headers: Record<string, string> = {
@@ -50,14 +54,9 @@ async function postGraphQL<T>(url: string, request: GraphQLRequest, options: { t
   };
   // The caller's trace goes on to the subgraph asked (a no-op when tracing is off).
   injectTraceHeaders(headers);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify(request),
-    signal: AbortSignal.timeout(options.timeoutMs),
-  });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return (await response.json()) as GraphQLResponseBody<T>;
+  const response = await client.post(new URL(url), headers, JSON.stringify(request), options.timeoutMs);
+  if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`);
+  return JSON.parse(response.body) as GraphQLResponseBody<T>;
 }
 
 /** Where and how a service asks another service's subgraph on its callers' behalf. */
