@@ -22,7 +22,7 @@ export interface HttpClient {
 /**
  * POSTs over kept-alive connections, an undici pool per origin, through its `dispatch` API: the
  * router's fetches and the services' calls to each other are many small requests, and `fetch`
- * spends about four times the client CPU on each (with its AbortSignal timer, more). Not
+ * spends several times the client CPU on each (bench/router/micro/http-client.ts). Not
  * `Pool.request`: its response stream keeps each request's objects alive past young-generation
  * collections (~5 KB per request promoted, BENCHMARKS.md), which set the router's tail latency. A
  * request whose answer does not start, or stalls, for the client's timeout fails (undici's coarse
