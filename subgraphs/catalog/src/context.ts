@@ -1,13 +1,13 @@
 import { batchLoader, type RequestContext, type RequestInput } from '@shopgraph/kit';
 import type DataLoader from 'dataloader';
-import { CatalogService } from './domain/catalog.service.ts';
-import type { Category, Product } from './entities/index.ts';
+import { CatalogService, type ProductView } from './domain/catalog.service.ts';
+import type { Category } from './entities/index.ts';
 
 export interface CatalogContext extends RequestContext {
   catalog: CatalogService;
   currency: string;
   /** Batches the product lookups of one request (entity references, cart pricing). */
-  products: DataLoader<string, Product | null>;
+  products: DataLoader<string, ProductView | null>;
   /** Batches the category references of one request (every product of a page names one). */
   categories: DataLoader<string, Category | null>;
 }

@@ -40,6 +40,25 @@ describe('catalog subgraph', () => {
     expect(created).toMatchObject({ errors: [], product: { sku: 'SHOE-1', price: { amount: 12_999, currency: 'USD' }, category: { slug: 'shoes' } } });
   });
 
+  it('answers products by id and as entity references in one statement, with every field the listing has', async () => {
+    const bare = (await createProduct({ sku: 'SOCK-1', name: 'Wool sock', description: 'Warm', price: { amount: 1_250, currency: 'USD' } })).product;
+    const shoe = (await graphql(url, `{ products(first: 100) { edges { node { id } } } }`)).data!['products'].edges.map((e: any) => e.node.id).find((id: string) => id !== bare.id);
+    const fields = 'id sku name description price { amount currency } category { id name slug }';
+    const listing = await graphql(url, `{ products(first: 20) { edges { node { ${fields} } } } }`);
+    expect(listing.errors).toBeUndefined();
+    const listed = listing.data!['products'].edges.map((e: any) => e.node);
+
+    queries = [];
+    const references = await graphql(url, `query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { ${fields} } } }`, { r: [shoe, bare.id, crypto.randomUUID()].map((id) => ({ __typename: 'Product', id })) });
+    expect(references.data!['_entities']).toEqual([listed.find((p: any) => p.id === shoe), listed.find((p: any) => p.id === bare.id), null]);
+    expect(listed.find((p: any) => p.id === bare.id)).toMatchObject({ description: 'Warm', category: null });
+    expect(listed.find((p: any) => p.id === shoe).category).toEqual({ id: categoryId, name: 'Shoes', slug: 'shoes' });
+    expect(queries.filter((sql) => /\bfrom "?product"?\s/.test(sql))).toHaveLength(1);
+
+    const byId = await graphql(url, `query($id: ID!) { product(id: $id) { ${fields} } }`, { id: bare.id });
+    expect(byId.data!['product']).toEqual(listed.find((p: any) => p.id === bare.id));
+  });
+
   it('reports bad product input as typed user errors', async () => {
     expect((await createProduct({ sku: 'SHOE-1', name: 'Again' })).errors[0].code).toBe('SKU_TAKEN');
     expect((await createProduct({ sku: 'has space', name: 'x' })).errors[0].code).toBe('INVALID_SKU');

@@ -19,7 +19,7 @@ interface LineRef {
   quantity: number;
 }
 
-const priceOf = (product: Product): Money => ({ amount: product.priceAmount, currency: product.priceCurrency });
+const priceOf = (product: Pick<Product, 'priceAmount' | 'priceCurrency'>): Money => ({ amount: product.priceAmount, currency: product.priceCurrency });
 
 async function unitPrice(line: LineRef, context: CatalogContext): Promise<Money> {
   const product = await context.products.load(line.product.id);
