@@ -31,7 +31,7 @@ export interface Deps extends ServiceDeps<Config> {
  * and serves live order status over graphql-ws (`Subscription.orderStatusChanged`), fed by every
  * status change on Kafka (broadcast consumer `orders.live.<random>`: each replica gets them all).
  */
-export function createOrdersApp({ config, logger, verifier, checkout, onSagaMessage, statusBus, liveHooks, onLiveMessage }: Deps): Promise<Service> {
+export function createOrdersApp({ config, logger, verifier, onQuery, checkout, onSagaMessage, statusBus, liveHooks, onLiveMessage }: Deps): Promise<Service> {
   const source =
     checkout ??
     subgraphCheckoutSource({
@@ -51,6 +51,7 @@ export function createOrdersApp({ config, logger, verifier, checkout, onSagaMess
     resolvers,
     entities,
     migrations,
+    onQuery,
     metrics,
     consumers: { saga: sagaHandlers(logger, sagas) },
     onMessage: (outcome) => {

@@ -19,10 +19,11 @@ let issuer: TestIssuer;
 let orm: Orm;
 let producer: EventProducer;
 let published: EventObserver;
+const queries: string[] = [];
 
 beforeAll(async () => {
   // The sweeper has its own test file; here no order may time out under a test.
-  service = await startOrders({ checkout: checkout.source, onSagaMessage: consumed.record }, { env: { SAGA_TIMEOUT_MS: '600000' } });
+  service = await startOrders({ checkout: checkout.source, onSagaMessage: consumed.record, onQuery: (sql) => queries.push(sql) }, { env: { SAGA_TIMEOUT_MS: '600000' } });
   ({ url, issuer, orm } = service);
   producer = eventProducer();
   published = await observe('orders.order.v1');
@@ -95,8 +96,13 @@ describe('placeOrder', () => {
   it('writes the order (PENDING) with its lines, status v1, and publishes order.placed and status-changed', async () => {
     const { userId, token } = await customer();
     const [a, b] = checkout.carts.get(token)!;
+    queries.length = 0;
     const { order, errors } = await place(token, { paymentMethod: 'pm_card_visa', shippingAddress: { ...address, country: 'gb', line2: 'Flat 3' } });
     expect(errors).toEqual([]);
+    // The answer shows the lines and history the transaction wrote, without reading them back, and as a later read shows them.
+    expect(queries.filter((sql) => /\bfrom "(order_line|order_status_change)"/.test(sql))).toEqual([]);
+    const readBack = (await graphql(url, `query($id: ID!) { order(id: $id) { ${PLACE.match(/order \{ (.*) \}\n/)![1]} } }`, { id: order.id }, token)).data!['order'];
+    expect(order).toEqual(readBack);
     expect(order).toMatchObject({
       status: 'PENDING',
       total: usd(3000),

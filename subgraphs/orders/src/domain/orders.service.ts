@@ -76,6 +76,12 @@ export function discounted(subtotal: Money, coupon: CouponReservation | null): M
   return { amount: subtotal.amount - amount, currency };
 }
 
+/** A placed order; with the lines and history its transaction wrote when it made the order (not when a key answered with an earlier one). */
+export interface PlacedOrder {
+  order: Order;
+  written?: { lines: OrderLine[]; history: OrderStatusChange[] };
+}
+
 /** Business rules of placing, cancelling and reading orders; the only code that changes them on a customer's behalf. */
 export class OrdersService {
   private readonly em: EntityManager;
@@ -92,7 +98,7 @@ export class OrdersService {
    * caller has used before answers with that key's order; concurrent placements with one key
    * race on the unique (user_id, idempotency_key), and the losers answer with the winner's order.
    */
-  async placeOrder(viewer: Identity, input: PlaceOrderInput, token: string | null): Promise<Order> {
+  async placeOrder(viewer: Identity, input: PlaceOrderInput, token: string | null): Promise<PlacedOrder> {
     const userId = viewer.userId.toLowerCase();
     const idempotencyKey = validIdempotencyKey(input.idempotencyKey);
     const shippingAddress = validAddress(input.shippingAddress);
@@ -100,7 +106,7 @@ export class OrdersService {
     if (!paymentMethod || paymentMethod.length > 255) throw unknownPaymentMethod();
 
     const existing = await this.byIdempotencyKey(userId, idempotencyKey);
-    if (existing) return existing;
+    if (existing) return { order: existing };
 
     let checkout: Checkout;
     try {
@@ -144,7 +150,7 @@ export class OrdersService {
           createdAt: now,
           updatedAt: now,
         });
-        lines.forEach((line, position) =>
+        const written = lines.map((line, position) =>
           em.create(OrderLine, { order, productId: line.productId, position, quantity: line.quantity, unitPriceAmount: line.unitPrice.amount, unitPriceCurrency: line.unitPrice.currency }),
         );
         recordEvent(em, 'orders.order.placed', order.id, {
@@ -156,15 +162,15 @@ export class OrdersService {
           shippingAddress,
           ...(coupon && { coupon }),
         });
-        recordStatusChange(em, order, OrderStatus.PENDING, null, now);
-        return order;
+        const placed = recordStatusChange(em, order, OrderStatus.PENDING, null, now);
+        return { order, written: { lines: written, history: [placed] } };
       });
     } catch (error) {
       if (!(error instanceof UniqueConstraintViolationException)) throw error;
       // Another placement with this key committed first: its order is the answer.
       const winner = await this.byIdempotencyKey(userId, idempotencyKey);
       if (!winner) throw error;
-      return winner;
+      return { order: winner };
     }
   }
 

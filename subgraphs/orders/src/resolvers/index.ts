@@ -36,7 +36,15 @@ export const resolvers: GraphQLResolverMap<OrdersContext> = {
   },
   Mutation: {
     placeOrder: (_: unknown, { input }: { input: PlaceOrderInput }, context: OrdersContext) =>
-      payload(async () => ({ order: await context.service.placeOrder(viewer(context), input, context.token) })),
+      payload(async () => {
+        const { order, written } = await context.service.placeOrder(viewer(context), input, context.token);
+        // The answer shows what the transaction wrote: not read back.
+        if (written) {
+          context.lines.prime(order.id, written.lines);
+          context.history.prime(order.id, written.history);
+        }
+        return { order };
+      }),
     cancelOrder: (_: unknown, { input }: { input: { orderId: string } }, context: OrdersContext) =>
       payload(async () => ({ order: await context.service.cancelOrder(viewer(context), input) })),
   },
