@@ -145,9 +145,9 @@ const CLIENTS: [client: string, where: string, bounds: string][] = [
   ['Redis (router rate limits)', 'router/src/rate-limit.ts', 'connect 1 s; command 200 ms (then the check fails open); socket silent 1 s → dropped; TCP keep-alive after 10 s'],
   ['Kafka (kafkajs producer, admin, consumers)', 'packages/kit/src/messaging/kafka.ts, consumer.ts', 'connect 3 s; request 10 s; retries ≈ 3 s then the caller decides; consumer sessions 6–30 s with heartbeats of 1–3 s; TCP keep-alive 60 s (kafkajs)'],
   ['Elasticsearch (search)', 'subgraphs/search/src/clients/product-index.client.ts', 'search `SEARCH_TIMEOUT_MS` (2 s, with an abort signal); writes `INDEXING_TIMEOUT_MS` (10 s); no retries; connect 10 s, TCP keep-alive 60 s (undici)'],
-  ['Router → subgraph HTTP (undici pool per origin)', 'router/src/subgraphs.ts', 'headers and body `SUBGRAPH_TIMEOUT_MS` (30 s) each; connect 10 s, TCP keep-alive 60 s (undici); HTTP keep-alive'],
+  ['Router → subgraph HTTP (undici pool per origin)', 'router/src/subgraphs.ts, packages/core/src/http-client.ts', 'headers and body `SUBGRAPH_TIMEOUT_MS` (30 s) each; connect 10 s, TCP keep-alive 60 s (undici); HTTP keep-alive; a batched request fails or answers all its fetches together'],
   ['Router → subgraph WebSocket (subscriptions)', 'router/src/subgraph-connection.ts', 'connect + upgrade + ack `SUBGRAPH_WS_CONNECT_TIMEOUT_MS` (10 s); ping every `SUBGRAPH_WS_PING_INTERVAL_MS` (10 s), dropped after `SUBGRAPH_WS_PONG_TIMEOUT_MS` (5 s) of silence'],
-  ['Service → subgraph GraphQL (queryGraph/postGraphQL: cart, orders, search:reindex)', 'packages/core/src/graphql.ts', 'the whole exchange, body included, under the caller\'s `timeoutMs` (abort signal; e.g. `CHECKOUT_TIMEOUT_MS` 5 s)'],
+  ['Service → subgraph GraphQL (queryGraph/postGraphQL: cart, orders, search:reindex)', 'packages/core/src/graphql.ts, http-client.ts', 'the whole exchange, body included, under the caller\'s `timeoutMs` (a timer that aborts the request; e.g. `CHECKOUT_TIMEOUT_MS` 5 s); the same undici pools as the router'],
   ['JWKS fetch (router, subgraphs → accounts)', 'packages/core/src/auth.ts', 'fetch 3 s; at most once per 30 s cool-down on failure; known keys served stale up to `JWT_JWKS_STALE_TTL_S` (1 h)'],
 ];
 
