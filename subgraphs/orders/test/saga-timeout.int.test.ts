@@ -102,6 +102,7 @@ describe('stuck-saga timeout', () => {
     expect(total('shopgraph_saga_completed_total', 'timed_out')).toBe(cancelled.length);
     expect(total('shopgraph_saga_duration_seconds_count', 'timed_out')).toBe(cancelled.length);
     expect(total('shopgraph_saga_completed_total', 'confirmed')).toBe(2); // the warm-up order and `confirmed`
+    expect(total('shopgraph_saga_duration_seconds_count', 'confirmed')).toBe(2);
     expect(total('shopgraph_saga_duration_seconds_sum', 'timed_out')).toBeGreaterThanOrEqual((cancelled.length * SAGA_TIMEOUT_MS) / 1000);
   });
 

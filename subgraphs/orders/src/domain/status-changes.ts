@@ -16,7 +16,8 @@ export async function lockOrder(em: EntityManager, orderId: string): Promise<Ord
 }
 
 /**
- * The one place an order's status changes: appends the next `order_status_change` (versions 1,
+ * An order's status change, for an order held as an entity (placement, cancellation, the sweeper;
+ * the saga's steps write the same in `transition`): appends the next `order_status_change` (versions 1,
  * 2, 3… without gaps), updates the order, and records `orders.order.status-changed`, all in the
  * caller's transaction. Callers hold the order's row lock (or have just created the order) and
  * have checked the transition is legal. Live status subscriptions are fed from the event it
@@ -33,23 +34,51 @@ export function recordStatusChange(em: EntityManager, order: Order, status: Orde
   return change;
 }
 
-/** What became of a requested status change. */
-export type TransitionResult = 'applied' | 'ignored' | 'unknown-order';
+/** An order a transition moved, as it is now: what the saga's metrics need of it. */
+export interface MovedOrder {
+  id: string;
+  status: OrderStatus;
+  createdAt: Date;
+}
+
+/** What became of a requested status change: the order it moved, or why nothing changed. */
+export type TransitionResult = MovedOrder | 'ignored' | 'unknown-order';
+
+interface LockedOrderRow {
+  id: string;
+  user_id: string;
+  status: OrderStatus;
+  status_version: number;
+  /** As MikroORM's driver reads timestamps: text. */
+  created_at: string;
+}
+
+const LOCK_ORDER = 'select id, user_id, status, status_version, created_at from customer_order where id = ? for update';
+const SET_STATUS = 'update customer_order set status = ?, status_version = ?, status_changed_at = ?, updated_at = ? where id = ?';
+const APPEND_STATUS = 'insert into order_status_change (order_id, version, status, reason, at) values (?, ?, ?, ?, ?)';
 
 /**
- * Moves a locked order to `status` if the state machine allows it; anything else (a duplicate, a
- * late event, a final order) is ignored, which is not an error: the saga's events may arrive
- * late or twice. `reason` may depend on the status the order moves from.
+ * Moves an order to `status` if the state machine allows it; anything else (a duplicate, a late
+ * event, a final order) is ignored, which is not an error: the saga's events may arrive late or
+ * twice. `reason` may depend on the status the order moves from. Locks the order's row first, as
+ * `lockOrder` does. Every saga step of every order comes through here, so its statements are
+ * written out (what `recordStatusChange` does through the ORM, whose lookup and flush cost more
+ * than the change).
  */
 export async function transition(em: EntityManager, orderId: string, status: OrderStatus, reason: string | null | ((from: OrderStatus) => string | null)): Promise<TransitionResult> {
-  const order = await lockOrder(em, orderId);
+  if (status === OrderStatus.CANCELLED) throw new Error('an order is cancelled through cancelLocked: its cancellation names what it compensates');
+  if (!em.isInTransaction()) throw new Error('transition needs a transaction');
+  if (!isUuid(orderId)) return 'unknown-order';
+  const [order] = await em.execute<LockedOrderRow[]>(LOCK_ORDER, [orderId.toLowerCase()]);
   if (!order) return 'unknown-order';
   if (!canTransition(order.status, status)) return 'ignored';
-  const why = typeof reason === 'function' ? reason(order.status) : reason;
-  if (status === OrderStatus.CANCELLED) cancelLocked(em, order, why ?? 'cancelled');
-  else recordStatusChange(em, order, status, why);
-  await em.flush();
-  return 'applied';
+  const why = (typeof reason === 'function' ? reason(order.status) : reason) ?? null;
+  const version = order.status_version + 1;
+  const at = new Date();
+  await em.execute(SET_STATUS, [status, version, at, at, order.id]);
+  await em.execute(APPEND_STATUS, [order.id, version, status, why, at]);
+  recordEvent(em, 'orders.order.status-changed', order.id, { orderId: order.id, userId: order.user_id, version, status, reason: why, at: at.toISOString() });
+  return { id: order.id, status, createdAt: new Date(order.created_at) };
 }
 
 /**

@@ -34,7 +34,7 @@ export function sagaMetrics(registry: Registry) {
   const noted = new Map<string, { outcome: string; order: Pick<Order, 'createdAt'> }>();
   return {
     /** A saga step moved `order` (in the step's transaction, not committed yet). */
-    stepApplied(eventId: string, order: Order): void {
+    stepApplied(eventId: string, order: Pick<Order, 'status' | 'createdAt'>): void {
       const outcome = OUTCOMES[order.status];
       if (outcome) noted.set(eventId, { outcome, order: { createdAt: order.createdAt } });
     },
