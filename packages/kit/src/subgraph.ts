@@ -1,12 +1,13 @@
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext, type ContextThunk } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
-import { parse, type DocumentNode } from 'graphql';
+import { GraphQLError, Kind, parse, type DocumentNode, type FragmentDefinitionNode } from 'graphql';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from '@shopgraph/core/auth';
 import { enforceRequirements, requirementsOf } from '@shopgraph/core/authz';
-import { withHttpStatus } from '@shopgraph/core/errors';
+import { ErrorCode, withHttpStatus } from '@shopgraph/core/errors';
+import { countExpensiveSelections, expensiveFieldsOf } from '@shopgraph/core/expensive';
 import { maskUnexpectedErrors } from '@shopgraph/core/graphql';
 import { serveGraphQLOverWebSocket, type GraphQLWsServer } from '@shopgraph/core/graphql-ws';
 import type { Session } from '@shopgraph/core/session';
@@ -93,7 +94,7 @@ export async function createSubgraph<C extends RequestContext>(options: Subgraph
     allowBatchedHttpRequests: true,
     formatError: maskUnexpectedErrors(logger),
     // No Apollo Studio here: skip building traces for every subgraph response.
-    plugins: [ApolloServerPluginInlineTraceDisabled(), ...(options.metrics ? [requestMetrics(options.metrics)] : []), ...(options.tracer ? [spanNaming] : [])],
+    plugins: [ApolloServerPluginInlineTraceDisabled(), batchesOfPlainQueries, ...(options.metrics ? [requestMetrics(options.metrics)] : []), ...(options.tracer ? [spanNaming] : [])],
   });
   await apollo.start();
   const context = async (req: IncomingMessage) => {
@@ -162,6 +163,30 @@ function requestMetrics(registry: Registry): ApolloServerPlugin {
     },
   };
 }
+
+/**
+ * A batched request (the router's fetches of one plan step) carries queries only, none selecting an
+ * `@expensive` field: a mutation, or a sign-in's password hash, is one per request, so a batch cannot
+ * multiply what the per-operation guards hold to once.
+ */
+const batchesOfPlainQueries: ApolloServerPlugin = {
+  async requestDidStart({ requestIsBatched }) {
+    if (!requestIsBatched) return;
+    return {
+      async didResolveOperation({ operation, document, schema }) {
+        if (operation?.operation === 'query') {
+          const expensive = expensiveFieldsOf(schema);
+          if (!expensive.size) return;
+          const fragments = Object.fromEntries(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+          if (!countExpensiveSelections(schema, operation, fragments, expensive)) return;
+        }
+        throw new GraphQLError('A batched request carries queries only, none with an expensive field: send this operation in a request of its own', {
+          extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
+        });
+      },
+    };
+  },
+};
 
 type BodyLimits = Pick<Limits, 'LIMIT_MAX_BODY_BYTES' | 'LIMIT_MAX_BATCH_OPERATIONS'>;
 

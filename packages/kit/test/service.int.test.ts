@@ -1,4 +1,5 @@
 import { connectWs, consumerOutcomes, createTestDatabase, createTestIssuer, graphql, observe, scrapeMetrics, serviceEnv, testLogger, type EventObserver, type TestIssuer } from '@shopgraph/testkit';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Orm } from '../src/db.ts';
 import { messagingEntities, messagingMigrations, recordEvent, type BroadcastOutcome, type Runner } from '../src/messaging/index.ts';
@@ -141,13 +142,24 @@ describe('runService', () => {
     expect(refused!.errors!.map((e) => e.extensions.code)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
     expect(contexts).toBe(2);
 
+    // A mutation goes in a request of its own: in a batch it is refused, and does nothing.
+    const withMutation = await post([{ query: '{ caller { greeting } }' }, { query: 'mutation { register(name: "Batched") }' }]);
+    expect(withMutation.status).toBe(400);
+    const [query, mutation] = (await withMutation.json()) as Array<{ data?: unknown; errors?: Array<{ extensions: { code: string } }> }>;
+    expect(query).toEqual({ data: { caller: { greeting: 'hello' } } });
+    expect(mutation!.errors!.map((e) => e.extensions.code)).toEqual(['BAD_REQUEST']);
+    const outbox = new pg.Client({ connectionString: db.url });
+    await outbox.connect();
+    const { rows } = await outbox.query(`select count(*)::int as n from outbox_message where envelope->'data'->>'name' = 'Batched'`).finally(() => outbox.end());
+    expect(rows[0].n).toBe(0);
+
     const tooMany = await post(Array.from({ length: 4 }, () => ({ query: '{ caller { userId } }' })));
     expect(tooMany.status).toBe(400);
     expect(await tooMany.text()).toContain('at most 3 operations');
-    expect(contexts).toBe(2);
+    expect(contexts).toBe(3);
     const metrics = await scrapeMetrics(url);
-    expect(metrics.value('shopgraph_graphql_http_requests_total')).toBe(2);
-    expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(3);
+    expect(metrics.value('shopgraph_graphql_http_requests_total')).toBe(3);
+    expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(4);
   });
 
   it('with webSocket and broadcastConsumers: the schema over graphql-ws (the connection\'s token in the context), and every event fanned out', async () => {

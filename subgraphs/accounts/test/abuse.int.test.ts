@@ -64,7 +64,7 @@ describe('expensive fields run once per operation', () => {
     expect(passwordWork).toBe(before + 1);
   });
 
-  it('does not accept batches', async () => {
+  it('refuses sign-ins sent in a batch (400), hashing no password', async () => {
     const body = JSON.stringify([1, 2].map(() => ({ query: LOGIN, variables: { input: { email: 'a@example.com', password: 'Wrong-password-1' } } })));
     const before = passwordWork;
     const response = await fetch(running.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
