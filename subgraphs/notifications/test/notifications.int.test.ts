@@ -268,6 +268,9 @@ describe('the sender', () => {
     await producer.send(...events);
     await handled.handled(events.at(-1)!);
     await eventually(async () => (await sent()) === 10, 'ten welcomes SENT');
+    // A statement is logged once its answer is back in this process, which may be after another
+    // connection has seen its effect.
+    await eventually(async () => transactions(queries).length >= 3, 'the sender\'s statements logged');
 
     const [consumer, ...sender] = transactions(queries);
     expect(consumer![0]).toMatch(/^insert into processed_message /);
