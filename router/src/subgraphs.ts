@@ -99,21 +99,21 @@ function batchedPoster(target: URL, client: HttpClient, maxSize: number): Poster
       for (const { reject } of batch.answers) reject(error);
       return;
     }
-    if (!ok(response)) {
-      // The status is shared: one operation's refusal (a 400 for a document it could not validate)
-      // is the whole batch's, while the array still answers each. Anything else fails them all.
-      const results = answeredEach(response, size);
-      batch.answers.forEach(({ resolve }, i) => resolve({ response, ok: !!results, result: () => results?.[i] }));
-      return;
-    }
-    let results: unknown[] | undefined;
-    const parsed = (): unknown[] => {
-      if (results) return results;
-      const body = parseBody(response);
-      if (!Array.isArray(body) || body.length !== size) throw new Error(`Expected a JSON array of ${size} results to a batched request, but received: ${response.body.slice(0, 2_000)}`);
-      return (results = body);
-    };
-    batch.answers.forEach(({ resolve }, i) => resolve({ response, ok: true, result: () => parsed()[i] }));
+    // The status is shared: one operation's refusal (a 400 for a document it could not validate) is
+    // the whole batch's, while the array still answers each. An answer that is not one result per
+    // operation fails them all.
+    const results = resultsOf(response, size);
+    const malformed = () => new Error(`Expected a JSON array of ${size} results to a batched request, but received: ${response.body.slice(0, 2_000)}`);
+    batch.answers.forEach(({ resolve }, i) =>
+      resolve({
+        response,
+        ok: ok(response) || results !== undefined,
+        result: () => {
+          if (!results) throw malformed();
+          return results[i];
+        },
+      }),
+    );
   };
   return (caller, headers, body) => {
     let headerKey = '';
@@ -136,10 +136,10 @@ function batchedPoster(target: URL, client: HttpClient, maxSize: number): Poster
 const ok = (response: HttpResponse): boolean => response.status >= 200 && response.status < 300;
 
 /** A batched request's answer as one result per operation, or undefined when it is not that. */
-function answeredEach(response: HttpResponse, size: number): unknown[] | undefined {
+function resultsOf(response: HttpResponse, size: number): unknown[] | undefined {
   try {
     const body = parseBody(response);
-    return Array.isArray(body) && body.length === size && body.every((result) => typeof result === 'object' && result !== null && !Array.isArray(result)) ? body : undefined;
+    return Array.isArray(body) && body.length === size ? body : undefined;
   } catch {
     return undefined;
   }
