@@ -157,10 +157,13 @@ export async function createRouterApp(deps: RouterDeps): Promise<RouterApp> {
       windowS: config.RATE_LIMIT_WINDOW_S,
       burstPerIp: config.RATE_LIMIT_BURST_PER_IP,
       burstPerUser: config.RATE_LIMIT_BURST_PER_USER,
+      commandTimeoutMs: config.RATE_LIMIT_CHECK_TIMEOUT_MS,
       logger: logger.child({ component: 'rate-limit' }),
       onCheck: (result) => metrics.rateLimitCheck(result),
     })
     : NO_RATE_LIMIT;
+  // A router just started counts from its first operation: it waits (briefly) for Redis before serving.
+  await rateLimiter.connected();
 
   // /readyz is the router's own readiness (and the supergraph it serves): one subgraph down must not
   // take every router replica out of service (its fields fail, the rest still work), nor a registry

@@ -62,6 +62,8 @@ export const configSchema = z.object({
   /** Operations one client IP, and one user, may send in any second: the window's budget is not spent in one burst. */
   RATE_LIMIT_BURST_PER_IP: count(1_000),
   RATE_LIMIT_BURST_PER_USER: count(20),
+  /** How long an operation waits for its rate-limit check before it is served unchecked (Redis slow or away). */
+  RATE_LIMIT_CHECK_TIMEOUT_MS: ms(200),
   /** WebSocket connections one user may have open on this router. */
   LIMIT_MAX_WS_CONNECTIONS_PER_USER: count(10),
   /** Live subscriptions one user may have on this router, over every transport together. */

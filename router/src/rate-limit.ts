@@ -41,11 +41,13 @@ export type RateCheckResult = 'allowed' | 'limited' | 'unavailable';
 
 export interface RateLimiter {
   check(subject: RateSubject): Promise<RateDecision>;
+  /** Settles once the first connection is up, or failed to come up within its connect timeout. */
+  connected(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** No rate limiting (REDIS_URL empty). */
-export const NO_RATE_LIMIT: RateLimiter = { check: async () => ({ allowed: true }), close: async () => {} };
+export const NO_RATE_LIMIT: RateLimiter = { check: async () => ({ allowed: true }), connected: async () => {}, close: async () => {} };
 
 export interface RedisRateLimiterOptions {
   url: string;
@@ -101,9 +103,10 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
   const windowMs = options.windowS * 1000;
   const commandTimeoutMs = options.commandTimeoutMs ?? 200;
   // Fail fast, never queue (ioredis' defaults wait forever): a check either answers now or is skipped.
+  const connectTimeoutMs = 1_000;
   const redis = new Redis(options.url, {
     connectionName: 'router',
-    connectTimeout: 1_000,
+    connectTimeout: connectTimeoutMs,
     commandTimeout: commandTimeoutMs,
     socketTimeout: Math.max(1_000, commandTimeoutMs * 3),
     // TCP keep-alive after 10 s idle (ioredis' 0 leaves the OS's 2 h): a dead peer is found between commands too.
@@ -132,7 +135,19 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RateLimiter 
     return until !== undefined && until > now ? until : undefined;
   };
 
+  // Until the first connection is up every check would be skipped: a router's first operations unchecked.
+  const firstConnection = new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, connectTimeoutMs * 2).unref();
+    redis.once('ready', done);
+  });
+
   return {
+    connected: () => firstConnection,
     async check({ ip, identity }) {
       // Staff are counted by address only: back-office tools send bursts (imports), and staff tokens are few and ours.
       const userId = identity && !identity.scopes.has(Scope.STAFF) ? identity.userId : undefined;
