@@ -30,10 +30,10 @@ const healthy: Record<'cart' | 'catalog' | 'payments' | 'promotions', Answer> = 
 };
 
 /** A source over stand-in cart, catalog and payments subgraphs: healthy ones unless told otherwise. */
-async function source(answers: Partial<typeof healthy> = {}, timeoutMs = 1000) {
+async function source(answers: Partial<typeof healthy> = {}, timeoutMs = 1000, knownPaymentMethodTtlMs?: number) {
   const { cart, catalog, payments, promotions } = { ...healthy, ...answers };
   const urls = { cart: await subgraph(cart), catalog: await subgraph(catalog), payments: await subgraph(payments), promotions: await subgraph(promotions) };
-  return subgraphCheckoutSource({ urls, timeoutMs, logger });
+  return subgraphCheckoutSource({ urls, timeoutMs, logger, ...(knownPaymentMethodTtlMs !== undefined && { knownPaymentMethodTtlMs }) });
 }
 
 describe('subgraphCheckoutSource', () => {
@@ -81,6 +81,22 @@ describe('subgraphCheckoutSource', () => {
     const empty = await source({ cart: () => ({ body: { data: { cart: { lines: [] } } } }), catalog });
     expect(await empty.load('pm_card_visa', null)).toEqual({ lines: [], paymentMethodExists: true });
     expect(catalogAsked).toBe(false);
+  });
+
+  it('asks payments about a method it said exists once per knownPaymentMethodTtlMs, about an unknown one every time', async () => {
+    const asked: string[] = [];
+    const payments: Answer = (body) => {
+      const id = (body as { variables: { id: string } }).variables.id;
+      asked.push(id);
+      return { body: { data: { paymentMethod: id === 'pm_card_visa' ? { id } : null } } };
+    };
+    const checkout = await source({ payments }, 1000, 300);
+    for (let i = 0; i < 3; i++) expect((await checkout.load('pm_card_visa', null)).paymentMethodExists).toBe(true);
+    for (let i = 0; i < 2; i++) expect((await checkout.load('pm_nope', null)).paymentMethodExists).toBe(false);
+    expect(asked).toEqual(['pm_card_visa', 'pm_nope', 'pm_nope']);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await checkout.load('pm_card_visa', null)).paymentMethodExists).toBe(true);
+    expect(asked).toEqual(['pm_card_visa', 'pm_nope', 'pm_nope', 'pm_card_visa']);
   });
 
   it('rejects, never answers "unknown method", when payments failed', async () => {

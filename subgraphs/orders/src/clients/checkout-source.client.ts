@@ -18,6 +18,8 @@ export interface SubgraphCheckoutSourceOptions {
   urls: { cart: string; catalog: string; payments: string; promotions: string };
   /** For the whole load, the cart and then its prices included. */
   timeoutMs: number;
+  /** How long a payment method payments said exists is taken as existing without asking again (default 60 s). */
+  knownPaymentMethodTtlMs?: number;
   logger: Logger;
 }
 
@@ -46,8 +48,15 @@ function cartLine(line: CartLineAnswer): CartLineRef {
  * prices those lines, payments says whether the payment method exists. Payments is asked while
  * cart and then catalog are. Anything short of a complete answer rejects (a failing payments
  * subgraph is not "no such method", a price catalog did not give is not a price).
+ *
+ * A method payments said exists is not asked about again for `knownPaymentMethodTtlMs`: methods
+ * are the deployment's configuration, so nearly every checkout would ask the same question. A
+ * method withdrawn meanwhile is still caught: payments declines its charge. Unknown methods are
+ * asked about every time, so nobody fills the memory with made-up ones.
  */
-export function subgraphCheckoutSource({ urls, timeoutMs, logger }: SubgraphCheckoutSourceOptions): CheckoutSource {
+export function subgraphCheckoutSource({ urls, timeoutMs, knownPaymentMethodTtlMs = 60_000, logger }: SubgraphCheckoutSourceOptions): CheckoutSource {
+  // Payment method → until when (performance.now()) it is taken as existing.
+  const knownMethods = new Map<string, number>();
   return {
     async reserveCoupon(orderId, lines, token): Promise<CouponReservation | null> {
       type Answer = { reserveCoupon?: { redemption: { code?: unknown; discount?: unknown } | null; errors: { code: string; message: string }[] } };
@@ -90,13 +99,16 @@ export function subgraphCheckoutSource({ urls, timeoutMs, logger }: SubgraphChec
       };
 
       const paymentMethodExists = async (): Promise<boolean> => {
+        if ((knownMethods.get(paymentMethod) ?? 0) > performance.now()) return true;
         const data = await ask<{ paymentMethod?: { id: string } | null }>(urls.payments, 'Payment method lookup', {
           query: PAYMENT_METHOD_QUERY,
           operationName: 'CheckoutPaymentMethod',
           variables: { id: paymentMethod },
         });
         if (data.paymentMethod === undefined) throw new Error('Payment method lookup answered without paymentMethod');
-        return data.paymentMethod !== null;
+        if (data.paymentMethod === null) return false;
+        knownMethods.set(paymentMethod, performance.now() + knownPaymentMethodTtlMs);
+        return true;
       };
 
       const [lines, exists] = await Promise.all([pricedLines(), paymentMethodExists()]);
