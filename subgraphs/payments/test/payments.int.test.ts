@@ -4,6 +4,8 @@ import {
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testPaymentGateway } from '../src/clients/test-payment.client.ts';
+import { PaymentService } from '../src/domain/payment.service.ts';
 import { copyOf, newOrder, startPayments, type Order } from './support.ts';
 
 let service: ServiceUnderTest;
@@ -159,6 +161,45 @@ describe('payments saga', () => {
       expect(Math.max(...attempts)).toBe(1);
       await expectChargedOnce(order);
     });
+  });
+
+  it("serialises a saga step with a cancellation on the order's lock, whichever holds it first (one replica's consumer against another's)", async () => {
+    const data = <T>(event: AnyEvent) => event.data as T;
+    const inTransaction = (work: (payments: PaymentService) => Promise<unknown>, until: Promise<void> = Promise.resolve()) =>
+      orm.em.fork().transactional(async (em) => {
+        await work(new PaymentService(em, testPaymentGateway));
+        await until;
+      });
+    const steps = [
+      { first: 'placed', step: (p: PaymentService, o: Order) => p.orderPlaced(data(o.placed)) },
+      { first: 'reserved', step: (p: PaymentService, o: Order) => p.stockReserved(o.orderId) },
+    ];
+    for (const { first, step } of steps) {
+      // The step holds the lock in an open transaction; the cancellation waits for it, then cancels what it wrote.
+      const order = newOrder();
+      let commit!: () => void;
+      const held = inTransaction((p) => step(p, order), new Promise<void>((resolve) => (commit = resolve)));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      let cancelled = false;
+      const cancelling = inTransaction((p) => p.orderCancelled(data(order.cancelled))).then(() => (cancelled = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(cancelled, `cancellation waited for the ${first} step`).toBe(false);
+      commit();
+      await Promise.all([held, cancelling]);
+      expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: first === 'reserved', amount: first === 'placed' ? 4_200 : null });
+    }
+    // The cancellation holds the lock first; the step waits, finds the tombstone and charges nothing.
+    const order = newOrder();
+    await inTransaction((p) => p.orderPlaced(data(order.placed)));
+    let commit!: () => void;
+    const held = inTransaction((p) => p.orderCancelled(data(order.cancelled)), new Promise<void>((resolve) => (commit = resolve)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const reserving = inTransaction((p) => p.stockReserved(order.orderId));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    commit();
+    await Promise.all([held, reserving]);
+    expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: true });
+    expect(await ledgerOf(order.orderId)).toEqual([]);
   });
 
   it('refunds a captured payment once when the order is cancelled', async () => {

@@ -32,10 +32,13 @@ export function onOrderCancelled(status: PaymentStatus): 'refund' | 'cancel' | '
   return 'none';
 }
 
-/** A payment the API can show: the order's part is known (before that there is nothing to show). */
-export type ShownPayment = Payment & { userId: string; amount: number; currency: string; method: string };
+/** The order's part of a payment, known once `orders.order.placed` was handled. */
+type OrderPart = { userId: string; amount: number; currency: string; method: string };
 
-export const isShowable = (payment: Payment): payment is ShownPayment =>
+/** A payment the API can show: the order's part is known (before that there is nothing to show). */
+export type ShownPayment = Payment & OrderPart;
+
+export const isShowable = <P extends { [K in keyof OrderPart]?: OrderPart[K] | null }>(payment: P): payment is P & OrderPart =>
   payment.userId != null && payment.amount != null && payment.currency != null && payment.method != null;
 
 /** A payment is visible to the customer who placed the order and to staff. */
@@ -45,7 +48,74 @@ export function canView(viewer: Identity | null, payment: ShownPayment): boolean
 
 export const isStaff = (viewer: Identity | null): boolean => !!viewer && viewer.scopes.has(Scope.STAFF);
 
-export const amountOf = (payment: ShownPayment): Money => ({ amount: payment.amount, currency: payment.currency });
+export const amountOf = (payment: Pick<OrderPart, 'amount' | 'currency'>): Money => ({ amount: payment.amount, currency: payment.currency });
+
+/** The fields of a payment the saga's hot steps read. */
+export interface SagaPayment {
+  id: string;
+  orderId: string;
+  userId: string | null;
+  amount: number | null;
+  currency: string | null;
+  method: string | null;
+  shippingCountry: string | null;
+  status: PaymentStatus;
+  stockReserved: boolean;
+}
+/** What charging (or holding) a payment reads of it. */
+type Chargeable = Pick<SagaPayment, 'id' | 'orderId'> & OrderPart;
+
+/** What screening or a charge made of a payment: its new status, and the charge's reference or failure. */
+type ChargeOutcome = Pick<Payment, 'status'> & Partial<Pick<Payment, 'providerReference' | 'failureCode' | 'failureReason'>>;
+
+interface PaymentRow {
+  id: string;
+  order_id: string;
+  user_id: string | null;
+  amount: number | null;
+  currency: string | null;
+  method: string | null;
+  shipping_country: string | null;
+  status: PaymentStatus;
+  stock_reserved: boolean;
+}
+
+const sagaPayment = (row: PaymentRow): SagaPayment => ({
+  id: row.id,
+  orderId: row.order_id,
+  userId: row.user_id,
+  amount: row.amount,
+  currency: row.currency,
+  method: row.method,
+  shippingCountry: row.shipping_country,
+  status: row.status,
+  stockReserved: row.stock_reserved,
+});
+
+// The insert's row comes from the advisory lock's subquery, so the lock (advisoryLock's, on
+// `payment:<order id>`, which the ORM paths take) is held before the row is inserted or changed.
+// ON CONFLICT DO UPDATE changes the row's latest version: what a transaction that held the lock
+// before committed is seen. Parameters: id, order id, the step's values, the lock's name.
+const LOCKED = `from (select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))) as locked`;
+const RETURNING = 'returning id, order_id, user_id, amount, currency, method, shipping_country, status, stock_reserved';
+/** The first placed event fills the order's part (user, total, method, country); a repeat of it changes nothing. */
+const ON_ORDER_PLACED = `insert into payment (id, order_id, status, stock_reserved, user_id, amount, currency, method, shipping_country, created_at, updated_at)
+  select ?::uuid, ?::uuid, 'PENDING', false, ?::uuid, ?::int, ?::varchar, ?::varchar, ?::varchar, ?::timestamptz, ?::timestamptz ${LOCKED}
+  on conflict (order_id) do update set
+    user_id = case when payment.amount is null then excluded.user_id else payment.user_id end,
+    amount = case when payment.amount is null then excluded.amount else payment.amount end,
+    currency = case when payment.amount is null then excluded.currency else payment.currency end,
+    method = case when payment.amount is null then excluded.method else payment.method end,
+    shipping_country = case when payment.amount is null then excluded.shipping_country else payment.shipping_country end,
+    updated_at = case when payment.amount is null then excluded.updated_at else payment.updated_at end
+  ${RETURNING}`;
+const ON_STOCK_RESERVED = `insert into payment (id, order_id, status, stock_reserved, created_at, updated_at)
+  select ?::uuid, ?::uuid, 'PENDING', true, ?::timestamptz, ?::timestamptz ${LOCKED}
+  on conflict (order_id) do update set
+    stock_reserved = true,
+    updated_at = case when payment.stock_reserved then payment.updated_at else excluded.updated_at end
+  ${RETURNING}`;
+const SET_OUTCOME = 'update payment set status = ?, provider_reference = ?, failure_code = ?, failure_reason = ?, updated_at = ? where id = ?';
 
 /**
  * Business rules of payments; the only code that changes payments and records their events.
@@ -69,26 +139,20 @@ export class PaymentService {
   }
 
   /** `orders.order.placed`: the payment intent gets the order's user, total and method; charged if the stock is already reserved. */
-  async orderPlaced(order: EventData<'orders.order.placed'>): Promise<Payment> {
-    const payment = await this.lockedPayment(order.orderId);
-    if (payment.amount === null) {
-      // The first placed event wins; a repeat of it (or a conflicting one) changes nothing.
-      Object.assign(payment, {
-        userId: order.userId,
-        amount: order.total.amount,
-        currency: order.total.currency,
-        method: order.paymentMethod,
-        shippingCountry: order.shippingAddress.country.toUpperCase(),
-      });
-    }
-    return this.chargeIfReady(payment);
+  async orderPlaced(order: EventData<'orders.order.placed'>): Promise<void> {
+    const now = new Date();
+    // The first placed event wins; a repeat of it (or a conflicting one) changes nothing.
+    const payment = await this.claim(ON_ORDER_PLACED, order.orderId, [
+      order.userId, order.total.amount, order.total.currency, order.paymentMethod, order.shippingAddress.country.toUpperCase(), now, now,
+    ]);
+    await this.chargeIfReady(payment);
   }
 
   /** `inventory.stock.reserved`: the order's stock is held; charged if the order is already known. */
-  async stockReserved(orderId: string): Promise<Payment> {
-    const payment = await this.lockedPayment(orderId);
-    payment.stockReserved = true;
-    return this.chargeIfReady(payment);
+  async stockReserved(orderId: string): Promise<void> {
+    const now = new Date();
+    const payment = await this.claim(ON_STOCK_RESERVED, orderId, [now, now]);
+    await this.chargeIfReady(payment);
   }
 
   /**
@@ -141,7 +205,7 @@ export class PaymentService {
     return this.inTransaction(async (payments, em) => {
       const payment = await payments.heldForReview(orderId);
       await new ScreeningService(em).decide(payment.orderId, 'APPROVED', reviewerId);
-      await payments.charge(payment);
+      Object.assign(payment, await payments.charge(payment));
       await em.flush();
       return payment;
     });
@@ -161,33 +225,30 @@ export class PaymentService {
   }
 
   /** Screening runs right before the charge: a rule firing holds the payment for review instead (no charge). */
-  private async chargeIfReady(payment: Payment): Promise<Payment> {
-    if (readyToCharge({ status: payment.status, orderKnown: isShowable(payment), stockReserved: payment.stockReserved }) && isShowable(payment)) {
-      const screening = new ScreeningService(this.em);
-      const fired = await screening.screen(payment);
-      if (fired.length) this.hold(payment, fired, screening);
-      else await this.charge(payment);
-    }
-    await this.em.flush();
-    return payment;
+  private async chargeIfReady(payment: SagaPayment): Promise<void> {
+    if (!readyToCharge({ status: payment.status, orderKnown: isShowable(payment), stockReserved: payment.stockReserved }) || !isShowable(payment)) return;
+    const screening = new ScreeningService(this.em);
+    const fired = await screening.screen(payment);
+    const outcome = fired.length ? this.hold(payment, fired, screening) : await this.charge(payment);
+    await this.em.execute(SET_OUTCOME, [outcome.status, outcome.providerReference ?? null, outcome.failureCode ?? null, outcome.failureReason ?? null, new Date(), payment.id]);
   }
 
-  private hold(payment: ShownPayment, rules: FiredRule[], screening: ScreeningService): void {
-    payment.status = 'UNDER_REVIEW';
+  private hold(payment: Chargeable, rules: FiredRule[], screening: ScreeningService): ChargeOutcome {
     screening.hold(payment, rules);
     recordEvent(this.em, 'payments.payment.review-required', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount: amountOf(payment), rules });
+    return { status: 'UNDER_REVIEW' };
   }
 
-  private async charge(payment: ShownPayment): Promise<void> {
+  /** Charges the payment, records the event of its outcome and answers the payment's new fields. */
+  private async charge(payment: Chargeable): Promise<ChargeOutcome> {
     const amount = amountOf(payment);
     const result = await this.gateway.bind(this.em).charge({ idempotencyKey: chargeKey(payment.orderId), amount, method: payment.method });
     if (result.status === 'succeeded') {
-      Object.assign(payment, { status: 'SUCCEEDED', providerReference: result.reference });
       recordEvent(this.em, 'payments.payment.succeeded', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount });
-    } else {
-      Object.assign(payment, { status: 'FAILED', failureCode: result.code, failureReason: result.message });
-      recordEvent(this.em, 'payments.payment.failed', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount, code: result.code, reason: result.message });
+      return { status: 'SUCCEEDED', providerReference: result.reference };
     }
+    recordEvent(this.em, 'payments.payment.failed', payment.id, { orderId: payment.orderId, paymentId: payment.id, amount, code: result.code, reason: result.message });
+    return { status: 'FAILED', failureCode: result.code, failureReason: result.message };
   }
 
   /** The order's payment held for review, locked like the saga's steps lock it (a cancellation or a second decision waits). */
@@ -205,6 +266,19 @@ export class PaymentService {
   /** Runs `work` on this service bound to a new transaction (the staff mutations; saga steps run in the consumer's). */
   private inTransaction<T>(work: (payments: PaymentService, em: EntityManager) => Promise<T>): Promise<T> {
     return this.em.transactional((em) => work(new PaymentService(em, this.gateway), em));
+  }
+
+  /**
+   * The order's payment after `upsert` (ON_ORDER_PLACED or ON_STOCK_RESERVED), created PENDING if
+   * this is the first event about the order, and held for the rest of the transaction like
+   * `lockedPayment` holds it: the saga's two hot steps in one statement each, not the ORM's lookup
+   * and flush, which cost more than the step.
+   */
+  private async claim(upsert: string, orderId: string, values: unknown[]): Promise<SagaPayment> {
+    if (!this.em.isInTransaction()) throw new Error('a saga step needs a transaction');
+    const id = orderId.toLowerCase();
+    const [row] = await this.em.execute<PaymentRow[]>(upsert, [crypto.randomUUID(), id, ...values, `payment:${id}`]);
+    return sagaPayment(row!);
   }
 
   /**

@@ -2,7 +2,7 @@ import { DomainError, isUuid, type EntityManager } from '@shopgraph/kit';
 import { FraudRule, type FraudRuleKind } from '../entities/fraud-rule.entity.ts';
 import { ScreeningDecision, type FiredRule, type ScreeningDecisionValue } from '../entities/screening-decision.entity.ts';
 import type { Money } from './payment-provider.ts';
-import type { ShownPayment } from './payment.service.ts';
+import type { SagaPayment } from './payment.service.ts';
 
 export const MAX_RULE_NAME = 100;
 export const MAX_ORDERS_LIMIT = 10_000;
@@ -154,6 +154,35 @@ export function validReason(reason: string): string {
 
 const ruleNotFound = () => new DomainError('RULE_NOT_FOUND', 'No fraud rule has this id', inputField('ruleId'));
 
+/** What screening reads of a payment about to be charged. */
+export type ScreenedPayment = Pick<SagaPayment, 'orderId' | 'shippingCountry'> & { userId: string; method: string; amount: number; currency: string };
+
+type EnabledRule = Pick<FraudRule, 'id' | 'name' | 'kind' | 'maxOrders' | 'windowSeconds' | 'amount' | 'currency' | 'countries'>;
+
+interface EnabledRuleRow {
+  id: string;
+  name: string;
+  kind: FraudRuleKind;
+  max_orders: number | null;
+  window_seconds: number | null;
+  amount: number | null;
+  currency: string | null;
+  countries: string[] | null;
+}
+
+const ENABLED_RULES = 'select id, name, kind, max_orders, window_seconds, amount, currency, countries from fraud_rule where enabled order by created_at, id';
+
+const enabledRule = (row: EnabledRuleRow): EnabledRule => ({
+  id: row.id,
+  name: row.name,
+  kind: row.kind,
+  maxOrders: row.max_orders,
+  windowSeconds: row.window_seconds,
+  amount: row.amount,
+  currency: row.currency,
+  countries: row.countries,
+});
+
 /**
  * Fraud screening: the staff's rules, the screening of a payment right before its charge, and the
  * decisions on held orders. Payments' service calls it inside its own transaction (the saga's or
@@ -199,9 +228,10 @@ export class ScreeningService {
    * The enabled rules that fire on a payment about to be charged. Velocity rules count the other
    * payment intents of the same customer / payment method created within the window, on the
    * indexed (user_id, created_at) and (method, created_at), stopping as soon as the limit is passed.
+   * Every charge reads the rules, so in one statement without entities.
    */
-  async screen(payment: ShownPayment): Promise<FiredRule[]> {
-    const rules = await this.em.find(FraudRule, { enabled: true }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+  async screen(payment: ScreenedPayment): Promise<FiredRule[]> {
+    const rules = (await this.em.execute<EnabledRuleRow[]>(ENABLED_RULES)).map(enabledRule);
     const order: ScreenedOrder = { amount: { amount: payment.amount, currency: payment.currency }, shippingCountry: payment.shippingCountry ?? null };
     const fired: FiredRule[] = [];
     for (const rule of rules) {
@@ -215,7 +245,7 @@ export class ScreeningService {
   }
 
   /** Records that screening held an order for review. */
-  hold(payment: ShownPayment, rules: FiredRule[]): ScreeningDecision {
+  hold(payment: Pick<SagaPayment, 'id' | 'orderId'>, rules: FiredRule[]): ScreeningDecision {
     return this.em.create(ScreeningDecision, { orderId: payment.orderId, paymentId: payment.id, decision: 'REVIEW', rules, screenedAt: new Date(), decidedAt: null, reviewerId: null, reason: null });
   }
 
@@ -249,7 +279,7 @@ export class ScreeningService {
     return { decisions: rows.slice(0, first), hasNextPage: rows.length > first, totalCount };
   }
 
-  private async intentsWithin(column: 'user_id' | 'method', value: string, orderId: string, rule: FraudRule): Promise<number> {
+  private async intentsWithin(column: 'user_id' | 'method', value: string, orderId: string, rule: EnabledRule): Promise<number> {
     const since = new Date(Date.now() - rule.windowSeconds! * 1000);
     const [row] = await this.em.execute<{ count: string }[]>(
       `select count(*) as count from (select 1 from payment where ${column} = ? and created_at > ? and order_id <> ? limit ?) as recent`,
