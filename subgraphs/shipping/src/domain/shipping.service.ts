@@ -61,6 +61,22 @@ export function canView(viewer: Identity | null, shipment: Pick<ShipmentView, 'u
 const notFound = () => new DomainError('SHIPMENT_NOT_FOUND', 'This order has no shipment', ['input', 'orderId']);
 
 /**
+ * A new PENDING shipment of an order and its first tracking step, unless the order has one: the
+ * row comes from the advisory lock every creator of the order's shipment takes (`create` callers
+ * too), and an existing shipment (even one committed while the lock was awaited) is the conflict
+ * that inserts nothing. Parameters: the shipment's id, order id, user id, tracking number, created
+ * and updated at, the lock's name, the step's description and time.
+ */
+const CREATE_SHIPMENT = `with created as (
+    insert into shipment (id, order_id, user_id, status, tracking_number, created_at, updated_at)
+    select ?::uuid, ?::uuid, ?::uuid, 'PENDING', ?::varchar, ?::timestamptz, ?::timestamptz
+    from (select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))) as locked
+    on conflict (order_id) do nothing
+    returning id)
+  insert into shipment_event (shipment_id, status, description, at) select id, 'PENDING', ?, ? from created
+  returning shipment_id`;
+
+/**
  * Business rules of shipping; the only code that changes shipments and records their events.
  * The saga steps run in the consumer's transaction (`em`); staff moves run in their own.
  */
@@ -78,17 +94,23 @@ export class ShippingService {
     return new Map((await views(this.em, shipments)).map((view) => [view.orderId, view]));
   }
 
-  /** `orders.order.status-changed`: a CONFIRMED order gets its shipment, once; other statuses are not shipping's business. */
-  async orderStatusChanged(change: EventData<'orders.order.status-changed'>): Promise<Shipment | null> {
-    if (change.status !== 'CONFIRMED') return null;
+  /**
+   * `orders.order.status-changed`: a CONFIRMED order gets its shipment, once; other statuses are
+   * not shipping's business. Every confirmed order comes through here, so it is one statement
+   * (see CREATE_SHIPMENT) and the event, not the ORM's lookup and flush.
+   */
+  async orderStatusChanged(change: EventData<'orders.order.status-changed'>): Promise<boolean> {
+    if (change.status !== 'CONFIRMED') return false;
+    if (!this.em.isInTransaction()) throw new Error('a saga step needs a transaction');
     const orderId = change.orderId.toLowerCase();
-    // No row to lock yet: serialise creators of this order's shipment on its id.
-    await advisoryLock(this.em, `shipment:${orderId}`);
-    const existing = await this.em.findOne(Shipment, { orderId }, { refresh: true });
-    if (existing) return existing;
-    const shipment = this.create(orderId, change.userId);
-    await this.em.flush();
-    return shipment;
+    const at = new Date();
+    const shipment = { id: crypto.randomUUID(), trackingNumber: newTrackingNumber() };
+    const created = await this.em.execute<unknown[]>(CREATE_SHIPMENT, [
+      shipment.id, orderId, change.userId.toLowerCase(), shipment.trackingNumber, at, at, `shipment:${orderId}`, DESCRIPTIONS.PENDING, at,
+    ]);
+    if (!created.length) return false;
+    recordEvent(this.em, 'shipping.shipment.created', shipment.id, { orderId, shipmentId: shipment.id, trackingNumber: shipment.trackingNumber });
+    return true;
   }
 
   /**
