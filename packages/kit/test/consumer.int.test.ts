@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { sleep } from '@shopgraph/core/lifecycle';
 import { consumerTestContext, message, openMessagingDatabase, ORDERS, registered } from './support.ts';
 import { DependencyUnavailable, isTransient, stage, type BatchStage } from '../src/messaging/consumer.ts';
+import { recordEvent } from '../src/messaging/outbox.ts';
+import { startOutboxRelay } from '../src/messaging/relay.ts';
 import { deadLetterTopic } from '../src/messaging/dead-letters.ts';
 import { EFFECT_SQL, runFixture, topicSize } from './support.ts';
 
@@ -131,6 +133,55 @@ describe('startConsumer', () => {
     for (const { xid } of carried) expect(transactions.has(xid)).toBe(true);
     expect(carried.filter(({ ids }) => ids.length > 1).length).toBeGreaterThan(0);
     expect(() => stage(t.orm.em.fork(), effectsOnce, 'outside')).toThrow(/consumer handler/);
+  });
+
+  it("writes the events a batch's handlers record in one statement before its commit, in the order recorded, and wakes the relay", async () => {
+    const sql = <T>(query: string, params: unknown[] = []) => t.orm.em.fork().execute<T[]>(query, params);
+    // Notes each statement that inserts into the outbox: its transaction and how many rows it inserted.
+    await sql('create table outbox_insert_statement (xid text not null, rows int not null)');
+    await sql(`create function count_outbox_insert() returns trigger language plpgsql as $$ begin insert into outbox_insert_statement select txid_current()::text, count(*) from inserted; return null; end $$`);
+    await sql('create trigger count_outbox_insert after insert on outbox_message referencing new table as inserted for each statement execute function count_outbox_insert()');
+    const relay = await startOutboxRelay({ orm: t.orm, kafka: t.kafka, logger: t.logger, pollIntervalMs: 60_000 });
+    try {
+      await expect.poll(() => relay.leader).toBe(true);
+      const names = Array.from({ length: 60 }, (_, i) => (i === 45 ? 'poison' : String(i)));
+      const events = names.map((name, i) => registered(`user-${i % 3}`, name));
+      const followUps = (i: number) => [`follow-up ${names[i]} 1`, `follow-up ${names[i]} 2`];
+      await t.kafka.send(events.map((e) => message(e)));
+      const { outcomes, outcomeOf } = await consume('records', {
+        retry: { attempts: 1, initialBackoffMs: 10 },
+        handlers: {
+          'account.user.registered': async (event, em) => {
+            if (event.data.name.startsWith('follow-up')) return;
+            // Two per event, the second after a flush of the handler's own: both kept for the batch's statement.
+            recordEvent(em, 'account.user.registered', event.subject, { ...event.data, name: `follow-up ${event.data.name} 1` }, { source: 'accounts' });
+            await em.flush();
+            recordEvent(em, 'account.user.registered', event.subject, { ...event.data, name: `follow-up ${event.data.name} 2` }, { source: 'accounts' });
+            if (event.data.name === 'poison') throw new RangeError('cannot apply this one');
+          },
+        },
+      });
+      expect(await outcomeOf(events[45]!.id)).toMatchObject({ result: 'dead-lettered' });
+      // The 59 events and the 118 follow-ups they recorded, published and consumed (well before the relay's 60 s poll).
+      await expect.poll(() => outcomes.filter((o) => o.result === 'processed').length, { timeout: 20_000 }).toBe(59 + 118);
+      const rows = await sql<{ name: string }>(`select envelope->'data'->>'name' as name from outbox_message order by seq`);
+      const kept = [...names.keys()].filter((i) => i !== 45);
+      expect(rows.map((row) => row.name).toSorted()).toEqual(kept.flatMap(followUps).toSorted());
+      // Per key, in the order recorded.
+      for (const key of ['user-0', 'user-1', 'user-2']) {
+        const ofKey = kept.filter((i) => events[i]!.subject === key).flatMap(followUps);
+        expect(rows.filter((row) => ofKey.includes(row.name)).map((row) => row.name)).toEqual(ofKey);
+      }
+      // One statement per transaction, carrying the events of every handler in it.
+      const statements = await sql<{ xid: string; rows: number }>('select xid, rows from outbox_insert_statement');
+      expect(new Set(statements.map((s) => s.xid)).size).toBe(statements.length);
+      expect(statements.reduce((sum, s) => sum + s.rows, 0)).toBe(118);
+      expect(Math.max(...statements.map((s) => s.rows))).toBeGreaterThan(2);
+    } finally {
+      await relay.stop();
+      await sql('drop trigger count_outbox_insert on outbox_message');
+      await sql('drop function count_outbox_insert()');
+    }
   });
 
   it('isolates a poison message in a batch: the others are applied once, only it is dead-lettered', async () => {

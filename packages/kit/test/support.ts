@@ -160,6 +160,7 @@ export function consumerTestContext(file: string) {
     stopConsumers,
     effects,
     processedRows,
+    logger,
     get kafka() {
       return kafka;
     },

@@ -7,6 +7,8 @@ import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
 import { errorMessage, internalsOf, restartAfterCrashes, topicsHandled } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 import type { KafkaClient, MessageHeaders } from './kafka.ts';
+import { openBatchOutbox, writeBatchOutbox } from './outbox.ts';
+import { outboxWritten } from './outbox-commits.ts';
 import type { Runner } from './relay.ts';
 
 /**
@@ -179,7 +181,8 @@ export interface BatchOutcome {
  *
  * Fixed costs are paid per batch, not per message: what one fetch brought for a partition is
  * handled in one transaction (up to `maxBatchSize`), its processed-message rows written in one
- * statement, each handler's writes flushed in turn. When that transaction fails, the batch's
+ * statement, each handler's writes flushed in turn, and the events they record written in one
+ * statement before the commit (`recordEvent`). When that transaction fails, the batch's
  * events are handled again one transaction each, so one bad message fails alone.
  *
  * An offset is committed only after its message's handling finished, i.e. after its transaction
@@ -289,6 +292,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
     orm.em.fork().transactional(async (em) => {
       const stages = new Map<BatchStage<unknown>, unknown[]>();
       batchesOpen.set(em, stages);
+      openBatchOutbox(em);
       const ids = work.map((w) => w.event.id);
       const inserted = await em.execute<{ event_id: string }[]>(
         `insert into processed_message (consumer, event_id, processed_at) values ${ids.map(() => '(?, ?, now())').join(', ')} on conflict do nothing returning event_id`,
@@ -306,6 +310,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
         em.clear();
       }
       for (const [batchStage, items] of stages) await batchStage.carryOut(items, em);
+      if (await writeBatchOutbox(em)) outboxWritten(em);
       return processed;
     });
 

@@ -1,5 +1,5 @@
 import { ChangeSetType, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
-import type { Orm } from '../db.ts';
+import type { EntityManager, Orm } from '../db.ts';
 import { OutboxMessage } from './outbox.ts';
 
 /** A transaction context: a Kysely transaction, or a savepoint in one (which has a `savepointName`). */
@@ -19,6 +19,25 @@ export interface OutboxCommits {
 
 const watchers = new WeakMap<Orm, OutboxCommits>();
 
+// Top-level transactions that wrote outbox rows, and each savepoint's enclosing context (a
+// transaction context belongs to one ORM, so only that ORM's watcher sees it commit).
+const wrote = new WeakSet<TransactionContext>();
+const parentOf = new WeakMap<TransactionContext, TransactionContext>();
+const rootOf = (ctx: TransactionContext): TransactionContext => {
+  for (let parent = parentOf.get(ctx); parent; parent = parentOf.get(ctx)) ctx = parent;
+  return ctx;
+};
+
+/**
+ * Tells the watcher that `em`'s transaction wrote outbox rows in SQL, not through a flush (which
+ * it sees by itself): its listeners are called once that transaction has committed.
+ */
+export function outboxWritten(em: EntityManager): void {
+  const ctx = em.getTransactionContext<TransactionContext>();
+  if (!ctx) throw new Error('outboxWritten takes the em of a transaction');
+  wrote.add(rootOf(ctx));
+}
+
 /** The watcher of `orm`'s commits (one per ORM; it sees transactions that start after this first call). */
 export function outboxCommits(orm: Orm): OutboxCommits {
   let watcher = watchers.get(orm);
@@ -34,14 +53,7 @@ function watch(orm: Orm): OutboxCommits {
   const committed = (): void => {
     for (const listener of listeners) listener();
   };
-  // Top-level transactions that wrote outbox rows, and each savepoint's enclosing context.
-  const wrote = new WeakSet<TransactionContext>();
-  const parentOf = new WeakMap<TransactionContext, TransactionContext>();
   const starting = new WeakMap<object, TransactionContext>();
-  const rootOf = (ctx: TransactionContext): TransactionContext => {
-    for (let parent = parentOf.get(ctx); parent; parent = parentOf.get(ctx)) ctx = parent;
-    return ctx;
-  };
   const subscriber: EventSubscriber = {
     // A savepoint starts with its parent as the event's transaction, then reports itself.
     beforeTransactionStart({ em, transaction }: TransactionEventArgs) {

@@ -96,8 +96,10 @@ export const messagingMigrations: readonly MigrationObject[] = [
  *
  * Nothing is written here: the row is `em.persist`ed and reaches the database with the caller's
  * next flush, i.e. when `em.transactional(...)` completes (or an explicit `em.flush()`, which is
- * one transaction too). Invalid data throws here, before anything is persisted. The commit wakes
- * the service's relay (`outboxCommits`), so publication starts without waiting for its poll.
+ * one transaction too). In a consumer's transaction it is kept for the batch instead, and the
+ * batch's rows are written in one statement before it commits (`writeBatchOutbox`). Invalid data
+ * throws here, before anything is kept. The commit wakes the service's relay (`outboxCommits`), so
+ * publication starts without waiting for its poll.
  *
  * Per-key order is `seq` order. For events of one aggregate that equals commit order as long as
  * writers of that aggregate serialise on it before recording (a row lock or version check), which
@@ -112,17 +114,37 @@ export function recordEvent<T extends EventType>(
 ): Envelope<EventData<T>> {
   // The trace it is recorded in (a request, a consumer's handling) continues wherever it is consumed.
   const envelope = createEvent(type, options.source ?? serviceOf(em) ?? defaultSource(), subject, data, options.traceparent ?? currentTraceparent());
-  em.persist(
-    em.create(OutboxMessage, {
-      id: envelope.id,
-      topic: contracts[type].topic,
-      key: subject,
-      type,
-      envelope,
-      publishedAt: null,
-    }),
-  );
+  const row = { id: envelope.id, topic: contracts[type].topic, key: subject, type, envelope, publishedAt: null };
+  const batch = batchOutboxes.get(em);
+  if (batch) batch.push(row);
+  else em.persist(em.create(OutboxMessage, row));
   return envelope;
+}
+
+type OutboxRow = { id: string; topic: string; key: string; type: string; envelope: Envelope };
+
+/** The rows recorded in each consumer transaction open now, by its EntityManager. */
+const batchOutboxes = new WeakMap<EntityManager, OutboxRow[]>();
+
+/** From now on, events recorded through `em` (a consumer's transaction) are kept for `writeBatchOutbox`. */
+export function openBatchOutbox(em: EntityManager): void {
+  batchOutboxes.set(em, []);
+}
+
+/**
+ * Writes the events recorded through `em` since `openBatchOutbox`, in the order recorded, in one
+ * statement (a batch's events then cost one insert, not one ORM flush each); answers how many.
+ */
+export async function writeBatchOutbox(em: EntityManager): Promise<number> {
+  const rows = batchOutboxes.get(em) ?? [];
+  batchOutboxes.delete(em);
+  if (!rows.length) return 0;
+  const now = new Date();
+  await em.execute(
+    `insert into outbox_message (id, topic, key, type, envelope, created_at) values ${rows.map(() => '(?, ?, ?, ?, ?::jsonb, ?)').join(', ')}`,
+    rows.flatMap((row) => [row.id, row.topic, row.key, row.type, JSON.stringify(row.envelope), now]),
+  );
+  return rows.length;
 }
 
 /** The source of events recorded through a database no service owns (scripts, tests): `SERVICE_NAME`/`OTEL_SERVICE_NAME` if set, else the package. */
