@@ -68,36 +68,12 @@ type Chargeable = Pick<SagaPayment, 'id' | 'orderId'> & OrderPart;
 /** What screening or a charge made of a payment: its new status, and the charge's reference or failure. */
 type ChargeOutcome = Pick<Payment, 'status'> & Partial<Pick<Payment, 'providerReference' | 'failureCode' | 'failureReason'>>;
 
-interface PaymentRow {
-  id: string;
-  order_id: string;
-  user_id: string | null;
-  amount: number | null;
-  currency: string | null;
-  method: string | null;
-  shipping_country: string | null;
-  status: PaymentStatus;
-  stock_reserved: boolean;
-}
-
-const sagaPayment = (row: PaymentRow): SagaPayment => ({
-  id: row.id,
-  orderId: row.order_id,
-  userId: row.user_id,
-  amount: row.amount,
-  currency: row.currency,
-  method: row.method,
-  shippingCountry: row.shipping_country,
-  status: row.status,
-  stockReserved: row.stock_reserved,
-});
-
 // The insert's row comes from the advisory lock's subquery, so the lock (advisoryLock's, on
 // `payment:<order id>`, which the ORM paths take) is held before the row is inserted or changed.
 // ON CONFLICT DO UPDATE changes the row's latest version: what a transaction that held the lock
 // before committed is seen. Parameters: id, order id, the step's values, the lock's name.
 const LOCKED = `from (select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))) as locked`;
-const RETURNING = 'returning id, order_id, user_id, amount, currency, method, shipping_country, status, stock_reserved';
+const RETURNING = 'returning id, order_id as "orderId", user_id as "userId", amount, currency, method, shipping_country as "shippingCountry", status, stock_reserved as "stockReserved"';
 /** The first placed event fills the order's part (user, total, method, country); a repeat of it changes nothing. */
 const ON_ORDER_PLACED = `insert into payment (id, order_id, status, stock_reserved, user_id, amount, currency, method, shipping_country, created_at, updated_at)
   select ?::uuid, ?::uuid, 'PENDING', false, ?::uuid, ?::int, ?::varchar, ?::varchar, ?::varchar, ?::timestamptz, ?::timestamptz ${LOCKED}
@@ -277,8 +253,8 @@ export class PaymentService {
   private async claim(upsert: string, orderId: string, values: unknown[]): Promise<SagaPayment> {
     if (!this.em.isInTransaction()) throw new Error('a saga step needs a transaction');
     const id = orderId.toLowerCase();
-    const [row] = await this.em.execute<PaymentRow[]>(upsert, [crypto.randomUUID(), id, ...values, `payment:${id}`]);
-    return sagaPayment(row!);
+    const [payment] = await this.em.execute<SagaPayment[]>(upsert, [crypto.randomUUID(), id, ...values, `payment:${id}`]);
+    return payment!;
   }
 
   /**

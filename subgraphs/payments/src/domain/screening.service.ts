@@ -159,29 +159,8 @@ export type ScreenedPayment = Pick<SagaPayment, 'orderId' | 'shippingCountry'> &
 
 type EnabledRule = Pick<FraudRule, 'id' | 'name' | 'kind' | 'maxOrders' | 'windowSeconds' | 'amount' | 'currency' | 'countries'>;
 
-interface EnabledRuleRow {
-  id: string;
-  name: string;
-  kind: FraudRuleKind;
-  max_orders: number | null;
-  window_seconds: number | null;
-  amount: number | null;
-  currency: string | null;
-  countries: string[] | null;
-}
-
-const ENABLED_RULES = 'select id, name, kind, max_orders, window_seconds, amount, currency, countries from fraud_rule where enabled order by created_at, id';
-
-const enabledRule = (row: EnabledRuleRow): EnabledRule => ({
-  id: row.id,
-  name: row.name,
-  kind: row.kind,
-  maxOrders: row.max_orders,
-  windowSeconds: row.window_seconds,
-  amount: row.amount,
-  currency: row.currency,
-  countries: row.countries,
-});
+const ENABLED_RULES = `select id, name, kind, max_orders as "maxOrders", window_seconds as "windowSeconds", amount, currency, countries
+  from fraud_rule where enabled order by created_at, id`;
 
 /**
  * Fraud screening: the staff's rules, the screening of a payment right before its charge, and the
@@ -231,7 +210,7 @@ export class ScreeningService {
    * Every charge reads the rules, so in one statement without entities.
    */
   async screen(payment: ScreenedPayment): Promise<FiredRule[]> {
-    const rules = (await this.em.execute<EnabledRuleRow[]>(ENABLED_RULES)).map(enabledRule);
+    const rules = await this.em.execute<EnabledRule[]>(ENABLED_RULES);
     const order: ScreenedOrder = { amount: { amount: payment.amount, currency: payment.currency }, shippingCountry: payment.shippingCountry ?? null };
     const fired: FiredRule[] = [];
     for (const rule of rules) {
