@@ -1,6 +1,6 @@
-import { replayDeadLetters, type Orm } from '@shopgraph/kit';
+import { replayDeadLetters, type EntityManager, type Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, createTestKafka, eventProducer, eventually, graphql, newEvent, observe,
+  consumerOutcomes, createTestKafka, eventProducer, eventually, graphql, holdTransaction, newEvent, observe,
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,11 +165,10 @@ describe('payments saga', () => {
 
   it("serialises a saga step with a cancellation on the order's lock, whichever holds it first (one replica's consumer against another's)", async () => {
     const data = <T>(event: AnyEvent) => event.data as T;
-    const inTransaction = (work: (payments: PaymentService) => Promise<unknown>, until: Promise<void> = Promise.resolve()) =>
-      orm.em.fork().transactional(async (em) => {
-        await work(new PaymentService(em, testPaymentGateway));
-        await until;
-      });
+    const payments = (em: EntityManager) => new PaymentService(em, testPaymentGateway);
+    const inTransaction = (work: (p: PaymentService) => Promise<unknown>) => orm.em.fork().transactional((em) => work(payments(em)));
+    /** Whether `waiting` is still waiting after a while. */
+    const stillWaiting = (waiting: Promise<unknown>) => Promise.race([waiting.then(() => false), new Promise((resolve) => setTimeout(() => resolve(true), 300))]);
     const steps = [
       { first: 'placed', step: (p: PaymentService, o: Order) => p.orderPlaced(data(o.placed)) },
       { first: 'reserved', step: (p: PaymentService, o: Order) => p.stockReserved(o.orderId) },
@@ -177,27 +176,21 @@ describe('payments saga', () => {
     for (const { first, step } of steps) {
       // The step holds the lock in an open transaction; the cancellation waits for it, then cancels what it wrote.
       const order = newOrder();
-      let commit!: () => void;
-      const held = inTransaction((p) => step(p, order), new Promise<void>((resolve) => (commit = resolve)));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      let cancelled = false;
-      const cancelling = inTransaction((p) => p.orderCancelled(data(order.cancelled))).then(() => (cancelled = true));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(cancelled, `cancellation waited for the ${first} step`).toBe(false);
-      commit();
-      await Promise.all([held, cancelling]);
+      const held = await holdTransaction(orm, (em) => step(payments(em), order));
+      const cancelling = inTransaction((p) => p.orderCancelled(data(order.cancelled)));
+      expect(await stillWaiting(cancelling), `cancellation waits for the ${first} step`).toBe(true);
+      await held.commit();
+      await cancelling;
       expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: first === 'reserved', amount: first === 'placed' ? 4_200 : null });
     }
     // The cancellation holds the lock first; the step waits, finds the tombstone and charges nothing.
     const order = newOrder();
     await inTransaction((p) => p.orderPlaced(data(order.placed)));
-    let commit!: () => void;
-    const held = inTransaction((p) => p.orderCancelled(data(order.cancelled)), new Promise<void>((resolve) => (commit = resolve)));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const held = await holdTransaction(orm, (em) => payments(em).orderCancelled(data(order.cancelled)));
     const reserving = inTransaction((p) => p.stockReserved(order.orderId));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    commit();
-    await Promise.all([held, reserving]);
+    expect(await stillWaiting(reserving)).toBe(true);
+    await held.commit();
+    await reserving;
     expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: true });
     expect(await ledgerOf(order.orderId)).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import type { EventData } from '@shopgraph/events';
-import type { Orm } from '@shopgraph/kit';
+import type { EntityManager, Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, errorCodes, eventProducer, eventually, graphql, newEvent, observe,
+  consumerOutcomes, errorCodes, eventProducer, eventually, graphql, holdTransaction, newEvent, observe,
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,34 +176,26 @@ describe('shipping saga', () => {
     expect(await shipmentRows(order.orderId)).toEqual(rows);
     expect(await recorded(order.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
   });
-});
-
-describe('shipping API', () => {
   it("serialises the creation of a shipment with a confirmed order's cancellation on the order's lock, whichever holds it first", async () => {
-    const inTransaction = (work: (shipping: ShippingService) => Promise<unknown>, until: Promise<void> = Promise.resolve()) =>
-      orm.em.fork().transactional(async (em) => {
-        await work(new ShippingService(em));
-        await until;
-      });
-    const confirm = (order: ReturnType<typeof newOrder>) => (s: ShippingService) => s.orderStatusChanged(order.status('CONFIRMED').data as EventData<'orders.order.status-changed'>);
-    const cancel = (order: ReturnType<typeof newOrder>) => (s: ShippingService) => s.orderCancelled(order.cancelled('CONFIRMED').data as EventData<'orders.order.cancelled'>);
+    type Step = (em: EntityManager) => Promise<unknown>;
+    const confirm = (order: ReturnType<typeof newOrder>): Step => (em) => new ShippingService(em).orderStatusChanged(order.status('CONFIRMED').data as EventData<'orders.order.status-changed'>);
+    const cancel = (order: ReturnType<typeof newOrder>): Step => (em) => new ShippingService(em).orderCancelled(order.cancelled('CONFIRMED').data as EventData<'orders.order.cancelled'>);
     for (const [first, second] of [[confirm, cancel], [cancel, confirm]] as const) {
       const order = newOrder();
-      let commit!: () => void;
-      const held = inTransaction(first(order), new Promise<void>((resolve) => (commit = resolve)));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      let done = false;
-      const waiting = inTransaction(second(order)).then(() => (done = true));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(done, 'the second waited for the first').toBe(false);
-      commit();
-      await Promise.all([held, waiting]);
+      const held = await holdTransaction(orm, first(order));
+      const waiting = orm.em.fork().transactional(second(order));
+      const stillWaiting = await Promise.race([waiting.then(() => false), new Promise((resolve) => setTimeout(() => resolve(true), 300))]);
+      expect(stillWaiting, 'the second waits for the first').toBe(true);
+      await held.commit();
+      await waiting;
       // One shipment, cancelled: created by the confirmation and cancelled after it, or created cancelled and not again.
       expect((await shipmentRows(order.orderId)).map((row) => row.status)).toEqual(['CANCELLED']);
       expect(await recorded(order.orderId)).toEqual(['shipping.shipment.created', 'shipping.shipment.cancelled']);
     }
   });
+});
 
+describe('shipping API', () => {
   it('moves a shipment PENDING → SHIPPED → DELIVERED, publishing each step once', async () => {
     const order = await confirmedOrder();
     const [row] = await shipmentRows(order.orderId);
