@@ -143,7 +143,7 @@ describe('startConsumer', () => {
     await sql('create trigger count_outbox_insert after insert on outbox_message referencing new table as inserted for each statement execute function count_outbox_insert()');
     const relay = await startOutboxRelay({ orm: t.orm, kafka: t.kafka, logger: t.logger, pollIntervalMs: 60_000 });
     try {
-      await expect.poll(() => relay.leader).toBe(true);
+      await expect.poll(() => relay.leader, { timeout: 10_000 }).toBe(true);
       const names = Array.from({ length: 60 }, (_, i) => (i === 45 ? 'poison' : String(i)));
       const events = names.map((name, i) => registered(`user-${i % 3}`, name));
       const followUps = (i: number) => [`follow-up ${names[i]} 1`, `follow-up ${names[i]} 2`];
