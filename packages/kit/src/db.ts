@@ -130,13 +130,19 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
 }
 
 /**
+ * The SQL expression that takes `advisoryLock`'s lock on the name given as its one parameter, for a
+ * statement that takes the lock itself (its row source, say) and so saves a round trip.
+ */
+export const ADVISORY_LOCK_SQL = `pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))`;
+
+/**
  * Takes a Postgres advisory lock held until the surrounding transaction ends, so concurrent
  * callers (replicas, requests) serialise on a name. Keyed by database too: advisory locks are
  * cluster-wide.
  */
 export async function advisoryLock(em: EntityManager, name: string): Promise<void> {
   if (!em.isInTransaction()) throw new Error('advisoryLock needs a transaction');
-  await em.execute(`select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))`, [name]);
+  await em.execute(`select ${ADVISORY_LOCK_SQL}`, [name]);
 }
 
 /** A statement as the ORM logs it (values inlined), with its literals replaced: no customer data in a trace. */

@@ -1,5 +1,5 @@
 import type { EventData } from '@shopgraph/events';
-import { advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
+import { ADVISORY_LOCK_SQL, advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
 import { Payment, type PaymentStatus } from '../entities/payment.entity.ts';
 import type { FiredRule } from '../entities/screening-decision.entity.ts';
 import type { Money, PaymentGateway } from './payment-provider.ts';
@@ -72,7 +72,7 @@ type ChargeOutcome = Pick<Payment, 'status'> & Partial<Pick<Payment, 'providerRe
 // `payment:<order id>`, which the ORM paths take) is held before the row is inserted or changed.
 // ON CONFLICT DO UPDATE changes the row's latest version: what a transaction that held the lock
 // before committed is seen. Parameters: id, order id, the step's values, the lock's name.
-const LOCKED = `from (select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))) as locked`;
+const LOCKED = `from (select ${ADVISORY_LOCK_SQL}) as locked`;
 const RETURNING = 'returning id, order_id as "orderId", user_id as "userId", amount, currency, method, shipping_country as "shippingCountry", status, stock_reserved as "stockReserved"';
 /** The first placed event fills the order's part (user, total, method, country); a repeat of it changes nothing. */
 const ON_ORDER_PLACED = `insert into payment (id, order_id, status, stock_reserved, user_id, amount, currency, method, shipping_country, created_at, updated_at)

@@ -1,6 +1,6 @@
 import { LockMode } from '@mikro-orm/postgresql';
 import { awaitsShippingVerdict, type EventData } from '@shopgraph/events';
-import { advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
+import { ADVISORY_LOCK_SQL, advisoryLock, DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
 import { randomInt } from 'node:crypto';
 import { ShipmentEvent } from '../entities/shipment-event.entity.ts';
 import { SHIPMENT_STATUSES, Shipment, type ShipmentStatus } from '../entities/shipment.entity.ts';
@@ -70,7 +70,7 @@ const notFound = () => new DomainError('SHIPMENT_NOT_FOUND', 'This order has no 
 const CREATE_SHIPMENT = `with created as (
     insert into shipment (id, order_id, user_id, status, tracking_number, created_at, updated_at)
     select ?::uuid, ?::uuid, ?::uuid, 'PENDING', ?::varchar, ?::timestamptz, ?::timestamptz
-    from (select pg_advisory_xact_lock(hashtext(current_database() || ':' || ?))) as locked
+    from (select ${ADVISORY_LOCK_SQL}) as locked
     on conflict (order_id) do nothing
     returning id)
   insert into shipment_event (shipment_id, status, description, at) select id, 'PENDING', ?, ? from created
@@ -97,7 +97,8 @@ export class ShippingService {
   /**
    * `orders.order.status-changed`: a CONFIRMED order gets its shipment, once; other statuses are
    * not shipping's business. Every confirmed order comes through here, so it is one statement
-   * (see CREATE_SHIPMENT) and the event, not the ORM's lookup and flush.
+   * (see CREATE_SHIPMENT) and the event, not the ORM's lookup and flush. Answers whether it
+   * created the shipment.
    */
   async orderStatusChanged(change: EventData<'orders.order.status-changed'>): Promise<boolean> {
     if (change.status !== 'CONFIRMED') return false;
