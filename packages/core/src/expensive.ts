@@ -1,6 +1,6 @@
 import {
   getNamedType, GraphQLError, isObjectType, Kind,
-  type FragmentDefinitionNode, type GraphQLNamedType, type GraphQLResolveInfo, type GraphQLSchema,
+  type DocumentNode, type FragmentDefinitionNode, type GraphQLNamedType, type GraphQLResolveInfo, type GraphQLSchema,
   type OperationDefinitionNode, type SelectionSetNode, type ValidationContext, type ValidationRule,
 } from 'graphql';
 
@@ -75,9 +75,7 @@ export function expensiveFieldRule(expensive?: ReadonlySet<string>): ValidationR
   return (context: ValidationContext) => {
     const schema = context.getSchema();
     const fields = expensive ?? expensiveFieldsOf(schema);
-    const fragments = Object.fromEntries(
-      context.getDocument().definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
-    );
+    const fragments = fragmentsOf(context.getDocument());
     return {
       OperationDefinition(node) {
         const count = countExpensiveSelections(schema, node, fragments, fields);
@@ -90,15 +88,27 @@ export function expensiveFieldRule(expensive?: ReadonlySet<string>): ValidationR
 const countByOperation = new WeakMap<OperationDefinitionNode, number>();
 
 /**
+ * How many `@expensive` fields an operation selects, counted once per parsed operation (parsed
+ * documents are cached, so their nodes are the same objects); `fragments` is asked for only then.
+ */
+export function expensiveSelectionsIn(schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: () => Record<string, FragmentDefinitionNode>): number {
+  let count = countByOperation.get(operation);
+  if (count === undefined) {
+    count = countExpensiveSelections(schema, operation, fragments(), expensiveFieldsOf(schema));
+    countByOperation.set(operation, count);
+  }
+  return count;
+}
+
+/** A document's fragments by name. */
+export const fragmentsOf = (document: DocumentNode): Record<string, FragmentDefinitionNode> =>
+  Object.fromEntries(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+
+/**
  * For the resolver of an `@expensive` field: throws EXPENSIVE_FIELD_REPEATED when its operation
- * selects expensive fields more than once, before any of them does its work. Counted once per
- * document (parsed documents are cached, so their nodes are the same objects).
+ * selects expensive fields more than once, before any of them does its work.
  */
 export function assertExpensiveFieldRunsOnce(info: GraphQLResolveInfo): void {
-  let count = countByOperation.get(info.operation);
-  if (count === undefined) {
-    count = countExpensiveSelections(info.schema, info.operation, info.fragments, expensiveFieldsOf(info.schema));
-    countByOperation.set(info.operation, count);
-  }
+  const count = expensiveSelectionsIn(info.schema, info.operation, () => info.fragments);
   if (count > 1) throw new GraphQLError(repeated(count), { extensions: { code: EXPENSIVE_FIELD_REPEATED } });
 }

@@ -1,13 +1,13 @@
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext, type ContextThunk } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
-import { GraphQLError, Kind, parse, type DocumentNode, type FragmentDefinitionNode } from 'graphql';
+import { GraphQLError, parse, type DocumentNode } from 'graphql';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { identityFromAuthorization, type Identity, type TokenVerifier } from '@shopgraph/core/auth';
 import { enforceRequirements, requirementsOf } from '@shopgraph/core/authz';
 import { ErrorCode, withHttpStatus } from '@shopgraph/core/errors';
-import { countExpensiveSelections, expensiveFieldsOf } from '@shopgraph/core/expensive';
+import { expensiveFieldsOf, expensiveSelectionsIn, fragmentsOf } from '@shopgraph/core/expensive';
 import { maskUnexpectedErrors } from '@shopgraph/core/graphql';
 import { serveGraphQLOverWebSocket, type GraphQLWsServer } from '@shopgraph/core/graphql-ws';
 import type { Session } from '@shopgraph/core/session';
@@ -174,12 +174,7 @@ const batchesOfPlainQueries: ApolloServerPlugin = {
     if (!requestIsBatched) return;
     return {
       async didResolveOperation({ operation, document, schema }) {
-        if (operation?.operation === 'query') {
-          const expensive = expensiveFieldsOf(schema);
-          if (!expensive.size) return;
-          const fragments = Object.fromEntries(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-          if (!countExpensiveSelections(schema, operation, fragments, expensive)) return;
-        }
+        if (operation?.operation === 'query' && (!expensiveFieldsOf(schema).size || !expensiveSelectionsIn(schema, operation, () => fragmentsOf(document)))) return;
         throw new GraphQLError('A batched request carries queries only, none with an expensive field: send this operation in a request of its own', {
           extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
         });

@@ -33,6 +33,9 @@ afterAll(async () => {
 });
 
 /** A service on the test database and broker whose resolvers show what the kit handed them. */
+/** How often the fixture's `@expensive` field ran. */
+let digests = 0;
+
 function options(overrides: Partial<ServiceOptions<Context, { greeting: string }>> = {}): ServiceOptions<Context, { greeting: string }> {
   return {
     name: 'accounts', // it records account events: their topic's owner (consumers refuse any other source)
@@ -42,6 +45,12 @@ function options(overrides: Partial<ServiceOptions<Context, { greeting: string }
     schema: new URL('./service.fixture.graphql', import.meta.url),
     resolvers: {
       Query: { caller: (_source, _args, context: Context) => context.identity && { userId: context.identity.userId, token: context.token, greeting: context.greeting } },
+      Caller: {
+        digest: () => {
+          digests++;
+          return 'digest';
+        },
+      },
       Mutation: { register: (_source, args: { name: string }, context: Context) => context.register(args.name) },
     },
     entities: messagingEntities,
@@ -114,6 +123,20 @@ describe('runService', () => {
     expect(metrics.value('shopgraph_process_resident_memory_bytes', { service: 'accounts' })).toBeGreaterThan(0);
     expect(metrics.value('shopgraph_graphql_requests_total', { operation_type: 'mutation', result: 'ok' })).toBe(1);
     expect(metrics.value('shopgraph_graphql_request_seconds_count', { operation_type: 'query' })).toBe(2);
+  });
+
+  it('refuses a batched query that selects an @expensive field (400 BAD_REQUEST), running none of it; alone it runs', async () => {
+    const { url } = await start();
+    const token = await issuer.customer('7c9e6679-7425-40de-944b-e07fc1f90ae7');
+    const post = (body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    const before = digests;
+    const batched = await post([{ query: '{ caller { greeting } }' }, { query: '{ caller { digest } }' }]);
+    expect(batched.status).toBe(400);
+    const [, refused] = (await batched.json()) as Array<{ errors?: Array<{ extensions: { code: string } }> }>;
+    expect(refused!.errors!.map((e) => e.extensions.code)).toEqual(['BAD_REQUEST']);
+    expect(digests).toBe(before);
+    expect((await graphql(url, '{ caller { digest } }', {}, token)).data).toEqual({ caller: { digest: 'digest' } });
+    expect(digests).toBe(before + 1);
   });
 
   it('takes a batch of operations in one HTTP request, with one context for them all, and refuses a batch over LIMIT_MAX_BATCH_OPERATIONS', async () => {
