@@ -202,7 +202,7 @@ export class PaymentService {
 
   /** Screening runs right before the charge: a rule firing holds the payment for review instead (no charge). */
   private async chargeIfReady(payment: SagaPayment): Promise<void> {
-    if (!readyToCharge({ status: payment.status, orderKnown: isShowable(payment), stockReserved: payment.stockReserved }) || !isShowable(payment)) return;
+    if (!isShowable(payment) || !readyToCharge({ status: payment.status, orderKnown: true, stockReserved: payment.stockReserved })) return;
     const screening = new ScreeningService(this.em);
     const fired = await screening.screen(payment);
     const outcome = fired.length ? this.hold(payment, fired, screening) : await this.charge(payment);
