@@ -105,6 +105,18 @@ describe('cart in checkout', () => {
     });
   });
 
+  it('takes no more than the cart holds, a product ordered on two lines (in any case) summed', async () => {
+    const { userId, token } = await customer();
+    const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+    await add(token, a, 2);
+    await add(token, b, 5);
+
+    const placed = await placeOrder(userId, [[a, 2], [b, 1], [a.toUpperCase(), 1], [b.toUpperCase(), 1]]);
+    await handled(placed);
+    expect(await lines(token)).toEqual([[b, 3]]);
+    expect(await checkoutOf(placed.data.orderId)).toMatchObject({ lines: [{ productId: a, quantity: 2 }, { productId: b, quantity: 2 }], taken: true });
+  });
+
   it('leaves the cart the customer fills after placing an order alone when that order is confirmed, or cancelled after it', async () => {
     const { userId, token } = await customer();
     const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];

@@ -123,15 +123,13 @@ export class CheckoutService {
    * seen before (a duplicate, or an order whose failure came first: see `settle`) takes nothing.
    */
   async place(order: { orderId: string; userId: string; lines: readonly CheckoutLine[] }): Promise<boolean> {
-    const claimed = await this.db()
-      .insertInto('checkout')
-      .values({ order_id: order.orderId, user_id: order.userId, lines: asJson([]), taken_at: new Date() })
-      .onConflict((oc) => oc.column('order_id').doNothing())
-      .returning('order_id')
-      .executeTakeFirst();
+    const [claimed] = await this.em.execute<{ cart_id: string | null }[]>(CLAIM_AND_LOCK_CART, [order.orderId, order.userId]);
     if (!claimed) return false;
-    const taken = await this.takeFromCart(order.userId, order.lines);
-    await this.db().updateTable('checkout').set({ lines: asJson(taken) }).where('order_id', '=', order.orderId).execute();
+    if (claimed.cart_id) {
+      // Read in a statement of its own: one sees what committed before it began, i.e. before the lock.
+      const { taken, ...change } = takeOrdered(await this.linesOf(claimed.cart_id), order.lines);
+      await this.changeCart(claimed.cart_id, order.userId, change, { orderId: order.orderId, taken });
+    }
     return true;
   }
 
@@ -177,13 +175,12 @@ export class CheckoutService {
     return { result: 'returned', dropped: taken ? await this.returnToCart(checkout.user_id, lines) : [] };
   }
 
-  /** Takes ordered quantities out of the user's cart (if they have one); returns what it took. */
-  private async takeFromCart(userId: string, ordered: readonly CheckoutLine[]): Promise<CheckoutLine[]> {
+  /** Takes ordered quantities out of the user's cart (if they have one). */
+  private async takeFromCart(userId: string, ordered: readonly CheckoutLine[]): Promise<void> {
     const cart = await this.lockCart(userId);
-    if (!cart) return [];
-    const { taken, ...change } = takeOrdered(await this.linesOf(cart.id), ordered);
-    await this.changeCart(cart.id, userId, change);
-    return taken;
+    if (!cart) return;
+    const { remove, set } = takeOrdered(await this.linesOf(cart.id), ordered);
+    await this.changeCart(cart.id, userId, { remove, set });
   }
 
   /**
@@ -210,22 +207,14 @@ export class CheckoutService {
   }
 
   /**
-   * Applies a change to a locked cart. A new line goes last, as if just added; an existing one
-   * keeps its place. The cached cart is dropped once the caller's transaction (the consumer's) has
-   * committed.
+   * Applies a change to a locked cart in one statement, and records what an order took (`taking`)
+   * in the same. A new line goes last, as if just added; an existing one keeps its place. The
+   * cached cart is dropped once the caller's transaction (the consumer's) has committed.
    */
-  private async changeCart(cartId: string, userId: string, { remove, set }: LinesChange): Promise<void> {
+  private async changeCart(cartId: string, userId: string, { remove, set }: LinesChange, taking?: { orderId: string; taken: CheckoutLine[] }): Promise<void> {
     if (!remove.length && !set.length) return;
-    const db = this.db();
-    if (remove.length) await db.deleteFrom('cart_line').where('cart_id', '=', cartId).where('product_id', 'in', remove).execute();
-    if (set.length) {
-      await db
-        .insertInto('cart_line')
-        .values((eb) => set.map((line) => ({ cart_id: cartId, product_id: line.productId, quantity: line.quantity, added_at: eb.fn<Date>('clock_timestamp', []) })))
-        .onConflict((oc) => oc.columns(['cart_id', 'product_id']).doUpdateSet((eb) => ({ quantity: eb.ref('excluded.quantity') })))
-        .execute();
-    }
-    await db.updateTable('cart').set({ updated_at: new Date() }).where('id', '=', cartId).execute();
+    const change = [cartId, JSON.stringify(remove), cartId, JSON.stringify(set), cartId];
+    await (taking ? this.em.execute(CHANGE_CART_RECORDING_TAKEN, [...change, JSON.stringify(taking.taken), taking.orderId]) : this.em.execute(CHANGE_CART, change));
     afterCommit(this.em, () => this.cache.invalidate([userId.toLowerCase()]));
   }
 
@@ -233,6 +222,32 @@ export class CheckoutService {
     return this.em.getKysely<Db>();
   }
 }
+
+/**
+ * Claims an order's checkout row and, when it was not claimed before, locks the user's cart: one
+ * row (the cart's id, null without a cart) for a claim, none for an order seen before.
+ */
+const CLAIM_AND_LOCK_CART = `with claimed as (
+  insert into checkout (order_id, user_id, lines, taken_at) values (?, ?, '[]', now()) on conflict (order_id) do nothing returning user_id
+)
+select (select cart.id from cart where cart.user_id = claimed.user_id for update) as cart_id from claimed`;
+
+/** A locked cart's lines removed (product ids) and written (lines, new ones last). */
+const CHANGE_LINES = `with removed as (
+  delete from cart_line where cart_id = ? and product_id in (select id::uuid from jsonb_array_elements_text(?::jsonb) as removed(id))
+), written as (
+  insert into cart_line (cart_id, product_id, quantity, added_at)
+  select ?, line."productId", line.quantity, clock_timestamp() from jsonb_to_recordset(?::jsonb) as line("productId" uuid, quantity int)
+  on conflict (cart_id, product_id) do update set quantity = excluded.quantity
+)`;
+
+/** CHANGE_LINES, and the cart marked updated. */
+const CHANGE_CART = `${CHANGE_LINES}
+update cart set updated_at = now() where id = ?`;
+
+/** CHANGE_CART, and what an order took recorded on its checkout row. */
+const CHANGE_CART_RECORDING_TAKEN = `${CHANGE_LINES}, touched as (update cart set updated_at = now() where id = ?)
+update checkout set lines = ?::jsonb where order_id = ?`;
 
 /** A jsonb value as the insert expects it. */
 const asJson = (lines: readonly CheckoutLine[]) => JSON.stringify(lines) as unknown as CheckoutLine[];
