@@ -124,7 +124,9 @@ export class ReservationService {
     const soldOut: string[] = [];
     /** Products this order takes under their low-stock threshold; alerted only if the order is reserved. */
     const runningLow: { productId: string; before: number; after: number; threshold: number }[] = [];
-    await this.em.execute('savepoint reserve_order');
+    // Only a later line can fail after an earlier one was reserved: one line needs no savepoint.
+    const undoable = lines.length > 1;
+    if (undoable) await this.em.execute('savepoint reserve_order');
     for (const line of lines) {
       // Once one line is short the order is rejected: later lines are only checked, not reserved.
       const [reserved] = shortages.length === 0 && line.quantity <= MAX_COUNT
@@ -140,11 +142,11 @@ export class ReservationService {
     }
 
     if (shortages.length) {
-      await this.em.execute('rollback to savepoint reserve_order');
+      if (undoable) await this.em.execute('rollback to savepoint reserve_order');
       recordEvent(this.em, 'inventory.stock.rejected', orderId, { orderId, reason: 'insufficient stock', shortages });
       return { outcome: 'rejected', shortages };
     }
-    await this.em.execute('release savepoint reserve_order');
+    if (undoable) await this.em.execute('release savepoint reserve_order');
     const values = lines.map(() => `(?, ?, ?, '${ReservationStatus.RESERVED}')`).join(', ');
     await this.em.execute(`insert into reservation (order_id, product_id, quantity, status) values ${values}`, lines.flatMap((line) => [orderId, line.productId, line.quantity]));
     recordEvent(this.em, 'inventory.stock.reserved', orderId, { orderId, lines });
