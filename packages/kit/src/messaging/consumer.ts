@@ -7,8 +7,7 @@ import { DeadLetterHeader, deadLetterTopic } from './dead-letters.ts';
 import { errorMessage, internalsOf, restartAfterCrashes, topicsHandled } from './internal.ts';
 import { sleep } from '@shopgraph/core/lifecycle';
 import type { KafkaClient, MessageHeaders } from './kafka.ts';
-import { openBatchOutbox, writeBatchOutbox } from './outbox.ts';
-import { outboxWritten } from './outbox-commits.ts';
+import { transactionWithEvents } from './outbox-commits.ts';
 import type { Runner } from './relay.ts';
 
 /**
@@ -289,10 +288,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
    * an id this group has seen (a redelivery, or the same event twice in the batch) is a duplicate.
    */
   const runTogether = (work: Work[]): Promise<boolean[]> =>
-    orm.em.fork().transactional(async (em) => {
+    transactionWithEvents(orm.em, async (em) => {
       const stages = new Map<BatchStage<unknown>, unknown[]>();
       batchesOpen.set(em, stages);
-      openBatchOutbox(em);
       const ids = work.map((w) => w.event.id);
       const inserted = await em.execute<{ event_id: string }[]>(
         `insert into processed_message (consumer, event_id, processed_at) values ${ids.map(() => '(?, ?, now())').join(', ')} on conflict do nothing returning event_id`,
@@ -310,7 +308,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<Runner> {
         em.clear();
       }
       for (const [batchStage, items] of stages) await batchStage.carryOut(items, em);
-      if (await writeBatchOutbox(em)) outboxWritten(em);
       return processed;
     });
 

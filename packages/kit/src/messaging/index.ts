@@ -3,6 +3,7 @@
 // and broadcast (fan-out) consumers for in-process state. No domain logic lives here.
 export * from './kafka.ts';
 export * from './outbox.ts';
+export { transactionWithEvents } from './outbox-commits.ts';
 export * from './relay.ts';
 export * from './consumer.ts';
 export * from './dead-letters.ts';

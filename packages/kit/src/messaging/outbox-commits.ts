@@ -1,6 +1,6 @@
 import { ChangeSetType, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
 import type { EntityManager, Orm } from '../db.ts';
-import { OutboxMessage } from './outbox.ts';
+import { openBatchOutbox, OutboxMessage, writeBatchOutbox } from './outbox.ts';
 
 /** A transaction context: a Kysely transaction, or a savepoint in one (which has a `savepointName`). */
 type TransactionContext = object;
@@ -36,6 +36,21 @@ export function outboxWritten(em: EntityManager): void {
   const ctx = em.getTransactionContext<TransactionContext>();
   if (!ctx) throw new Error('outboxWritten takes the em of a transaction');
   wrote.add(rootOf(ctx));
+}
+
+/**
+ * Runs `work` in a transaction of its own (on a fork of `em`) in which the events `recordEvent`
+ * records are kept, not persisted as entities, and written in one statement just before the
+ * commit; the relay is told once it has committed. For work that writes in SQL, with no ORM flush
+ * to carry its events (and for a consumer's batch, whose events then cost one insert).
+ */
+export function transactionWithEvents<T>(em: EntityManager, work: (em: EntityManager) => Promise<T>): Promise<T> {
+  return em.fork().transactional(async (tx) => {
+    openBatchOutbox(tx);
+    const result = await work(tx);
+    if (await writeBatchOutbox(tx)) outboxWritten(tx);
+    return result;
+  });
 }
 
 /** The watcher of `orm`'s commits (one per ORM; it sees transactions that start after this first call). */

@@ -96,8 +96,8 @@ export const messagingMigrations: readonly MigrationObject[] = [
  *
  * Nothing is written here: the row is `em.persist`ed and reaches the database with the caller's
  * next flush, i.e. when `em.transactional(...)` completes (or an explicit `em.flush()`, which is
- * one transaction too). In a consumer's transaction it is kept for the batch instead, and the
- * batch's rows are written in one statement before it commits (`writeBatchOutbox`). Invalid data
+ * one transaction too). In a `transactionWithEvents` (every consumer's batch runs in one) it is
+ * kept instead, and the transaction's rows are written in one statement before it commits. Invalid data
  * throws here, before anything is kept. The commit wakes the service's relay (`outboxCommits`), so
  * publication starts without waiting for its poll.
  *
@@ -123,17 +123,17 @@ export function recordEvent<T extends EventType>(
 
 type OutboxRow = { id: string; topic: string; key: string; type: string; envelope: Envelope };
 
-/** The rows recorded in each consumer transaction open now, by its EntityManager. */
+/** The rows recorded in each `transactionWithEvents` open now, by its EntityManager. */
 const batchOutboxes = new WeakMap<EntityManager, OutboxRow[]>();
 
-/** From now on, events recorded through `em` (a consumer's transaction) are kept for `writeBatchOutbox`. */
+/** From now on, events recorded through `em` (a transaction's) are kept for `writeBatchOutbox`. */
 export function openBatchOutbox(em: EntityManager): void {
   batchOutboxes.set(em, []);
 }
 
 /**
  * Writes the events recorded through `em` since `openBatchOutbox`, in the order recorded, in one
- * statement (a batch's events then cost one insert, not one ORM flush each); answers how many.
+ * statement (a transaction's events then cost one insert, not one ORM flush each); answers how many.
  */
 export async function writeBatchOutbox(em: EntityManager): Promise<number> {
   const rows = batchOutboxes.get(em) ?? [];
