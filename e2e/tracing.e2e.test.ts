@@ -81,7 +81,7 @@ describe('tracing into Zipkin', () => {
       'payments:consume inventory.stock.reserved',
       'orders:consume payments.payment.succeeded',
     ]);
-    expect(checkout.some((span) => span.localEndpoint?.serviceName === 'orders' && span.tags?.['db.query.text']?.startsWith('insert into "outbox_message"'))).toBe(true);
+    expect(checkout.some((span) => span.localEndpoint?.serviceName === 'orders' && /^insert into "?outbox_message\b/.test(span.tags?.['db.query.text'] ?? ''))).toBe(true);
     // Each status change reaches the live subscriptions of every orders replica, in the same trace.
     expect(checkout.filter((span) => span.name === 'deliver orders.order.status-changed').length).toBeGreaterThanOrEqual(3);
 

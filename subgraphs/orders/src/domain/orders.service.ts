@@ -1,12 +1,12 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { DomainError, isUuid, recordEvent, Scope, type EntityManager, type Identity } from '@shopgraph/kit';
+import { DomainError, isUuid, recordEvent, Scope, transactionWithEvents, type EntityManager, type Identity } from '@shopgraph/kit';
 import { Order } from '../entities/order.entity.ts';
 import { OrderLine } from '../entities/order-line.entity.ts';
 import { OrderStatusChange } from '../entities/order-status-change.entity.ts';
 import { validAddress, validIdempotencyKey, type AddressInput } from './address.ts';
 import type { Checkout, CheckoutSource, CouponReservation, Money } from './checkout-source.ts';
 import { isCancellable, OrderStatus } from './order-status.ts';
-import { cancelLocked, lockOrder, recordStatusChange } from './status-changes.ts';
+import { cancelLocked, lockOrder, recordStatusChanged } from './status-changes.ts';
 
 export interface PlaceOrderInput {
   idempotencyKey: string;
@@ -131,30 +131,55 @@ export class OrdersService {
       throw new DomainError('CHECKOUT_UNAVAILABLE', 'Your cart cannot be checked out right now; try again shortly');
     }
 
+    // The answer is built from what is written, so nothing is read back; these are never flushed.
+    const now = new Date();
+    const built = this.em.fork();
+    const order = built.create(
+      Order,
+      {
+        id: orderId,
+        userId,
+        status: OrderStatus.PENDING,
+        statusVersion: 1,
+        statusChangedAt: now,
+        idempotencyKey,
+        totalAmount: total.amount,
+        totalCurrency: total.currency,
+        couponCode: coupon?.code ?? null,
+        discountAmount: coupon?.discount.amount ?? null,
+        paymentMethod,
+        shippingAddress,
+        createdAt: now,
+        updatedAt: now,
+      },
+      { persist: false },
+    );
+    const written = {
+      lines: lines.map((line, position) =>
+        built.create(OrderLine, { order, productId: line.productId, position, quantity: line.quantity, unitPriceAmount: line.unitPrice.amount, unitPriceCurrency: line.unitPrice.currency }, { persist: false }),
+      ),
+      history: [built.create(OrderStatusChange, { order, version: 1, status: OrderStatus.PENDING, reason: null, at: now }, { persist: false })],
+    };
     try {
-      return await this.em.fork().transactional(async (em) => {
-        const now = new Date();
-        const order = em.create(Order, {
-          id: orderId,
+      await transactionWithEvents(this.em, async (em) => {
+        await em.execute(PLACE_ORDER, [
+          orderId,
           userId,
-          status: OrderStatus.PENDING,
-          statusVersion: 0,
-          statusChangedAt: now,
+          OrderStatus.PENDING,
+          now,
           idempotencyKey,
-          totalAmount: total.amount,
-          totalCurrency: total.currency,
-          couponCode: coupon?.code ?? null,
-          discountAmount: coupon?.discount.amount ?? null,
+          total.amount,
+          total.currency,
+          order.couponCode,
+          order.discountAmount,
           paymentMethod,
-          shippingAddress,
-          createdAt: now,
-          updatedAt: now,
-        });
-        const written = lines.map((line, position) =>
-          em.create(OrderLine, { order, productId: line.productId, position, quantity: line.quantity, unitPriceAmount: line.unitPrice.amount, unitPriceCurrency: line.unitPrice.currency }),
-        );
-        recordEvent(em, 'orders.order.placed', order.id, {
-          orderId: order.id,
+          JSON.stringify(shippingAddress),
+          now,
+          now,
+          JSON.stringify(written.lines.map(({ productId, position, quantity, unitPriceAmount, unitPriceCurrency }) => ({ productId, position, quantity, unitPriceAmount, unitPriceCurrency }))),
+        ]);
+        recordEvent(em, 'orders.order.placed', orderId, {
+          orderId,
           userId,
           lines: lines.map((line) => ({ productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice })),
           total,
@@ -162,9 +187,9 @@ export class OrdersService {
           shippingAddress,
           ...(coupon && { coupon }),
         });
-        const placed = recordStatusChange(em, order, OrderStatus.PENDING, null, now);
-        return { order, written: { lines: written, history: [placed] } };
+        recordStatusChanged(em, { orderId, userId, version: 1, status: OrderStatus.PENDING, reason: null, at: now });
       });
+      return { order, written };
     } catch (error) {
       if (!(error instanceof UniqueConstraintViolationException)) throw error;
       // Another placement with this key committed first: its order is the answer.
@@ -234,6 +259,20 @@ export class OrdersService {
     return this.em.fork().findOne(Order, { userId, idempotencyKey });
   }
 }
+
+/**
+ * A new order, its lines and its first status (PENDING, version 1) in one statement. The unique
+ * (user_id, idempotency_key) fails it whole when another placement with the key came first.
+ */
+const PLACE_ORDER = `with placed as (
+  insert into customer_order (id, user_id, status, status_version, status_changed_at, idempotency_key, total_amount, total_currency, coupon_code, discount_amount, payment_method, shipping_address, created_at, updated_at)
+  values (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) returning id, status, created_at
+), lines as (
+  insert into order_line (order_id, product_id, position, quantity, unit_price_amount, unit_price_currency)
+  select placed.id, line."productId", line.position, line.quantity, line."unitPriceAmount", line."unitPriceCurrency"
+  from placed, jsonb_to_recordset(?::jsonb) as line("productId" uuid, position int, quantity int, "unitPriceAmount" int, "unitPriceCurrency" text)
+)
+insert into order_status_change (order_id, version, status, reason, at) select id, 1, status, null, created_at from placed`;
 
 const unknownPaymentMethod = () => new DomainError('UNKNOWN_PAYMENT_METHOD', 'No such payment method', ['input', 'paymentMethod']);
 

@@ -30,8 +30,14 @@ export function recordStatusChange(em: EntityManager, order: Order, status: Orde
   order.statusChangedAt = at;
   order.updatedAt = at;
   const change = em.create(OrderStatusChange, { order, version, status, reason, at });
-  recordEvent(em, 'orders.order.status-changed', order.id, { orderId: order.id, userId: order.userId, version, status, reason, at: at.toISOString() });
+  recordStatusChanged(em, { orderId: order.id, userId: order.userId, version, status, reason, at });
   return change;
+}
+
+/** Records `orders.order.status-changed` for a change the caller writes in the same transaction. */
+export function recordStatusChanged(em: EntityManager, change: { orderId: string; userId: string; version: number; status: OrderStatus; reason: string | null; at: Date }): void {
+  const { orderId, at } = change;
+  recordEvent(em, 'orders.order.status-changed', orderId, { ...change, at: at.toISOString() });
 }
 
 /** An order a transition moved, as it is now: what the saga's metrics need of it. */
@@ -77,7 +83,7 @@ export async function transition(em: EntityManager, orderId: string, status: Ord
   const at = new Date();
   await em.execute(SET_STATUS, [status, version, at, at, order.id]);
   await em.execute(APPEND_STATUS, [order.id, version, status, why, at]);
-  recordEvent(em, 'orders.order.status-changed', order.id, { orderId: order.id, userId: order.user_id, version, status, reason: why, at: at.toISOString() });
+  recordStatusChanged(em, { orderId: order.id, userId: order.user_id, version, status, reason: why, at });
   return { id: order.id, status, createdAt: new Date(order.created_at) };
 }
 
