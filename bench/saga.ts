@@ -9,6 +9,7 @@
 //          --rounds 3  --rate-seconds 10  --products 10
 //          --carried 1000000 (events carried through an outbox before a third commit→publish run; 0: none)
 //          --coupons (every customer applies a coupon)  --screening (fraud rules on, none firing)
+//          --lean (customers select ids and status only: the checkout without the reads of a web client's selections)
 //          --profile (V8 CPU profiles of every service into .data/bench/profiles/; figures then not comparable)
 import { ensureKafka, ensurePostgres, repoDirs } from '@shopgraph/infra';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     coupons: { type: 'boolean', default: false },
     screening: { type: 'boolean', default: false },
+    lean: { type: 'boolean', default: false },
   },
 });
 const options = {
@@ -52,6 +54,7 @@ const options = {
   profile: args.profile === true,
   coupons: args.coupons === true,
   screening: args.screening === true,
+  lean: args.lean === true,
 };
 if (args.only && args.only !== 'relay' && args.only !== 'sagas') throw new Error('--only is relay or sagas');
 
@@ -92,7 +95,7 @@ try {
   if (options.sagas && !signal.aborted) {
     const profileDir = options.profile ? join(data, 'bench', 'profiles', startedAt.toISOString().replaceAll(':', '-')) : undefined;
     if (profileDir) log(`profiling the services into ${profileDir}`);
-    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, coupons: options.coupons, screening: options.screening, profileDir, signal, log });
+    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, coupons: options.coupons, screening: options.screening, lean: options.lean, profileDir, signal, log });
   }
 } catch (error) {
   failure = error;
@@ -148,7 +151,7 @@ function table(r: typeof report): string {
   if (r.sagas) {
     out.push(
       '',
-      `End-to-end checkout sagas (router + 7 subgraphs as processes; closed loop: each virtual customer = fresh token → addToCart → placeOrder → waits for its order's outcome on Kafka)`,
+      `End-to-end checkout sagas (router + every subgraph as processes; closed loop: each virtual customer = fresh token → addToCart → placeOrder → waits for its order's outcome on Kafka; ${options.lean ? 'lean selections: ids and status' : "the web client's selections"})`,
       `  ${pad('C', 4)}${lpad('sagas/s', 8)}  ${pad('resp→CONFIRMED p50/p99', 24)}${pad('req→CONFIRMED p50/p99', 23)}${pad('placeOrder p50/p99', 20)}${pad('addToCart p50/p99', 19)}${pad('in flight avg/end', 18)}${pad('failed', 7)}${pad('machine busy (others, % of a core)', 36)}load after`,
     );
     for (const l of r.sagas.levels) {

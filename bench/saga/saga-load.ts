@@ -21,6 +21,12 @@ import { scrapeMetrics } from '@shopgraph/testkit/metrics';
 const FINAL = new Set(['CONFIRMED', 'OUT_OF_STOCK', 'PAYMENT_FAILED', 'REJECTED', 'CANCELLED']);
 const ADDRESS = { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 const STAFF = { email: 'staff@bench.test', password: `bench-${randomBytes(8).toString('hex')}`, name: 'Bench Staff' };
+/** The client operations of `--lean`: the same mutations, selecting what tracking an order needs. */
+const LEAN = {
+  addToCart: 'mutation AddToCart($input: AddToCartInput!) { addToCart(input: $input) { cart { id } errors { code message field } } }',
+  applyCoupon: 'mutation ApplyCoupon($input: ApplyCouponInput!) { applyCoupon(input: $input) { cart { id } errors { code message field } } }',
+  placeOrder: 'mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status } errors { code message field } } }',
+};
 /** A saga whose outcome has not been seen this long after placeOrder answered counts as timed out. */
 const SAGA_TIMEOUT_MS = 30_000;
 
@@ -33,6 +39,11 @@ export interface SagaBenchOptions {
   coupons: boolean;
   /** Fraud screening with one rule of each kind, none of which fires: payments screens every charge. */
   screening: boolean;
+  /**
+   * Customers select ids and status only (no product, price, coupon, payment or shipment fields):
+   * the checkout's own cost, without the subgraph reads a web client's selections add.
+   */
+  lean: boolean;
   /** Where the services write V8 CPU profiles (--cpu-prof), or undefined for none. */
   profileDir?: string;
   signal: AbortSignal;
@@ -374,9 +385,9 @@ interface LevelInput {
 async function runLevel(input: LevelInput): Promise<LevelResult> {
   const { concurrency, call, products, customer, sagas, early, counters, sessions, options } = input;
   const { log, signal } = options;
-  const addToCart = operation('AddToCart');
-  const applyCoupon = operation('ApplyCoupon');
-  const placeOrder = operation('PlaceOrder');
+  const addToCart = options.lean ? LEAN.addToCart : operation('AddToCart');
+  const applyCoupon = options.lean ? LEAN.applyCoupon : operation('ApplyCoupon');
+  const placeOrder = options.lean ? LEAN.placeOrder : operation('PlaceOrder');
   const mine: Saga[] = [];
   const requests: RequestSample[] = [];
   let stopping = false;
