@@ -60,8 +60,9 @@ interface LockedOrderRow {
 }
 
 const LOCK_ORDER = 'select id, user_id, status, status_version, created_at from customer_order where id = ? for update';
-const SET_STATUS = 'update customer_order set status = ?, status_version = ?, status_changed_at = ?, updated_at = ? where id = ?';
-const APPEND_STATUS = 'insert into order_status_change (order_id, version, status, reason, at) values (?, ?, ?, ?, ?)';
+/** The locked order's new status, and the same appended to its history. */
+const MOVE_STATUS = `with moved as (update customer_order set status = ?, status_version = ?, status_changed_at = ?, updated_at = ? where id = ?)
+insert into order_status_change (order_id, version, status, reason, at) values (?, ?, ?, ?, ?)`;
 
 /**
  * Moves an order to `status` if the state machine allows it; anything else (a duplicate, a late
@@ -81,8 +82,7 @@ export async function transition(em: EntityManager, orderId: string, status: Ord
   const why = (typeof reason === 'function' ? reason(order.status) : reason) ?? null;
   const version = order.status_version + 1;
   const at = new Date();
-  await em.execute(SET_STATUS, [status, version, at, at, order.id]);
-  await em.execute(APPEND_STATUS, [order.id, version, status, why, at]);
+  await em.execute(MOVE_STATUS, [status, version, at, at, order.id, order.id, version, status, why, at]);
   recordStatusChanged(em, { orderId: order.id, userId: order.user_id, version, status, reason: why, at });
   return { id: order.id, status, createdAt: new Date(order.created_at) };
 }
