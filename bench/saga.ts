@@ -10,6 +10,7 @@
 //          --carried 1000000 (events carried through an outbox before a third commit→publish run; 0: none)
 //          --coupons (every customer applies a coupon)  --screening (fraud rules on, none firing)
 //          --lean (customers select ids and status only: the checkout without the reads of a web client's selections)
+//          --rate 12 (open loop: checkouts start at 12/s, at most --concurrency under way; CPU per saga below saturation)
 //          --profile (V8 CPU profiles of every service into .data/bench/profiles/; figures then not comparable)
 import { ensureKafka, ensurePostgres, repoDirs } from '@shopgraph/infra';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     coupons: { type: 'boolean', default: false },
     screening: { type: 'boolean', default: false },
     lean: { type: 'boolean', default: false },
+    rate: { type: 'string' },
   },
 });
 const options = {
@@ -55,6 +57,7 @@ const options = {
   coupons: args.coupons === true,
   screening: args.screening === true,
   lean: args.lean === true,
+  rate: args.rate === undefined ? undefined : positive('rate', args.rate),
 };
 if (args.only && args.only !== 'relay' && args.only !== 'sagas') throw new Error('--only is relay or sagas');
 
@@ -95,7 +98,7 @@ try {
   if (options.sagas && !signal.aborted) {
     const profileDir = options.profile ? join(data, 'bench', 'profiles', startedAt.toISOString().replaceAll(':', '-')) : undefined;
     if (profileDir) log(`profiling the services into ${profileDir}`);
-    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, coupons: options.coupons, screening: options.screening, lean: options.lean, profileDir, signal, log });
+    sagas = await benchSagas({ concurrency: options.concurrency, warmupS: options.warmupS, measureS: options.measureS, products: options.products, coupons: options.coupons, screening: options.screening, lean: options.lean, ...(options.rate && { rate: options.rate }), profileDir, signal, log });
   }
 } catch (error) {
   failure = error;
@@ -151,7 +154,7 @@ function table(r: typeof report): string {
   if (r.sagas) {
     out.push(
       '',
-      `End-to-end checkout sagas (router + every subgraph as processes; closed loop: each virtual customer = fresh token → addToCart → placeOrder → waits for its order's outcome on Kafka; ${options.lean ? 'lean selections: ids and status' : "the web client's selections"})`,
+      `End-to-end checkout sagas (router + every subgraph as processes; ${options.rate ? `open loop: ${options.rate} checkouts/s start, each = fresh token → addToCart → placeOrder → its order's outcome on Kafka` : "closed loop: each virtual customer = fresh token → addToCart → placeOrder → waits for its order's outcome on Kafka"}; ${options.lean ? 'lean selections: ids and status' : "the web client's selections"})`,
       `  ${pad('C', 4)}${lpad('sagas/s', 8)}  ${pad('resp→CONFIRMED p50/p99', 24)}${pad('req→CONFIRMED p50/p99', 23)}${pad('placeOrder p50/p99', 20)}${pad('addToCart p50/p99', 19)}${pad('in flight avg/end', 18)}${pad('failed', 7)}${pad('machine busy (others, % of a core)', 36)}load after`,
     );
     for (const l of r.sagas.levels) {

@@ -44,6 +44,12 @@ export interface SagaBenchOptions {
    * the checkout's own cost, without the subgraph reads a web client's selections add.
    */
   lean: boolean;
+  /**
+   * Open loop: checkouts start at this rate (per second), at most `concurrency` under way, instead
+   * of `concurrency` customers each waiting for their saga. Below saturation, a run's CPU per saga
+   * then depends on the code, not on where a saturated pipeline's waves fall in the window.
+   */
+  rate?: number;
   /** Where the services write V8 CPU profiles (--cpu-prof), or undefined for none. */
   profileDir?: string;
   signal: AbortSignal;
@@ -79,6 +85,9 @@ export interface LevelResult {
   /** Of the orders placed in the window: how they ended (after the drain). */
   outcomes: Record<string, number>;
   inFlightAtWindowEnd: number;
+  /** Open loop (`rate`): the rate, and the checkouts not started because `concurrency` were under way. */
+  rate?: number;
+  skippedCheckouts?: number;
   /** Time-averaged number of sagas between placeOrder's answer and their outcome during the window (Little's law: ≈ sagas/s × mean latency). */
   avgInFlight: number;
   /** CONFIRMED per second in consecutive 5 s slices of the window: is the rate sustained or bursty? */
@@ -401,75 +410,92 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
     return undefined;
   };
 
-  const virtualCustomer = async (): Promise<void> => {
-    while (!stopping && !signal.aborted) {
-      const token = await customer();
-      const productId = products[Math.floor(Math.random() * products.length)]!;
-      const addStart = now();
-      let problem: string | undefined;
+  /** One customer's checkout: addToCart → (applyCoupon) → placeOrder → its outcome; after a refused step, a 100 ms pause. */
+  const checkout = async (): Promise<void> => {
+    const token = await customer();
+    const productId = products[Math.floor(Math.random() * products.length)]!;
+    const addStart = now();
+    let problem: string | undefined;
+    try {
+      problem = errorOf(await call(addToCart, { input: { productId, quantity: 1 } }, token), 'addToCart');
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error);
+    }
+    const addEnd = now();
+    requests.push({ op: 'addToCart', start: addStart, end: addEnd, ...(problem ? { error: `addToCart: ${problem}` } : {}) });
+    if (problem) {
+      await sleep(100, signal);
+      return;
+    }
+    if (options.coupons) {
+      const applyStart = now();
       try {
-        problem = errorOf(await call(addToCart, { input: { productId, quantity: 1 } }, token), 'addToCart');
+        problem = errorOf(await call(applyCoupon, { input: { code: BENCH_COUPON } }, token), 'applyCoupon');
       } catch (error) {
         problem = error instanceof Error ? error.message : String(error);
       }
-      const addEnd = now();
-      requests.push({ op: 'addToCart', start: addStart, end: addEnd, ...(problem ? { error: `addToCart: ${problem}` } : {}) });
+      requests.push({ op: 'applyCoupon', start: applyStart, end: now(), ...(problem ? { error: `applyCoupon: ${problem}` } : {}) });
       if (problem) {
         await sleep(100, signal);
-        continue;
+        return;
       }
-      if (options.coupons) {
-        const applyStart = now();
-        try {
-          problem = errorOf(await call(applyCoupon, { input: { code: BENCH_COUPON } }, token), 'applyCoupon');
-        } catch (error) {
-          problem = error instanceof Error ? error.message : String(error);
+    }
+    const placeStart = now();
+    let orderId: string | undefined;
+    try {
+      const placed = await call(placeOrder, { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod: 'pm_card_visa' } }, token);
+      problem = errorOf(placed, 'placeOrder');
+      orderId = placed.data?.['placeOrder']?.order?.id;
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error);
+    }
+    const placeEnd = now();
+    requests.push({ op: 'placeOrder', start: placeStart, end: placeEnd, ...(problem || !orderId ? { error: `placeOrder: ${problem ?? 'no order'}` } : {}) });
+    if (problem || !orderId) {
+      await sleep(100, signal);
+      return;
+    }
+    const saga: Saga = { orderId, level: concurrency, addStart, placeStart, placeEnd, statuses: early.get(orderId) ?? new Map() };
+    early.delete(orderId);
+    for (const [status, at] of saga.statuses) if (FINAL.has(status) && !saga.final) saga.final = { status, seen: at.seen };
+    sagas.set(orderId, saga);
+    mine.push(saga);
+    if (!saga.final) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, SAGA_TIMEOUT_MS);
+        function finish(): void {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', finish);
+          saga.settle = undefined;
+          resolve();
         }
-        requests.push({ op: 'applyCoupon', start: applyStart, end: now(), ...(problem ? { error: `applyCoupon: ${problem}` } : {}) });
-        if (problem) {
-          await sleep(100, signal);
-          continue;
-        }
-      }
-      const placeStart = now();
-      let orderId: string | undefined;
-      try {
-        const placed = await call(placeOrder, { input: { idempotencyKey: crypto.randomUUID(), shippingAddress: ADDRESS, paymentMethod: 'pm_card_visa' } }, token);
-        problem = errorOf(placed, 'placeOrder');
-        orderId = placed.data?.['placeOrder']?.order?.id;
-      } catch (error) {
-        problem = error instanceof Error ? error.message : String(error);
-      }
-      const placeEnd = now();
-      requests.push({ op: 'placeOrder', start: placeStart, end: placeEnd, ...(problem || !orderId ? { error: `placeOrder: ${problem ?? 'no order'}` } : {}) });
-      if (problem || !orderId) {
-        await sleep(100, signal);
-        continue;
-      }
-      const saga: Saga = { orderId, level: concurrency, addStart, placeStart, placeEnd, statuses: early.get(orderId) ?? new Map() };
-      early.delete(orderId);
-      for (const [status, at] of saga.statuses) if (FINAL.has(status) && !saga.final) saga.final = { status, seen: at.seen };
-      sagas.set(orderId, saga);
-      mine.push(saga);
-      // Closed loop over the whole saga: this customer waits for its order's outcome before the next checkout.
-      if (!saga.final) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(finish, SAGA_TIMEOUT_MS);
-          function finish(): void {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', finish);
-            saga.settle = undefined;
-            resolve();
-          }
-          saga.settle = finish;
-          signal.addEventListener('abort', finish, { once: true });
-        });
-      }
+        saga.settle = finish;
+        signal.addEventListener('abort', finish, { once: true });
+      });
     }
   };
 
-  log(`concurrency ${concurrency}: warm-up ${options.warmupS} s, then ${options.measureS} s measured`);
-  const customers = Array.from({ length: concurrency }, () => virtualCustomer());
+  // Closed loop over the whole saga: each customer waits for its order's outcome before the next checkout.
+  const virtualCustomer = async (): Promise<void> => {
+    while (!stopping && !signal.aborted) await checkout();
+  };
+
+  // Open loop: checkouts start on a fixed schedule, at most `concurrency` at once (one due then is skipped).
+  let skipped = 0;
+  const arrivals = async (rate: number): Promise<void> => {
+    const open = new Set<Promise<void>>();
+    for (let due = now(); !stopping && !signal.aborted; due += 1000 / rate) {
+      if (open.size < concurrency) {
+        const started: Promise<void> = checkout().finally(() => open.delete(started));
+        open.add(started);
+      } else skipped++;
+      await sleep(Math.max(0, due + 1000 / rate - now()), signal);
+    }
+    await Promise.all(open);
+  };
+
+  log(`concurrency ${concurrency}${options.rate ? `, open loop at ${options.rate} checkouts/s` : ''}: warm-up ${options.warmupS} s, then ${options.measureS} s measured`);
+  const customers = options.rate ? [arrivals(options.rate)] : Array.from({ length: concurrency }, () => virtualCustomer());
   await sleep(options.warmupS * 1000, signal);
   const countersStart = await counters();
   const cpuStart = sampleCpu('bench_');
@@ -522,6 +548,7 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
     requestsPerS: round(windowRequests.length / windowS),
     outcomes,
     inFlightAtWindowEnd,
+    ...(options.rate && { rate: options.rate, skippedCheckouts: skipped }),
     avgInFlight: round(avgInFlight),
     sagasPerSBy5s,
     errorsInWindow,
@@ -547,7 +574,7 @@ async function runLevel(input: LevelInput): Promise<LevelResult> {
   const l = result.latencyMs.placeOrderResponseToConfirmed;
   log(
     `concurrency ${concurrency}: ${result.sagasPerS} sagas/s CONFIRMED; placeOrder→CONFIRMED p50 ${l.p50} ms p99 ${l.p99} ms; ` +
-      `placeOrder p50 ${result.latencyMs.placeOrder.p50} ms; per 5 s: ${sagasPerSBy5s.join(' ')}; in flight avg ${result.avgInFlight}, at end ${inFlightAtWindowEnd}; outcomes ${JSON.stringify(outcomes)}; errors ${JSON.stringify(errorsInWindow)}; machine busy ${cpu.machineBusyPct}%`,
+      `placeOrder p50 ${result.latencyMs.placeOrder.p50} ms;${options.rate ? ` checkouts skipped (${concurrency} under way): ${skipped};` : ''} per 5 s: ${sagasPerSBy5s.join(' ')}; in flight avg ${result.avgInFlight}, at end ${inFlightAtWindowEnd}; outcomes ${JSON.stringify(outcomes)}; errors ${JSON.stringify(errorsInWindow)}; machine busy ${cpu.machineBusyPct}%`,
   );
   return result;
 }
