@@ -16,3 +16,11 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** Whether `promise` is still pending after `ms`: shows that something waits (on a lock, say). Rejects with its error. */
+export async function stillPendingAfter(promise: Promise<unknown>, ms = 300): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pending = await Promise.race([promise.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)))]);
+  clearTimeout(timer);
+  return pending;
+}

@@ -1,6 +1,6 @@
 import { replayDeadLetters, type EntityManager, type Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, createTestKafka, eventProducer, eventually, graphql, holdTransaction, newEvent, observe,
+  consumerOutcomes, createTestKafka, eventProducer, eventually, graphql, holdTransaction, newEvent, observe, stillPendingAfter,
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,8 +167,6 @@ describe('payments saga', () => {
     const data = <T>(event: AnyEvent) => event.data as T;
     const payments = (em: EntityManager) => new PaymentService(em, testPaymentGateway);
     const inTransaction = (work: (p: PaymentService) => Promise<unknown>) => orm.em.fork().transactional((em) => work(payments(em)));
-    /** Whether `waiting` is still waiting after a while. */
-    const stillWaiting = (waiting: Promise<unknown>) => Promise.race([waiting.then(() => false), new Promise((resolve) => setTimeout(() => resolve(true), 300))]);
     const steps = [
       { first: 'placed', step: (p: PaymentService, o: Order) => p.orderPlaced(data(o.placed)) },
       { first: 'reserved', step: (p: PaymentService, o: Order) => p.stockReserved(o.orderId) },
@@ -178,7 +176,7 @@ describe('payments saga', () => {
       const order = newOrder();
       const held = await holdTransaction(orm, (em) => step(payments(em), order));
       const cancelling = inTransaction((p) => p.orderCancelled(data(order.cancelled)));
-      expect(await stillWaiting(cancelling), `cancellation waits for the ${first} step`).toBe(true);
+      expect(await stillPendingAfter(cancelling), `cancellation waits for the ${first} step`).toBe(true);
       await held.commit();
       await cancelling;
       expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: first === 'reserved', amount: first === 'placed' ? 4_200 : null });
@@ -188,7 +186,7 @@ describe('payments saga', () => {
     await inTransaction((p) => p.orderPlaced(data(order.placed)));
     const held = await holdTransaction(orm, (em) => payments(em).orderCancelled(data(order.cancelled)));
     const reserving = inTransaction((p) => p.stockReserved(order.orderId));
-    expect(await stillWaiting(reserving)).toBe(true);
+    expect(await stillPendingAfter(reserving)).toBe(true);
     await held.commit();
     await reserving;
     expect(await paymentOf(order.orderId)).toMatchObject({ status: 'CANCELLED', stock_reserved: true });

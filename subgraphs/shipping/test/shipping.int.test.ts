@@ -1,7 +1,7 @@
 import type { EventData } from '@shopgraph/events';
 import type { EntityManager, Orm } from '@shopgraph/kit';
 import {
-  consumerOutcomes, errorCodes, eventProducer, eventually, graphql, holdTransaction, newEvent, observe,
+  consumerOutcomes, errorCodes, eventProducer, eventually, graphql, holdTransaction, newEvent, observe, stillPendingAfter,
   type AnyEvent, type EventObserver, type EventProducer, type ServiceUnderTest, type TestIssuer,
 } from '@shopgraph/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,8 +184,7 @@ describe('shipping saga', () => {
       const order = newOrder();
       const held = await holdTransaction(orm, first(order));
       const waiting = orm.em.fork().transactional(second(order));
-      const stillWaiting = await Promise.race([waiting.then(() => false), new Promise((resolve) => setTimeout(() => resolve(true), 300))]);
-      expect(stillWaiting, 'the second waits for the first').toBe(true);
+      expect(await stillPendingAfter(waiting), 'the second waits for the first').toBe(true);
       await held.commit();
       await waiting;
       // One shipment, cancelled: created by the confirmation and cancelled after it, or created cancelled and not again.
