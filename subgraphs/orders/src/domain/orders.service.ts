@@ -154,29 +154,21 @@ export class OrdersService {
       },
       { persist: false },
     );
+    const first = built.create(OrderStatusChange, { order, version: 1, status: OrderStatus.PENDING, reason: null, at: now }, { persist: false });
     const written = {
       lines: lines.map((line, position) =>
         built.create(OrderLine, { order, productId: line.productId, position, quantity: line.quantity, unitPriceAmount: line.unitPrice.amount, unitPriceCurrency: line.unitPrice.currency }, { persist: false }),
       ),
-      history: [built.create(OrderStatusChange, { order, version: 1, status: OrderStatus.PENDING, reason: null, at: now }, { persist: false })],
+      history: [first],
     };
     try {
       await transactionWithEvents(this.em, async (em) => {
+        // What is written is what the answer shows: the statement's values come from those entities.
         await em.execute(PLACE_ORDER, [
-          orderId,
-          userId,
-          OrderStatus.PENDING,
-          now,
-          idempotencyKey,
-          total.amount,
-          total.currency,
-          order.couponCode,
-          order.discountAmount,
-          paymentMethod,
-          JSON.stringify(shippingAddress),
-          now,
-          now,
+          order.id, order.userId, order.status, order.statusVersion, order.statusChangedAt, order.idempotencyKey, order.totalAmount, order.totalCurrency,
+          order.couponCode, order.discountAmount, order.paymentMethod, JSON.stringify(order.shippingAddress), order.createdAt, order.updatedAt,
           JSON.stringify(written.lines.map(({ productId, position, quantity, unitPriceAmount, unitPriceCurrency }) => ({ productId, position, quantity, unitPriceAmount, unitPriceCurrency }))),
+          first.version, first.status, first.reason ?? null, first.at,
         ]);
         recordEvent(em, 'orders.order.placed', orderId, {
           orderId,
@@ -187,7 +179,7 @@ export class OrdersService {
           shippingAddress,
           ...(coupon && { coupon }),
         });
-        recordStatusChanged(em, { orderId, userId, version: 1, status: OrderStatus.PENDING, reason: null, at: now });
+        recordStatusChanged(em, { orderId, userId, version: first.version, status: first.status, reason: first.reason ?? null, at: first.at });
       });
       return { order, written };
     } catch (error) {
@@ -261,18 +253,18 @@ export class OrdersService {
 }
 
 /**
- * A new order, its lines and its first status (PENDING, version 1) in one statement. The unique
+ * A new order, its lines (a JSON array) and its first status in one statement. The unique
  * (user_id, idempotency_key) fails it whole when another placement with the key came first.
  */
 const PLACE_ORDER = `with placed as (
   insert into customer_order (id, user_id, status, status_version, status_changed_at, idempotency_key, total_amount, total_currency, coupon_code, discount_amount, payment_method, shipping_address, created_at, updated_at)
-  values (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) returning id, status, created_at
+  values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) returning id
 ), lines as (
   insert into order_line (order_id, product_id, position, quantity, unit_price_amount, unit_price_currency)
   select placed.id, line."productId", line.position, line.quantity, line."unitPriceAmount", line."unitPriceCurrency"
   from placed, jsonb_to_recordset(?::jsonb) as line("productId" uuid, position int, quantity int, "unitPriceAmount" int, "unitPriceCurrency" text)
 )
-insert into order_status_change (order_id, version, status, reason, at) select id, 1, status, null, created_at from placed`;
+insert into order_status_change (order_id, version, status, reason, at) select id, ?, ?, ?, ? from placed`;
 
 const unknownPaymentMethod = () => new DomainError('UNKNOWN_PAYMENT_METHOD', 'No such payment method', ['input', 'paymentMethod']);
 

@@ -16,22 +16,21 @@ export async function lockOrder(em: EntityManager, orderId: string): Promise<Ord
 }
 
 /**
- * An order's status change, for an order held as an entity (placement, cancellation, the sweeper;
- * the saga's steps write the same in `transition`): appends the next `order_status_change` (versions 1,
- * 2, 3… without gaps), updates the order, and records `orders.order.status-changed`, all in the
- * caller's transaction. Callers hold the order's row lock (or have just created the order) and
- * have checked the transition is legal. Live status subscriptions are fed from the event it
- * records, on every replica (events/live.handler.ts, domain/live/live-status.ts).
+ * An order's status change, for an order held as an entity (a cancellation: the customer's,
+ * staff's or the sweeper's; placeOrder and the saga's steps, `transition`, write the same in SQL):
+ * appends the next `order_status_change` (versions 1, 2, 3… without gaps), updates the order, and
+ * records `orders.order.status-changed`, all in the caller's transaction. Callers hold the order's
+ * row lock and have checked the transition is legal. Live status subscriptions are fed from the
+ * event it records, on every replica (events/live.handler.ts, domain/live/live-status.ts).
  */
-export function recordStatusChange(em: EntityManager, order: Order, status: OrderStatus, reason: string | null, at = new Date()): OrderStatusChange {
+function recordStatusChange(em: EntityManager, order: Order, status: OrderStatus, reason: string | null, at = new Date()): void {
   const version = order.statusVersion + 1;
   order.status = status;
   order.statusVersion = version;
   order.statusChangedAt = at;
   order.updatedAt = at;
-  const change = em.create(OrderStatusChange, { order, version, status, reason, at });
+  em.create(OrderStatusChange, { order, version, status, reason, at });
   recordStatusChanged(em, { orderId: order.id, userId: order.userId, version, status, reason, at });
-  return change;
 }
 
 /** Records `orders.order.status-changed` for a change the caller writes in the same transaction. */
