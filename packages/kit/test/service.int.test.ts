@@ -32,10 +32,10 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A service on the test database and broker whose resolvers show what the kit handed them. */
 /** How often the fixture's `@expensive` field ran. */
 let digests = 0;
 
+/** A service on the test database and broker whose resolvers show what the kit handed them. */
 function options(overrides: Partial<ServiceOptions<Context, { greeting: string }>> = {}): ServiceOptions<Context, { greeting: string }> {
   return {
     name: 'accounts', // it records account events: their topic's owner (consumers refuse any other source)

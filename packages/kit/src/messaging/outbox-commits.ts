@@ -32,7 +32,7 @@ const rootOf = (ctx: TransactionContext): TransactionContext => {
  * Tells the watcher that `em`'s transaction wrote outbox rows in SQL, not through a flush (which
  * it sees by itself): its listeners are called once that transaction has committed.
  */
-export function outboxWritten(em: EntityManager): void {
+function outboxWritten(em: EntityManager): void {
   const ctx = em.getTransactionContext<TransactionContext>();
   if (!ctx) throw new Error('outboxWritten takes the em of a transaction');
   wrote.add(rootOf(ctx));
